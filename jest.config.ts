@@ -1,0 +1,14 @@
+import type { Config } from 'jest'
+
+const config: Config = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  // Type checking runs once in `npm run typecheck`; ts-jest only transpiles (isolatedModules).
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
+  testTimeout: 60_000,
+  maxWorkers: 2,
+}
+
+export default config

@@ -1,0 +1,72 @@
+// Applies the committed migrations without Prisma's native schema engine (unavailable offline).
+// Records them in `_prisma_migrations` as `prisma migrate` does, so a real `prisma migrate deploy`
+// later accepts the history. Development and test tool; not part of the library.
+import { createHash, randomUUID } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type Database from 'better-sqlite3'
+import type { Client } from 'pg'
+
+function migrations(db: 'sqlite' | 'postgres'): Array<{ name: string; sql: string; checksum: string }> {
+  const dir = join(__dirname, db, 'migrations')
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort()
+    .map((name) => {
+      const sql = readFileSync(join(dir, name, 'migration.sql'), 'utf8')
+      return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') }
+    })
+}
+
+/** Applies pending migrations to an open better-sqlite3 database. */
+export function applySqliteMigrations(db: Database.Database): string[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+    "id" TEXT PRIMARY KEY NOT NULL, "checksum" TEXT NOT NULL, "finished_at" DATETIME,
+    "migration_name" TEXT NOT NULL, "logs" TEXT, "rolled_back_at" DATETIME,
+    "started_at" DATETIME NOT NULL DEFAULT current_timestamp, "applied_steps_count" INTEGER UNSIGNED NOT NULL DEFAULT 0)`)
+  const done = new Set((db.prepare('SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL').all() as Array<{ migration_name: string }>).map((r) => r.migration_name))
+  const applied: string[] = []
+  for (const m of migrations('sqlite')) {
+    if (done.has(m.name)) continue
+    // Foreign keys off before BEGIN: inside a transaction SQLite ignores the pragma.
+    db.pragma('foreign_keys = OFF')
+    db.transaction(() => {
+      db.exec(m.sql)
+      const broken = db.pragma('foreign_key_check') as unknown[]
+      if (broken.length > 0) throw new Error(`migration ${m.name} breaks foreign keys`)
+      db.prepare(`INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, applied_steps_count) VALUES (?, ?, current_timestamp, ?, 1)`).run(randomUUID(), m.checksum, m.name)
+    })()
+    db.pragma('foreign_keys = ON')
+    applied.push(m.name)
+  }
+  return applied
+}
+
+/** Applies pending migrations to a PostgreSQL schema through a connected `pg` client. */
+export async function applyPostgresMigrations(client: Client, schema: string): Promise<string[]> {
+  const q = (s: string) => `"${s.replace(/"/g, '""')}"`
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${q(schema)}`)
+  await client.query(`SET search_path TO ${q(schema)}`)
+  await client.query(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+    "id" VARCHAR(36) PRIMARY KEY NOT NULL, "checksum" VARCHAR(64) NOT NULL, "finished_at" TIMESTAMPTZ,
+    "migration_name" VARCHAR(255) NOT NULL, "logs" TEXT, "rolled_back_at" TIMESTAMPTZ,
+    "started_at" TIMESTAMPTZ NOT NULL DEFAULT now(), "applied_steps_count" INTEGER NOT NULL DEFAULT 0)`)
+  const { rows } = await client.query<{ migration_name: string }>('SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL')
+  const done = new Set(rows.map((r) => r.migration_name))
+  const applied: string[] = []
+  for (const m of migrations('postgres')) {
+    if (done.has(m.name)) continue
+    await client.query('BEGIN')
+    try {
+      await client.query(m.sql)
+      await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, applied_steps_count) VALUES ($1, $2, now(), $3, 1)`, [randomUUID(), m.checksum, m.name])
+      await client.query('COMMIT')
+    } catch (e) {
+      await client.query('ROLLBACK')
+      throw e
+    }
+    applied.push(m.name)
+  }
+  return applied
+}

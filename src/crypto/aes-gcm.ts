@@ -1,0 +1,61 @@
+// Pure AES-256-GCM primitives: no I/O, no environment, no state. Everything above this file
+// goes through these four functions, so the algorithm choices live in exactly one place.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+
+export const KEY_BYTES = 32
+export const IV_BYTES = 12
+export const TAG_BYTES = 16
+
+/** Thrown for any authentication failure; callers turn it into a located DecryptionError. */
+export class AuthenticationFailure extends Error {
+  constructor() {
+    super('decryption failed')
+  }
+}
+
+/** A fresh random 256-bit key. */
+export function generateKey(): Buffer {
+  return randomBytes(KEY_BYTES)
+}
+
+/** A fresh random 96-bit IV (the size GCM is specified for). */
+export function generateIv(): Buffer {
+  return randomBytes(IV_BYTES)
+}
+
+/**
+ * Encrypts `plaintext` under `key` with `iv` and `aad`; returns ciphertext and tag separately.
+ * The IV is a parameter only so known-answer vectors can be reproduced; callers pass a fresh one.
+ */
+export function seal(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): { ciphertext: Buffer; tag: Buffer } {
+  checkSizes(key, iv)
+  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
+  cipher.setAAD(aad)
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()])
+  return { ciphertext, tag: cipher.getAuthTag() }
+}
+
+/** Decrypts and authenticates; any failure (tag, key, AAD, length) is an AuthenticationFailure. */
+export function open(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, aad: Uint8Array): Buffer {
+  checkSizes(key, iv)
+  if (tag.length !== TAG_BYTES) throw new AuthenticationFailure()
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
+    decipher.setAAD(aad)
+    decipher.setAuthTag(tag)
+    return Buffer.concat([decipher.update(ciphertext), decipher.final()])
+  } catch {
+    // Node's message differs by cause; the caller must not learn which.
+    throw new AuthenticationFailure()
+  }
+}
+
+/** Overwrites key bytes in place. JavaScript cannot promise no copy survives; this removes ours. */
+export function zero(...keys: Array<Uint8Array | undefined>): void {
+  for (const k of keys) k?.fill(0)
+}
+
+function checkSizes(key: Uint8Array, iv: Uint8Array): void {
+  if (key.length !== KEY_BYTES) throw new RangeError('AES-256-GCM needs a 32-byte key')
+  if (iv.length !== IV_BYTES) throw new RangeError('AES-256-GCM here uses a 12-byte IV')
+}

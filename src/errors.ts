@@ -1,0 +1,192 @@
+/**
+ * One error tree for everything a user can catch. Every class carries a stable `code`
+ * (`ERR_ROWCRYPT_*`); match on `code`, never on message text. Messages never contain plaintext,
+ * keys, wrapped keys or ciphertext: only model, field, row id and tenant id may appear.
+ *
+ * @example
+ * ```ts
+ * import { RowcryptError } from 'rowcrypt'
+ * try { await prisma.user.findMany() } catch (e) {
+ *   if (e instanceof RowcryptError && e.code === 'ERR_ROWCRYPT_TENANT_MISSING') return res.status(401)
+ *   throw e
+ * }
+ * ```
+ */
+export class RowcryptError extends Error {
+  /** Stable machine-readable code. */
+  static readonly code: string = 'ERR_ROWCRYPT'
+  readonly code: string
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.name = new.target.name
+    this.code = (new.target as typeof RowcryptError).code
+  }
+}
+
+/**
+ * The options passed to `rowcrypt()`, `RowLevelEncryption` or a key provider are invalid
+ * (unknown model or field, unsupported field type, missing sidecar column, malformed key).
+ *
+ * @example
+ * ```ts
+ * try { rowcrypt({ schema, keyProvider, models: { Usr: { fields: ['email'] } } }) }
+ * catch (e) { if (e instanceof ConfigError) console.error(e.message) } // names "Usr"
+ * ```
+ */
+export class ConfigError extends RowcryptError {
+  static override readonly code = 'ERR_ROWCRYPT_CONFIG'
+}
+
+/**
+ * A query touched a tenant-scoped model outside `withTenant()`. Thrown before any SQL is sent.
+ *
+ * @example
+ * ```ts
+ * await prisma.user.findMany() // throws TenantMissingError (ERR_ROWCRYPT_TENANT_MISSING)
+ * ```
+ */
+export class TenantMissingError extends RowcryptError {
+  static override readonly code = 'ERR_ROWCRYPT_TENANT_MISSING'
+}
+
+/**
+ * A tenant id is not a non-empty string, or data names another tenant than the current one.
+ *
+ * @example
+ * ```ts
+ * await withTenant('a', () => prisma.user.create({ data: { tenantId: 'b', email } })) // TenantMismatchError
+ * ```
+ */
+export class TenantMismatchError extends RowcryptError {
+  static override readonly code = 'ERR_ROWCRYPT_TENANT_MISMATCH'
+}
+
+/**
+ * The tenant id given to `withTenant()` (or to the core) is not a usable id.
+ *
+ * @example
+ * ```ts
+ * withTenant('', fn) // throws InvalidTenantError (ERR_ROWCRYPT_TENANT_INVALID)
+ * ```
+ */
+export class InvalidTenantError extends RowcryptError {
+  static override readonly code = 'ERR_ROWCRYPT_TENANT_INVALID'
+}
+
+/**
+ * The query cannot be answered correctly on encrypted data: a filter, sort, `distinct` or
+ * `cursor` on an encrypted field, or an operation or nesting form rowcrypt does not support.
+ *
+ * @example
+ * ```ts
+ * await prisma.user.findMany({ where: { email: 'a@x.io' } }) // UnsupportedQueryError
+ * ```
+ */
+export class UnsupportedQueryError extends RowcryptError {
+  static override readonly code = 'ERR_ROWCRYPT_UNSUPPORTED_QUERY'
+}
+
+/**
+ * A value to encrypt has the wrong JavaScript type for its field (e.g. a number for a String field).
+ *
+ * @example
+ * ```ts
+ * await prisma.user.create({ data: { email: 42 as any } }) // InvalidValueError
+ * ```
+ */
+export class InvalidValueError extends RowcryptError {
+  static override readonly code = 'ERR_ROWCRYPT_INVALID_VALUE'
+}
+
+/** Where a decryption failure happened. Never holds plaintext, keys or ciphertext. */
+export interface DecryptionErrorLocation {
+  model?: string
+  field?: string
+  rowId?: string
+  tenantId?: string
+}
+
+/**
+ * Authenticated decryption failed: the ciphertext, the wrapped data key, the key version or
+ * the binding (model, field, tenant, row) does not match. Every cause gives the same message
+ * text so that the error is no oracle; the location says where, never why.
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (e instanceof DecryptionError) log.warn({ model: e.model, field: e.field, row: e.rowId }) }
+ * ```
+ */
+export class DecryptionError extends RowcryptError {
+  static override readonly code = 'ERR_ROWCRYPT_DECRYPTION_FAILED'
+  /** The one message every authentication failure shares. */
+  static readonly MESSAGE = 'decryption failed'
+  readonly model?: string
+  readonly field?: string
+  readonly rowId?: string
+  readonly tenantId?: string
+
+  constructor(location: DecryptionErrorLocation = {}) {
+    // No `cause`: the underlying crypto error could tell tag failure from other failures.
+    super(DecryptionError.MESSAGE + describeLocation(location))
+    Object.assign(this, location)
+  }
+}
+
+/**
+ * A stored value is not a rowcrypt ciphertext (wrong prefix, unknown version or algorithm,
+ * bad encoding, wrong lengths), or a row lacks its wrapped data key.
+ *
+ * @example
+ * ```ts
+ * parseCiphertext('hello') // throws CiphertextFormatError
+ * ```
+ */
+export class CiphertextFormatError extends RowcryptError {
+  static override readonly code = 'ERR_ROWCRYPT_CIPHERTEXT_FORMAT'
+}
+
+/**
+ * The key provider has no key for the requested version.
+ *
+ * @example
+ * ```ts
+ * new LocalKeyProvider({ keys: { v1: key }, activeVersion: 'v2' }) // ConfigError; at unwrap: KeyVersionError
+ * ```
+ */
+export class KeyVersionError extends RowcryptError {
+  static override readonly code = 'ERR_ROWCRYPT_KEY_VERSION_UNKNOWN'
+}
+
+/**
+ * The key provider failed for a reason other than authentication (unavailable, refused).
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (e instanceof KeyProviderError) metrics.kmsDown.inc() }
+ * ```
+ */
+export class KeyProviderError extends RowcryptError {
+  static override readonly code = 'ERR_ROWCRYPT_KEY_PROVIDER'
+}
+
+/**
+ * An update or upsert of encrypted fields found no row of the current tenant to update.
+ *
+ * @example
+ * ```ts
+ * await withTenant('b', () => prisma.user.update({ where: { id: rowOfA }, data: { email } })) // RecordNotFoundError
+ * ```
+ */
+export class RecordNotFoundError extends RowcryptError {
+  static override readonly code = 'ERR_ROWCRYPT_NOT_FOUND'
+}
+
+function describeLocation(l: DecryptionErrorLocation): string {
+  const parts: string[] = []
+  if (l.model !== undefined) parts.push(`model ${l.model}`)
+  if (l.field !== undefined) parts.push(`field ${l.field}`)
+  if (l.rowId !== undefined) parts.push(`row ${l.rowId}`)
+  if (l.tenantId !== undefined) parts.push(`tenant ${l.tenantId}`)
+  return parts.length ? ` (${parts.join(', ')})` : ''
+}

@@ -1,0 +1,287 @@
+// The Prisma-free core: encrypt, decrypt and re-wrap one row. The Prisma extension is a thin
+// layer over this; it can also be used on its own (queues, exports, other ORMs).
+import { AuthenticationFailure, generateIv, open, seal, zero } from '../crypto/aes-gcm'
+import { encodeContext, type BindingContext } from '../crypto/context'
+import { ALGORITHM, FORMAT_VERSION, formatCiphertext, parseCiphertext, typeCode, type ValueType } from '../envelope/ciphertext'
+import { formatWrappedKey, parseWrappedKey } from '../envelope/wrapped-key'
+import { ConfigError, DecryptionError, InvalidValueError, RowcryptError, TenantMismatchError, type DecryptionErrorLocation } from '../errors'
+import type { KeyProvider } from '../keys/provider'
+import { assertTenantId } from '../tenant/context'
+import { buildModelSpec, type FieldSpec, type ModelEncryptionConfig, type ModelSpec } from './spec'
+
+/** Options of {@link RowLevelEncryption}. */
+export interface RowLevelEncryptionOptions {
+  keyProvider: KeyProvider
+  models: Record<string, ModelEncryptionConfig>
+}
+
+/** Input of {@link RowLevelEncryption.encryptRow}. */
+export interface EncryptRowInput {
+  model: string
+  /** The row's values; only the model's encrypted fields are changed, the rest is copied. */
+  data: Record<string, unknown>
+  tenantId: string
+  /** The row's primary key, when known before the write; bound into the data key's context. */
+  rowId?: string | number | bigint
+  /** Extra authenticated data; the same bytes must be given to `decryptRow`. */
+  aad?: Uint8Array
+}
+
+/** Options of {@link RowLevelEncryption.decryptRow} and {@link RowLevelEncryption.reEncryptRow}. */
+export interface RowContext {
+  model: string
+  tenantId: string
+  aad?: Uint8Array
+}
+
+type Row = Record<string, unknown>
+
+/**
+ * Per-row envelope encryption without any database: each row gets a fresh 256-bit data key,
+ * each marked field is sealed with AES-256-GCM under it, and the data key is wrapped by the key
+ * provider. The design note's `encrypt_row`, `decrypt_row` and `re_encrypt_row`.
+ *
+ * @example
+ * ```ts
+ * const rle = new RowLevelEncryption({ keyProvider, models: { User: { fields: ['email', 'ssn'] } } })
+ * const stored = await rle.encryptRow({ model: 'User', data: { email: 'a@x.io' }, tenantId: 'tenant_a', rowId: 'user_123' })
+ * const row = await rle.decryptRow({ ...stored, id: 'user_123' }, { model: 'User', tenantId: 'tenant_a' })
+ * const rotated = await rle.reEncryptRow(stored, 'v2', { model: 'User', tenantId: 'tenant_a' })
+ * ```
+ */
+export class RowLevelEncryption {
+  readonly keyProvider: KeyProvider
+  readonly #models = new Map<string, ModelSpec>()
+
+  constructor(options: RowLevelEncryptionOptions) {
+    if (options?.keyProvider === undefined || typeof options.keyProvider.generateDataKey !== 'function') {
+      throw new ConfigError('a keyProvider is required')
+    }
+    this.keyProvider = options.keyProvider
+    for (const [name, config] of Object.entries(options.models ?? {})) {
+      this.#models.set(name, buildModelSpec(name, config))
+    }
+  }
+
+  /** @internal Builds an instance from already-validated specs (used by the extension). */
+  static fromSpecs(keyProvider: KeyProvider, specs: Iterable<ModelSpec>): RowLevelEncryption {
+    const rle = new RowLevelEncryption({ keyProvider, models: {} })
+    for (const s of specs) rle.#models.set(s.name, s)
+    return rle
+  }
+
+  /** The normalized description of a model; throws `ConfigError` for an unknown model. */
+  spec(model: string): ModelSpec {
+    const s = this.#models.get(model)
+    if (s === undefined) throw new ConfigError(`model ${model} is not configured for encryption`)
+    return s
+  }
+
+  /**
+   * Encrypts the marked fields of `data` under a fresh data key. Returns a copy of `data` with
+   * ciphertext strings in the marked fields and the sidecar columns filled.
+   */
+  async encryptRow(input: EncryptRowInput): Promise<Row> {
+    const spec = this.spec(input.model)
+    assertTenantId(input.tenantId)
+    const rowId = input.rowId ?? (spec.idField !== undefined ? (input.data[spec.idField] as EncryptRowInput['rowId']) : undefined)
+    const key = await this.newRowKey(spec, input.tenantId, rowId === undefined || rowId === null ? undefined : String(rowId), input.aad)
+    try {
+      return key.encryptInto({ ...input.data }, input.data, true)
+    } finally {
+      key.dispose()
+    }
+  }
+
+  /**
+   * Decrypts the marked fields present in `row`. The row's tenant column, when present, must
+   * equal `tenantId`; the binding fails otherwise.
+   */
+  async decryptRow(row: Row, ctx: RowContext): Promise<Row> {
+    const spec = this.spec(ctx.model)
+    const key = await this.openRowKey(spec, row, ctx.tenantId, ctx.aad)
+    try {
+      return key.decryptInto({ ...row }, row)
+    } finally {
+      key.dispose()
+    }
+  }
+
+  /**
+   * Re-wraps the row's data key under `newKeyVersion` without touching field ciphertext.
+   * Returns a copy of `row` with new `wrappedDek` and `keyVersion` values.
+   */
+  async reEncryptRow(row: Row, newKeyVersion: string, ctx: RowContext): Promise<Row> {
+    const spec = this.spec(ctx.model)
+    const key = await this.openRowKey(spec, row, ctx.tenantId, ctx.aad)
+    try {
+      const { wrappedKey, keyVersion } = await this.keyProvider.wrapDataKey(key.plaintextKey, key.keyContext, newKeyVersion)
+      return { ...row, [spec.columns.wrappedDek]: formatWrappedKey({ rowBound: key.rowId !== undefined, providerBlob: wrappedKey }), [spec.columns.keyVersion]: keyVersion }
+    } finally {
+      key.dispose()
+    }
+  }
+
+  /** @internal A fresh data key for a new row. */
+  async newRowKey(spec: ModelSpec, tenantId: string, rowId: string | undefined, aad?: Uint8Array): Promise<RowKey> {
+    const context = keyContext(spec, tenantId, rowId)
+    const dk = await this.keyProvider.generateDataKey(context)
+    const wrapped = formatWrappedKey({ rowBound: rowId !== undefined, providerBlob: dk.wrappedKey })
+    return new RowKey(spec, tenantId, rowId, Buffer.from(dk.plaintextKey), context, wrapped, dk.keyVersion, aad, dk.plaintextKey)
+  }
+
+  /** @internal Unwraps the data key of a stored row (its sidecar columns, and id when bound). */
+  async openRowKey(spec: ModelSpec, row: Row, tenantId: string, aad?: Uint8Array): Promise<RowKey> {
+    assertTenantId(tenantId)
+    const { columns } = spec
+    const rowTenant = row[columns.tenantId]
+    if (rowTenant !== undefined && rowTenant !== tenantId) {
+      throw new TenantMismatchError(`model ${spec.name}: row belongs to another tenant than ${tenantId}`)
+    }
+    const wrappedDek = row[columns.wrappedDek]
+    const parsed = parseWrappedKey(wrappedDek)
+    const idValue = spec.idField === undefined ? undefined : row[spec.idField]
+    const location: DecryptionErrorLocation = { model: spec.name, tenantId, ...(idValue != null ? { rowId: String(idValue) } : {}) }
+    if (parsed.rowBound && idValue == null) throw new DecryptionError(location)
+    const rowId = parsed.rowBound ? String(idValue) : undefined
+    const keyVersion = row[columns.keyVersion]
+    if (typeof keyVersion !== 'string') throw new DecryptionError(location)
+    const context = keyContext(spec, tenantId, rowId)
+    let plaintextKey: Uint8Array
+    try {
+      plaintextKey = await this.keyProvider.unwrapDataKey(parsed.providerBlob, keyVersion, context)
+    } catch (e) {
+      if (e instanceof DecryptionError || e instanceof AuthenticationFailure) throw new DecryptionError(location)
+      if (e instanceof RowcryptError) throw e
+      throw new DecryptionError(location)
+    }
+    return new RowKey(spec, tenantId, rowId, Buffer.from(plaintextKey), context, wrappedDek as Uint8Array, keyVersion, aad, plaintextKey, location)
+  }
+}
+
+/**
+ * @internal One row's unwrapped data key, with the row's binding. Encrypts and decrypts the
+ * row's fields; `dispose()` zeroes the key. Never leave one undisposed.
+ */
+export class RowKey {
+  readonly #fieldContextBase: Record<string, string>
+
+  constructor(
+    readonly spec: ModelSpec,
+    readonly tenantId: string,
+    readonly rowId: string | undefined,
+    readonly plaintextKey: Buffer,
+    readonly keyContext: BindingContext,
+    readonly wrappedDek: Uint8Array,
+    readonly keyVersion: string,
+    aad: Uint8Array | undefined,
+    providerKey: Uint8Array,
+    readonly location: DecryptionErrorLocation = { model: spec.name, tenantId, ...(rowId !== undefined ? { rowId } : {}) },
+  ) {
+    // Buffer.from copied the provider's key; zero the provider's copy right away.
+    if (providerKey !== plaintextKey) zero(providerKey)
+    this.#fieldContextBase = {
+      purpose: 'field',
+      format: FORMAT_VERSION,
+      alg: ALGORITHM,
+      model: spec.name,
+      tenantId,
+      ...(aad !== undefined ? { aad: Buffer.from(aad).toString('base64url') } : {}),
+    }
+  }
+
+  /**
+   * Encrypts the marked fields found in `source` into `target` and, when `withSidecars`, sets the
+   * sidecar columns. Returns `target`.
+   */
+  encryptInto(target: Row, source: Row, withSidecars: boolean): Row {
+    for (const [name, field] of this.spec.fields) {
+      if (!(name in source)) continue
+      target[name] = this.encryptValue(field, source[name])
+    }
+    if (withSidecars) {
+      const c = this.spec.columns
+      target[c.wrappedDek] = this.wrappedDek
+      target[c.keyVersion] = this.keyVersion
+      target[c.tenantId] = this.tenantId
+    }
+    return target
+  }
+
+  /** Decrypts the marked fields found in `source` into `target`. Returns `target`. */
+  decryptInto(target: Row, source: Row): Row {
+    for (const [name, field] of this.spec.fields) {
+      if (!(name in source)) continue
+      target[name] = this.decryptValue(field, source[name])
+    }
+    return target
+  }
+
+  encryptValue(field: FieldSpec, value: unknown): unknown {
+    if (value === null || value === undefined) return value
+    const plaintext = encodeValue(field, value, this.spec.name)
+    const iv = generateIv()
+    const { ciphertext, tag } = seal(this.plaintextKey, iv, plaintext, this.#fieldAad(field))
+    return formatCiphertext({ type: field.type, iv, ciphertext, tag })
+  }
+
+  decryptValue(field: FieldSpec, value: unknown): unknown {
+    if (value === null || value === undefined) return value
+    const location = { ...this.location, field: field.name }
+    let plaintext: Buffer
+    try {
+      const p = parseCiphertext(value)
+      if (p.type !== field.type) throw new AuthenticationFailure()
+      plaintext = open(this.plaintextKey, p.iv, p.ciphertext, p.tag, this.#fieldAad(field))
+    } catch (e) {
+      if (e instanceof AuthenticationFailure) throw new DecryptionError(location)
+      throw e
+    }
+    return decodeValue(field.type, plaintext)
+  }
+
+  dispose(): void {
+    zero(this.plaintextKey)
+  }
+
+  #fieldAad(field: FieldSpec): Buffer {
+    return encodeContext({ ...this.#fieldContextBase, field: field.name, type: typeCode(field.type) })
+  }
+}
+
+/** The binding context of a row's data key (passed to the key provider, e.g. as KMS EncryptionContext). */
+export function keyContext(spec: ModelSpec, tenantId: string, rowId: string | undefined): BindingContext {
+  return rowId === undefined ? { purpose: 'row-dek', model: spec.name, tenantId } : { purpose: 'row-dek', model: spec.name, tenantId, rowId }
+}
+
+function encodeValue(field: FieldSpec, value: unknown, model: string): Buffer {
+  switch (field.type) {
+    case 'string':
+      if (typeof value !== 'string') throw new InvalidValueError(`model ${model}, field ${field.name}: expected a string`)
+      return Buffer.from(value, 'utf8')
+    case 'bytes':
+      if (!(value instanceof Uint8Array)) throw new InvalidValueError(`model ${model}, field ${field.name}: expected a Uint8Array`)
+      return Buffer.from(value)
+    case 'json': {
+      let text: string | undefined
+      try {
+        text = JSON.stringify(value)
+      } catch {
+        text = undefined
+      }
+      if (text === undefined) throw new InvalidValueError(`model ${model}, field ${field.name}: value is not JSON-serializable`)
+      return Buffer.from(text, 'utf8')
+    }
+  }
+}
+
+function decodeValue(type: ValueType, plaintext: Buffer): unknown {
+  switch (type) {
+    case 'string':
+      return plaintext.toString('utf8')
+    case 'bytes':
+      return new Uint8Array(plaintext)
+    case 'json':
+      return JSON.parse(plaintext.toString('utf8'))
+  }
+}

@@ -1,0 +1,27 @@
+// Public API. Everything else under src/ is private and may change without notice.
+export { rowcrypt } from './prisma/extension'
+export type { RowcryptOptions, RowcryptModelConfig } from './prisma/config'
+export type { Manifest, ManifestModel, ManifestField } from './prisma/manifest'
+export { withTenant, currentTenant, unsafeBypassTenantScope } from './tenant/context'
+export { RowLevelEncryption } from './fields/row'
+export type { EncryptRowInput, RowContext, RowLevelEncryptionOptions } from './fields/row'
+export type { ModelEncryptionConfig, FieldDeclaration, SidecarColumns } from './fields/spec'
+export { LocalKeyProvider } from './keys/local'
+export type { LocalKeyProviderOptions, MasterKeyInput } from './keys/local'
+export type { KeyProvider, GeneratedDataKey, BindingContext } from './keys/provider'
+export { parseCiphertext, isCiphertext } from './envelope/ciphertext'
+export type { ParsedCiphertext, ValueType } from './envelope/ciphertext'
+export {
+  RowcryptError,
+  ConfigError,
+  TenantMissingError,
+  TenantMismatchError,
+  InvalidTenantError,
+  UnsupportedQueryError,
+  InvalidValueError,
+  DecryptionError,
+  CiphertextFormatError,
+  KeyVersionError,
+  KeyProviderError,
+  RecordNotFoundError,
+} from './errors'

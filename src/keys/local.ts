@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs'
+import { hkdfSync, randomBytes } from 'node:crypto'
+import { AuthenticationFailure, IV_BYTES, KEY_BYTES, TAG_BYTES, generateIv, generateKey, open, seal, zero } from '../crypto/aes-gcm'
+import { encodeContext, type BindingContext } from '../crypto/context'
+import { ConfigError, DecryptionError, KeyVersionError } from '../errors'
+import type { GeneratedDataKey, KeyProvider } from './provider'
+
+/** A 256-bit master key: raw bytes, a 64-character hex string or a base64/base64url string. */
+export type MasterKeyInput = Uint8Array | string
+
+/** Options of {@link LocalKeyProvider}. */
+export interface LocalKeyProviderOptions {
+  /** Master keys by version. Every listed version unwraps; only `activeVersion` wraps. */
+  keys: Record<string, MasterKeyInput>
+  /** The version that wraps new data keys. */
+  activeVersion: string
+}
+
+const WRAP_INFO = Buffer.from('rowcrypt/local-key-provider/wrap/v1')
+const BLOB_BYTES = IV_BYTES + KEY_BYTES + TAG_BYTES
+const VERSION_NAME = /^[A-Za-z0-9._-]{1,64}$/
+
+/**
+ * A key provider that holds versioned 256-bit master keys in process memory. For development,
+ * tests and single-host deployments; production keys belong in a KMS.
+ *
+ * Data keys are wrapped with AES-256-GCM under a wrapping key derived from the master key with
+ * HKDF-SHA256, and the AAD is the same binding context (plus the key version) that the data uses.
+ *
+ * @example
+ * ```ts
+ * const keyProvider = new LocalKeyProvider({
+ *   keys: { v1: process.env.ROWCRYPT_KEY_V1!, v2: process.env.ROWCRYPT_KEY_V2! },
+ *   activeVersion: 'v2',
+ * })
+ * ```
+ */
+export class LocalKeyProvider implements KeyProvider {
+  readonly activeKeyVersion: string
+  readonly #wrappingKeys = new Map<string, Buffer>()
+
+  constructor(options: LocalKeyProviderOptions) {
+    if (options === null || typeof options !== 'object' || options.keys === null || typeof options.keys !== 'object') {
+      throw new ConfigError('LocalKeyProvider needs { keys, activeVersion }')
+    }
+    for (const [version, input] of Object.entries(options.keys)) {
+      if (!VERSION_NAME.test(version)) throw new ConfigError(`LocalKeyProvider: key version name "${version}" must match ${VERSION_NAME}`)
+      const master = decodeMasterKey(input, version)
+      this.#wrappingKeys.set(version, Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), WRAP_INFO, KEY_BYTES)))
+      if (typeof input === 'string') zero(master)
+    }
+    if (!this.#wrappingKeys.has(options.activeVersion)) {
+      throw new ConfigError(`LocalKeyProvider: activeVersion "${String(options.activeVersion)}" is not among the keys`)
+    }
+    this.activeKeyVersion = options.activeVersion
+  }
+
+  /**
+   * Reads a key file: JSON `{ "activeVersion": "v1", "keys": { "v1": "<base64 or hex>" } }`.
+   *
+   * @example
+   * ```ts
+   * const keyProvider = LocalKeyProvider.fromFile('/run/secrets/rowcrypt-keys.json')
+   * ```
+   */
+  static fromFile(path: string): LocalKeyProvider {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(readFileSync(path, 'utf8'))
+    } catch (cause) {
+      // The cause is an fs or JSON error; a JSON error may quote the file, so keep only fs errors.
+      throw new ConfigError(`LocalKeyProvider: cannot read key file ${path}`, { cause: cause instanceof SyntaxError ? undefined : cause })
+    }
+    return new LocalKeyProvider(parsed as LocalKeyProviderOptions)
+  }
+
+  /**
+   * Makes a new random master key as base64, for a key file or a secret store.
+   *
+   * @example
+   * ```ts
+   * const v2 = LocalKeyProvider.generateMasterKey()
+   * ```
+   */
+  static generateMasterKey(): string {
+    return randomBytes(KEY_BYTES).toString('base64')
+  }
+
+  async generateDataKey(context: BindingContext): Promise<GeneratedDataKey> {
+    const plaintextKey = generateKey()
+    const { wrappedKey, keyVersion } = this.#wrap(plaintextKey, context, this.activeKeyVersion)
+    return { plaintextKey, wrappedKey, keyVersion }
+  }
+
+  async wrapDataKey(plaintextKey: Uint8Array, context: BindingContext, keyVersion = this.activeKeyVersion) {
+    return this.#wrap(plaintextKey, context, keyVersion)
+  }
+
+  async unwrapDataKey(wrappedKey: Uint8Array, keyVersion: string, context: BindingContext): Promise<Uint8Array> {
+    const kek = this.#key(keyVersion)
+    if (wrappedKey.length !== BLOB_BYTES) throw new DecryptionError()
+    const iv = wrappedKey.subarray(0, IV_BYTES)
+    const ct = wrappedKey.subarray(IV_BYTES, IV_BYTES + KEY_BYTES)
+    const tag = wrappedKey.subarray(IV_BYTES + KEY_BYTES)
+    try {
+      return open(kek, iv, ct, tag, encodeContext({ ...context, keyVersion }))
+    } catch (e) {
+      if (e instanceof AuthenticationFailure) throw new DecryptionError()
+      throw e
+    }
+  }
+
+  #wrap(plaintextKey: Uint8Array, context: BindingContext, keyVersion: string) {
+    if (plaintextKey.length !== KEY_BYTES) throw new RangeError('data keys are 32 bytes')
+    const kek = this.#key(keyVersion)
+    const iv = generateIv()
+    const { ciphertext, tag } = seal(kek, iv, plaintextKey, encodeContext({ ...context, keyVersion }))
+    return { wrappedKey: new Uint8Array(Buffer.concat([iv, ciphertext, tag])), keyVersion }
+  }
+
+  #key(version: string): Buffer {
+    const k = this.#wrappingKeys.get(version)
+    if (k === undefined) throw new KeyVersionError(`no local master key for version "${version}"`)
+    return k
+  }
+}
+
+function decodeMasterKey(input: MasterKeyInput, version: string): Uint8Array {
+  let bytes: Uint8Array | undefined
+  if (input instanceof Uint8Array) bytes = input
+  else if (typeof input === 'string') {
+    const s = input.trim()
+    if (/^[0-9a-fA-F]{64}$/.test(s)) bytes = Buffer.from(s, 'hex')
+    else if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(s)) bytes = Buffer.from(s, /[-_]/.test(s) ? 'base64url' : 'base64')
+  }
+  // Never echo the input: it is key material.
+  if (bytes === undefined || bytes.length !== KEY_BYTES) {
+    throw new ConfigError(`LocalKeyProvider: key "${version}" must be 32 bytes (Uint8Array, 64 hex characters or base64)`)
+  }
+  return bytes
+}

@@ -1,0 +1,46 @@
+import type { BindingContext } from '../crypto/context'
+
+export type { BindingContext }
+
+/** A data key made by a provider: the plaintext key (zero it after use) and its wrapped form. */
+export interface GeneratedDataKey {
+  /** 32 random bytes. The caller owns this buffer and zeroes it when done. */
+  plaintextKey: Uint8Array
+  /** The key wrapped under `keyVersion`, opaque to rowcrypt. */
+  wrappedKey: Uint8Array
+  /** The key-encryption key version that wrapped it; stored in the row's `keyVersion` column. */
+  keyVersion: string
+}
+
+/**
+ * The three operations rowcrypt needs from a key-encryption-key holder (a KMS, a vault, a local
+ * keyring). Implement it to add Vault Transit, Google Cloud KMS or an HSM.
+ *
+ * Contract:
+ * - Every call binds `context` **and** the key version: a wrapped key must only unwrap with the
+ *   same context entries and the same `keyVersion` (AES-GCM AAD, KMS EncryptionContext, ...).
+ * - An authentication failure on unwrap throws `DecryptionError`; an unknown version throws
+ *   `KeyVersionError`; an outage or refusal throws `KeyProviderError`. Never put key bytes into
+ *   an error.
+ * - Returned plaintext keys are fresh buffers the caller may zero.
+ *
+ * @example
+ * ```ts
+ * class MyVaultProvider implements KeyProvider {
+ *   readonly activeKeyVersion = 'v3'
+ *   async generateDataKey(context) { ... }
+ *   async wrapDataKey(plaintextKey, context, keyVersion) { ... }
+ *   async unwrapDataKey(wrappedKey, keyVersion, context) { ... }
+ * }
+ * ```
+ */
+export interface KeyProvider {
+  /** The version new data keys are wrapped under. */
+  readonly activeKeyVersion: string
+  /** Makes a fresh 256-bit data key and wraps it under the active version. */
+  generateDataKey(context: BindingContext): Promise<GeneratedDataKey>
+  /** Wraps an existing data key under `keyVersion` (default: the active one). Used by re-wrapping. */
+  wrapDataKey(plaintextKey: Uint8Array, context: BindingContext, keyVersion?: string): Promise<{ wrappedKey: Uint8Array; keyVersion: string }>
+  /** Unwraps a data key wrapped under `keyVersion` with the same `context`. */
+  unwrapDataKey(wrappedKey: Uint8Array, keyVersion: string, context: BindingContext): Promise<Uint8Array>
+}

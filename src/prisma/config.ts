@@ -1,0 +1,149 @@
+// Options of rowcrypt(), typed against the generated manifest and validated against it once at
+// setup. The result is a per-model table, so the query path only does map lookups.
+import { randomBytes, randomUUID } from 'node:crypto'
+import { ConfigError } from '../errors'
+import { buildModelSpec, type FieldDeclaration, type ModelSpec, type SidecarColumns } from '../fields/spec'
+import type { KeyProvider } from '../keys/provider'
+import type { Manifest, ManifestField, ManifestModel } from './manifest'
+
+type FieldsOf<MM> = MM extends { fields: infer F } ? F : never
+type NamesWhere<MM, Cond> = { [K in keyof FieldsOf<MM>]: FieldsOf<MM>[K] extends Cond ? K : never }[keyof FieldsOf<MM>] & string
+
+/** The String columns of a model: what can be encrypted, or hold `keyVersion` / `tenantId`. */
+export type StringFieldOf<MM> = NamesWhere<MM, { kind: 'scalar'; type: 'String'; isList: false }>
+/** The Bytes columns of a model: what can hold `wrappedDek`. */
+export type BytesFieldOf<MM> = NamesWhere<MM, { kind: 'scalar'; type: 'Bytes'; isList: false }>
+
+/** Per-model settings of `rowcrypt()`, with field names checked against the schema. */
+export interface RowcryptModelConfig<MM = ManifestModel> {
+  /** Fields to encrypt (String columns). A name, or `{ name, type: 'json' | 'bytes' }` for other values. */
+  fields: ReadonlyArray<FieldDeclaration<StringFieldOf<MM>>>
+  /** Sidecar column names, when they differ from `wrappedDek`, `keyVersion`, `tenantId`. */
+  columns?: { wrappedDek?: BytesFieldOf<MM>; keyVersion?: StringFieldOf<MM>; tenantId?: StringFieldOf<MM> }
+}
+
+/**
+ * Options of {@link rowcrypt}.
+ *
+ * @example
+ * ```ts
+ * import { manifest } from './generated/rowcrypt'
+ * const options: RowcryptOptions<typeof manifest> = {
+ *   schema: manifest,
+ *   keyProvider: new LocalKeyProvider({ keys: { v1: key }, activeVersion: 'v1' }),
+ *   models: { User: { fields: ['email', 'ssn'] } },
+ * }
+ * ```
+ */
+export interface RowcryptOptions<M extends Manifest = Manifest> {
+  /** The manifest written by `rowcrypt-generator` for this client's schema. */
+  schema: M
+  /** Holder of the key-encryption keys. */
+  keyProvider: KeyProvider
+  /** The tenant-scoped, encrypted models and their fields. */
+  models: { [K in keyof M['models']]?: RowcryptModelConfig<M['models'][K]> }
+}
+
+/** @internal What the query path knows about one model. */
+export interface ModelInfo {
+  readonly name: string
+  /** Set when the model is tenant-scoped and encrypted. */
+  readonly spec: ModelSpec | undefined
+  /** Relation fields: target model and whether the relation is a list. */
+  readonly relations: ReadonlyMap<string, { target: string; isList: boolean }>
+  /** True when the model is scoped or a relation path leads to a scoped model. */
+  readonly reachesScoped: boolean
+  /** Makes a primary key for creates that omit it, when the schema default is one we can reproduce. */
+  readonly makeId: (() => string) | undefined
+}
+
+/** @internal Validates options against the manifest and builds the per-model table. */
+export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo> {
+  if (options === null || typeof options !== 'object') throw new ConfigError('rowcrypt() needs an options object')
+  const manifest = options.schema
+  if (manifest === null || typeof manifest !== 'object' || manifest.version !== 1 || typeof manifest.models !== 'object') {
+    throw new ConfigError('rowcrypt(): "schema" must be the manifest written by rowcrypt-generator (import { manifest } from its output)')
+  }
+  if (options.keyProvider === undefined || typeof options.keyProvider.unwrapDataKey !== 'function') {
+    throw new ConfigError('rowcrypt(): a keyProvider is required')
+  }
+  if (options.models === null || typeof options.models !== 'object' || Object.keys(options.models).length === 0) {
+    throw new ConfigError('rowcrypt(): "models" must name at least one model')
+  }
+  const specs = new Map<string, ModelSpec>()
+  for (const [name, config] of Object.entries(options.models)) {
+    if (config === undefined) continue
+    const model = manifest.models[name]
+    if (model === undefined) throw new ConfigError(`rowcrypt(): unknown model ${name}`)
+    const idField = model.primaryKey.length === 1 ? model.primaryKey[0] : undefined
+    const spec = buildModelSpec(name, { ...(config as RowcryptModelConfig), idField })
+    for (const field of spec.fields.keys()) checkColumn(name, model, field, 'String', `encrypted field ${field}`)
+    const c: SidecarColumns = spec.columns
+    checkColumn(name, model, c.wrappedDek, 'Bytes', `sidecar column ${c.wrappedDek} (wrappedDek)`)
+    checkColumn(name, model, c.keyVersion, 'String', `sidecar column ${c.keyVersion} (keyVersion)`)
+    checkColumn(name, model, c.tenantId, 'String', `sidecar column ${c.tenantId} (tenantId)`)
+    specs.set(name, spec)
+  }
+
+  const table = new Map<string, ModelInfo>()
+  const relationsOf = (m: ManifestModel) =>
+    new Map(Object.entries(m.fields).filter(([, f]) => f.kind === 'object').map(([n, f]) => [n, { target: f.type, isList: f.isList }]))
+  const reaches = reachability(manifest, new Set(specs.keys()))
+  for (const [name, model] of Object.entries(manifest.models)) {
+    const spec = specs.get(name)
+    table.set(name, {
+      name,
+      spec,
+      relations: relationsOf(model),
+      reachesScoped: reaches.has(name),
+      makeId: spec?.idField !== undefined ? idMaker(model.fields[spec.idField]) : undefined,
+    })
+  }
+  return table
+}
+
+function checkColumn(model: string, m: ManifestModel, field: string, type: 'String' | 'Bytes', what: string): void {
+  const f: ManifestField | undefined = m.fields[field]
+  if (f === undefined) throw new ConfigError(`rowcrypt(): model ${model} has no ${what}`)
+  if (f.kind !== 'scalar' || f.type !== type || f.isList) {
+    throw new ConfigError(`rowcrypt(): model ${model}: ${what} must be a ${type} column, not ${f.isList ? 'a list of ' : ''}${f.type}`)
+  }
+  if (f.isId) throw new ConfigError(`rowcrypt(): model ${model}: ${what} cannot be the primary key`)
+}
+
+// Models from which a chain of relations leads to a scoped model (including scoped models).
+function reachability(manifest: Manifest, scoped: Set<string>): Set<string> {
+  const out = new Set(scoped)
+  let changed = true
+  while (changed) {
+    changed = false
+    for (const [name, model] of Object.entries(manifest.models)) {
+      if (out.has(name)) continue
+      if (Object.values(model.fields).some((f) => f.kind === 'object' && out.has(f.type))) {
+        out.add(name)
+        changed = true
+      }
+    }
+  }
+  return out
+}
+
+// We generate ids only where we reproduce Prisma's own default exactly (uuid v4 and v7), so the
+// id is known before the write and can be bound into the row's key context.
+function idMaker(f: ManifestField | undefined): (() => string) | undefined {
+  if (f === undefined || f.type !== 'String' || f.default !== 'uuid') return undefined
+  const version = f.defaultArgs?.[0] ?? 4
+  if (version === 4) return randomUUID
+  if (version === 7) return uuidV7
+  return undefined
+}
+
+function uuidV7(): string {
+  const b = randomBytes(16)
+  const ms = BigInt(Date.now())
+  for (let i = 0; i < 6; i++) b[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn)
+  b[6] = ((b[6] as number) & 0x0f) | 0x70
+  b[8] = ((b[8] as number) & 0x3f) | 0x80
+  const h = b.toString('hex')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+}

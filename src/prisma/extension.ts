@@ -1,0 +1,92 @@
+// The only file that imports @prisma/client: it wires the Prisma-free query path into a client
+// extension. Everything it does per query is: scope, encrypt, query, decrypt.
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { Prisma } from '@prisma/client/extension'
+import { RowLevelEncryption } from '../fields/row'
+import type { ModelSpec } from '../fields/spec'
+import { buildModelTable, type RowcryptOptions } from './config'
+import type { Manifest } from './manifest'
+import { QueryEngine, type QueryIO } from './query'
+
+type AnyClient = Record<string, unknown> & {
+  $transaction: (arg: unknown, options?: unknown) => Promise<unknown>
+}
+type Delegate = { findUnique: (args: unknown) => Promise<Record<string, unknown> | null> }
+
+/**
+ * The rowcrypt Prisma client extension. Marked fields of the named models are encrypted on
+ * write and decrypted on read under a per-row data key, and every query on those models is
+ * confined to the tenant of the surrounding `withTenant()`.
+ *
+ * Options are validated against the schema manifest here, once; a `ConfigError` names any
+ * unknown model, unknown field, unsupported field type or missing sidecar column.
+ *
+ * Apply it last in a `$extends` chain: its interactive transactions hand out the client it wraps.
+ *
+ * @example
+ * ```ts
+ * import { PrismaClient } from './generated/client/client'
+ * import { manifest } from './generated/rowcrypt'
+ * import { rowcrypt, withTenant, LocalKeyProvider } from 'rowcrypt'
+ *
+ * const prisma = new PrismaClient({ adapter }).$extends(
+ *   rowcrypt({
+ *     schema: manifest,
+ *     keyProvider: new LocalKeyProvider({ keys: { v1: masterKey }, activeVersion: 'v1' }),
+ *     models: {
+ *       User: { fields: ['email', 'ssn', 'notes'] },
+ *       Document: { fields: ['body'], columns: { tenantId: 'orgId' } },
+ *     },
+ *   }),
+ * )
+ * await withTenant('tenant_a', () => prisma.user.create({ data: { email: 'a@x.io', ssn: '123-45-6789' } }))
+ * ```
+ */
+export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) {
+  const table = buildModelTable(options as unknown as RowcryptOptions)
+  const specs = [...table.values()].map((m) => m.spec).filter((s): s is ModelSpec => s !== undefined)
+  const engine = new QueryEngine(table, RowLevelEncryption.fromSpecs(options.keyProvider, specs))
+
+  return Prisma.defineExtension((client) => {
+    // Per extended client: the caller's interactive transaction client, so that rowcrypt's own
+    // reads run inside it; and a marker for those reads, so they pass straight through.
+    const transactions = new AsyncLocalStorage<{ tx: AnyClient }>()
+    const internalRead = new AsyncLocalStorage<true>()
+    const base = client as unknown as AnyClient
+
+    const io: QueryIO = {
+      readUnique: (model, where, select) => {
+        const source = transactions.getStore()?.tx ?? base
+        const delegate = source[delegateName(model)] as Delegate
+        return internalRead.run(true, async () => await delegate.findUnique({ where, select }))
+      },
+    }
+
+    const scoped = client.$extends({
+      name: 'rowcrypt',
+      query: {
+        $allModels: {
+          async $allOperations({ model, operation, args, query }) {
+            if (engine.passThrough(model) || internalRead.getStore() === true) return query(args)
+            return engine.handle(model, operation, args, query as (a: unknown) => Promise<unknown>, io)
+          },
+        },
+      },
+    }) as unknown as AnyClient
+
+    return (scoped as unknown as typeof client).$extends({
+      name: 'rowcrypt-transactions',
+      client: {
+        $transaction(arg: unknown, txOptions?: unknown) {
+          if (typeof arg !== 'function') return scoped.$transaction(arg, txOptions)
+          const fn = arg as (tx: AnyClient) => Promise<unknown>
+          return scoped.$transaction((tx: AnyClient) => transactions.run({ tx }, () => fn(tx)), txOptions)
+        },
+      },
+    })
+  })
+}
+
+function delegateName(model: string): string {
+  return model.charAt(0).toLowerCase() + model.slice(1)
+}

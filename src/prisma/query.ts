@@ -1,0 +1,547 @@
+// The query path: rewrite a Prisma call's arguments (tenant scope, encryption, the columns
+// decryption needs), run it, then decrypt the result tree. Prisma-free: the extension passes in
+// `query` and a row reader, so this file is unit-testable without a database.
+import {
+  RecordNotFoundError,
+  TenantMismatchError,
+  TenantMissingError,
+  UnsupportedQueryError,
+} from '../errors'
+import type { RowLevelEncryption } from '../fields/row'
+import type { FieldSpec, ModelSpec } from '../fields/spec'
+import { currentScope } from '../tenant/context'
+import type { ModelInfo } from './config'
+
+type Obj = Record<string, unknown>
+type Query = (args: Obj) => Promise<unknown>
+
+/** How the query path reaches the database besides the intercepted call itself. */
+export interface QueryIO {
+  /**
+   * Reads one row by a unique `where` (already tenant-scoped) with `select`, inside the caller's
+   * interactive transaction when there is one; null when no row matches.
+   */
+  readUnique(model: string, where: Obj, select: Obj): Promise<Obj | null>
+}
+
+/** How to post-process the result of one model in a result tree. */
+interface ReadPlan {
+  readonly info: ModelInfo
+  /** Columns we added to the selection and remove from the result. */
+  readonly strip: string[]
+  readonly relations: Array<{ field: string; plan: ReadPlan }>
+}
+
+/** The tenant situation of one call. */
+class Scope {
+  constructor(
+    readonly tenantId: string | undefined,
+    readonly bypass: boolean,
+  ) {}
+
+  static current(): Scope {
+    const s = currentScope()
+    return new Scope(s?.tenantId, s?.bypass !== undefined)
+  }
+
+  /** Fails closed: a scoped model outside withTenant (and outside an explicit bypass). */
+  require(model: string): void {
+    if (this.tenantId === undefined && !this.bypass) {
+      throw new TenantMissingError(`model ${model} is tenant-scoped: run the query inside withTenant(tenantId, fn)`)
+    }
+  }
+}
+
+const READS = new Set(['findUnique', 'findUniqueOrThrow', 'findFirst', 'findFirstOrThrow', 'findMany'])
+const RELATION_FILTERS = ['some', 'every', 'none', 'is', 'isNot']
+const NESTED_LINKS = new Set(['connect', 'disconnect', 'set'])
+const NESTED_WRITES = ['create', 'createMany', 'connectOrCreate', 'upsert', 'update', 'updateMany', 'delete', 'deleteMany']
+const P2025 = 'P2025'
+const CAS_ATTEMPTS = 3
+
+/** @internal The per-client query handler. */
+export class QueryEngine {
+  constructor(
+    private readonly table: ReadonlyMap<string, ModelInfo>,
+    private readonly rle: RowLevelEncryption,
+  ) {}
+
+  /** True when a call on `model` needs no work at all (the model never reaches a scoped one). */
+  passThrough(model: string | undefined): boolean {
+    return model === undefined || this.table.get(model)?.reachesScoped !== true
+  }
+
+  async handle(model: string, operation: string, rawArgs: unknown, query: Query, io: QueryIO): Promise<unknown> {
+    const info = this.table.get(model) as ModelInfo
+    const scope = Scope.current()
+    if (info.spec !== undefined) scope.require(model)
+    const args: Obj = { ...((rawArgs as Obj | undefined) ?? {}) }
+
+    if (READS.has(operation)) {
+      this.checkReadArgs(info, args)
+      this.scopeWhere(info, args, scope)
+      return this.run(info, args, query, scope)
+    }
+    switch (operation) {
+      case 'create': {
+        args.data = this.linkWrites(info, args.data, scope)
+        if (info.spec) args.data = await this.encryptNew(info, args.data as Obj, scope)
+        return this.run(info, args, query, scope)
+      }
+      case 'createMany':
+      case 'createManyAndReturn': {
+        if (info.spec) {
+          const list = Array.isArray(args.data) ? args.data : [args.data]
+          args.data = await Promise.all(list.map((d) => this.encryptNew(info, d as Obj, scope)))
+        }
+        return operation === 'createMany' ? query(args) : this.run(info, args, query, scope)
+      }
+      case 'update':
+        return this.update(info, args, query, io, scope)
+      case 'upsert':
+        return this.upsert(info, args, query, io, scope)
+      case 'delete':
+        this.checkWhere(info, args.where)
+        this.scopeWhere(info, args, scope)
+        return this.run(info, args, query, scope)
+      case 'deleteMany':
+        this.checkWhere(info, args.where)
+        this.scopeWhere(info, args, scope)
+        return query(args)
+      case 'updateMany':
+      case 'updateManyAndReturn': {
+        this.checkWhere(info, args.where)
+        this.scopeWhere(info, args, scope)
+        if (info.spec) {
+          this.checkUpdateData(info.spec, args.data)
+          if (this.touchedFields(info.spec, args.data).length > 0) {
+            throw new UnsupportedQueryError(`model ${model}: ${operation} cannot set encrypted fields (each row has its own key); update rows one by one`)
+          }
+        }
+        return operation === 'updateMany' ? query(args) : this.run(info, args, query, scope)
+      }
+      case 'count':
+        this.checkReadArgs(info, args)
+        this.scopeWhere(info, args, scope)
+        return query(args)
+      case 'aggregate':
+      case 'groupBy':
+        this.checkReadArgs(info, args)
+        this.checkAggregates(info, args, operation)
+        this.scopeWhere(info, args, scope)
+        return query(args)
+      default:
+        throw new UnsupportedQueryError(`model ${model}: operation ${operation} is not supported on tenant-scoped data`)
+    }
+  }
+
+  // ---- reads ------------------------------------------------------------------------------
+
+  /** Adds what decryption needs to the selection, runs the query and decrypts the result tree. */
+  private async run(info: ModelInfo, args: Obj, query: Query, scope: Scope): Promise<unknown> {
+    const plan = this.prepareSelection(info, args, scope)
+    const result = await query(args)
+    await this.decryptTree(plan, result, scope)
+    return result
+  }
+
+  private prepareSelection(info: ModelInfo, args: Obj, scope: Scope): ReadPlan {
+    const plan: ReadPlan = { info, strip: [], relations: [] }
+    const spec = info.spec
+    if (isObj(args.select)) {
+      const select: Obj = { ...args.select }
+      args.select = select
+      let readsEncrypted = false
+      for (const [key, value] of Object.entries(select)) {
+        if (!value) continue
+        if (key === '_count') select._count = this.scopeCount(info, value, scope)
+        else if (info.relations.has(key)) select[key] = this.prepareRelation(info, key, value, plan, scope)
+        else if (spec?.fields.has(key)) readsEncrypted = true
+      }
+      if (spec !== undefined) {
+        // The tenant column is always read, so every scoped row in a result can be checked.
+        const needed = readsEncrypted ? requiredColumns(spec) : [spec.columns.tenantId]
+        for (const col of needed) {
+          if (!select[col]) {
+            select[col] = true
+            plan.strip.push(col)
+          }
+        }
+      }
+      return plan
+    }
+    if (spec !== undefined && isObj(args.omit)) {
+      const omit: Obj = { ...args.omit }
+      for (const col of requiredColumns(spec)) {
+        if (omit[col]) {
+          delete omit[col]
+          plan.strip.push(col)
+        }
+      }
+      args.omit = omit
+    }
+    if (isObj(args.include)) {
+      const include: Obj = { ...args.include }
+      args.include = include
+      for (const [key, value] of Object.entries(include)) {
+        if (!value) continue
+        if (key === '_count') include._count = this.scopeCount(info, value, scope)
+        else if (info.relations.has(key)) include[key] = this.prepareRelation(info, key, value, plan, scope)
+      }
+    }
+    return plan
+  }
+
+  private prepareRelation(parent: ModelInfo, field: string, value: unknown, parentPlan: ReadPlan, scope: Scope): unknown {
+    const rel = parent.relations.get(field)!
+    const target = this.table.get(rel.target)!
+    if (!target.reachesScoped) return value
+    if (target.spec !== undefined) scope.require(target.name)
+    const sub: Obj = value === true ? {} : { ...(value as Obj) }
+    this.checkReadArgs(target, sub)
+    if (rel.isList) this.scopeWhere(target, sub, scope)
+    parentPlan.relations.push({ field, plan: this.prepareSelection(target, sub, scope) })
+    return Object.keys(sub).length > 0 ? sub : true
+  }
+
+  /** Confines relation counts of scoped models to the tenant. */
+  private scopeCount(info: ModelInfo, value: unknown, scope: Scope): unknown {
+    const listRelations = [...info.relations].filter(([, r]) => r.isList)
+    const select: Obj = value === true ? Object.fromEntries(listRelations.map(([n]) => [n, true])) : { ...((value as Obj).select as Obj) }
+    for (const [name, v] of Object.entries(select)) {
+      const rel = info.relations.get(name)
+      const target = rel && this.table.get(rel.target)
+      if (!v || target === undefined || !target.reachesScoped) continue
+      const sub: Obj = v === true ? {} : { ...(v as Obj) }
+      this.checkWhere(target, sub.where)
+      if (target.spec !== undefined) {
+        scope.require(target.name)
+        this.scopeWhere(target, sub, scope)
+      }
+      select[name] = Object.keys(sub).length > 0 ? sub : true
+    }
+    return { select }
+  }
+
+  /** Decrypts every scoped row of a result tree in place, then removes the columns we added. */
+  private async decryptTree(plan: ReadPlan, result: unknown, scope: Scope): Promise<void> {
+    const jobs: Array<Promise<void>> = []
+    const visited: Array<[ReadPlan, Obj]> = []
+    this.collect(plan, result, scope, jobs, visited)
+    await Promise.all(jobs)
+    for (const [p, row] of visited) for (const col of p.strip) delete row[col]
+  }
+
+  private collect(plan: ReadPlan, value: unknown, scope: Scope, jobs: Array<Promise<void>>, visited: Array<[ReadPlan, Obj]>): void {
+    if (value === null || value === undefined) return
+    if (Array.isArray(value)) {
+      for (const v of value) this.collect(plan, v, scope, jobs, visited)
+      return
+    }
+    if (!isObj(value)) return
+    const spec = plan.info.spec
+    if (spec !== undefined) {
+      const rowTenant = value[spec.columns.tenantId]
+      // Defence in depth: a scoped row of another tenant never reaches the caller.
+      if (!scope.bypass && rowTenant !== undefined && rowTenant !== scope.tenantId) {
+        throw new TenantMismatchError(`model ${spec.name}: a row of another tenant was reached through a relation`)
+      }
+      if (hasEncryptedValue(spec, value)) jobs.push(this.decryptRow(spec, value, scope))
+    }
+    visited.push([plan, value])
+    for (const { field, plan: sub } of plan.relations) this.collect(sub, value[field], scope, jobs, visited)
+  }
+
+  private async decryptRow(spec: ModelSpec, row: Obj, scope: Scope): Promise<void> {
+    const tenantId = scope.bypass ? (row[spec.columns.tenantId] as string) : (scope.tenantId as string)
+    const key = await this.rle.openRowKey(spec, row, tenantId)
+    try {
+      key.decryptInto(row, row)
+    } finally {
+      key.dispose()
+    }
+  }
+
+  // ---- writes -----------------------------------------------------------------------------
+
+  /** Fills the tenant, makes the row's key and id, and encrypts the marked fields of a new row. */
+  private async encryptNew(info: ModelInfo, data: Obj, scope: Scope): Promise<Obj> {
+    const spec = info.spec!
+    if (!isObj(data)) return data
+    this.checkNoManagedColumns(spec, data, [spec.columns.wrappedDek, spec.columns.keyVersion])
+    const given = data[spec.columns.tenantId]
+    let tenantId = scope.tenantId
+    if (scope.bypass) {
+      if (typeof given !== 'string') throw new TenantMissingError(`model ${spec.name}: inside unsafeBypassTenantScope a create must set ${spec.columns.tenantId}`)
+      tenantId = given
+    } else if (given !== undefined && given !== tenantId) {
+      throw new TenantMismatchError(`model ${spec.name}: data names another tenant than the current one (${String(tenantId)})`)
+    }
+    const out: Obj = { ...data }
+    let rowId: unknown = spec.idField === undefined ? undefined : data[spec.idField]
+    if (rowId === undefined && info.makeId !== undefined) {
+      rowId = info.makeId()
+      out[spec.idField!] = rowId
+    }
+    const key = await this.rle.newRowKey(spec, tenantId!, rowId === undefined || rowId === null ? undefined : String(rowId))
+    try {
+      return key.encryptInto(out, data, true)
+    } finally {
+      key.dispose()
+    }
+  }
+
+  private async update(info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+    this.checkWhere(info, args.where)
+    args.data = this.linkWrites(info, args.data, scope)
+    const spec = info.spec
+    if (spec === undefined) return this.run(info, args, query, scope)
+    this.scopeWhere(info, args, scope)
+    this.checkUpdateData(spec, args.data)
+    const touched = this.touchedFields(spec, args.data)
+    if (touched.length === 0) return this.run(info, args, query, scope)
+
+    // Encrypted fields are written under the row's existing key, so it is read first. The write is
+    // a compare-and-swap on the wrapped key: if rotation re-wrapped or re-keyed the row in between,
+    // the update matches nothing and is retried on the fresh key.
+    for (let attempt = 1; ; attempt++) {
+      const row = await io.readUnique(info.name, args.where as Obj, selectOf(requiredColumns(spec)))
+      if (row === null) throw new RecordNotFoundError(`model ${spec.name}: no row of the current tenant matches the update`)
+      const data = await this.encryptWithRowKey(spec, row, args.data as Obj, touched, scope)
+      const attemptArgs: Obj = { ...args, data, where: andWhere(args.where as Obj, { [spec.columns.wrappedDek]: row[spec.columns.wrappedDek] }) }
+      try {
+        return await this.run(info, attemptArgs, query, scope)
+      } catch (e) {
+        if (attempt < CAS_ATTEMPTS && (e as { code?: unknown })?.code === P2025) continue
+        throw e
+      }
+    }
+  }
+
+  private async upsert(info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+    this.checkWhere(info, args.where)
+    args.create = this.linkWrites(info, args.create, scope)
+    args.update = this.linkWrites(info, args.update, scope)
+    const spec = info.spec
+    if (spec === undefined) return this.run(info, args, query, scope)
+    this.scopeWhere(info, args, scope)
+    this.checkUpdateData(spec, args.update)
+    args.create = await this.encryptNew(info, args.create as Obj, scope)
+    const touched = this.touchedFields(spec, args.update)
+    if (touched.length > 0) {
+      const row = await io.readUnique(info.name, args.where as Obj, selectOf(requiredColumns(spec)))
+      if (row !== null) {
+        args.update = await this.encryptWithRowKey(spec, row, args.update as Obj, touched, scope)
+      } else {
+        // No row now: the update branch runs only if one appears concurrently. It must still never
+        // carry plaintext, so it gets a fresh key of its own and its sidecars.
+        const fresh = await this.encryptNew(info, pick(args.update as Obj, touched.map((f) => f.name)), scope)
+        args.update = { ...(args.update as Obj), ...fresh }
+        delete (args.update as Obj)[spec.columns.tenantId]
+        if (spec.idField !== undefined) delete (args.update as Obj)[spec.idField]
+      }
+    }
+    const result = await this.run(info, args, query, scope)
+    if (result === null) {
+      // Prisma returns null when `where` matched nothing here but `create` hit an existing id.
+      throw new TenantMismatchError(`model ${spec.name}: upsert matched no row of the current tenant and its create conflicts with an existing row`)
+    }
+    return result
+  }
+
+  private async encryptWithRowKey(spec: ModelSpec, row: Obj, data: Obj, touched: FieldSpec[], scope: Scope): Promise<Obj> {
+    const tenantId = scope.bypass ? (row[spec.columns.tenantId] as string) : (scope.tenantId as string)
+    const key = await this.rle.openRowKey(spec, row, tenantId)
+    try {
+      const out: Obj = { ...data }
+      for (const field of touched) {
+        const v = data[field.name]
+        out[field.name] = isObj(v) && 'set' in v ? { set: key.encryptValue(field, v.set) } : key.encryptValue(field, v)
+      }
+      return out
+    } finally {
+      key.dispose()
+    }
+  }
+
+  private touchedFields(spec: ModelSpec, data: unknown): FieldSpec[] {
+    if (!isObj(data)) return []
+    return [...spec.fields.values()].filter((f) => data[f.name] !== undefined)
+  }
+
+  private checkUpdateData(spec: ModelSpec, data: unknown): void {
+    if (!isObj(data)) return
+    const managed = [spec.columns.wrappedDek, spec.columns.keyVersion, spec.columns.tenantId]
+    if (spec.idField !== undefined) managed.push(spec.idField)
+    this.checkNoManagedColumns(spec, data, managed)
+    for (const f of spec.fields.keys()) {
+      const v = data[f]
+      if (isObj(v) && !(v instanceof Uint8Array) && Object.keys(v).some((k) => k !== 'set')) {
+        throw new UnsupportedQueryError(`model ${spec.name}: field ${f} is encrypted; only plain values or { set } can be written to it`)
+      }
+    }
+  }
+
+  private checkNoManagedColumns(spec: ModelSpec, data: Obj, columns: string[]): void {
+    for (const col of columns) {
+      if (data[col] !== undefined) throw new UnsupportedQueryError(`model ${spec.name}: column ${col} is managed by rowcrypt and cannot be written directly`)
+    }
+  }
+
+  /**
+   * Nested writes through relations. Links (`connect`, `disconnect`, `set`) to a scoped model are
+   * confined to the tenant; nested creates and updates of scoped rows are not supported yet and
+   * are refused rather than written in plaintext.
+   */
+  private linkWrites(info: ModelInfo, data: unknown, scope: Scope): unknown {
+    if (!isObj(data)) return data
+    let out: Obj | undefined
+    for (const [key, value] of Object.entries(data)) {
+      const rel = info.relations.get(key)
+      if (rel === undefined || !isObj(value)) continue
+      const target = this.table.get(rel.target)!
+      if (!target.reachesScoped) continue
+      const ops: Obj = { ...value }
+      for (const [op, opValue] of Object.entries(ops)) {
+        if (opValue === undefined) continue
+        if (target.spec !== undefined) {
+          if (!NESTED_LINKS.has(op)) {
+            throw new UnsupportedQueryError(`model ${info.name}: nested ${op} on ${key} (tenant-scoped ${target.name}) is not supported; write ${target.name} rows directly`)
+          }
+          scope.require(target.name)
+          ops[op] = this.scopeLink(target, opValue, scope)
+        } else if (NESTED_WRITES.includes(op)) {
+          this.refuseDeepWrites(target, opValue, scope)
+        }
+      }
+      out ??= { ...data }
+      out[key] = ops
+    }
+    return out ?? data
+  }
+
+  private scopeLink(target: ModelInfo, value: unknown, scope: Scope): unknown {
+    if (scope.bypass || typeof value === 'boolean') return value
+    const one = (w: unknown) => {
+      this.checkWhere(target, w)
+      return isObj(w) ? withTenantFilter(target.spec!, w, scope.tenantId!) : w
+    }
+    return Array.isArray(value) ? value.map(one) : one(value)
+  }
+
+  // Nested writes into an unscoped model are fine unless they go on to touch a scoped one.
+  private refuseDeepWrites(target: ModelInfo, value: unknown, scope: Scope): void {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (!isObj(item)) continue
+      for (const part of [item, item.data, item.create, item.update]) {
+        for (const p of Array.isArray(part) ? part : [part]) {
+          const checked = this.linkWrites(target, p, scope)
+          if (checked !== p) {
+            throw new UnsupportedQueryError(`model ${target.name}: nested writes that reach a tenant-scoped model are not supported yet`)
+          }
+        }
+      }
+    }
+  }
+
+  // ---- argument checks --------------------------------------------------------------------
+
+  private checkReadArgs(info: ModelInfo, args: Obj): void {
+    this.checkWhere(info, args.where)
+    this.checkOrderBy(info, args.orderBy)
+    if (info.spec !== undefined) {
+      for (const f of toArray(args.distinct)) this.refuseEncrypted(info, f, 'distinct')
+      if (isObj(args.cursor)) for (const f of Object.keys(args.cursor)) this.refuseEncrypted(info, f, 'cursor')
+    }
+  }
+
+  private checkWhere(info: ModelInfo, where: unknown): void {
+    if (!isObj(where) || !info.reachesScoped) return
+    for (const [key, value] of Object.entries(where)) {
+      if (value === undefined) continue
+      if (key === 'AND' || key === 'OR' || key === 'NOT') {
+        for (const w of toArray(value)) this.checkWhere(info, w)
+        continue
+      }
+      this.refuseEncrypted(info, key, 'where')
+      const rel = info.relations.get(key)
+      if (rel === undefined || !isObj(value)) continue
+      const target = this.table.get(rel.target)!
+      const filters = RELATION_FILTERS.filter((f) => f in value)
+      if (filters.length > 0) for (const f of filters) this.checkWhere(target, value[f])
+      else this.checkWhere(target, value)
+    }
+  }
+
+  private checkOrderBy(info: ModelInfo, orderBy: unknown): void {
+    for (const o of toArray(orderBy)) {
+      if (!isObj(o)) continue
+      for (const [key, value] of Object.entries(o)) {
+        this.refuseEncrypted(info, key, 'orderBy')
+        const rel = info.relations.get(key)
+        if (rel !== undefined && isObj(value)) this.checkOrderBy(this.table.get(rel.target)!, value)
+      }
+    }
+  }
+
+  private checkAggregates(info: ModelInfo, args: Obj, operation: string): void {
+    for (const f of toArray(args.by)) this.refuseEncrypted(info, f, `${operation} by`)
+    for (const agg of ['_min', '_max', '_avg', '_sum']) {
+      if (isObj(args[agg])) for (const [f, on] of Object.entries(args[agg])) if (on) this.refuseEncrypted(info, f, agg)
+    }
+    if (isObj(args.having)) this.checkWhere(info, args.having)
+  }
+
+  private refuseEncrypted(info: ModelInfo, field: unknown, where: string): void {
+    if (typeof field === 'string' && info.spec?.fields.has(field)) {
+      throw new UnsupportedQueryError(`model ${info.name}: field ${field} is encrypted and cannot be used in ${where}`)
+    }
+  }
+
+  /** Confines `args.where` to the current tenant (not inside an explicit bypass). */
+  private scopeWhere(info: ModelInfo, args: Obj, scope: Scope): void {
+    if (info.spec === undefined || scope.bypass) return
+    args.where = withTenantFilter(info.spec, (args.where as Obj | undefined) ?? {}, scope.tenantId!)
+  }
+}
+
+function withTenantFilter(spec: ModelSpec, where: Obj, tenantId: string): Obj {
+  const col = spec.columns.tenantId
+  // Unique wheres accept extra filters, so `{ id, tenantId }` still works for findUnique/update.
+  if (!(col in where)) return { ...where, [col]: tenantId }
+  return andWhere(where, { [col]: tenantId })
+}
+
+function andWhere(where: Obj, extra: Obj): Obj {
+  return { ...where, AND: [...toArray(where.AND), extra] }
+}
+
+function requiredColumns(spec: ModelSpec): string[] {
+  const cols = [spec.columns.wrappedDek, spec.columns.keyVersion, spec.columns.tenantId]
+  if (spec.idField !== undefined) cols.push(spec.idField)
+  return cols
+}
+
+function hasEncryptedValue(spec: ModelSpec, row: Obj): boolean {
+  for (const f of spec.fields.keys()) {
+    const v = row[f]
+    if (v !== null && v !== undefined) return true
+  }
+  return false
+}
+
+function selectOf(cols: string[]): Obj {
+  return Object.fromEntries(cols.map((c) => [c, true]))
+}
+
+function pick(o: Obj, keys: string[]): Obj {
+  return Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, isObj(o[k]) && 'set' in (o[k] as Obj) ? (o[k] as Obj).set : o[k]]))
+}
+
+function toArray(v: unknown): unknown[] {
+  return v === undefined || v === null ? [] : Array.isArray(v) ? v : [v]
+}
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
+}

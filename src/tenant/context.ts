@@ -1,0 +1,89 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { InvalidTenantError } from '../errors'
+
+interface TenantScope {
+  readonly tenantId: string | undefined
+  /** Set only by `unsafeBypassTenantScope`: queries are not confined to one tenant. */
+  readonly bypass?: { reason: string }
+}
+
+// One store per process. Created lazily so that importing rowcrypt has no side effect.
+let storage: AsyncLocalStorage<TenantScope> | undefined
+function store(): AsyncLocalStorage<TenantScope> {
+  return (storage ??= new AsyncLocalStorage<TenantScope>())
+}
+
+const MAX_TENANT_ID_LENGTH = 256
+
+/**
+ * Runs `fn` with `tenantId` as the current tenant. Every rowcrypt query inside it (and in any
+ * async work it starts) is confined to that tenant. Nesting replaces the tenant for the inner call
+ * only; concurrent calls never see each other's tenant. Returns what `fn` returns.
+ *
+ * @example
+ * ```ts
+ * app.use((req, res, next) => withTenant(req.auth.orgId, next))
+ * const users = await withTenant('tenant_a', () => prisma.user.findMany())
+ * ```
+ */
+export function withTenant<T>(tenantId: string, fn: () => PromiseLike<T>): Promise<T>
+export function withTenant<T>(tenantId: string, fn: () => T): T
+export function withTenant<T>(tenantId: string, fn: () => T): T | Promise<unknown> {
+  assertTenantId(tenantId)
+  return runIn({ tenantId }, fn)
+}
+
+/**
+ * The tenant of the current async context, or `undefined` outside `withTenant`.
+ *
+ * @example
+ * ```ts
+ * withTenant('a', () => currentTenant()) // 'a'
+ * ```
+ */
+export function currentTenant(): string | undefined {
+  return storage?.getStore()?.tenantId
+}
+
+/**
+ * Runs `fn` with the tenant scope switched off, for admin and maintenance jobs that must see
+ * every tenant (rotation, exports). Reads, counts, updates and deletes then span all tenants;
+ * each row still decrypts only under its own tenant's binding, and creates must name their
+ * tenant in `data`. `reason` is required so every use is greppable and explains itself.
+ *
+ * @example
+ * ```ts
+ * const all = await unsafeBypassTenantScope('nightly export', () => prisma.user.findMany())
+ * ```
+ */
+export function unsafeBypassTenantScope<T>(reason: string, fn: () => PromiseLike<T>): Promise<T>
+export function unsafeBypassTenantScope<T>(reason: string, fn: () => T): T
+export function unsafeBypassTenantScope<T>(reason: string, fn: () => T): T | Promise<unknown> {
+  if (typeof reason !== 'string' || reason.trim() === '') throw new InvalidTenantError('unsafeBypassTenantScope needs a reason')
+  return runIn({ tenantId: undefined, bypass: { reason } }, fn)
+}
+
+// Prisma queries are lazy: the SQL runs when `.then` is called, which for
+// `await withTenant(t, () => prisma.user.findMany())` would be outside the scope. So a returned
+// thenable is subscribed to inside the scope, and a plain Promise of its result is returned.
+function runIn<T>(scope: TenantScope, fn: () => T): T | Promise<unknown> {
+  return store().run(scope, () => {
+    const result = fn()
+    if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof (result as { then?: unknown }).then === 'function') {
+      return new Promise((resolve, reject) => (result as PromiseLike<unknown>).then(resolve, reject))
+    }
+    return result
+  })
+}
+
+/** @internal The full scope, for the extension. */
+export function currentScope(): TenantScope | undefined {
+  return storage?.getStore()
+}
+
+/** @internal Throws unless `tenantId` is a usable tenant id. */
+export function assertTenantId(tenantId: unknown): asserts tenantId is string {
+  if (typeof tenantId !== 'string' || tenantId.length === 0 || tenantId.length > MAX_TENANT_ID_LENGTH) {
+    throw new InvalidTenantError(`a tenant id must be a non-empty string of at most ${MAX_TENANT_ID_LENGTH} characters`)
+  }
+}
