@@ -28,6 +28,8 @@ export interface TestDatabase {
   kind: DatabaseKind
   prisma: TestClient
   manifest: typeof sqliteManifest
+  /** Every SQL statement the base client has sent, in order (Prisma's query log). */
+  queries: string[]
   /** Runs raw SQL outside Prisma and returns rows (for at-rest checks and tampering). */
   raw<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
   close(): Promise<void>
@@ -43,10 +45,13 @@ export async function openDatabase(kind: DatabaseKind, label: string): Promise<T
     const file = join(dir, `${name}.db`)
     const db = new Database(file)
     applySqliteMigrations(db)
-    const prisma = new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: `file:${file}` }) })
+    const prisma = new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: `file:${file}` }), log: [{ emit: 'event', level: 'query' }] })
+    const queries: string[] = []
+    prisma.$on('query', (e) => queries.push(e.query))
     return {
       kind,
       prisma,
+      queries,
       manifest: sqliteManifest,
       raw: async (sql, params = []) => {
         const stmt = db.prepare(sql.replace(/\$\d+/g, '?'))
@@ -66,11 +71,14 @@ export async function openDatabase(kind: DatabaseKind, label: string): Promise<T
     throw new Error(`PostgreSQL is not reachable at ${PG_URL}; start it or set ROWCRYPT_TEST_PG_URL`, { cause })
   }
   await applyPostgresMigrations(admin, name)
-  const prisma = new PostgresClient({ adapter: new PrismaPg({ connectionString: PG_URL }, { schema: name }) }) as unknown as TestClient
-  void postgresManifest
+  const pg = new PostgresClient({ adapter: new PrismaPg({ connectionString: PG_URL }, { schema: name }), log: [{ emit: 'event', level: 'query' }] })
+  const queries: string[] = []
+  pg.$on('query', (e) => queries.push(e.query))
+  const prisma = pg as unknown as TestClient
   return {
     kind,
     prisma,
+    queries,
     manifest: postgresManifest as unknown as typeof sqliteManifest,
     raw: async (sql, params = []) => (await admin.query(sql, params)).rows,
     close: async () => {
