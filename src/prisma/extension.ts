@@ -74,16 +74,16 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
       },
     }) as unknown as AnyClient
 
-    return (scoped as unknown as typeof client).$extends({
-      name: 'rowcrypt-transactions',
-      client: {
-        $transaction(arg: unknown, txOptions?: unknown) {
-          if (typeof arg !== 'function') return scoped.$transaction(arg, txOptions)
-          const fn = arg as (tx: AnyClient) => Promise<unknown>
-          return scoped.$transaction((tx: AnyClient) => transactions.run({ tx }, () => fn(tx)), txOptions)
-        },
+    // Interactive transactions publish their client so rowcrypt's reads join them. Typed as `{}`
+    // so the caller's client keeps Prisma's own, fully typed `$transaction` signature.
+    const transactionOverride = {
+      $transaction(arg: unknown, txOptions?: unknown) {
+        if (typeof arg !== 'function') return scoped.$transaction(arg, txOptions)
+        const fn = arg as (tx: AnyClient) => Promise<unknown>
+        return scoped.$transaction((tx: AnyClient) => transactions.run({ tx }, () => fn(tx)), txOptions)
       },
-    })
+    } as {}
+    return (scoped as unknown as typeof client).$extends({ name: 'rowcrypt-transactions', client: transactionOverride })
   })
 }
 

@@ -70,7 +70,7 @@ function runIn<T>(scope: TenantScope, fn: () => T): T | Promise<unknown> {
   return store().run(scope, () => {
     const result = fn()
     if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof (result as { then?: unknown }).then === 'function') {
-      return new Promise((resolve, reject) => (result as PromiseLike<unknown>).then(resolve, reject))
+      return new Promise((resolve, reject) => (result as unknown as PromiseLike<unknown>).then(resolve, reject))
     }
     return result
   })

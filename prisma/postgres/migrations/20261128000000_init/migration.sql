@@ -15,9 +15,9 @@ CREATE TABLE "User" (
     "notes" TEXT,
     "prefs" TEXT,
     "avatar" TEXT,
-    "wrappedDek" BYTEA NOT NULL,
-    "keyVersion" TEXT NOT NULL,
-    "tenantId" TEXT NOT NULL,
+    "wrappedDek" BYTEA,
+    "keyVersion" TEXT,
+    "tenantId" TEXT NOT NULL DEFAULT '',
     "teamId" INTEGER,
 
     CONSTRAINT "User_pkey" PRIMARY KEY ("id")
@@ -30,9 +30,9 @@ CREATE TABLE "Post" (
     "body" TEXT,
     "published" BOOLEAN NOT NULL DEFAULT false,
     "authorId" INTEGER NOT NULL,
-    "wrappedDek" BYTEA NOT NULL,
-    "keyVersion" TEXT NOT NULL,
-    "tenantId" TEXT NOT NULL,
+    "wrappedDek" BYTEA,
+    "keyVersion" TEXT,
+    "tenantId" TEXT NOT NULL DEFAULT '',
 
     CONSTRAINT "Post_pkey" PRIMARY KEY ("id")
 );
@@ -42,9 +42,9 @@ CREATE TABLE "Document" (
     "id" TEXT NOT NULL,
     "title" TEXT NOT NULL,
     "body" TEXT NOT NULL,
-    "orgId" TEXT NOT NULL,
-    "wrappedDek" BYTEA NOT NULL,
-    "keyVersion" TEXT NOT NULL,
+    "orgId" TEXT NOT NULL DEFAULT '',
+    "wrappedDek" BYTEA,
+    "keyVersion" TEXT,
 
     CONSTRAINT "Document_pkey" PRIMARY KEY ("id")
 );

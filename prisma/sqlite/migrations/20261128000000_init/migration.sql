@@ -13,9 +13,9 @@ CREATE TABLE "User" (
     "notes" TEXT,
     "prefs" TEXT,
     "avatar" TEXT,
-    "wrappedDek" BLOB NOT NULL,
-    "keyVersion" TEXT NOT NULL,
-    "tenantId" TEXT NOT NULL,
+    "wrappedDek" BLOB,
+    "keyVersion" TEXT,
+    "tenantId" TEXT NOT NULL DEFAULT '',
     "teamId" INTEGER,
     CONSTRAINT "User_teamId_fkey" FOREIGN KEY ("teamId") REFERENCES "Team" ("id") ON DELETE SET NULL ON UPDATE CASCADE
 );
@@ -27,9 +27,9 @@ CREATE TABLE "Post" (
     "body" TEXT,
     "published" BOOLEAN NOT NULL DEFAULT false,
     "authorId" INTEGER NOT NULL,
-    "wrappedDek" BLOB NOT NULL,
-    "keyVersion" TEXT NOT NULL,
-    "tenantId" TEXT NOT NULL,
+    "wrappedDek" BLOB,
+    "keyVersion" TEXT,
+    "tenantId" TEXT NOT NULL DEFAULT '',
     CONSTRAINT "Post_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User" ("id") ON DELETE RESTRICT ON UPDATE CASCADE
 );
 
@@ -38,9 +38,9 @@ CREATE TABLE "Document" (
     "id" TEXT NOT NULL PRIMARY KEY,
     "title" TEXT NOT NULL,
     "body" TEXT NOT NULL,
-    "orgId" TEXT NOT NULL,
-    "wrappedDek" BLOB NOT NULL,
-    "keyVersion" TEXT NOT NULL
+    "orgId" TEXT NOT NULL DEFAULT '',
+    "wrappedDek" BLOB,
+    "keyVersion" TEXT
 );
 
 -- CreateIndex
