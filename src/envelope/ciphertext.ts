@@ -76,7 +76,15 @@ export function parseCiphertext(value: unknown): ParsedCiphertext {
   }
 }
 
-/** True when `value` looks like a rowcrypt ciphertext (prefix check only; no authentication). */
+/**
+ * True when `value` looks like a rowcrypt ciphertext (prefix check only; no authentication).
+ *
+ * @example
+ * ```ts
+ * const [{ email }] = await prisma.$queryRaw`SELECT email FROM "User" LIMIT 1`
+ * isCiphertext(email) // true: stored encrypted
+ * ```
+ */
 export function isCiphertext(value: unknown): value is string {
   return typeof value === 'string' && value.startsWith(`${FORMAT_VERSION}.${ALGORITHM}.`)
 }
