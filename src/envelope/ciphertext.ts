@@ -17,8 +17,9 @@ export type ValueType = 'string' | 'json' | 'bytes'
 const TYPE_CODES: Record<ValueType, string> = { string: 's', json: 'j', bytes: 'b' }
 const CODE_TYPES: Record<string, ValueType> = { s: 'string', j: 'json', b: 'bytes' }
 const B64URL = /^[A-Za-z0-9_-]*$/
-// A sanity bound so the parser never allocates absurd buffers from hostile input.
-const MAX_ENCODED_LENGTH = 512 * 1024 * 1024
+// A sanity bound so the parser never allocates absurd buffers from hostile input (about 190 MiB
+// of plaintext; far beyond what a row should hold).
+const MAX_ENCODED_LENGTH = 256 * 1024 * 1024
 
 /** The parts of a stored ciphertext string. */
 export interface ParsedCiphertext {
@@ -60,7 +61,8 @@ export function parseCiphertext(value: unknown): ParsedCiphertext {
   const [version, algorithm, code, ivText, bodyText] = parts as [string, string, string, string, string]
   if (version !== FORMAT_VERSION) throw new CiphertextFormatError('unknown ciphertext format version')
   if (algorithm !== ALGORITHM) throw new CiphertextFormatError('unknown ciphertext algorithm')
-  const type = CODE_TYPES[code]
+  // Own keys only: `constructor` or `__proto__` must not resolve through Object.prototype.
+  const type = Object.hasOwn(CODE_TYPES, code) ? CODE_TYPES[code] : undefined
   if (type === undefined) throw new CiphertextFormatError('unknown ciphertext value type')
   const iv = fromB64url(ivText)
   const body = fromB64url(bodyText)
@@ -101,5 +103,9 @@ function b64url(bytes: Uint8Array): string {
 function fromB64url(text: string): Buffer {
   // Node's decoder silently skips bad characters; be strict so a tampered string is a format error.
   if (!B64URL.test(text) || text.length % 4 === 1) throw new CiphertextFormatError('ciphertext is not valid base64url')
-  return Buffer.from(text, 'base64url')
+  const bytes = Buffer.from(text, 'base64url')
+  // Unused low bits of the last character are ignored by the decoder; only the canonical
+  // spelling is accepted, so one stored value has exactly one string form.
+  if (bytes.toString('base64url') !== text) throw new CiphertextFormatError('ciphertext is not canonical base64url')
+  return bytes
 }

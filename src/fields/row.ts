@@ -32,6 +32,11 @@ export interface RowContext {
   model: string
   tenantId: string
   aad?: Uint8Array
+  /**
+   * The row's primary key, for rows encrypted with `rowId` when the model has no `idField`
+   * (or whose id column is not in `row`). Defaults to `row[idField]`.
+   */
+  rowId?: string | number | bigint
 }
 
 type Row = Record<string, unknown>
@@ -45,8 +50,8 @@ type Row = Record<string, unknown>
  * ```ts
  * const rle = new RowLevelEncryption({ keyProvider, models: { User: { fields: ['email', 'ssn'] } } })
  * const stored = await rle.encryptRow({ model: 'User', data: { email: 'a@x.io' }, tenantId: 'tenant_a', rowId: 'user_123' })
- * const row = await rle.decryptRow({ ...stored, id: 'user_123' }, { model: 'User', tenantId: 'tenant_a' })
- * const rotated = await rle.reEncryptRow(stored, 'v2', { model: 'User', tenantId: 'tenant_a' })
+ * const row = await rle.decryptRow(stored, { model: 'User', tenantId: 'tenant_a', rowId: 'user_123' })
+ * const rotated = await rle.reEncryptRow(stored, 'v2', { model: 'User', tenantId: 'tenant_a', rowId: 'user_123' })
  * ```
  */
 export class RowLevelEncryption {
@@ -54,7 +59,7 @@ export class RowLevelEncryption {
   readonly #models = new Map<string, ModelSpec>()
 
   constructor(options: RowLevelEncryptionOptions) {
-    if (options?.keyProvider === undefined || typeof options.keyProvider.generateDataKey !== 'function') {
+    if (typeof options?.keyProvider?.generateDataKey !== 'function') {
       throw new ConfigError('a keyProvider is required')
     }
     this.keyProvider = options.keyProvider
@@ -99,7 +104,7 @@ export class RowLevelEncryption {
    */
   async decryptRow(row: Row, ctx: RowContext): Promise<Row> {
     const spec = this.spec(ctx.model)
-    const key = await this.openRowKey(spec, row, ctx.tenantId, ctx.aad)
+    const key = await this.openRowKey(spec, row, ctx.tenantId, ctx.aad, ctx.rowId)
     try {
       return key.decryptInto({ ...row }, row)
     } finally {
@@ -113,7 +118,7 @@ export class RowLevelEncryption {
    */
   async reEncryptRow(row: Row, newKeyVersion: string, ctx: RowContext): Promise<Row> {
     const spec = this.spec(ctx.model)
-    const key = await this.openRowKey(spec, row, ctx.tenantId, ctx.aad)
+    const key = await this.openRowKey(spec, row, ctx.tenantId, ctx.aad, ctx.rowId)
     try {
       const { wrappedKey, keyVersion } = await this.keyProvider.wrapDataKey(key.plaintextKey, key.keyContext, newKeyVersion)
       return { ...row, [spec.columns.wrappedDek]: formatWrappedKey({ rowBound: key.rowId !== undefined, providerBlob: wrappedKey }), [spec.columns.keyVersion]: keyVersion }
@@ -131,7 +136,7 @@ export class RowLevelEncryption {
   }
 
   /** @internal Unwraps the data key of a stored row (its sidecar columns, and id when bound). */
-  async openRowKey(spec: ModelSpec, row: Row, tenantId: string, aad?: Uint8Array): Promise<RowKey> {
+  async openRowKey(spec: ModelSpec, row: Row, tenantId: string, aad?: Uint8Array, rowIdOverride?: string | number | bigint): Promise<RowKey> {
     assertTenantId(tenantId)
     const { columns } = spec
     const rowTenant = row[columns.tenantId]
@@ -140,7 +145,7 @@ export class RowLevelEncryption {
     }
     const wrappedDek = row[columns.wrappedDek]
     const parsed = parseWrappedKey(wrappedDek)
-    const idValue = spec.idField === undefined ? undefined : row[spec.idField]
+    const idValue = rowIdOverride ?? (spec.idField === undefined ? undefined : row[spec.idField])
     const location: DecryptionErrorLocation = { model: spec.name, tenantId, ...(idValue != null ? { rowId: String(idValue) } : {}) }
     if (parsed.rowBound && idValue == null) throw new DecryptionError(location)
     const rowId = parsed.rowBound ? String(idValue) : undefined

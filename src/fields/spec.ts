@@ -67,7 +67,7 @@ export function buildModelSpec(name: string, config: ModelEncryptionConfig): Mod
     used.add(column)
   }
   if (config.idField !== undefined && (fields.has(config.idField) || used.has(config.idField))) {
-    throw new ConfigError(`model ${name}: the id field cannot be encrypted or a sidecar column`)
+    throw new ConfigError(`model ${name}: the id field ${config.idField} cannot be encrypted or a sidecar column`)
   }
   return Object.freeze({ name, fields, columns: Object.freeze(columns), idField: config.idField })
 }

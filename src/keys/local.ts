@@ -103,7 +103,7 @@ export class LocalKeyProvider implements KeyProvider {
     const ct = wrappedKey.subarray(IV_BYTES, IV_BYTES + KEY_BYTES)
     const tag = wrappedKey.subarray(IV_BYTES + KEY_BYTES)
     try {
-      return open(kek, iv, ct, tag, encodeContext({ ...context, keyVersion }))
+      return open(kek, iv, ct, tag, this.#aad(context, keyVersion))
     } catch (e) {
       if (e instanceof AuthenticationFailure) throw new DecryptionError()
       throw e
@@ -114,8 +114,14 @@ export class LocalKeyProvider implements KeyProvider {
     if (plaintextKey.length !== KEY_BYTES) throw new RangeError('data keys are 32 bytes')
     const kek = this.#key(keyVersion)
     const iv = generateIv()
-    const { ciphertext, tag } = seal(kek, iv, plaintextKey, encodeContext({ ...context, keyVersion }))
+    const { ciphertext, tag } = seal(kek, iv, plaintextKey, this.#aad(context, keyVersion))
     return { wrappedKey: new Uint8Array(Buffer.concat([iv, ciphertext, tag])), keyVersion }
+  }
+
+  // The key version is bound by the provider itself; a caller's entry of that name would be lost.
+  #aad(context: BindingContext, keyVersion: string): Buffer {
+    if (Object.hasOwn(context, 'keyVersion')) throw new ConfigError('a binding context must not contain "keyVersion"; the provider binds it')
+    return encodeContext({ ...context, keyVersion })
   }
 
   #key(version: string): Buffer {

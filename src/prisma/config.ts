@@ -64,7 +64,7 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
   if (manifest === null || typeof manifest !== 'object' || manifest.version !== 1 || typeof manifest.models !== 'object') {
     throw new ConfigError('rowcrypt(): "schema" must be the manifest written by rowcrypt-generator (import { manifest } from its output)')
   }
-  if (options.keyProvider === undefined || typeof options.keyProvider.unwrapDataKey !== 'function') {
+  if (typeof options.keyProvider?.unwrapDataKey !== 'function') {
     throw new ConfigError('rowcrypt(): a keyProvider is required')
   }
   if (options.models === null || typeof options.models !== 'object' || Object.keys(options.models).length === 0) {
@@ -73,7 +73,7 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
   const specs = new Map<string, ModelSpec>()
   for (const [name, config] of Object.entries(options.models)) {
     if (config === undefined) continue
-    const model = manifest.models[name]
+    const model = own(manifest.models, name)
     if (model === undefined) throw new ConfigError(`rowcrypt(): unknown model ${name}`)
     const idField = model.primaryKey.length === 1 ? model.primaryKey[0] : undefined
     const spec = buildModelSpec(name, { ...(config as RowcryptModelConfig), idField })
@@ -96,19 +96,24 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
       spec,
       relations: relationsOf(model),
       reachesScoped: reaches.has(name),
-      makeId: spec?.idField !== undefined ? idMaker(model.fields[spec.idField]) : undefined,
+      makeId: spec?.idField !== undefined ? idMaker(own(model.fields, spec.idField)) : undefined,
     })
   }
   return table
 }
 
 function checkColumn(model: string, m: ManifestModel, field: string, type: 'String' | 'Bytes', what: string): void {
-  const f: ManifestField | undefined = m.fields[field]
+  const f = own(m.fields, field)
   if (f === undefined) throw new ConfigError(`rowcrypt(): model ${model} has no ${what}`)
   if (f.kind !== 'scalar' || f.type !== type || f.isList) {
     throw new ConfigError(`rowcrypt(): model ${model}: ${what} must be a ${type} column, not ${f.isList ? 'a list of ' : ''}${f.type}`)
   }
   if (f.isId) throw new ConfigError(`rowcrypt(): model ${model}: ${what} cannot be the primary key`)
+}
+
+// Own properties only: a model or field named `constructor` must not resolve through Object.prototype.
+function own<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined
 }
 
 // Models from which a chain of relations leads to a scoped model (including scoped models).

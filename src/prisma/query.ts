@@ -1,6 +1,7 @@
 // The query path: rewrite a Prisma call's arguments (tenant scope, encryption, the columns
 // decryption needs), run it, then decrypt the result tree. Prisma-free: the extension passes in
 // `query` and a row reader, so this file is unit-testable without a database.
+import { randomBytes } from 'node:crypto'
 import {
   RecordNotFoundError,
   TenantMismatchError,
@@ -214,10 +215,8 @@ export class QueryEngine {
       if (!v || target === undefined || !target.reachesScoped) continue
       const sub: Obj = v === true ? {} : { ...(v as Obj) }
       this.checkWhere(target, sub.where)
-      if (target.spec !== undefined) {
-        scope.require(target.name)
-        this.scopeWhere(target, sub, scope)
-      }
+      if (target.spec !== undefined) scope.require(target.name)
+      this.scopeWhere(target, sub, scope)
       select[name] = Object.keys(sub).length > 0 ? sub : true
     }
     return { select }
@@ -295,8 +294,8 @@ export class QueryEngine {
     this.checkWhere(info, args.where)
     args.data = this.linkWrites(info, args.data, scope)
     const spec = info.spec
-    if (spec === undefined) return this.run(info, args, query, scope)
     this.scopeWhere(info, args, scope)
+    if (spec === undefined) return this.run(info, args, query, scope)
     this.checkUpdateData(spec, args.data)
     const touched = this.touchedFields(spec, args.data)
     if (touched.length === 0) return this.run(info, args, query, scope)
@@ -323,22 +322,24 @@ export class QueryEngine {
     args.create = this.linkWrites(info, args.create, scope)
     args.update = this.linkWrites(info, args.update, scope)
     const spec = info.spec
-    if (spec === undefined) return this.run(info, args, query, scope)
     this.scopeWhere(info, args, scope)
+    if (spec === undefined) return this.run(info, args, query, scope)
     this.checkUpdateData(spec, args.update)
-    args.create = await this.encryptNew(info, args.create as Obj, scope)
     const touched = this.touchedFields(spec, args.update)
+    const row = touched.length > 0 ? await io.readUnique(info.name, args.where as Obj, selectOf(requiredColumns(spec))) : null
+    args.create = await this.encryptNew(info, args.create as Obj, scope)
     if (touched.length > 0) {
-      const row = await io.readUnique(info.name, args.where as Obj, selectOf(requiredColumns(spec)))
       if (row !== null) {
         args.update = await this.encryptWithRowKey(spec, row, args.update as Obj, touched, scope)
       } else {
-        // No row now: the update branch runs only if one appears concurrently. It must still never
-        // carry plaintext, so it gets a fresh key of its own and its sidecars.
-        const fresh = await this.encryptNew(info, pick(args.update as Obj, touched.map((f) => f.name)), scope)
-        args.update = { ...(args.update as Obj), ...fresh }
-        delete (args.update as Obj)[spec.columns.tenantId]
-        if (spec.idField !== undefined) delete (args.update as Obj)[spec.idField]
+        // No row now. The update branch would run only for a row that appears concurrently, and
+        // that row has its own key, which we do not hold: the branch must never run, and must
+        // never carry plaintext. So the encrypted values are dropped from it, and `where` also
+        // requires a random wrapped key no row holds: the create branch runs and conflicts instead.
+        const update: Obj = { ...(args.update as Obj) }
+        for (const f of touched) delete update[f.name]
+        args.update = update
+        args.where = andWhere(args.where as Obj, { [spec.columns.wrappedDek]: new Uint8Array(randomBytes(32)) })
       }
     }
     const result = await this.run(info, args, query, scope)
@@ -356,7 +357,7 @@ export class QueryEngine {
       const out: Obj = { ...data }
       for (const field of touched) {
         const v = data[field.name]
-        out[field.name] = isObj(v) && 'set' in v ? { set: key.encryptValue(field, v.set) } : key.encryptValue(field, v)
+        out[field.name] = isSetOp(v) ? { set: key.encryptValue(field, v.set) } : key.encryptValue(field, v)
       }
       return out
     } finally {
@@ -376,7 +377,8 @@ export class QueryEngine {
     this.checkNoManagedColumns(spec, data, managed)
     for (const f of spec.fields.keys()) {
       const v = data[f]
-      if (isObj(v) && !(v instanceof Uint8Array) && Object.keys(v).some((k) => k !== 'set')) {
+      // A JSON field's value may itself be an object: only `{ set }` is an operation there.
+      if (isObj(v) && !isSetOp(v) && spec.fields.get(f)!.type !== 'json') {
         throw new UnsupportedQueryError(`model ${spec.name}: field ${f} is encrypted; only plain values or { set } can be written to it`)
       }
     }
@@ -479,7 +481,14 @@ export class QueryEngine {
       for (const [key, value] of Object.entries(o)) {
         this.refuseEncrypted(info, key, 'orderBy')
         const rel = info.relations.get(key)
-        if (rel !== undefined && isObj(value)) this.checkOrderBy(this.table.get(rel.target)!, value)
+        if (rel === undefined || !isObj(value)) continue
+        const target = this.table.get(rel.target)!
+        // Prisma cannot filter inside a relation-count sort: from an unscoped model it would
+        // order by every tenant's rows.
+        if (target.spec !== undefined && info.spec === undefined && '_count' in value) {
+          throw new UnsupportedQueryError(`model ${info.name}: ordering by the count of tenant-scoped ${key} is not supported`)
+        }
+        this.checkOrderBy(target, value)
       }
     }
   }
@@ -498,10 +507,44 @@ export class QueryEngine {
     }
   }
 
-  /** Confines `args.where` to the current tenant (not inside an explicit bypass). */
+  /**
+   * Confines `args.where` to the current tenant (not inside an explicit bypass): the model's own
+   * rows, and every relation filter that reaches a scoped model, also from an unscoped model.
+   */
   private scopeWhere(info: ModelInfo, args: Obj, scope: Scope): void {
-    if (info.spec === undefined || scope.bypass) return
-    args.where = withTenantFilter(info.spec, (args.where as Obj | undefined) ?? {}, scope.tenantId!)
+    if (scope.bypass) return
+    if (isObj(args.where)) args.where = this.scopeRelationFilters(info, args.where, scope)
+    if (info.spec !== undefined) args.where = withTenantFilter(info.spec, (args.where as Obj | undefined) ?? {}, scope.tenantId!)
+  }
+
+  // Other tenants' rows match no relation filter: `some`/`none`/`is`/`isNot` (and the to-one
+  // shorthand) only look at the tenant's rows, and `every` holds for rows of other tenants.
+  private scopeRelationFilters(info: ModelInfo, where: Obj, scope: Scope): Obj {
+    if (!info.reachesScoped) return where
+    const out: Obj = { ...where }
+    for (const [key, value] of Object.entries(where)) {
+      if (key === 'AND' || key === 'OR' || key === 'NOT') {
+        const one = (w: unknown) => (isObj(w) ? this.scopeRelationFilters(info, w, scope) : w)
+        out[key] = Array.isArray(value) ? value.map(one) : one(value)
+        continue
+      }
+      const rel = info.relations.get(key)
+      if (rel === undefined || !isObj(value)) continue
+      const target = this.table.get(rel.target)!
+      if (!target.reachesScoped) continue
+      if (target.spec !== undefined) scope.require(target.name)
+      const confine = (w: unknown, every: boolean): unknown => {
+        if (!isObj(w)) return w
+        const inner = this.scopeRelationFilters(target, w, scope)
+        if (target.spec === undefined) return inner
+        const col = target.spec.columns.tenantId
+        return every ? { OR: [{ [col]: { not: scope.tenantId } }, inner] } : withTenantFilter(target.spec, inner, scope.tenantId!)
+      }
+      const filters = RELATION_FILTERS.filter((f) => f in value)
+      if (filters.length === 0) out[key] = confine(value, false)
+      else out[key] = Object.fromEntries(Object.entries(value).map(([f, w]) => [f, filters.includes(f) ? confine(w, f === 'every') : w]))
+    }
+    return out
   }
 }
 
@@ -534,8 +577,9 @@ function selectOf(cols: string[]): Obj {
   return Object.fromEntries(cols.map((c) => [c, true]))
 }
 
-function pick(o: Obj, keys: string[]): Obj {
-  return Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, isObj(o[k]) && 'set' in (o[k] as Obj) ? (o[k] as Obj).set : o[k]]))
+/** `{ set: v }`, Prisma's one update operation on a String column (exactly that key). */
+function isSetOp(v: unknown): v is { set: unknown } {
+  return isObj(v) && Object.keys(v).length === 1 && 'set' in v
 }
 
 function toArray(v: unknown): unknown[] {

@@ -1,0 +1,313 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { runInNewContext } from 'node:vm'
+import { manifest } from '../../../generated/sqlite/rowcrypt'
+import { buildModelTable, type RowcryptOptions } from '../../../src/prisma/config'
+import { manifestFromDatamodel, renderManifest, type DmmfLikeDatamodel, type Manifest } from '../../../src/prisma/manifest'
+import { ConfigError, LocalKeyProvider, rowcrypt } from '../../../src'
+
+const keyProvider = new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 1) }, activeVersion: 'v1' })
+
+const GOOD_MODELS = {
+  User: { fields: ['email', 'ssn', 'notes', { name: 'prefs', type: 'json' }, { name: 'avatar', type: 'bytes' }] },
+  Post: { fields: ['title', 'body'] },
+  Document: { fields: ['body'], columns: { tenantId: 'orgId' } },
+}
+
+/** buildModelTable with loosely typed models, for the invalid shapes the typed API forbids. */
+function build(models: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  return buildModelTable({ schema: manifest, keyProvider, models, ...extra } as unknown as RowcryptOptions)
+}
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn()
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError)
+    expect((e as ConfigError).code).toBe('ERR_ROWCRYPT_CONFIG')
+    return e as ConfigError
+  }
+  throw new Error('expected a ConfigError')
+}
+
+describe('buildModelTable: a valid configuration', () => {
+  const table = build(GOOD_MODELS)
+
+  it('has every model of the schema, with specs only for the configured ones', () => {
+    expect([...table.keys()].sort()).toEqual(['Document', 'Post', 'Team', 'User'])
+    expect(table.get('Team')?.spec).toBeUndefined()
+    const user = table.get('User')?.spec
+    expect([...(user?.fields.keys() ?? [])]).toEqual(['email', 'ssn', 'notes', 'prefs', 'avatar'])
+    expect(user?.fields.get('prefs')?.type).toBe('json')
+    expect(user?.fields.get('avatar')?.type).toBe('bytes')
+    expect(user?.fields.get('email')?.type).toBe('string')
+    expect(user?.columns).toEqual({ wrappedDek: 'wrappedDek', keyVersion: 'keyVersion', tenantId: 'tenantId' })
+    expect(table.get('Document')?.spec?.columns).toEqual({ wrappedDek: 'wrappedDek', keyVersion: 'keyVersion', tenantId: 'orgId' })
+  })
+
+  it('takes the id field from a single-column primary key', () => {
+    expect(table.get('User')?.spec?.idField).toBe('id')
+    expect(table.get('Post')?.spec?.idField).toBe('id')
+    expect(table.get('Document')?.spec?.idField).toBe('id')
+  })
+
+  it('records relations and which models reach a scoped model', () => {
+    expect(table.get('User')?.relations.get('posts')).toEqual({ target: 'Post', isList: true })
+    expect(table.get('User')?.relations.get('team')).toEqual({ target: 'Team', isList: false })
+    expect(table.get('Team')?.relations.get('members')).toEqual({ target: 'User', isList: true })
+    expect(table.get('Team')?.reachesScoped).toBe(true)
+    expect(table.get('Document')?.reachesScoped).toBe(true)
+  })
+
+  it('makes ids only for uuid defaults it can reproduce', () => {
+    const makeId = table.get('Post')?.makeId
+    expect(typeof makeId).toBe('function')
+    const id = makeId?.() as string
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    expect(makeId?.()).not.toBe(id)
+    expect(table.get('User')?.makeId).toBeUndefined() // autoincrement
+    expect(table.get('Document')?.makeId).toBeUndefined() // client-supplied
+    expect(table.get('Team')?.makeId).toBeUndefined()
+  })
+
+  it('leaves a model unscoped when nothing leads to a scoped model', () => {
+    const only = build({ Document: { fields: ['body'], columns: { tenantId: 'orgId' } } })
+    expect(only.get('Team')?.reachesScoped).toBe(false)
+    expect(only.get('User')?.reachesScoped).toBe(false)
+    expect(only.get('Document')?.reachesScoped).toBe(true)
+  })
+
+  it('skips models whose config is undefined', () => {
+    const t = build({ User: undefined, Post: { fields: ['title'] } })
+    expect(t.get('User')?.spec).toBeUndefined()
+    expect(t.get('Post')?.spec).toBeDefined()
+  })
+})
+
+describe('buildModelTable: invalid configurations throw ConfigError naming model and field', () => {
+  const cases: Array<[string, Record<string, unknown>, string[]]> = [
+    ['unknown model', { Usr: { fields: ['email'] } }, ['Usr']],
+    ['a model named like an Object.prototype member', { constructor: { fields: ['email'] } }, ['constructor']],
+    ['a field named like an Object.prototype member', { User: { fields: ['toString'] } }, ['User', 'toString']],
+    ['unknown field', { User: { fields: ['emial'] } }, ['User', 'emial']],
+    ['unknown field with a type', { User: { fields: [{ name: 'settings', type: 'json' }] } }, ['User', 'settings']],
+    ['encrypting the Int id of User', { User: { fields: ['id'] } }, ['User', 'id']],
+    ['encrypting the String id of Post', { Post: { fields: ['id'] } }, ['Post', 'id']],
+    ['encrypting a Boolean (Post.published)', { Post: { fields: ['published'] } }, ['Post', 'published', 'Boolean']],
+    ['encrypting an Int (Post.authorId)', { Post: { fields: ['authorId'] } }, ['Post', 'authorId', 'Int']],
+    ['encrypting a relation (User.team)', { User: { fields: ['team'] } }, ['User', 'team']],
+    ['encrypting a list relation (User.posts)', { User: { fields: ['posts'] } }, ['User', 'posts']],
+    ['encrypting the Bytes sidecar (User.wrappedDek)', { User: { fields: ['wrappedDek'] } }, ['User', 'wrappedDek']],
+    ['encrypting a Bytes column that is not the sidecar', { User: { fields: [{ name: 'wrappedDek', type: 'bytes' }], columns: { wrappedDek: 'avatar' } } }, ['User']],
+    ['missing sidecar column (Document has no tenantId)', { Document: { fields: ['body'] } }, ['Document', 'tenantId']],
+    ['renamed sidecar that does not exist', { User: { fields: ['email'], columns: { keyVersion: 'kv' } } }, ['User', 'kv']],
+    ['wrappedDek on a String column', { User: { fields: ['email'], columns: { wrappedDek: 'name' } } }, ['User', 'name', 'Bytes']],
+    ['keyVersion on an Int column', { User: { fields: ['email'], columns: { keyVersion: 'teamId' } } }, ['User', 'teamId']],
+    ['tenantId on an Int column', { Post: { fields: ['title'], columns: { tenantId: 'authorId' } } }, ['Post', 'authorId']],
+    ['tenantId on a Boolean column', { Post: { fields: ['title'], columns: { tenantId: 'published' } } }, ['Post', 'published']],
+    ['tenantId on the primary key', { Document: { fields: ['body'], columns: { tenantId: 'id' } } }, ['Document', 'id']],
+    ['tenantId on a relation', { User: { fields: ['email'], columns: { tenantId: 'team' } } }, ['User', 'team']],
+    ['a field both encrypted and a sidecar', { User: { fields: ['email'], columns: { tenantId: 'email' } } }, ['User', 'email']],
+    ['one column for two sidecar roles', { User: { fields: ['email'], columns: { keyVersion: 'tenantId' } } }, ['User', 'tenantId']],
+    ['an unknown value type', { User: { fields: [{ name: 'prefs', type: 'yaml' }] } }, ['User', 'prefs']],
+    ['fields not an array', { User: { fields: 'email' } }, ['User']],
+    ['no fields', { User: { fields: [] } }, ['User']],
+    ['a field listed twice', { User: { fields: ['email', 'email'] } }, ['User', 'email']],
+  ]
+
+  it.each(cases)('%s', (_name, models, mentions) => {
+    const e = configError(() => build(models))
+    for (const m of mentions) expect(e.message).toContain(m)
+  })
+
+  it.each<[string, Record<string, unknown>]>([
+    ['an empty object', { schema: {} }],
+    ['null', { schema: null }],
+    ['undefined', { schema: undefined }],
+    ['a string', { schema: 'prisma/schema.prisma' }],
+    ['a future manifest version', { schema: { ...manifest, version: 2 } }],
+    ['a manifest without models', { schema: { version: 1, provider: 'sqlite' } }],
+    ['a Prisma DMMF datamodel', { schema: { models: [{ name: 'User', fields: [] }] } }],
+  ])('rejects a schema that is %s', (_name, extra) => {
+    configError(() => build(GOOD_MODELS, extra))
+  })
+
+  it.each<[string, Record<string, unknown>]>([
+    ['missing', { keyProvider: undefined }],
+    ['an empty object', { keyProvider: {} }],
+    ['a string', { keyProvider: 'local' }],
+  ])('rejects a keyProvider that is %s', (_name, extra) => {
+    configError(() => build(GOOD_MODELS, extra))
+  })
+
+  it.each<[string, unknown]>([
+    ['empty', {}],
+    ['null', null],
+    ['an array', []],
+  ])('rejects models that are %s', (_name, models) => {
+    configError(() => buildModelTable({ schema: manifest, keyProvider, models } as unknown as RowcryptOptions))
+  })
+
+  it('rejects missing options', () => {
+    configError(() => buildModelTable(null as unknown as RowcryptOptions))
+    configError(() => buildModelTable(undefined as unknown as RowcryptOptions))
+  })
+
+  it('never puts the key provider or key material into messages', () => {
+    const e = configError(() => build({ Usr: { fields: ['email'] } }))
+    expect(e.message).not.toContain(Buffer.alloc(32, 1).toString('base64'))
+    expect(e.message).not.toContain(Buffer.alloc(32, 1).toString('hex'))
+  })
+})
+
+describe('rowcrypt() from the public entry point', () => {
+  it('accepts a valid configuration without a client', () => {
+    expect(() => rowcrypt({ schema: manifest, keyProvider, models: { User: { fields: ['email', { name: 'prefs', type: 'json' }] }, Document: { fields: ['body'], columns: { tenantId: 'orgId' } } } })).not.toThrow()
+  })
+
+  it('throws ConfigError at construction for an unknown model (also a type error)', () => {
+    configError(() =>
+      rowcrypt({
+        schema: manifest,
+        keyProvider,
+        // @ts-expect-error Usr is not a model of the schema
+        models: { Usr: { fields: ['email'] } },
+      }),
+    )
+  })
+
+  it('throws ConfigError at construction for an unknown or non-String field (also a type error)', () => {
+    // @ts-expect-error emial is not a field of User
+    configError(() => rowcrypt({ schema: manifest, keyProvider, models: { User: { fields: ['emial'] } } }))
+    // @ts-expect-error published is a Boolean, not a String column
+    configError(() => rowcrypt({ schema: manifest, keyProvider, models: { Post: { fields: ['published'] } } }))
+  })
+
+  it('throws ConfigError at construction for a missing or mistyped sidecar column', () => {
+    configError(() => rowcrypt({ schema: manifest, keyProvider, models: { Document: { fields: ['body'] } } }))
+    // @ts-expect-error name is a String column, wrappedDek needs Bytes
+    configError(() => rowcrypt({ schema: manifest, keyProvider, models: { User: { fields: ['email'], columns: { wrappedDek: 'name' } } } }))
+  })
+
+  it('throws ConfigError at construction without a keyProvider or a manifest', () => {
+    configError(() => rowcrypt({ schema: manifest, models: { User: { fields: ['email'] } } } as never))
+    configError(() => rowcrypt({ schema: { models: {} }, keyProvider, models: { User: { fields: ['email'] } } } as never))
+  })
+})
+
+describe('manifestFromDatamodel / renderManifest', () => {
+  const scalar = (name: string, type: string, extra: Partial<DmmfLikeDatamodel['models'][number]['fields'][number]> = {}) => ({
+    name,
+    kind: 'scalar',
+    type,
+    isList: false,
+    isRequired: true,
+    isId: false,
+    ...extra,
+  })
+
+  const datamodel: DmmfLikeDatamodel = {
+    models: [
+      {
+        name: 'Account',
+        primaryKey: null,
+        fields: [
+          scalar('id', 'String', { isId: true, default: { name: 'uuid', args: [7] } }),
+          scalar('email', 'String'),
+          scalar('nickname', 'String', { isRequired: false, default: 'anon' }),
+          scalar('tags', 'String', { isList: true }),
+          scalar('seq', 'Int', { default: { name: 'autoincrement', args: [] } }),
+          scalar('createdAt', 'DateTime', { default: { name: 'now' } }),
+          scalar('active', 'Boolean', { default: false }),
+          scalar('blob', 'Bytes', { isRequired: false }),
+          { name: 'role', kind: 'enum', type: 'Role', isList: false, isRequired: true, isId: false, default: 'USER' },
+          { name: 'memberships', kind: 'object', type: 'Membership', isList: true, isRequired: true, isId: false },
+        ],
+      },
+      {
+        name: 'Membership',
+        primaryKey: { fields: ['accountId', 'groupId'] },
+        fields: [
+          scalar('accountId', 'String'),
+          scalar('groupId', 'Int'),
+          { name: 'account', kind: 'object', type: 'Account', isList: false, isRequired: true, isId: false },
+        ],
+      },
+      { name: 'Log', primaryKey: null, fields: [scalar('line', 'String', { default: null })] },
+    ],
+  }
+
+  const m = manifestFromDatamodel(datamodel, 'postgresql')
+
+  it('records version, provider, fields, defaults and primary keys', () => {
+    expect(m.version).toBe(1)
+    expect(m.provider).toBe('postgresql')
+    expect(Object.keys(m.models)).toEqual(['Account', 'Membership', 'Log'])
+    const a = m.models.Account
+    expect(a?.primaryKey).toEqual(['id'])
+    expect(a?.fields.id).toEqual({ kind: 'scalar', type: 'String', isList: false, isRequired: true, isId: true, default: 'uuid', defaultArgs: [7] })
+    expect(a?.fields.email).toEqual({ kind: 'scalar', type: 'String', isList: false, isRequired: true, isId: false })
+    expect(a?.fields.nickname).toEqual({ kind: 'scalar', type: 'String', isList: false, isRequired: false, isId: false })
+    expect(a?.fields.tags?.isList).toBe(true)
+    expect(a?.fields.seq).toMatchObject({ default: 'autoincrement', defaultArgs: [] })
+    expect(a?.fields.createdAt).toMatchObject({ default: 'now', defaultArgs: [] })
+    expect(a?.fields.active && 'default' in a.fields.active).toBe(false)
+    expect(a?.fields.role).toEqual({ kind: 'enum', type: 'Role', isList: false, isRequired: true, isId: false })
+    expect(a?.fields.memberships).toEqual({ kind: 'object', type: 'Membership', isList: true, isRequired: true, isId: false })
+    expect(m.models.Membership?.primaryKey).toEqual(['accountId', 'groupId'])
+    expect(m.models.Log?.primaryKey).toEqual([])
+    expect(m.models.Log?.fields.line && 'default' in m.models.Log.fields.line).toBe(false)
+  })
+
+  it('drives buildModelTable: uuid(7) ids, compound keys without an id field', () => {
+    const patched: Manifest = {
+      ...m,
+      models: {
+        ...m.models,
+        Account: {
+          ...(m.models.Account as Manifest['models'][string]),
+          fields: {
+            ...(m.models.Account as Manifest['models'][string]).fields,
+            wrappedDek: { kind: 'scalar', type: 'Bytes', isList: false, isRequired: false, isId: false },
+            keyVersion: { kind: 'scalar', type: 'String', isList: false, isRequired: false, isId: false },
+            tenantId: { kind: 'scalar', type: 'String', isList: false, isRequired: true, isId: false },
+          },
+        },
+      },
+    }
+    const t = buildModelTable({ schema: patched, keyProvider, models: { Account: { fields: ['email'] } } } as unknown as RowcryptOptions)
+    const id = t.get('Account')?.makeId?.()
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    expect(t.get('Membership')?.reachesScoped).toBe(true)
+    expect(t.get('Log')?.reachesScoped).toBe(false)
+    // A tags list of String is not a String column.
+    const e = configError(() => buildModelTable({ schema: patched, keyProvider, models: { Account: { fields: ['tags'] } } } as unknown as RowcryptOptions))
+    expect(e.message).toContain('tags')
+  })
+
+  it('renders a CommonJS module that evaluates to the manifest', () => {
+    const files = renderManifest(m)
+    expect(Object.keys(files).sort()).toEqual(['index.d.ts', 'index.js'])
+    const sandbox = { exports: {} as Record<string, unknown> }
+    runInNewContext(files['index.js'], sandbox)
+    expect(JSON.parse(JSON.stringify(sandbox.exports.manifest))).toEqual(m)
+    expect(files['index.js']).toContain('"use strict"')
+    expect(files['index.js'].startsWith('// Generated by rowcrypt-generator')).toBe(true)
+  })
+
+  it('renders a literal-typed declaration', () => {
+    const dts = renderManifest(m)['index.d.ts']
+    expect(dts.startsWith('// Generated by rowcrypt-generator')).toBe(true)
+    const match = /export declare const manifest: ([\s\S]*);\n$/.exec(dts)
+    expect(match).not.toBeNull()
+    expect(JSON.parse(match?.[1] as string)).toEqual(m)
+  })
+
+  it('is what the generator wrote for the sqlite schema', () => {
+    const dir = join(__dirname, '..', '..', '..', 'generated', 'sqlite', 'rowcrypt')
+    const files = renderManifest(manifest as unknown as Manifest)
+    expect(readFileSync(join(dir, 'index.js'), 'utf8')).toBe(files['index.js'])
+    expect(readFileSync(join(dir, 'index.d.ts'), 'utf8')).toBe(files['index.d.ts'])
+    expect(manifest.provider).toBe('sqlite')
+  })
+})
