@@ -50,7 +50,7 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
   return Prisma.defineExtension((client) => {
     // Per extended client: the caller's interactive transaction client, so that rowcrypt's own
     // reads run inside it; and a marker for those reads, so they pass straight through.
-    const transactions = new AsyncLocalStorage<{ tx: AnyClient }>()
+    const transactions = new AsyncLocalStorage<{ tx?: AnyClient; batch?: true }>()
     const internalRead = new AsyncLocalStorage<true>()
     const base = client as unknown as AnyClient
 
@@ -60,6 +60,7 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
         const delegate = source[delegateName(model)] as Delegate
         return internalRead.run(true, async () => await delegate.findUnique({ where, select }))
       },
+      inBatch: () => transactions.getStore()?.batch === true,
     }
 
     const scoped = client.$extends({
@@ -78,7 +79,7 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
     // so the caller's client keeps Prisma's own, fully typed `$transaction` signature.
     const transactionOverride = {
       $transaction(arg: unknown, txOptions?: unknown) {
-        if (typeof arg !== 'function') return scoped.$transaction(arg, txOptions)
+        if (typeof arg !== 'function') return transactions.run({ batch: true }, () => scoped.$transaction(arg, txOptions))
         const fn = arg as (tx: AnyClient) => Promise<unknown>
         return scoped.$transaction((tx: AnyClient) => transactions.run({ tx }, () => fn(tx)), txOptions)
       },

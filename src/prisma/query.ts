@@ -23,6 +23,11 @@ export interface QueryIO {
    * interactive transaction when there is one; null when no row matches.
    */
   readUnique(model: string, where: Obj, select: Obj): Promise<Obj | null>
+  /**
+   * True inside a batch `$transaction([...])`: the call must reach `query` exactly once, since a
+   * second call would run outside the batch and split it.
+   */
+  inBatch(): boolean
 }
 
 /** How to post-process the result of one model in a result tree. */
@@ -311,7 +316,7 @@ export class QueryEngine {
       try {
         return await this.run(info, attemptArgs, query, scope)
       } catch (e) {
-        if (attempt < CAS_ATTEMPTS && (e as { code?: unknown })?.code === P2025) continue
+        if (attempt < CAS_ATTEMPTS && !io.inBatch() && (e as { code?: unknown })?.code === P2025) continue
         throw e
       }
     }

@@ -201,4 +201,39 @@ describe.each(DATABASES)('transactions on %s', (kind: DatabaseKind) => {
       expect(row!.tenantId).toBe(t)
     }
   })
+
+  it('a batch transaction updates encrypted fields of several rows under their own keys', async () => {
+    const t = tenant()
+    const [a, b] = await withTenant(t, () =>
+      Promise.all([prisma.user.create({ data: { name: 'ba', email: 'ba-old' } }), prisma.user.create({ data: { name: 'bb', email: 'bb-old' } })]),
+    )
+    const [ua, ub] = await withTenant(t, () =>
+      prisma.$transaction([
+        prisma.user.update({ where: { id: a.id }, data: { email: 'ba-new-secret' } }),
+        prisma.user.update({ where: { id: b.id }, data: { email: { set: 'bb-new-secret' } } }),
+      ]),
+    )
+    expect([ua.email, ub.email]).toEqual(['ba-new-secret', 'bb-new-secret'])
+    const back = await withTenant(t, () => prisma.user.findMany({ where: { id: { in: [a.id, b.id] } }, orderBy: { id: 'asc' } }))
+    expect(back.map((u) => u.email)).toEqual(['ba-new-secret', 'bb-new-secret'])
+    expect((await stored('User', a.id))!.email).toMatch(CIPHERTEXT)
+  })
+
+  it('a batch whose last item fails commits none of its items', async () => {
+    const t = tenant()
+    const a = await withTenant(t, () => prisma.user.create({ data: { name: 'keep', email: 'keep-old' } }))
+    await expect(
+      withTenant(t, () =>
+        prisma.$transaction([
+          prisma.user.update({ where: { id: a.id }, data: { email: 'must-not-commit' } }),
+          prisma.user.create({ data: { name: 'batch-new', email: 'batch-new-secret' } }),
+          // Fails in the database (no such row), after the first two items ran.
+          prisma.user.update({ where: { id: 987654321 }, data: { name: 'nobody' } }),
+        ]),
+      ),
+    ).rejects.toMatchObject({ code: 'P2025' })
+    expect(await count('User', t)).toBe(1)
+    const back = await withTenant(t, () => prisma.user.findUniqueOrThrow({ where: { id: a.id } }))
+    expect(back.email).toBe('keep-old')
+  })
 })
