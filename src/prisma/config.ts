@@ -4,6 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { ConfigError } from '../errors'
 import { buildModelSpec, type FieldDeclaration, type ModelSpec, type SidecarColumns } from '../fields/spec'
 import type { KeyProvider } from '../keys/provider'
+import type { RowcryptObserver } from '../metrics/observer'
 import type { Manifest, ManifestField, ManifestModel } from './manifest'
 
 type FieldsOf<MM> = MM extends { fields: infer F } ? F : never
@@ -42,6 +43,8 @@ export interface RowcryptOptions<M extends Manifest = Manifest> {
   keyProvider: KeyProvider
   /** The tenant-scoped, encrypted models and their fields. */
   models: { [K in keyof M['models']]?: RowcryptModelConfig<M['models'][K]> }
+  /** Receivers of operation events (metrics, stats, audit). None by default. */
+  observers?: readonly RowcryptObserver[]
 }
 
 /** @internal What the query path knows about one model. */

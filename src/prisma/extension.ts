@@ -3,6 +3,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Prisma } from '@prisma/client/extension'
 import { RowLevelEncryption } from '../fields/row'
+import { notify, outcomeOf, type CallStats, type RowcryptObserver } from '../metrics/observer'
+import { currentScope } from '../tenant/context'
 import type { ModelSpec } from '../fields/spec'
 import { buildModelTable, type RowcryptOptions } from './config'
 import type { Manifest } from './manifest'
@@ -46,6 +48,7 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
   const table = buildModelTable(options as unknown as RowcryptOptions)
   const specs = [...table.values()].map((m) => m.spec).filter((s): s is ModelSpec => s !== undefined)
   const engine = new QueryEngine(table, RowLevelEncryption.fromSpecs(options.keyProvider, specs))
+  const observers = [...(options.observers ?? [])]
 
   return Prisma.defineExtension((client) => {
     // Per extended client: the caller's interactive transaction client, so that rowcrypt's own
@@ -69,7 +72,8 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
         $allModels: {
           async $allOperations({ model, operation, args, query }) {
             if (engine.passThrough(model) || internalRead.getStore() === true) return query(args)
-            return engine.handle(model, operation, args, query as (a: unknown) => Promise<unknown>, io)
+            if (observers.length === 0) return engine.handle(model, operation, args, query as Query, io, { rowsEncrypted: 0, rowsDecrypted: 0 })
+            return observed(observers, model!, operation, (stats) => engine.handle(model, operation, args, query as Query, io, stats))
           },
         },
       },
@@ -86,6 +90,24 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
     } as {}
     return (scoped as unknown as typeof client).$extends({ name: 'rowcrypt-transactions', client: transactionOverride })
   })
+}
+
+type Query = (args: unknown) => Promise<unknown>
+
+async function observed(observers: readonly RowcryptObserver[], model: string, operation: string, run: (stats: CallStats) => Promise<unknown>): Promise<unknown> {
+  const scope = currentScope()
+  const time = new Date()
+  const started = performance.now()
+  const stats: CallStats = { rowsEncrypted: 0, rowsDecrypted: 0 }
+  const base = { operation, model, tenantId: scope?.tenantId, bypass: scope?.bypass !== undefined, time }
+  try {
+    const result = await run(stats)
+    notify(observers, { ...base, ...stats, outcome: 'ok', durationMs: performance.now() - started })
+    return result
+  } catch (e) {
+    notify(observers, { ...base, ...stats, ...outcomeOf(e), durationMs: performance.now() - started })
+    throw e
+  }
 }
 
 function delegateName(model: string): string {

@@ -9,6 +9,7 @@ import {
   UnsupportedQueryError,
 } from '../errors'
 import type { RowLevelEncryption } from '../fields/row'
+import type { CallStats } from '../metrics/observer'
 import type { FieldSpec, ModelSpec } from '../fields/spec'
 import { currentScope } from '../tenant/context'
 import type { ModelInfo } from './config'
@@ -43,11 +44,12 @@ class Scope {
   constructor(
     readonly tenantId: string | undefined,
     readonly bypass: boolean,
+    readonly stats: CallStats,
   ) {}
 
-  static current(): Scope {
+  static current(stats: CallStats): Scope {
     const s = currentScope()
-    return new Scope(s?.tenantId, s?.bypass !== undefined)
+    return new Scope(s?.tenantId, s?.bypass !== undefined, stats)
   }
 
   /** Fails closed: a scoped model outside withTenant (and outside an explicit bypass). */
@@ -77,9 +79,9 @@ export class QueryEngine {
     return model === undefined || this.table.get(model)?.reachesScoped !== true
   }
 
-  async handle(model: string, operation: string, rawArgs: unknown, query: Query, io: QueryIO): Promise<unknown> {
+  async handle(model: string, operation: string, rawArgs: unknown, query: Query, io: QueryIO, stats: CallStats): Promise<unknown> {
     const info = this.table.get(model) as ModelInfo
-    const scope = Scope.current()
+    const scope = Scope.current(stats)
     if (info.spec !== undefined) scope.require(model)
     const args: Obj = { ...((rawArgs as Obj | undefined) ?? {}) }
 
@@ -261,6 +263,7 @@ export class QueryEngine {
     const key = await this.rle.openRowKey(spec, row, tenantId)
     try {
       key.decryptInto(row, row)
+      scope.stats.rowsDecrypted++
     } finally {
       key.dispose()
     }
@@ -289,7 +292,9 @@ export class QueryEngine {
     }
     const key = await this.rle.newRowKey(spec, tenantId!, rowId === undefined || rowId === null ? undefined : String(rowId))
     try {
-      return key.encryptInto(out, data, true)
+      key.encryptInto(out, data, true)
+      scope.stats.rowsEncrypted++
+      return out
     } finally {
       key.dispose()
     }
@@ -364,6 +369,7 @@ export class QueryEngine {
         const v = data[field.name]
         out[field.name] = isSetOp(v) ? { set: key.encryptValue(field, v.set) } : key.encryptValue(field, v)
       }
+      scope.stats.rowsEncrypted++
       return out
     } finally {
       key.dispose()

@@ -1,0 +1,67 @@
+// The events rowcrypt reports about its own work. Metrics, operation stats and audit trails are
+// observers of these; none of them carries plaintext, keys or ciphertext.
+import { InvalidTenantError, TenantMismatchError, TenantMissingError } from '../errors'
+
+/** How an operation ended: `denied` is a tenant-scope refusal, `failed` any other error. */
+export type Outcome = 'ok' | 'denied' | 'failed'
+
+/** One Prisma operation on a model rowcrypt guards (scoped, or reaching a scoped model). */
+export interface OperationEvent {
+  /** Prisma operation: `findMany`, `create`, `update`, ... */
+  readonly operation: string
+  readonly model: string
+  /** The current tenant, or undefined (outside withTenant or inside unsafeBypassTenantScope). */
+  readonly tenantId: string | undefined
+  /** True inside `unsafeBypassTenantScope`. */
+  readonly bypass: boolean
+  readonly outcome: Outcome
+  /** The `code` of the error for `denied` and `failed` (a rowcrypt `ERR_ROWCRYPT_*` or Prisma `P*` code). */
+  readonly errorCode?: string
+  /** Wall time of the whole operation, key work and query included. */
+  readonly durationMs: number
+  /** Rows whose fields were encrypted (each with its own or its existing data key). */
+  readonly rowsEncrypted: number
+  /** Rows whose fields were decrypted. */
+  readonly rowsDecrypted: number
+  /** When it started. */
+  readonly time: Date
+}
+
+/**
+ * Receives rowcrypt's events. Pass observers to `rowcrypt({ observers })`. An observer must be
+ * fast and must not throw; an exception it throws is swallowed so it never breaks a query.
+ *
+ * @example
+ * ```ts
+ * const logger: RowcryptObserver = { operation: (e) => e.outcome !== 'ok' && log.warn(e) }
+ * prisma.$extends(rowcrypt({ schema, keyProvider, models, observers: [logger] }))
+ * ```
+ */
+export interface RowcryptObserver {
+  operation?(event: OperationEvent): void
+}
+
+/** @internal Counters filled while one operation runs. */
+export interface CallStats {
+  rowsEncrypted: number
+  rowsDecrypted: number
+}
+
+/** @internal Classifies an error for an event. */
+export function outcomeOf(error: unknown): { outcome: Outcome; errorCode?: string } {
+  const code = (error as { code?: unknown } | null)?.code
+  const errorCode = typeof code === 'string' ? code : undefined
+  const denied = error instanceof TenantMissingError || error instanceof TenantMismatchError || error instanceof InvalidTenantError
+  return errorCode === undefined ? { outcome: denied ? 'denied' : 'failed' } : { outcome: denied ? 'denied' : 'failed', errorCode }
+}
+
+/** @internal Delivers an event to every observer; an observer's exception never reaches the query. */
+export function notify(observers: readonly RowcryptObserver[], event: OperationEvent): void {
+  for (const o of observers) {
+    try {
+      o.operation?.(event)
+    } catch {
+      // Deliberately ignored: observability must not change what the application sees.
+    }
+  }
+}
