@@ -43,7 +43,12 @@ export function open(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array, ta
     const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
     decipher.setAAD(aad)
     decipher.setAuthTag(tag)
-    return Buffer.concat([decipher.update(ciphertext), decipher.final()])
+    const head = decipher.update(ciphertext)
+    const tail = decipher.final()
+    const plaintext = Buffer.concat([head, tail])
+    // The parts are copies that may hold key material (an unwrapped data key).
+    zero(head, tail)
+    return plaintext
   } catch {
     // Node's message differs by cause; the caller must not learn which.
     throw new AuthenticationFailure()

@@ -91,6 +91,21 @@ export function isCiphertext(value: unknown): value is string {
   return typeof value === 'string' && value.startsWith(`${FORMAT_VERSION}.${ALGORITHM}.`)
 }
 
+const CIPHERTEXT_IN_TEXT = /rc1\.A256GCM\.[a-z]\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g
+
+/**
+ * Replaces every rowcrypt ciphertext inside a text (an error message that renders query
+ * arguments, a log line) with `<ciphertext>`.
+ *
+ * @example
+ * ```ts
+ * redactCiphertexts('email: "rc1.A256GCM.s.AAAA.BBBB"') // 'email: "<ciphertext>"'
+ * ```
+ */
+export function redactCiphertexts(text: string): string {
+  return text.replace(CIPHERTEXT_IN_TEXT, '<ciphertext>')
+}
+
 /** The one-letter code of a value type, as stored and as bound into the AAD. */
 export function typeCode(type: ValueType): string {
   return TYPE_CODES[type]

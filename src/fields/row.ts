@@ -4,7 +4,7 @@ import { AuthenticationFailure, generateIv, open, seal, zero } from '../crypto/a
 import { encodeContext, type BindingContext } from '../crypto/context'
 import { ALGORITHM, FORMAT_VERSION, formatCiphertext, parseCiphertext, typeCode, type ValueType } from '../envelope/ciphertext'
 import { formatWrappedKey, parseWrappedKey } from '../envelope/wrapped-key'
-import { ConfigError, DecryptionError, InvalidValueError, RowcryptError, TenantMismatchError, type DecryptionErrorLocation } from '../errors'
+import { ConfigError, DecryptionError, InvalidValueError, KeyProviderError, RowcryptError, TenantMismatchError, type DecryptionErrorLocation } from '../errors'
 import type { KeyProvider } from '../keys/provider'
 import { assertTenantId } from '../tenant/context'
 import { buildModelSpec, type FieldSpec, type ModelEncryptionConfig, type ModelSpec } from './spec'
@@ -158,7 +158,8 @@ export class RowLevelEncryption {
     } catch (e) {
       if (e instanceof DecryptionError || e instanceof AuthenticationFailure) throw new DecryptionError(location)
       if (e instanceof RowcryptError) throw e
-      throw new DecryptionError(location)
+      // Not an authentication failure: an outage or a refusal must not look like tampering.
+      throw new KeyProviderError(`key provider failed to unwrap the data key (model ${spec.name}, tenant ${tenantId})`, { cause: e })
     }
     return new RowKey(spec, tenantId, rowId, Buffer.from(plaintextKey), context, wrappedDek as Uint8Array, keyVersion, aad, plaintextKey, location)
   }

@@ -88,8 +88,13 @@ export class LocalKeyProvider implements KeyProvider {
 
   async generateDataKey(context: BindingContext): Promise<GeneratedDataKey> {
     const plaintextKey = generateKey()
-    const { wrappedKey, keyVersion } = this.#wrap(plaintextKey, context, this.activeKeyVersion)
-    return { plaintextKey, wrappedKey, keyVersion }
+    try {
+      const { wrappedKey, keyVersion } = this.#wrap(plaintextKey, context, this.activeKeyVersion)
+      return { plaintextKey, wrappedKey, keyVersion }
+    } catch (e) {
+      zero(plaintextKey)
+      throw e
+    }
   }
 
   async wrapDataKey(plaintextKey: Uint8Array, context: BindingContext, keyVersion = this.activeKeyVersion) {

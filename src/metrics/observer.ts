@@ -59,7 +59,9 @@ export function outcomeOf(error: unknown): { outcome: Outcome; errorCode?: strin
 export function notify(observers: readonly RowcryptObserver[], event: OperationEvent): void {
   for (const o of observers) {
     try {
-      o.operation?.(event)
+      const r: unknown = o.operation?.(event)
+      // An async observer's rejection must not become an unhandled rejection either.
+      if (r instanceof Promise) r.catch(() => undefined)
     } catch {
       // Deliberately ignored: observability must not change what the application sees.
     }

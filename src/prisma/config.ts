@@ -47,13 +47,21 @@ export interface RowcryptOptions<M extends Manifest = Manifest> {
   observers?: readonly RowcryptObserver[]
 }
 
+/** @internal One relation field. `fromFields`/`toFields` are set on the side holding the foreign key. */
+export interface RelationInfo {
+  readonly target: string
+  readonly isList: boolean
+  readonly fromFields: readonly string[]
+  readonly toFields: readonly string[]
+}
+
 /** @internal What the query path knows about one model. */
 export interface ModelInfo {
   readonly name: string
   /** Set when the model is tenant-scoped and encrypted. */
   readonly spec: ModelSpec | undefined
   /** Relation fields: target model and whether the relation is a list. */
-  readonly relations: ReadonlyMap<string, { target: string; isList: boolean }>
+  readonly relations: ReadonlyMap<string, RelationInfo>
   /** True when the model is scoped or a relation path leads to a scoped model. */
   readonly reachesScoped: boolean
   /** Makes a primary key for creates that omit it, when the schema default is one we can reproduce. */
@@ -85,12 +93,25 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
     checkColumn(name, model, c.wrappedDek, 'Bytes', `sidecar column ${c.wrappedDek} (wrappedDek)`)
     checkColumn(name, model, c.keyVersion, 'String', `sidecar column ${c.keyVersion} (keyVersion)`)
     checkColumn(name, model, c.tenantId, 'String', `sidecar column ${c.tenantId} (tenantId)`)
+    // A tenant column or id that is also a foreign key could be rewritten through the relation
+    // (`tenant: { connect: ... }`), moving a row to another tenant behind rowcrypt's back.
+    for (const [relName, f] of Object.entries(model.fields)) {
+      for (const managed of [c.tenantId, idField]) {
+        if (managed !== undefined && f.relationFromFields?.includes(managed)) {
+          throw new ConfigError(`rowcrypt(): model ${name}: ${managed} cannot be a foreign key of relation ${relName}`)
+        }
+      }
+    }
     specs.set(name, spec)
   }
 
   const table = new Map<string, ModelInfo>()
   const relationsOf = (m: ManifestModel) =>
-    new Map(Object.entries(m.fields).filter(([, f]) => f.kind === 'object').map(([n, f]) => [n, { target: f.type, isList: f.isList }]))
+    new Map<string, RelationInfo>(
+      Object.entries(m.fields)
+        .filter(([, f]) => f.kind === 'object')
+        .map(([n, f]) => [n, { target: f.type, isList: f.isList, fromFields: f.relationFromFields ?? [], toFields: f.relationToFields ?? [] }]),
+    )
   const reaches = reachability(manifest, new Set(specs.keys()))
   for (const [name, model] of Object.entries(manifest.models)) {
     const spec = specs.get(name)

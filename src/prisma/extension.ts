@@ -2,6 +2,7 @@
 // extension. Everything it does per query is: scope, encrypt, query, decrypt.
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Prisma } from '@prisma/client/extension'
+import { redactCiphertexts } from '../envelope/ciphertext'
 import { RowLevelEncryption } from '../fields/row'
 import { notify, outcomeOf, type CallStats, type RowcryptObserver } from '../metrics/observer'
 import { currentScope } from '../tenant/context'
@@ -13,7 +14,10 @@ import { QueryEngine, type QueryIO } from './query'
 type AnyClient = Record<string, unknown> & {
   $transaction: (arg: unknown, options?: unknown) => Promise<unknown>
 }
-type Delegate = { findUnique: (args: unknown) => Promise<Record<string, unknown> | null> }
+type Delegate = {
+  findUnique: (args: unknown) => Promise<Record<string, unknown> | null>
+  findFirst: (args: unknown) => Promise<Record<string, unknown> | null>
+}
 
 /**
  * The rowcrypt Prisma client extension. Marked fields of the named models are encrypted on
@@ -57,12 +61,14 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
     const internalRead = new AsyncLocalStorage<true>()
     const base = client as unknown as AnyClient
 
+    // rowcrypt's own reads: inside the caller's interactive transaction when there is one.
+    const read = <T>(model: string, fn: (d: Delegate) => Promise<T>): Promise<T> => {
+      const source = transactions.getStore()?.tx ?? base
+      return internalRead.run(true, async () => await fn(source[delegateName(model)] as Delegate))
+    }
     const io: QueryIO = {
-      readUnique: (model, where, select) => {
-        const source = transactions.getStore()?.tx ?? base
-        const delegate = source[delegateName(model)] as Delegate
-        return internalRead.run(true, async () => await delegate.findUnique({ where, select }))
-      },
+      readUnique: (model, where, select) => read(model, (d) => d.findUnique({ where, select })),
+      exists: async (model, where) => (await read(model, (d) => d.findFirst({ where, select: { [Object.keys(where)[0]!]: true } }))) !== null,
       inBatch: () => transactions.getStore()?.batch === true,
     }
 
@@ -72,8 +78,10 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
         $allModels: {
           async $allOperations({ model, operation, args, query }) {
             if (engine.passThrough(model) || internalRead.getStore() === true) return query(args)
-            if (observers.length === 0) return engine.handle(model, operation, args, query as Query, io, { rowsEncrypted: 0, rowsDecrypted: 0 })
-            return observed(observers, model!, operation, (stats) => engine.handle(model, operation, args, query as Query, io, stats))
+            // Prisma's validation errors render the arguments, which now hold ciphertext.
+            const guarded: Query = (a) => (query as Query)(a).catch(redactError)
+            if (observers.length === 0) return engine.handle(model, operation, args, guarded, io, { rowsEncrypted: 0, rowsDecrypted: 0 })
+            return observed(observers, model!, operation, (stats) => engine.handle(model, operation, args, guarded, io, stats))
           },
         },
       },
@@ -93,6 +101,14 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
 }
 
 type Query = (args: unknown) => Promise<unknown>
+
+function redactError(e: unknown): never {
+  if (e instanceof Error) {
+    e.message = redactCiphertexts(e.message)
+    if (e.stack !== undefined) e.stack = redactCiphertexts(e.stack)
+  }
+  throw e
+}
 
 async function observed(observers: readonly RowcryptObserver[], model: string, operation: string, run: (stats: CallStats) => Promise<unknown>): Promise<unknown> {
   const scope = currentScope()

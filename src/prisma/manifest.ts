@@ -14,6 +14,10 @@ export interface ManifestField {
   readonly default?: string
   /** Arguments of the default function, e.g. `[7]` for `uuid(7)`. */
   readonly defaultArgs?: readonly unknown[]
+  /** For a relation that holds the foreign key: the local foreign-key fields. */
+  readonly relationFromFields?: readonly string[]
+  /** For a relation that holds the foreign key: the referenced fields of the related model. */
+  readonly relationToFields?: readonly string[]
 }
 
 /** One model, as the generator records it. */
@@ -59,6 +63,8 @@ export interface DmmfLikeDatamodel {
       isRequired: boolean
       isId: boolean
       default?: unknown
+      relationFromFields?: readonly string[]
+      relationToFields?: readonly string[]
     }>
   }>
 }
@@ -78,6 +84,7 @@ export function manifestFromDatamodel(datamodel: DmmfLikeDatamodel, provider: st
         isRequired: f.isRequired,
         isId: f.isId,
         ...(isFn ? { default: d.name as string, defaultArgs: Array.isArray(d.args) ? (d.args as unknown[]) : [] } : {}),
+        ...(f.relationFromFields?.length ? { relationFromFields: [...f.relationFromFields], relationToFields: [...(f.relationToFields ?? [])] } : {}),
       }
     }
     const primaryKey = m.primaryKey?.fields ?? m.fields.filter((f) => f.isId).map((f) => f.name)

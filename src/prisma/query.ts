@@ -11,7 +11,7 @@ import {
 import type { RowLevelEncryption } from '../fields/row'
 import type { CallStats } from '../metrics/observer'
 import type { FieldSpec, ModelSpec } from '../fields/spec'
-import { currentScope } from '../tenant/context'
+import { assertTenantId, currentScope } from '../tenant/context'
 import type { ModelInfo } from './config'
 
 type Obj = Record<string, unknown>
@@ -29,6 +29,8 @@ export interface QueryIO {
    * second call would run outside the batch and split it.
    */
   inBatch(): boolean
+  /** True when a row of `model` matches `where`, read like `readUnique`. */
+  exists(model: string, where: Obj): Promise<boolean>
 }
 
 /** How to post-process the result of one model in a result tree. */
@@ -37,6 +39,8 @@ interface ReadPlan {
   /** Columns we added to the selection and remove from the result. */
   readonly strip: string[]
   readonly relations: Array<{ field: string; plan: ReadPlan }>
+  /** The keys of an explicit `select` (after our additions); undefined for default selections. */
+  selected?: string[]
 }
 
 /** The tenant situation of one call. */
@@ -62,8 +66,6 @@ class Scope {
 
 const READS = new Set(['findUnique', 'findUniqueOrThrow', 'findFirst', 'findFirstOrThrow', 'findMany'])
 const RELATION_FILTERS = ['some', 'every', 'none', 'is', 'isNot']
-const NESTED_LINKS = new Set(['connect', 'disconnect', 'set'])
-const NESTED_WRITES = ['create', 'createMany', 'connectOrCreate', 'upsert', 'update', 'updateMany', 'delete', 'deleteMany']
 const P2025 = 'P2025'
 const CAS_ATTEMPTS = 3
 
@@ -93,15 +95,16 @@ export class QueryEngine {
     switch (operation) {
       case 'create': {
         args.data = this.linkWrites(info, args.data, scope)
+        // Values are validated (and encrypted) before the foreign-key read: bad input sends no SQL.
         if (info.spec) args.data = await this.encryptNew(info, args.data as Obj, scope)
+        await this.checkForeignKeys(info, [args.data], scope, io)
         return this.run(info, args, query, scope)
       }
       case 'createMany':
       case 'createManyAndReturn': {
-        if (info.spec) {
-          const list = Array.isArray(args.data) ? args.data : [args.data]
-          args.data = await Promise.all(list.map((d) => this.encryptNew(info, d as Obj, scope)))
-        }
+        const list = Array.isArray(args.data) ? args.data : [args.data]
+        if (info.spec) args.data = await Promise.all(list.map((d) => this.encryptNew(info, d as Obj, scope)))
+        await this.checkForeignKeys(info, list, scope, io)
         return operation === 'createMany' ? query(args) : this.run(info, args, query, scope)
       }
       case 'update':
@@ -120,6 +123,7 @@ export class QueryEngine {
       case 'updateManyAndReturn': {
         this.checkWhere(info, args.where)
         this.scopeWhere(info, args, scope)
+        await this.checkForeignKeys(info, [args.data], scope, io)
         if (info.spec) {
           this.checkUpdateData(info.spec, args.data)
           if (this.touchedFields(info.spec, args.data).length > 0) {
@@ -149,7 +153,7 @@ export class QueryEngine {
   private async run(info: ModelInfo, args: Obj, query: Query, scope: Scope): Promise<unknown> {
     const plan = this.prepareSelection(info, args, scope)
     const result = await query(args)
-    await this.decryptTree(plan, result, scope)
+    await this.decryptTree(planForResult(plan, result), result, scope)
     return result
   }
 
@@ -176,15 +180,15 @@ export class QueryEngine {
           }
         }
       }
+      plan.selected = Object.keys(select).filter((k) => select[k])
       return plan
     }
-    if (spec !== undefined && isObj(args.omit)) {
-      const omit: Obj = { ...args.omit }
+    if (spec !== undefined) {
+      // `false` also overrides a client-level `omit`, which rowcrypt cannot see.
+      const omit: Obj = isObj(args.omit) ? { ...args.omit } : {}
       for (const col of requiredColumns(spec)) {
-        if (omit[col]) {
-          delete omit[col]
-          plan.strip.push(col)
-        }
+        if (omit[col]) plan.strip.push(col)
+        omit[col] = false
       }
       args.omit = omit
     }
@@ -231,17 +235,19 @@ export class QueryEngine {
 
   /** Decrypts every scoped row of a result tree in place, then removes the columns we added. */
   private async decryptTree(plan: ReadPlan, result: unknown, scope: Scope): Promise<void> {
-    const jobs: Array<Promise<void>> = []
+    // Walk (and check tenants) first, then decrypt: a check failing mid-walk must not leave
+    // decryptions running with nobody awaiting them.
+    const rows: Array<[ModelSpec, Obj]> = []
     const visited: Array<[ReadPlan, Obj]> = []
-    this.collect(plan, result, scope, jobs, visited)
-    await Promise.all(jobs)
+    this.collect(plan, result, scope, rows, visited)
+    await Promise.all(rows.map(([spec, row]) => this.decryptRow(spec, row, scope)))
     for (const [p, row] of visited) for (const col of p.strip) delete row[col]
   }
 
-  private collect(plan: ReadPlan, value: unknown, scope: Scope, jobs: Array<Promise<void>>, visited: Array<[ReadPlan, Obj]>): void {
+  private collect(plan: ReadPlan, value: unknown, scope: Scope, rows: Array<[ModelSpec, Obj]>, visited: Array<[ReadPlan, Obj]>): void {
     if (value === null || value === undefined) return
     if (Array.isArray(value)) {
-      for (const v of value) this.collect(plan, v, scope, jobs, visited)
+      for (const v of value) this.collect(plan, v, scope, rows, visited)
       return
     }
     if (!isObj(value)) return
@@ -252,10 +258,10 @@ export class QueryEngine {
       if (!scope.bypass && rowTenant !== undefined && rowTenant !== scope.tenantId) {
         throw new TenantMismatchError(`model ${spec.name}: a row of another tenant was reached through a relation`)
       }
-      if (hasEncryptedValue(spec, value)) jobs.push(this.decryptRow(spec, value, scope))
+      if (hasEncryptedValue(spec, value)) rows.push([spec, value])
     }
     visited.push([plan, value])
-    for (const { field, plan: sub } of plan.relations) this.collect(sub, value[field], scope, jobs, visited)
+    for (const { field, plan: sub } of plan.relations) this.collect(sub, value[field], scope, rows, visited)
   }
 
   private async decryptRow(spec: ModelSpec, row: Obj, scope: Scope): Promise<void> {
@@ -279,7 +285,8 @@ export class QueryEngine {
     const given = data[spec.columns.tenantId]
     let tenantId = scope.tenantId
     if (scope.bypass) {
-      if (typeof given !== 'string') throw new TenantMissingError(`model ${spec.name}: inside unsafeBypassTenantScope a create must set ${spec.columns.tenantId}`)
+      if (given === undefined) throw new TenantMissingError(`model ${spec.name}: inside unsafeBypassTenantScope a create must set ${spec.columns.tenantId}`)
+      assertTenantId(given)
       tenantId = given
     } else if (given !== undefined && given !== tenantId) {
       throw new TenantMismatchError(`model ${spec.name}: data names another tenant than the current one (${String(tenantId)})`)
@@ -305,8 +312,9 @@ export class QueryEngine {
     args.data = this.linkWrites(info, args.data, scope)
     const spec = info.spec
     this.scopeWhere(info, args, scope)
+    if (spec !== undefined) this.checkUpdateData(spec, args.data)
+    await this.checkForeignKeys(info, [args.data], scope, io)
     if (spec === undefined) return this.run(info, args, query, scope)
-    this.checkUpdateData(spec, args.data)
     const touched = this.touchedFields(spec, args.data)
     if (touched.length === 0) return this.run(info, args, query, scope)
 
@@ -333,11 +341,15 @@ export class QueryEngine {
     args.update = this.linkWrites(info, args.update, scope)
     const spec = info.spec
     this.scopeWhere(info, args, scope)
-    if (spec === undefined) return this.run(info, args, query, scope)
+    if (spec === undefined) {
+      await this.checkForeignKeys(info, [args.create, args.update], scope, io)
+      return this.run(info, args, query, scope)
+    }
     this.checkUpdateData(spec, args.update)
     const touched = this.touchedFields(spec, args.update)
     const row = touched.length > 0 ? await io.readUnique(info.name, args.where as Obj, selectOf(requiredColumns(spec))) : null
     args.create = await this.encryptNew(info, args.create as Obj, scope)
+    await this.checkForeignKeys(info, [args.create, args.update], scope, io)
     if (touched.length > 0) {
       if (row !== null) {
         args.update = await this.encryptWithRowKey(spec, row, args.update as Obj, touched, scope)
@@ -402,9 +414,11 @@ export class QueryEngine {
   }
 
   /**
-   * Nested writes through relations. Links (`connect`, `disconnect`, `set`) to a scoped model are
-   * confined to the tenant; nested creates and updates of scoped rows are not supported yet and
-   * are refused rather than written in plaintext.
+   * Nested writes through relations. Every filter they carry (`connect`, `disconnect`, the `where`
+   * of nested updates, upserts and deletes) is checked and confined like a query's `where`. Links to
+   * a scoped model only reach the tenant's rows; `set` on one is refused (it would also disconnect
+   * other tenants' rows); nested creates and updates of scoped rows are not supported yet and are
+   * refused rather than written in plaintext. Nested writes into unscoped models recurse.
    */
   private linkWrites(info: ModelInfo, data: unknown, scope: Scope): unknown {
     if (!isObj(data)) return data
@@ -416,16 +430,7 @@ export class QueryEngine {
       if (!target.reachesScoped) continue
       const ops: Obj = { ...value }
       for (const [op, opValue] of Object.entries(ops)) {
-        if (opValue === undefined) continue
-        if (target.spec !== undefined) {
-          if (!NESTED_LINKS.has(op)) {
-            throw new UnsupportedQueryError(`model ${info.name}: nested ${op} on ${key} (tenant-scoped ${target.name}) is not supported; write ${target.name} rows directly`)
-          }
-          scope.require(target.name)
-          ops[op] = this.scopeLink(target, opValue, scope)
-        } else if (NESTED_WRITES.includes(op)) {
-          this.refuseDeepWrites(target, opValue, scope)
-        }
+        if (opValue !== undefined) ops[op] = this.nestedOp(info, key, target, op, opValue, scope)
       }
       out ??= { ...data }
       out[key] = ops
@@ -433,25 +438,74 @@ export class QueryEngine {
     return out ?? data
   }
 
-  private scopeLink(target: ModelInfo, value: unknown, scope: Scope): unknown {
-    if (scope.bypass || typeof value === 'boolean') return value
-    const one = (w: unknown) => {
-      this.checkWhere(target, w)
-      return isObj(w) ? withTenantFilter(target.spec!, w, scope.tenantId!) : w
+  private nestedOp(parent: ModelInfo, key: string, target: ModelInfo, op: string, value: unknown, scope: Scope): unknown {
+    const filter = (w: unknown) => this.confineFilter(target, w, scope)
+    const write = (d: unknown) => this.linkWrites(target, d, scope)
+    if (target.spec !== undefined) {
+      scope.require(target.name)
+      if (op === 'connect' || op === 'disconnect' || (op === 'set' && scope.bypass)) return mapItems(value, filter)
+      const why = op === 'set' ? 'it would also disconnect rows of other tenants; use connect and disconnect' : `write ${target.name} rows directly`
+      throw new UnsupportedQueryError(`model ${parent.name}: nested ${op} on ${key} (tenant-scoped ${target.name}) is not supported; ${why}`)
     }
-    return Array.isArray(value) ? value.map(one) : one(value)
+    switch (op) {
+      case 'connect':
+      case 'disconnect':
+      case 'set':
+      case 'delete':
+      case 'deleteMany':
+        return mapItems(value, filter)
+      case 'create':
+        return mapItems(value, write)
+      case 'createMany':
+        return isObj(value) ? { ...value, data: mapItems(value.data, write) } : value
+      case 'connectOrCreate':
+        return mapItems(value, (v) => (isObj(v) ? { ...v, where: filter(v.where), create: write(v.create) } : v))
+      case 'update':
+      case 'updateMany':
+        // `{ where?, data }`, or (to-one update) the data itself.
+        return mapItems(value, (v) => (isObj(v) && isObj(v.data) ? { ...v, where: filter(v.where), data: write(v.data) } : write(v)))
+      case 'upsert':
+        return mapItems(value, (v) => (isObj(v) ? { ...v, where: filter(v.where), create: write(v.create), update: write(v.update) } : v))
+      default:
+        throw new UnsupportedQueryError(`model ${parent.name}: nested ${op} on ${key} is not supported where it reaches tenant-scoped data`)
+    }
   }
 
-  // Nested writes into an unscoped model are fine unless they go on to touch a scoped one.
-  private refuseDeepWrites(target: ModelInfo, value: unknown, scope: Scope): void {
-    for (const item of Array.isArray(value) ? value : [value]) {
-      if (!isObj(item)) continue
-      for (const part of [item, item.data, item.create, item.update]) {
-        for (const p of Array.isArray(part) ? part : [part]) {
-          const checked = this.linkWrites(target, p, scope)
-          if (checked !== p) {
-            throw new UnsupportedQueryError(`model ${target.name}: nested writes that reach a tenant-scoped model are not supported yet`)
-          }
+  /** Checks a filter for encrypted fields and confines it (and its relation filters) to the tenant. */
+  private confineFilter(target: ModelInfo, where: unknown, scope: Scope): unknown {
+    if (!isObj(where)) return where
+    this.checkWhere(target, where)
+    if (scope.bypass) return where
+    const inner = this.scopeRelationFilters(target, where, scope)
+    return target.spec !== undefined ? withTenantFilter(target.spec, inner, scope.tenantId!) : inner
+  }
+
+  /**
+   * Foreign-key columns written directly (`authorId: 7`) must point at a row of the tenant: a
+   * pointer into another tenant would let that tenant's columns steer this tenant's sorts and
+   * filters, and block its deletes. One read per distinct key, inside the caller's transaction.
+   */
+  private async checkForeignKeys(info: ModelInfo, rows: unknown[], scope: Scope, io: QueryIO): Promise<void> {
+    if (scope.bypass) return
+    for (const [name, rel] of info.relations) {
+      const target = this.table.get(rel.target)!
+      if (rel.fromFields.length === 0 || target.spec === undefined) continue
+      const checked = new Set<string>()
+      for (const row of rows) {
+        if (!isObj(row)) continue
+        const values = rel.fromFields.map((f) => (isSetOp(row[f]) ? (row[f] as Obj).set : row[f]))
+        if (values.every((v) => v === undefined) || values.some((v) => v === null)) continue
+        if (values.some((v) => v === undefined || isObj(v))) {
+          throw new UnsupportedQueryError(`model ${info.name}: the foreign key of ${name} must be written whole, as plain values`)
+        }
+        const id = values.map(String).join('\u0000')
+        if (checked.has(id)) continue
+        checked.add(id)
+        scope.require(target.name)
+        const where: Obj = Object.fromEntries(rel.toFields.map((f, i) => [f, values[i]]))
+        where[target.spec.columns.tenantId] = scope.tenantId
+        if (!(await io.exists(target.name, where))) {
+          throw new RecordNotFoundError(`model ${info.name}: ${name} refers to no ${target.name} row of the current tenant`)
         }
       }
     }
@@ -525,7 +579,11 @@ export class QueryEngine {
   private scopeWhere(info: ModelInfo, args: Obj, scope: Scope): void {
     if (scope.bypass) return
     if (isObj(args.where)) args.where = this.scopeRelationFilters(info, args.where, scope)
-    if (info.spec !== undefined) args.where = withTenantFilter(info.spec, (args.where as Obj | undefined) ?? {}, scope.tenantId!)
+    if (info.spec === undefined) return
+    args.where = withTenantFilter(info.spec, (args.where as Obj | undefined) ?? {}, scope.tenantId!)
+    // Prisma finds a cursor row with an unfiltered subquery: a cursor on another tenant's row would
+    // let its columns steer the page. Confined, it matches nothing.
+    if (isObj(args.cursor)) args.cursor = { ...args.cursor, [info.spec.columns.tenantId]: scope.tenantId }
   }
 
   // Other tenants' rows match no relation filter: `some`/`none`/`is`/`isNot` (and the to-one
@@ -556,6 +614,26 @@ export class QueryEngine {
       else out[key] = Object.fromEntries(Object.entries(value).map(([f, w]) => [f, filters.includes(f) ? confine(w, f === 'every') : w]))
     }
     return out
+  }
+}
+
+/**
+ * The plan that matches what `query` returned. Prisma's fluent API
+ * (`prisma.user.findUnique(...).posts()`) selects one relation and returns that relation's rows
+ * instead of the parent row, so a result that lacks the keys the plan selected is matched against
+ * the plan of its single selected relation, level by level. Anything else is refused, never
+ * returned undecrypted.
+ */
+function planForResult(plan: ReadPlan, result: unknown): ReadPlan {
+  let current = plan
+  for (;;) {
+    const sample = Array.isArray(result) ? result[0] : result
+    if (!isObj(sample) || current.selected === undefined) return current
+    if (current.selected.every((k) => k in sample)) return current
+    if (current.relations.length !== 1) {
+      throw new UnsupportedQueryError(`model ${current.info.name}: the query returned rows of an unexpected shape`)
+    }
+    current = current.relations[0]!.plan
   }
 }
 
@@ -591,6 +669,10 @@ function selectOf(cols: string[]): Obj {
 /** `{ set: v }`, Prisma's one update operation on a String column (exactly that key). */
 function isSetOp(v: unknown): v is { set: unknown } {
   return isObj(v) && Object.keys(v).length === 1 && 'set' in v
+}
+
+function mapItems(v: unknown, fn: (item: unknown) => unknown): unknown {
+  return Array.isArray(v) ? v.map(fn) : fn(v)
 }
 
 function toArray(v: unknown): unknown[] {

@@ -200,10 +200,13 @@ describe.each(DATABASES)('tenant isolation (%s)', (kind) => {
       expect(await withTenant(A, () => prisma.post.count({ where: { authorId: userA.id } }))).toBe(2)
     })
 
-    it("a post of B whose raw authorId names A's user never exposes that user", async () => {
-      // authorId is a plain scalar: rowcrypt cannot check it on create, so the foreign reference can
-      // be written. Reading through it must still not reach A's row.
-      const sneaky = await withTenant(B, () => prisma.post.create({ data: { title: 'sneaky', authorId: userA.id } }))
+    it("a post of B whose raw authorId names A's user is refused, and never exposes that user", async () => {
+      // A foreign key written directly must name a row of the writer's tenant.
+      expect((await rejection(() => withTenant(B, () => prisma.post.create({ data: { title: 'sneaky', authorId: userA.id } })))).code).toBe('ERR_ROWCRYPT_NOT_FOUND')
+      const postOfB = await withTenant(B, () => prisma.post.findFirstOrThrow())
+      expect((await rejection(() => withTenant(B, () => prisma.post.update({ where: { id: postOfB.id }, data: { authorId: userA.id } })))).code).toBe('ERR_ROWCRYPT_NOT_FOUND')
+      // Written around that check (an admin job), reading through it must still not reach A's row.
+      const sneaky = await unsafeBypassTenantScope('test: plant a cross-tenant reference', () => prisma.post.create({ data: { title: 'sneaky', authorId: userA.id, tenantId: B } }))
       try {
         const e = await rejection(() => withTenant(B, () => prisma.post.findMany({ include: { author: true } })))
         expect(e.code).toBe('ERR_ROWCRYPT_TENANT_MISMATCH')

@@ -38,14 +38,14 @@ export interface TestDatabase {
 let counter = 0
 
 /** Creates a fresh, migrated database of `kind` named after `label`. */
-export async function openDatabase(kind: DatabaseKind, label: string): Promise<TestDatabase> {
+export async function openDatabase(kind: DatabaseKind, label: string, clientOptions: Record<string, unknown> = {}): Promise<TestDatabase> {
   const name = `rc_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase()}_${process.pid}_${++counter}`
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'rowcrypt-'))
     const file = join(dir, `${name}.db`)
     const db = new Database(file)
     applySqliteMigrations(db)
-    const prisma = new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: `file:${file}` }), log: [{ emit: 'event', level: 'query' }] })
+    const prisma = new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: `file:${file}` }), log: [{ emit: 'event', level: 'query' }], ...clientOptions })
     const queries: string[] = []
     prisma.$on('query', (e) => queries.push(e.query))
     return {
@@ -71,7 +71,7 @@ export async function openDatabase(kind: DatabaseKind, label: string): Promise<T
     throw new Error(`PostgreSQL is not reachable at ${PG_URL}; start it or set ROWCRYPT_TEST_PG_URL`, { cause })
   }
   await applyPostgresMigrations(admin, name)
-  const pg = new PostgresClient({ adapter: new PrismaPg({ connectionString: PG_URL }, { schema: name }), log: [{ emit: 'event', level: 'query' }] })
+  const pg = new PostgresClient({ adapter: new PrismaPg({ connectionString: PG_URL }, { schema: name }), log: [{ emit: 'event', level: 'query' }], ...clientOptions })
   const queries: string[] = []
   pg.$on('query', (e) => queries.push(e.query))
   const prisma = pg as unknown as TestClient

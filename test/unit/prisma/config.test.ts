@@ -52,9 +52,10 @@ describe('buildModelTable: a valid configuration', () => {
   })
 
   it('records relations and which models reach a scoped model', () => {
-    expect(table.get('User')?.relations.get('posts')).toEqual({ target: 'Post', isList: true })
-    expect(table.get('User')?.relations.get('team')).toEqual({ target: 'Team', isList: false })
-    expect(table.get('Team')?.relations.get('members')).toEqual({ target: 'User', isList: true })
+    expect(table.get('User')?.relations.get('posts')).toEqual({ target: 'Post', isList: true, fromFields: [], toFields: [] })
+    expect(table.get('User')?.relations.get('team')).toEqual({ target: 'Team', isList: false, fromFields: ['teamId'], toFields: ['id'] })
+    expect(table.get('Team')?.relations.get('members')).toEqual({ target: 'User', isList: true, fromFields: [], toFields: [] })
+    expect(table.get('Post')?.relations.get('author')).toEqual({ target: 'User', isList: false, fromFields: ['authorId'], toFields: ['id'] })
     expect(table.get('Team')?.reachesScoped).toBe(true)
     expect(table.get('Document')?.reachesScoped).toBe(true)
   })
@@ -157,6 +158,38 @@ describe('buildModelTable: invalid configurations throw ConfigError naming model
     const e = configError(() => build({ Usr: { fields: ['email'] } }))
     expect(e.message).not.toContain(Buffer.alloc(32, 1).toString('base64'))
     expect(e.message).not.toContain(Buffer.alloc(32, 1).toString('hex'))
+  })
+})
+
+describe('buildModelTable: managed columns that are foreign keys', () => {
+  const withTenantRelation = (fk: string): Manifest => ({
+    version: 1,
+    provider: 'sqlite',
+    models: {
+      Tenant: { primaryKey: ['id'], fields: { id: { kind: 'scalar', type: 'String', isList: false, isRequired: true, isId: true } } },
+      Note: {
+        primaryKey: ['id'],
+        fields: {
+          id: { kind: 'scalar', type: 'String', isList: false, isRequired: true, isId: true },
+          body: { kind: 'scalar', type: 'String', isList: false, isRequired: true, isId: false },
+          wrappedDek: { kind: 'scalar', type: 'Bytes', isList: false, isRequired: false, isId: false },
+          keyVersion: { kind: 'scalar', type: 'String', isList: false, isRequired: false, isId: false },
+          tenantId: { kind: 'scalar', type: 'String', isList: false, isRequired: true, isId: false },
+          tenant: { kind: 'object', type: 'Tenant', isList: false, isRequired: true, isId: false, relationFromFields: [fk], relationToFields: ['id'] },
+        },
+      },
+    },
+  })
+
+  it.each(['tenantId', 'id'])('refuses %s as the foreign key of a relation (it could be rewritten through it)', (fk) => {
+    let caught: unknown
+    try {
+      buildModelTable({ schema: withTenantRelation(fk), keyProvider, models: { Note: { fields: ["body"] } } } as unknown as RowcryptOptions)
+    } catch (e) {
+      caught = e
+    }
+    expect(caught).toBeInstanceOf(ConfigError)
+    expect((caught as ConfigError).message).toContain(fk)
   })
 })
 
