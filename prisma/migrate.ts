@@ -6,8 +6,9 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type Database from 'better-sqlite3'
 import type { Client } from 'pg'
+import type { Connection } from 'mariadb'
 
-function migrations(db: 'sqlite' | 'postgres'): Array<{ name: string; sql: string; checksum: string }> {
+function migrations(db: 'sqlite' | 'postgres' | 'mysql'): Array<{ name: string; sql: string; checksum: string }> {
   const dir = join(__dirname, db, 'migrations')
   return readdirSync(dir, { withFileTypes: true })
     .filter((e) => e.isDirectory())
@@ -69,4 +70,35 @@ export async function applyPostgresMigrations(client: Client, schema: string): P
     applied.push(m.name)
   }
   return applied
+}
+
+/** Applies pending migrations to a MySQL/MariaDB database through a `mariadb` connection. */
+export async function applyMysqlMigrations(conn: Connection, database: string): Promise<string[]> {
+  const q = (s: string) => `\`${s.replace(/`/g, '``')}\``
+  await conn.query(`CREATE DATABASE IF NOT EXISTS ${q(database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`)
+  await conn.query(`USE ${q(database)}`)
+  await conn.query(`CREATE TABLE IF NOT EXISTS \`_prisma_migrations\` (
+    \`id\` VARCHAR(36) PRIMARY KEY NOT NULL, \`checksum\` VARCHAR(64) NOT NULL, \`finished_at\` DATETIME(3) NULL,
+    \`migration_name\` VARCHAR(255) NOT NULL, \`logs\` TEXT NULL, \`rolled_back_at\` DATETIME(3) NULL,
+    \`started_at\` DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), \`applied_steps_count\` INTEGER UNSIGNED NOT NULL DEFAULT 0
+  ) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`)
+  const rows = (await conn.query('SELECT migration_name FROM `_prisma_migrations` WHERE finished_at IS NOT NULL')) as Array<{ migration_name: string }>
+  const done = new Set(rows.map((r) => r.migration_name))
+  const applied: string[] = []
+  for (const m of migrations('mysql')) {
+    if (done.has(m.name)) continue
+    // MySQL commits DDL implicitly, so a migration is not atomic here (as with `prisma migrate`).
+    for (const statement of splitStatements(m.sql)) await conn.query(statement)
+    await conn.query('INSERT INTO `_prisma_migrations` (id, checksum, finished_at, migration_name, applied_steps_count) VALUES (?, ?, CURRENT_TIMESTAMP(3), ?, 1)', [randomUUID(), m.checksum, m.name])
+    applied.push(m.name)
+  }
+  return applied
+}
+
+// Prisma's migration files hold one statement per `;`-terminated block and no procedures.
+function splitStatements(sql: string): string[] {
+  return sql
+    .split(/;\s*(?:\n|$)/)
+    .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
+    .filter((s) => s.length > 0)
 }

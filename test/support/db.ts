@@ -8,17 +8,23 @@ import Database from 'better-sqlite3'
 import { Client } from 'pg'
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
 import { PrismaPg } from '@prisma/adapter-pg'
+import { PrismaMariaDb } from '@prisma/adapter-mariadb'
+import * as mariadb from 'mariadb'
 import { PrismaClient as SqliteClient } from '../../generated/sqlite/client/client'
 import { PrismaClient as PostgresClient } from '../../generated/postgres/client/client'
+import { PrismaClient as MysqlClient } from '../../generated/mysql/client/client'
+import { manifest as mysqlManifest } from '../../generated/mysql/rowcrypt'
 import { manifest as sqliteManifest } from '../../generated/sqlite/rowcrypt'
 import { manifest as postgresManifest } from '../../generated/postgres/rowcrypt'
-import { applyPostgresMigrations, applySqliteMigrations } from '../../prisma/migrate'
+import { applyMysqlMigrations, applyPostgresMigrations, applySqliteMigrations } from '../../prisma/migrate'
 
-export const DATABASES = ['sqlite', 'postgres'] as const
+export const DATABASES = ['sqlite', 'postgres', 'mysql'] as const
 export type DatabaseKind = (typeof DATABASES)[number]
 
 /** The PostgreSQL server tests use; override with ROWCRYPT_TEST_PG_URL. */
 export const PG_URL = process.env.ROWCRYPT_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
+/** The MariaDB/MySQL server tests use; override with ROWCRYPT_TEST_MYSQL_URL (mysql://user:password@host:port). */
+export const MYSQL_URL = process.env.ROWCRYPT_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306'
 
 /** Both generated clients have the same models; tests use the SQLite client's types for both. */
 export type TestClient = SqliteClient
@@ -64,6 +70,7 @@ export async function openDatabase(kind: DatabaseKind, label: string, clientOpti
       },
     }
   }
+  if (kind === 'mysql') return openMysql(name, clientOptions)
   const admin = new Client({ connectionString: PG_URL })
   try {
     await admin.connect()
@@ -84,6 +91,42 @@ export async function openDatabase(kind: DatabaseKind, label: string, clientOpti
     close: async () => {
       await prisma.$disconnect()
       await admin.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`)
+      await admin.end()
+    },
+  }
+}
+
+async function openMysql(name: string, clientOptions: Record<string, unknown>): Promise<TestDatabase> {
+  const url = new URL(MYSQL_URL)
+  const config = { host: url.hostname, port: Number(url.port || 3306), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
+  let admin: mariadb.Connection
+  try {
+    admin = await mariadb.createConnection({ ...config, connectTimeout: 5000 })
+  } catch (cause) {
+    throw new Error(`MariaDB/MySQL is not reachable at ${url.host}; start it or set ROWCRYPT_TEST_MYSQL_URL`, { cause })
+  }
+  await applyMysqlMigrations(admin, name)
+  // Tests write portable SQL with "double-quoted" identifiers and $1 placeholders.
+  await admin.query("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',ANSI_QUOTES')")
+  const client = new MysqlClient({
+    adapter: new PrismaMariaDb({ ...config, database: name, connectionLimit: 5, acquireTimeout: 10_000 }),
+    log: [{ emit: 'event', level: 'query' }],
+    ...clientOptions,
+  })
+  const queries: string[] = []
+  client.$on('query', (e) => queries.push(e.query))
+  return {
+    kind: 'mysql',
+    prisma: client as unknown as TestClient,
+    queries,
+    manifest: mysqlManifest as unknown as typeof sqliteManifest,
+    raw: async (sql, params = []) => {
+      const rows = (await admin.query({ sql: sql.replace(/\$\d+/g, '?'), bigIntAsNumber: true }, params)) as unknown
+      return (Array.isArray(rows) ? rows : []) as never
+    },
+    close: async () => {
+      await client.$disconnect()
+      await admin.query(`DROP DATABASE IF EXISTS \`${name}\``)
       await admin.end()
     },
   }
