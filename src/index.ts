@@ -9,7 +9,7 @@ export type { ModelEncryptionConfig, FieldDeclaration, SidecarColumns } from './
 export { LocalKeyProvider } from './keys/local'
 export type { LocalKeyProviderOptions, MasterKeyInput } from './keys/local'
 export type { KeyProvider, GeneratedDataKey, BindingContext } from './keys/provider'
-export type { RowcryptObserver, OperationEvent, Outcome } from './metrics/observer'
+export type { RowcryptObserver, OperationEvent, Outcome, KeyProviderEvent } from './metrics/observer'
 export { parseCiphertext, isCiphertext } from './envelope/ciphertext'
 export type { ParsedCiphertext, ValueType } from './envelope/ciphertext'
 export {

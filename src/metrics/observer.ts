@@ -39,7 +39,29 @@ export interface OperationEvent {
  */
 export interface RowcryptObserver {
   operation?(event: OperationEvent): void
+  /** Key-provider work: KMS requests and key-cache activity (from providers that report it). */
+  keyProvider?(event: KeyProviderEvent): void
 }
+
+/**
+ * What a key provider reports. `kms-request`: one request to a KMS (after the SDK's own retries:
+ * `attempts` counts them). `cache`: a lookup in a key cache, or an eviction from it.
+ */
+export type KeyProviderEvent =
+  | {
+      readonly type: 'kms-request'
+      /** KMS operation name: `GenerateDataKey`, `Decrypt`, `Encrypt`, `ReEncrypt`, ... */
+      readonly operation: string
+      readonly outcome: 'ok' | 'throttled' | 'unavailable' | 'denied' | 'error'
+      readonly durationMs: number
+      readonly attempts: number
+    }
+  | {
+      readonly type: 'cache'
+      /** Which cache: e.g. `tenant-key` (hierarchical mode) or `data-key` (direct mode). */
+      readonly cache: string
+      readonly result: 'hit' | 'miss' | 'eviction'
+    }
 
 /** @internal Counters filled while one operation runs. */
 export interface CallStats {
@@ -57,9 +79,18 @@ export function outcomeOf(error: unknown): { outcome: Outcome; errorCode?: strin
 
 /** @internal Delivers an event to every observer; an observer's exception never reaches the query. */
 export function notify(observers: readonly RowcryptObserver[], event: OperationEvent): void {
+  deliver(observers, (o) => o.operation?.(event))
+}
+
+/** @internal Delivers a key-provider event to every observer, with the same guarantees. */
+export function notifyKeyProvider(observers: readonly RowcryptObserver[], event: KeyProviderEvent): void {
+  deliver(observers, (o) => o.keyProvider?.(event))
+}
+
+function deliver(observers: readonly RowcryptObserver[], call: (o: RowcryptObserver) => unknown): void {
   for (const o of observers) {
     try {
-      const r: unknown = o.operation?.(event)
+      const r: unknown = call(o)
       // An async observer's rejection must not become an unhandled rejection either.
       if (r instanceof Promise) r.catch(() => undefined)
     } catch {
