@@ -12,7 +12,7 @@ import type { RowLevelEncryption } from '../fields/row'
 import type { CallStats } from '../metrics/observer'
 import type { FieldSpec, ModelSpec } from '../fields/spec'
 import { assertTenantId, currentScope } from '../tenant/context'
-import type { ModelInfo } from './config'
+import type { ModelInfo, RelationInfo } from './config'
 
 type Obj = Record<string, unknown>
 type Query = (args: Obj) => Promise<unknown>
@@ -94,17 +94,16 @@ export class QueryEngine {
     }
     switch (operation) {
       case 'create': {
-        args.data = this.linkWrites(info, args.data, scope)
-        // Values are validated (and encrypted) before the foreign-key read: bad input sends no SQL.
-        if (info.spec) args.data = await this.encryptNew(info, args.data as Obj, scope)
-        await this.checkForeignKeys(info, [args.data], scope, io)
+        const ctx = writeContext(scope, io)
+        args.data = await this.newRow(info, args.data, ctx)
+        await this.runForeignKeyChecks(ctx)
         return this.run(info, args, query, scope)
       }
       case 'createMany':
       case 'createManyAndReturn': {
-        const list = Array.isArray(args.data) ? args.data : [args.data]
-        if (info.spec) args.data = await Promise.all(list.map((d) => this.encryptNew(info, d as Obj, scope)))
-        await this.checkForeignKeys(info, list, scope, io)
+        const ctx = writeContext(scope, io)
+        args.data = await mapItemsAsync(args.data, (d) => this.newRow(info, d, ctx))
+        await this.runForeignKeyChecks(ctx)
         return operation === 'createMany' ? query(args) : this.run(info, args, query, scope)
       }
       case 'update':
@@ -309,67 +308,86 @@ export class QueryEngine {
 
   private async update(info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
     this.checkWhere(info, args.where)
-    args.data = this.linkWrites(info, args.data, scope)
-    const spec = info.spec
     this.scopeWhere(info, args, scope)
-    if (spec !== undefined) this.checkUpdateData(spec, args.data)
-    await this.checkForeignKeys(info, [args.data], scope, io)
-    if (spec === undefined) return this.run(info, args, query, scope)
-    const touched = this.touchedFields(spec, args.data)
-    if (touched.length === 0) return this.run(info, args, query, scope)
+    if (info.spec !== undefined) this.checkUpdateData(info.spec, args.data)
+    const readSelf = (select: Obj) => io.readUnique(info.name, args.where as Obj, select)
 
     // Encrypted fields are written under the row's existing key, so it is read first. The write is
     // a compare-and-swap on the wrapped key: if rotation re-wrapped or re-keyed the row in between,
     // the update matches nothing and is retried on the fresh key.
     for (let attempt = 1; ; attempt++) {
-      const row = await io.readUnique(info.name, args.where as Obj, selectOf(requiredColumns(spec)))
-      if (row === null) throw new RecordNotFoundError(`model ${spec.name}: no row of the current tenant matches the update`)
-      const data = await this.encryptWithRowKey(spec, row, args.data as Obj, touched, scope)
-      const attemptArgs: Obj = { ...args, data, where: andWhere(args.where as Obj, { [spec.columns.wrappedDek]: row[spec.columns.wrappedDek] }) }
+      const ctx = writeContext(scope, io)
+      const { data, cas } = await this.updatedRow(info, args.data, readSelf, ctx, 'throw')
+      await this.runForeignKeyChecks(ctx)
+      const attemptArgs: Obj = { ...args, data, where: cas === undefined ? args.where : andWhere(args.where as Obj, cas) }
       try {
         return await this.run(info, attemptArgs, query, scope)
       } catch (e) {
-        if (attempt < CAS_ATTEMPTS && !io.inBatch() && (e as { code?: unknown })?.code === P2025) continue
+        if (cas !== undefined && attempt < CAS_ATTEMPTS && !io.inBatch() && (e as { code?: unknown })?.code === P2025 && (await this.keyChanged(info, readSelf, cas))) continue
         throw e
       }
     }
   }
 
+  /** After a failed compare-and-swap: did the row's wrapped key change (worth a retry)? */
+  private async keyChanged(info: ModelInfo, read: (select: Obj) => Promise<Obj | null>, cas: Obj): Promise<boolean> {
+    const col = info.spec!.columns.wrappedDek
+    const row = await read({ [col]: true })
+    return row !== null && !bytesEqual(row[col], cas[col])
+  }
+
   private async upsert(info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
     this.checkWhere(info, args.where)
-    args.create = this.linkWrites(info, args.create, scope)
-    args.update = this.linkWrites(info, args.update, scope)
-    const spec = info.spec
     this.scopeWhere(info, args, scope)
-    if (spec === undefined) {
-      await this.checkForeignKeys(info, [args.create, args.update], scope, io)
-      return this.run(info, args, query, scope)
-    }
-    this.checkUpdateData(spec, args.update)
-    const touched = this.touchedFields(spec, args.update)
-    const row = touched.length > 0 ? await io.readUnique(info.name, args.where as Obj, selectOf(requiredColumns(spec))) : null
-    args.create = await this.encryptNew(info, args.create as Obj, scope)
-    await this.checkForeignKeys(info, [args.create, args.update], scope, io)
-    if (touched.length > 0) {
-      if (row !== null) {
-        args.update = await this.encryptWithRowKey(spec, row, args.update as Obj, touched, scope)
-      } else {
-        // No row now. The update branch would run only for a row that appears concurrently, and
-        // that row has its own key, which we do not hold: the branch must never run, and must
-        // never carry plaintext. So the encrypted values are dropped from it, and `where` also
-        // requires a random wrapped key no row holds: the create branch runs and conflicts instead.
-        const update: Obj = { ...(args.update as Obj) }
-        for (const f of touched) delete update[f.name]
-        args.update = update
-        args.where = andWhere(args.where as Obj, { [spec.columns.wrappedDek]: new Uint8Array(randomBytes(32)) })
-      }
-    }
+    if (info.spec !== undefined) this.checkUpdateData(info.spec, args.update)
+    const ctx = writeContext(scope, io)
+    const readSelf = (select: Obj) => io.readUnique(info.name, args.where as Obj, select)
+    const { data: update, cas } = await this.updatedRow(info, args.update, readSelf, ctx, 'guard')
+    args.update = update
+    if (cas !== undefined) args.where = andWhere(args.where as Obj, cas)
+    args.create = await this.newRow(info, args.create, ctx)
+    await this.runForeignKeyChecks(ctx)
     const result = await this.run(info, args, query, scope)
-    if (result === null) {
+    if (result === null && info.spec !== undefined) {
       // Prisma returns null when `where` matched nothing here but `create` hit an existing id.
-      throw new TenantMismatchError(`model ${spec.name}: upsert matched no row of the current tenant and its create conflicts with an existing row`)
+      throw new TenantMismatchError(`model ${info.name}: upsert matched no row of the current tenant and its create conflicts with an existing row`)
     }
     return result
+  }
+
+  /** A new row of `info`, top-level or nested: its nested writes, then its own fields encrypted. */
+  private async newRow(info: ModelInfo, data: unknown, ctx: WriteContext): Promise<unknown> {
+    const inner = await this.writeData(info, data, { ...ctx, readOwner: undefined })
+    const out = info.spec !== undefined && isObj(inner) ? await this.encryptNew(info, inner, ctx.scope) : inner
+    ctx.foreignKeys.push([info, out])
+    return out
+  }
+
+  /**
+   * The data of an update of an existing row of `info`, top-level or nested: its nested writes,
+   * then its encrypted fields under the row's own key (read through `read`). Returns the wrapped
+   * key read, as a compare-and-swap condition. When no row is there, `'throw'` fails and
+   * `'guard'` (an upsert's update branch) drops the encrypted values and returns a condition no row
+   * meets, so that branch can never run with them.
+   */
+  private async updatedRow(info: ModelInfo, data: unknown, read: (select: Obj) => Promise<Obj | null>, ctx: WriteContext, ifMissing: 'throw' | 'guard'): Promise<{ data: unknown; cas?: Obj }> {
+    const inner = await this.writeData(info, data, { ...ctx, readOwner: read })
+    ctx.foreignKeys.push([info, inner])
+    const spec = info.spec
+    if (spec === undefined || !isObj(inner)) return { data: inner }
+    this.checkUpdateData(spec, inner)
+    const touched = this.touchedFields(spec, inner)
+    if (touched.length === 0) return { data: inner }
+    const row = await read(selectOf(requiredColumns(spec)))
+    if (row === null) {
+      if (ifMissing === 'throw') throw new RecordNotFoundError(`model ${spec.name}: no row of the current tenant matches the update`)
+      const stripped: Obj = { ...inner }
+      for (const f of touched) delete stripped[f.name]
+      return { data: stripped, cas: { [spec.columns.wrappedDek]: new Uint8Array(randomBytes(32)) } }
+    }
+    const encrypted = await this.encryptWithRowKey(spec, row, inner, touched, ctx.scope)
+    // An upsert's update branch gets no compare-and-swap: a failed one would fall through to create.
+    return ifMissing === 'throw' ? { data: encrypted, cas: { [spec.columns.wrappedDek]: row[spec.columns.wrappedDek] } } : { data: encrypted }
   }
 
   private async encryptWithRowKey(spec: ModelSpec, row: Obj, data: Obj, touched: FieldSpec[], scope: Scope): Promise<Obj> {
@@ -414,13 +432,13 @@ export class QueryEngine {
   }
 
   /**
-   * Nested writes through relations. Every filter they carry (`connect`, `disconnect`, the `where`
-   * of nested updates, upserts and deletes) is checked and confined like a query's `where`. Links to
-   * a scoped model only reach the tenant's rows; `set` on one is refused (it would also disconnect
-   * other tenants' rows); nested creates and updates of scoped rows are not supported yet and are
-   * refused rather than written in plaintext. Nested writes into unscoped models recurse.
+   * Nested writes through relations, at any depth. Every filter they carry (`connect`,
+   * `disconnect`, the `where` of nested updates, upserts and deletes) is checked and confined like a
+   * query's `where`. Nested rows of scoped models are encrypted under their own data key (new rows)
+   * or their existing one (updates) and bound to the tenant; `set` on a scoped relation only
+   * touches the tenant's rows.
    */
-  private linkWrites(info: ModelInfo, data: unknown, scope: Scope): unknown {
+  private async writeData(info: ModelInfo, data: unknown, ctx: WriteContext): Promise<unknown> {
     if (!isObj(data)) return data
     let out: Obj | undefined
     for (const [key, value] of Object.entries(data)) {
@@ -428,9 +446,16 @@ export class QueryEngine {
       if (rel === undefined || !isObj(value)) continue
       const target = this.table.get(rel.target)!
       if (!target.reachesScoped) continue
-      const ops: Obj = { ...value }
-      for (const [op, opValue] of Object.entries(ops)) {
-        if (opValue !== undefined) ops[op] = this.nestedOp(info, key, target, op, opValue, scope)
+      if (target.spec !== undefined) ctx.scope.require(target.name)
+      let ops: Obj = {}
+      for (const [op, opValue] of Object.entries(value)) {
+        if (opValue === undefined) continue
+        if (op === 'set' && target.spec !== undefined && !ctx.scope.bypass) {
+          if ('connect' in value || 'disconnect' in value) throw new UnsupportedQueryError(`model ${info.name}: combine set with connect or disconnect on ${key} in separate writes`)
+          ops = { ...ops, ...(await this.scopedSet(info, key, target, opValue, ctx)) }
+        } else {
+          ops[op] = await this.nestedOp(info, key, rel, target, op, opValue, ctx)
+        }
       }
       out ??= { ...data }
       out[key] = ops
@@ -438,15 +463,9 @@ export class QueryEngine {
     return out ?? data
   }
 
-  private nestedOp(parent: ModelInfo, key: string, target: ModelInfo, op: string, value: unknown, scope: Scope): unknown {
-    const filter = (w: unknown) => this.confineFilter(target, w, scope)
-    const write = (d: unknown) => this.linkWrites(target, d, scope)
-    if (target.spec !== undefined) {
-      scope.require(target.name)
-      if (op === 'connect' || op === 'disconnect' || (op === 'set' && scope.bypass)) return mapItems(value, filter)
-      const why = op === 'set' ? 'it would also disconnect rows of other tenants; use connect and disconnect' : `write ${target.name} rows directly`
-      throw new UnsupportedQueryError(`model ${parent.name}: nested ${op} on ${key} (tenant-scoped ${target.name}) is not supported; ${why}`)
-    }
+  private async nestedOp(parent: ModelInfo, key: string, rel: RelationInfo, target: ModelInfo, op: string, value: unknown, ctx: WriteContext): Promise<unknown> {
+    const filter = (w: unknown) => this.confineFilter(target, w, ctx.scope)
+    const create = (d: unknown) => this.newRow(target, d, ctx)
     switch (op) {
       case 'connect':
       case 'disconnect':
@@ -455,19 +474,82 @@ export class QueryEngine {
       case 'deleteMany':
         return mapItems(value, filter)
       case 'create':
-        return mapItems(value, write)
+        return mapItemsAsync(value, create)
       case 'createMany':
-        return isObj(value) ? { ...value, data: mapItems(value.data, write) } : value
+        return isObj(value) ? { ...value, data: await mapItemsAsync(value.data, create) } : value
       case 'connectOrCreate':
-        return mapItems(value, (v) => (isObj(v) ? { ...v, where: filter(v.where), create: write(v.create) } : v))
+        return mapItemsAsync(value, async (v) => (isObj(v) ? { ...v, where: filter(v.where), create: await create(v.create) } : v))
       case 'update':
-      case 'updateMany':
-        // `{ where?, data }`, or (to-one update) the data itself.
-        return mapItems(value, (v) => (isObj(v) && isObj(v.data) ? { ...v, where: filter(v.where), data: write(v.data) } : write(v)))
+        return mapItemsAsync(value, (v) => this.nestedUpdate(key, rel, target, v, ctx))
       case 'upsert':
-        return mapItems(value, (v) => (isObj(v) ? { ...v, where: filter(v.where), create: write(v.create), update: write(v.update) } : v))
+        return mapItemsAsync(value, (v) => this.nestedUpsert(key, rel, target, v, ctx))
+      case 'updateMany':
+        return mapItemsAsync(value, async (v) => {
+          if (!isObj(v)) return v
+          if (target.spec !== undefined) {
+            this.checkUpdateData(target.spec, v.data)
+            if (this.touchedFields(target.spec, v.data).length > 0) {
+              throw new UnsupportedQueryError(`model ${parent.name}: nested updateMany on ${key} cannot set encrypted fields (each row has its own key)`)
+            }
+          }
+          ctx.foreignKeys.push([target, v.data])
+          return { ...v, where: filter(v.where) }
+        })
       default:
         throw new UnsupportedQueryError(`model ${parent.name}: nested ${op} on ${key} is not supported where it reaches tenant-scoped data`)
+    }
+  }
+
+  /** Reads the row a to-one nested write targets: the owner's related row. */
+  private relatedReader(key: string, ctx: WriteContext): (select: Obj) => Promise<Obj | null> {
+    return async (select) => {
+      if (ctx.readOwner === undefined) return null
+      const owner = await ctx.readOwner({ [key]: { select } })
+      return (owner?.[key] as Obj | null | undefined) ?? null
+    }
+  }
+
+  // `update` on a relation: to-many items are `{ where, data }`; to-one is the data itself or
+  // `{ where?, data }`. The where is confined (a to-one one is added) and carries the CAS condition.
+  private async nestedUpdate(key: string, rel: RelationInfo, target: ModelInfo, v: unknown, ctx: WriteContext): Promise<unknown> {
+    if (!isObj(v)) return v
+    const wrapped = rel.isList || (isObj(v.data) && Object.keys(v).every((k) => k === 'data' || k === 'where'))
+    const where = this.confineFilter(target, (wrapped ? v.where : undefined) ?? {}, ctx.scope) as Obj
+    const read = rel.isList ? (select: Obj) => ctx.io.readUnique(target.name, where, select) : this.relatedReader(key, ctx)
+    const { data, cas } = await this.updatedRow(target, wrapped ? v.data : v, read, ctx, 'throw')
+    const finalWhere = cas === undefined ? where : andWhere(where, cas)
+    if (rel.isList) return { ...v, where: finalWhere, data }
+    return Object.keys(finalWhere).length > 0 ? { where: finalWhere, data } : { data }
+  }
+
+  private async nestedUpsert(key: string, rel: RelationInfo, target: ModelInfo, v: unknown, ctx: WriteContext): Promise<unknown> {
+    if (!isObj(v)) return v
+    const where = this.confineFilter(target, v.where ?? {}, ctx.scope) as Obj
+    const read = rel.isList ? (select: Obj) => ctx.io.readUnique(target.name, where, select) : this.relatedReader(key, ctx)
+    const { data: update, cas } = await this.updatedRow(target, v.update, read, ctx, 'guard')
+    const create = await this.newRow(target, v.create, ctx)
+    const finalWhere = cas === undefined ? where : andWhere(where, cas)
+    return { ...v, ...(Object.keys(finalWhere).length > 0 ? { where: finalWhere } : {}), create, update }
+  }
+
+  /**
+   * `set` on a scoped to-many relation replaces the tenant's related rows only: it becomes a
+   * `disconnect` of the tenant's current rows that are not in the new list and a confined
+   * `connect` of the list (plain `set` would also disconnect other tenants' rows).
+   */
+  private async scopedSet(parent: ModelInfo, key: string, target: ModelInfo, value: unknown, ctx: WriteContext): Promise<Obj> {
+    const spec = target.spec!
+    const id = spec.idField
+    const items = toArray(value)
+    if (id === undefined || ctx.readOwner === undefined || items.some((i) => !isObj(i) || i[id] === undefined)) {
+      throw new UnsupportedQueryError(`model ${parent.name}: set on tenant-scoped ${key} needs an existing row and each ${target.name} named by ${id ?? 'its id'}`)
+    }
+    const owner = await ctx.readOwner({ [key]: { where: { [spec.columns.tenantId]: ctx.scope.tenantId }, select: { [id]: true } } })
+    const wanted = new Set(items.map((i) => String((i as Obj)[id])))
+    const current = ((owner?.[key] as Obj[] | undefined) ?? []).map((r) => r[id])
+    return {
+      connect: items.map((i) => this.confineFilter(target, i, ctx.scope)),
+      disconnect: current.filter((c) => !wanted.has(String(c))).map((c) => ({ [id]: c })),
     }
   }
 
@@ -478,6 +560,10 @@ export class QueryEngine {
     if (scope.bypass) return where
     const inner = this.scopeRelationFilters(target, where, scope)
     return target.spec !== undefined ? withTenantFilter(target.spec, inner, scope.tenantId!) : inner
+  }
+
+  private async runForeignKeyChecks(ctx: WriteContext): Promise<void> {
+    for (const [info, row] of ctx.foreignKeys) await this.checkForeignKeys(info, [row], ctx.scope, ctx.io)
   }
 
   /**
@@ -669,6 +755,28 @@ function selectOf(cols: string[]): Obj {
 /** `{ set: v }`, Prisma's one update operation on a String column (exactly that key). */
 function isSetOp(v: unknown): v is { set: unknown } {
   return isObj(v) && Object.keys(v).length === 1 && 'set' in v
+}
+
+/** State shared by the parts of one write. */
+interface WriteContext {
+  readonly scope: Scope
+  readonly io: QueryIO
+  /** Reads the row that owns the data being written, for to-one nested updates (absent in creates). */
+  readonly readOwner?: (select: Obj) => Promise<Obj | null>
+  /** Rows whose directly written foreign keys are checked once every value is encrypted. */
+  readonly foreignKeys: Array<[ModelInfo, unknown]>
+}
+
+function writeContext(scope: Scope, io: QueryIO): WriteContext {
+  return { scope, io, foreignKeys: [] }
+}
+
+async function mapItemsAsync(v: unknown, fn: (item: unknown) => Promise<unknown>): Promise<unknown> {
+  return Array.isArray(v) ? Promise.all(v.map(fn)) : fn(v)
+}
+
+function bytesEqual(a: unknown, b: unknown): boolean {
+  return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
 }
 
 function mapItems(v: unknown, fn: (item: unknown) => unknown): unknown {

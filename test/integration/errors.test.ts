@@ -170,33 +170,17 @@ describe.each(DATABASES)('refused queries on %s', (kind: DatabaseKind) => {
     })
   })
 
-  describe('nested writes into scoped models', () => {
+  describe('nested writes that cannot be answered', () => {
     const cases: Array<[string, (p: Extended) => Promise<unknown>]> = [
-      ['user create with nested posts create', (p) => p.user.create({ data: { name: 'nested', email: 'nested@example.com', posts: { create: { title: 'nested-title' } } } })],
-      ['user create with nested posts createMany', (p) => p.user.create({ data: { name: 'nested', email: 'nested@example.com', posts: { createMany: { data: [{ title: 'nested-title' }] } } } })],
-      ['user create with nested connectOrCreate', (p) => p.user.create({ data: { name: 'nested', email: 'e', posts: { connectOrCreate: { where: { id: 'x' }, create: { title: 'nested-title' } } } } })],
-      ['post create with nested author create', (p) => p.post.create({ data: { title: 'nested-title', author: { create: { name: 'nested', email: 'nested@example.com' } } } })],
-      ['user update with nested posts update', (p) => p.user.update({ where: { id: userId }, data: { posts: { updateMany: { where: {}, data: { title: 'nested-title' } } } } })],
-      ['user update with nested posts create', (p) => p.user.update({ where: { id: userId }, data: { posts: { create: { title: 'nested-title' } } } })],
-      ['user update with nested posts delete', (p) => p.user.update({ where: { id: userId }, data: { posts: { delete: { id: postId } } } })],
-      ['upsert with nested posts create', (p) => p.user.upsert({ where: { id: 999999 }, create: { name: 'n', email: 'e', posts: { create: { title: 'nested-title' } } }, update: {} })],
-      ['team create with nested members create', (p) => p.team.create({ data: { name: 'team', members: { create: { name: 'nested', email: 'nested@example.com' } } } })],
-      ['team update with nested members create', (p) => p.team.update({ where: { id: 1 }, data: { members: { create: { name: 'nested', email: 'nested@example.com' } } } })],
-      ['team upsert with nested members createMany', (p) => p.team.upsert({ where: { id: 1 }, create: { name: 'team', members: { createMany: { data: [{ name: 'nested', email: 'nested@example.com' }] } } }, update: {} })],
+      ['nested updateMany setting an encrypted field', (p) => p.user.update({ where: { id: userId }, data: { posts: { updateMany: { where: {}, data: { title: 'nested-title' } } } } })],
+      ['nested update filtering on an encrypted field', (p) => p.user.update({ where: { id: userId }, data: { posts: { updateMany: { where: { title: 'x' }, data: { published: true } } } } })],
+      ['set on a scoped relation without ids', (p) => p.team.update({ where: { id: 1 }, data: { members: { set: [{ id: undefined as unknown as number }] } } })],
     ]
 
     it.each(cases)('%s is refused without sending SQL and writes nothing', async (_label, fn) => {
       const [users, posts, teams] = [await count('User'), await count('Post'), await count('Team')]
       await expectRefusedWithoutSql(UNSUPPORTED, () => fn(prisma))
       expect([await count('User'), await count('Post'), await count('Team')]).toEqual([users, posts, teams])
-    })
-
-    it('no plaintext of a refused nested write reached the database', async () => {
-      for (const table of ['User', 'Post', 'Team']) {
-        const text = JSON.stringify(await db.raw(`SELECT * FROM "${table}"`))
-        expect(text.includes('nested-title')).toBe(false)
-        expect(text.includes('nested@example.com')).toBe(false)
-      }
     })
   })
 
