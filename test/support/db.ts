@@ -34,6 +34,8 @@ export interface TestDatabase {
   kind: DatabaseKind
   prisma: TestClient
   manifest: typeof sqliteManifest
+  /** A table name quoted (and schema-qualified) for raw SQL sent through Prisma itself. */
+  table(name: string): string
   /** Every SQL statement the base client has sent, in order (Prisma's query log). */
   queries: string[]
   /** Runs raw SQL outside Prisma and returns rows (for at-rest checks and tampering). */
@@ -58,6 +60,7 @@ export async function openDatabase(kind: DatabaseKind, label: string, clientOpti
       kind,
       prisma,
       queries,
+      table: (t) => `"${t}"`,
       manifest: sqliteManifest,
       raw: async (sql, params = []) => {
         const stmt = db.prepare(sql.replace(/\$\d+/g, '?'))
@@ -86,6 +89,7 @@ export async function openDatabase(kind: DatabaseKind, label: string, clientOpti
     kind,
     prisma,
     queries,
+    table: (t) => `"${name}"."${t}"`,
     manifest: postgresManifest as unknown as typeof sqliteManifest,
     raw: async (sql, params = []) => (await admin.query(sql, params)).rows,
     close: async () => {
@@ -119,6 +123,7 @@ async function openMysql(name: string, clientOptions: Record<string, unknown>): 
     kind: 'mysql',
     prisma: client as unknown as TestClient,
     queries,
+    table: (t) => `\`${t}\``,
     manifest: mysqlManifest as unknown as typeof sqliteManifest,
     raw: async (sql, params = []) => {
       const rows = (await admin.query({ sql: sql.replace(/\$\d+/g, '?'), bigIntAsNumber: true }, params)) as unknown
