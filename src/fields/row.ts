@@ -2,9 +2,9 @@
 // layer over this; it can also be used on its own (queues, exports, other ORMs).
 import { AuthenticationFailure, generateIv, open, seal, zero } from '../crypto/aes-gcm'
 import { encodeContext, type BindingContext } from '../crypto/context'
-import { ALGORITHM, FORMAT_VERSION, formatCiphertext, parseCiphertext, typeCode, type ValueType } from '../envelope/ciphertext'
+import { ALGORITHM, FORMAT_VERSION, formatCiphertext, isCiphertext, parseCiphertext, typeCode, type ValueType } from '../envelope/ciphertext'
 import { formatWrappedKey, parseWrappedKey } from '../envelope/wrapped-key'
-import { ConfigError, DecryptionError, InvalidValueError, KeyProviderError, RowcryptError, TenantMismatchError, type DecryptionErrorLocation } from '../errors'
+import { CiphertextFormatError, ConfigError, DecryptionError, InvalidValueError, KeyProviderError, RowcryptError, TenantMismatchError, type DecryptionErrorLocation } from '../errors'
 import type { KeyProvider } from '../keys/provider'
 import { assertTenantId } from '../tenant/context'
 import { buildModelSpec, type FieldSpec, type ModelEncryptionConfig, type ModelSpec } from './spec'
@@ -104,6 +104,7 @@ export class RowLevelEncryption {
    */
   async decryptRow(row: Row, ctx: RowContext): Promise<Row> {
     const spec = this.spec(ctx.model)
+    if (isLegacyPlaintextRow(spec, row)) return { ...row }
     const key = await this.openRowKey(spec, row, ctx.tenantId, ctx.aad, ctx.rowId)
     try {
       return key.decryptInto({ ...row }, row)
@@ -253,6 +254,18 @@ export class RowKey {
   #fieldAad(field: FieldSpec): Buffer {
     return encodeContext({ ...this.#fieldContextBase, field: field.name, type: typeCode(field.type) })
   }
+}
+
+/**
+ * True for a row written before encryption was turned on, in a model in `migrating` mode: no
+ * wrapped key, and no ciphertext in its fields (a ciphertext without its key is an error).
+ */
+export function isLegacyPlaintextRow(spec: ModelSpec, row: Row): boolean {
+  if (!spec.migrating || row[spec.columns.wrappedDek] != null) return false
+  for (const f of spec.fields.keys()) {
+    if (isCiphertext(row[f])) throw new CiphertextFormatError(`model ${spec.name}: field ${f} holds a ciphertext but the row has no wrapped data key`)
+  }
+  return true
 }
 
 /** The binding context of a row's data key (passed to the key provider, e.g. as KMS EncryptionContext). */

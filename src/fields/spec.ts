@@ -32,6 +32,11 @@ export interface ModelEncryptionConfig<F extends string = string> {
   columns?: Partial<SidecarColumns>
   /** A single-column primary key to bind into each row's key context when known at write time. */
   idField?: string
+  /**
+   * Existing plaintext data: rows without a wrapped data key are read as plaintext (and encrypted
+   * on their next write by the extension). Off by default: such a row is an error.
+   */
+  migrating?: boolean
 }
 
 /** The normalized model description. */
@@ -40,6 +45,7 @@ export interface ModelSpec {
   readonly fields: ReadonlyMap<string, FieldSpec>
   readonly columns: SidecarColumns
   readonly idField: string | undefined
+  readonly migrating: boolean
 }
 
 const VALUE_TYPES: ReadonlySet<string> = new Set(['string', 'json', 'bytes'])
@@ -69,7 +75,7 @@ export function buildModelSpec(name: string, config: ModelEncryptionConfig): Mod
   if (config.idField !== undefined && (fields.has(config.idField) || used.has(config.idField))) {
     throw new ConfigError(`model ${name}: the id field ${config.idField} cannot be encrypted or a sidecar column`)
   }
-  return Object.freeze({ name, fields, columns: Object.freeze(columns), idField: config.idField })
+  return Object.freeze({ name, fields, columns: Object.freeze(columns), idField: config.idField, migrating: config.migrating === true })
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

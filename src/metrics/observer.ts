@@ -25,6 +25,21 @@ export interface OperationEvent {
   readonly rowsDecrypted: number
   /** When it started. */
   readonly time: Date
+  /**
+   * Rows the call returned or affected, for `ok` outcomes: 1 or 0 for single-row operations
+   * (`findUnique`, `create`, `update`, `delete`, ...), the length of a list result, or the `count`
+   * of `createMany` / `updateMany` / `deleteMany`. Undefined for `count`, `aggregate`, `groupBy`
+   * (they return no rows) and for `denied` and `failed` outcomes.
+   */
+  readonly rowCount?: number
+  /**
+   * Primary keys (as strings) of the top-level rows in the result, when the result holds them
+   * (a `select` without the id leaves them out). With Prisma's fluent API
+   * (`findUnique(...).posts()`) these are the related rows' keys.
+   */
+  readonly rowIds?: readonly string[]
+  /** The primary key the call's `where` names (`where: { id }`), also when it found nothing or failed. */
+  readonly targetId?: string
 }
 
 /**

@@ -21,6 +21,11 @@ export interface RowcryptModelConfig<MM = ManifestModel> {
   fields: ReadonlyArray<FieldDeclaration<StringFieldOf<MM>>>
   /** Sidecar column names, when they differ from `wrappedDek`, `keyVersion`, `tenantId`. */
   columns?: { wrappedDek?: BytesFieldOf<MM>; keyVersion?: StringFieldOf<MM>; tenantId?: StringFieldOf<MM> }
+  /**
+   * Existing plaintext data: rows without a wrapped key are read as plaintext and encrypted on
+   * their next write (see `encryptExistingRows`). Turn it off once every row is encrypted.
+   */
+  migrating?: boolean
 }
 
 /**

@@ -8,7 +8,7 @@ import {
   TenantMissingError,
   UnsupportedQueryError,
 } from '../errors'
-import type { RowLevelEncryption } from '../fields/row'
+import { isLegacyPlaintextRow, type RowLevelEncryption } from '../fields/row'
 import type { CallStats } from '../metrics/observer'
 import type { FieldSpec, ModelSpec } from '../fields/spec'
 import { assertTenantId, currentScope } from '../tenant/context'
@@ -264,6 +264,7 @@ export class QueryEngine {
   }
 
   private async decryptRow(spec: ModelSpec, row: Obj, scope: Scope): Promise<void> {
+    if (isLegacyPlaintextRow(spec, row)) return
     const tenantId = scope.bypass ? (row[spec.columns.tenantId] as string) : (scope.tenantId as string)
     const key = await this.rle.openRowKey(spec, row, tenantId)
     try {
@@ -377,8 +378,11 @@ export class QueryEngine {
     if (spec === undefined || !isObj(inner)) return { data: inner }
     this.checkUpdateData(spec, inner)
     const touched = this.touchedFields(spec, inner)
+    // In migrating mode every write looks at the row: a plaintext one gets encrypted now.
+    if (touched.length === 0 && !spec.migrating) return { data: inner }
+    const row = await read(selectOf(spec.migrating ? [...requiredColumns(spec), ...spec.fields.keys()] : requiredColumns(spec)))
+    if (row !== null && isLegacyPlaintextRow(spec, row)) return this.encryptLegacyRow(spec, row, inner, touched, ctx.scope)
     if (touched.length === 0) return { data: inner }
-    const row = await read(selectOf(requiredColumns(spec)))
     if (row === null) {
       if (ifMissing === 'throw') throw new RecordNotFoundError(`model ${spec.name}: no row of the current tenant matches the update`)
       const stripped: Obj = { ...inner }
@@ -388,6 +392,28 @@ export class QueryEngine {
     const encrypted = await this.encryptWithRowKey(spec, row, inner, touched, ctx.scope)
     // An upsert's update branch gets no compare-and-swap: a failed one would fall through to create.
     return ifMissing === 'throw' ? { data: encrypted, cas: { [spec.columns.wrappedDek]: row[spec.columns.wrappedDek] } } : { data: encrypted }
+  }
+
+  /**
+   * A plaintext row (migrating mode) being written: all its encrypted fields, the new values over
+   * the stored ones, go under a fresh key, with a compare-and-swap on the row still having none.
+   */
+  private async encryptLegacyRow(spec: ModelSpec, row: Obj, data: Obj, touched: FieldSpec[], scope: Scope): Promise<{ data: Obj; cas: Obj }> {
+    const tenantId = scope.bypass ? row[spec.columns.tenantId] : scope.tenantId
+    assertTenantId(tenantId)
+    const values: Obj = {}
+    for (const f of spec.fields.keys()) values[f] = row[f]
+    for (const f of touched) values[f.name] = isSetOp(data[f.name]) ? (data[f.name] as Obj).set : data[f.name]
+    const idValue = spec.idField === undefined ? undefined : row[spec.idField]
+    const key = await this.rle.newRowKey(spec, tenantId, idValue == null ? undefined : String(idValue))
+    try {
+      const out = key.encryptInto({ ...data }, values, true)
+      delete out[spec.columns.tenantId] // unchanged; the tenant column is not rewritten
+      scope.stats.rowsEncrypted++
+      return { data: out, cas: { [spec.columns.wrappedDek]: null } }
+    } finally {
+      key.dispose()
+    }
   }
 
   private async encryptWithRowKey(spec: ModelSpec, row: Obj, data: Obj, touched: FieldSpec[], scope: Scope): Promise<Obj> {
