@@ -13,16 +13,17 @@ const DOMAIN = 'rowcrypt/context/v1'
  */
 export function encodeContext(context: BindingContext): Buffer {
   const keys = Object.keys(context).sort()
-  const parts: Buffer[] = [lengthPrefixed(DOMAIN)]
-  for (const k of keys) {
-    parts.push(lengthPrefixed(k), lengthPrefixed(context[k] as string))
+  // One allocation: this runs for every field and every key unwrap on the read path.
+  const strings: string[] = [DOMAIN]
+  for (const k of keys) strings.push(k, context[k] as string)
+  let size = 0
+  for (const s of strings) size += 4 + Buffer.byteLength(s, 'utf8')
+  const out = Buffer.allocUnsafe(size)
+  let at = 0
+  for (const s of strings) {
+    const len = out.write(s, at + 4, 'utf8')
+    out.writeUInt32BE(len, at)
+    at += 4 + len
   }
-  return Buffer.concat(parts)
-}
-
-function lengthPrefixed(s: string): Buffer {
-  const body = Buffer.from(s, 'utf8')
-  const len = Buffer.alloc(4)
-  len.writeUInt32BE(body.length, 0)
-  return Buffer.concat([len, body])
+  return out
 }

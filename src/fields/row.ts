@@ -122,7 +122,7 @@ export class RowLevelEncryption {
     const key = await this.openRowKey(spec, row, ctx.tenantId, ctx.aad, ctx.rowId)
     try {
       const { wrappedKey, keyVersion } = await this.keyProvider.wrapDataKey(key.plaintextKey, key.keyContext, newKeyVersion)
-      return { ...row, [spec.columns.wrappedDek]: formatWrappedKey({ rowBound: key.rowId !== undefined, providerBlob: wrappedKey }), [spec.columns.keyVersion]: keyVersion }
+      return { ...row, [spec.columns.wrappedDek]: formatWrappedKey({ rowBound: key.rowBound, providerBlob: wrappedKey }), [spec.columns.keyVersion]: keyVersion }
     } finally {
       key.dispose()
     }
@@ -133,7 +133,7 @@ export class RowLevelEncryption {
     const context = keyContext(spec, tenantId, rowId)
     const dk = await this.keyProvider.generateDataKey(context)
     const wrapped = formatWrappedKey({ rowBound: rowId !== undefined, providerBlob: dk.wrappedKey })
-    return new RowKey(spec, tenantId, rowId, Buffer.from(dk.plaintextKey), context, wrapped, dk.keyVersion, aad, dk.plaintextKey)
+    return new RowKey(spec, tenantId, rowId, rowId !== undefined, Buffer.from(dk.plaintextKey), context, wrapped, dk.keyVersion, aad, dk.plaintextKey)
   }
 
   /** @internal Unwraps the data key of a stored row (its sidecar columns, and id when bound). */
@@ -147,22 +147,22 @@ export class RowLevelEncryption {
     const wrappedDek = row[columns.wrappedDek]
     const parsed = parseWrappedKey(wrappedDek)
     const idValue = rowIdOverride ?? (spec.idField === undefined ? undefined : row[spec.idField])
-    const location: DecryptionErrorLocation = { model: spec.name, tenantId, ...(idValue != null ? { rowId: String(idValue) } : {}) }
-    if (parsed.rowBound && idValue == null) throw new DecryptionError(location)
+    const location = (): DecryptionErrorLocation => ({ model: spec.name, tenantId, ...(idValue != null ? { rowId: String(idValue) } : {}) })
+    if (parsed.rowBound && idValue == null) throw new DecryptionError(location())
     const rowId = parsed.rowBound ? String(idValue) : undefined
     const keyVersion = row[columns.keyVersion]
-    if (typeof keyVersion !== 'string') throw new DecryptionError(location)
+    if (typeof keyVersion !== 'string') throw new DecryptionError(location())
     const context = keyContext(spec, tenantId, rowId)
     let plaintextKey: Uint8Array
     try {
       plaintextKey = await this.keyProvider.unwrapDataKey(parsed.providerBlob, keyVersion, context)
     } catch (e) {
-      if (e instanceof DecryptionError || e instanceof AuthenticationFailure) throw new DecryptionError(location)
+      if (e instanceof DecryptionError || e instanceof AuthenticationFailure) throw new DecryptionError(location())
       if (e instanceof RowcryptError) throw e
       // Not an authentication failure: an outage or a refusal must not look like tampering.
       throw new KeyProviderError(`key provider failed to unwrap the data key (model ${spec.name}, tenant ${tenantId})`, { cause: e })
     }
-    return new RowKey(spec, tenantId, rowId, Buffer.from(plaintextKey), context, wrappedDek as Uint8Array, keyVersion, aad, plaintextKey, location)
+    return new RowKey(spec, tenantId, idValue == null ? undefined : String(idValue), rowId !== undefined, Buffer.from(plaintextKey), context, wrappedDek as Uint8Array, keyVersion, aad, plaintextKey)
   }
 }
 
@@ -171,30 +171,25 @@ export class RowLevelEncryption {
  * row's fields; `dispose()` zeroes the key. Never leave one undisposed.
  */
 export class RowKey {
-  readonly #fieldContextBase: Record<string, string>
+  readonly #aadKey: string
 
   constructor(
     readonly spec: ModelSpec,
     readonly tenantId: string,
-    readonly rowId: string | undefined,
+    /** The row's id, when known (for error locations). */
+    readonly rowLabel: string | undefined,
+    /** True when the row id is part of the key's binding context. */
+    readonly rowBound: boolean,
     readonly plaintextKey: Buffer,
     readonly keyContext: BindingContext,
     readonly wrappedDek: Uint8Array,
     readonly keyVersion: string,
-    aad: Uint8Array | undefined,
+    readonly aad: Uint8Array | undefined,
     providerKey: Uint8Array,
-    readonly location: DecryptionErrorLocation = { model: spec.name, tenantId, ...(rowId !== undefined ? { rowId } : {}) },
   ) {
     // Buffer.from copied the provider's key; zero the provider's copy right away.
     if (providerKey !== plaintextKey) zero(providerKey)
-    this.#fieldContextBase = {
-      purpose: 'field',
-      format: FORMAT_VERSION,
-      alg: ALGORITHM,
-      model: spec.name,
-      tenantId,
-      ...(aad !== undefined ? { aad: Buffer.from(aad).toString('base64url') } : {}),
-    }
+    this.#aadKey = aad === undefined ? tenantId : `${tenantId}\u0000${Buffer.from(aad).toString('base64url')}`
   }
 
   /**
@@ -234,14 +229,15 @@ export class RowKey {
 
   decryptValue(field: FieldSpec, value: unknown): unknown {
     if (value === null || value === undefined) return value
-    const location = { ...this.location, field: field.name }
     let plaintext: Buffer
     try {
       const p = parseCiphertext(value)
       if (p.type !== field.type) throw new AuthenticationFailure()
       plaintext = open(this.plaintextKey, p.iv, p.ciphertext, p.tag, this.#fieldAad(field))
     } catch (e) {
-      if (e instanceof AuthenticationFailure) throw new DecryptionError(location)
+      if (e instanceof AuthenticationFailure) {
+        throw new DecryptionError({ model: this.spec.name, field: field.name, tenantId: this.tenantId, ...(this.rowLabel !== undefined ? { rowId: this.rowLabel } : {}) })
+      }
       throw e
     }
     return decodeValue(field.type, plaintext)
@@ -252,7 +248,7 @@ export class RowKey {
   }
 
   #fieldAad(field: FieldSpec): Buffer {
-    return encodeContext({ ...this.#fieldContextBase, field: field.name, type: typeCode(field.type) })
+    return fieldAad(this.spec, this.#aadKey, field, this.tenantId, this.aad)
   }
 }
 
@@ -266,6 +262,36 @@ export function isLegacyPlaintextRow(spec: ModelSpec, row: Row): boolean {
     if (isCiphertext(row[f])) throw new CiphertextFormatError(`model ${spec.name}: field ${f} holds a ciphertext but the row has no wrapped data key`)
   }
   return true
+}
+
+// The AAD of a field depends only on model, field, type, tenant (and extra AAD): cached, so the
+// read path encodes it once per tenant rather than once per value. Bounded per model.
+const FIELD_AAD_CACHE = new WeakMap<ModelSpec, Map<string, Map<string, Buffer>>>()
+const FIELD_AAD_CACHE_TENANTS = 4096
+
+function fieldAad(spec: ModelSpec, cacheKey: string, field: FieldSpec, tenantId: string, aad: Uint8Array | undefined): Buffer {
+  let byTenant = FIELD_AAD_CACHE.get(spec)
+  if (byTenant === undefined) FIELD_AAD_CACHE.set(spec, (byTenant = new Map()))
+  let byField = byTenant.get(cacheKey)
+  if (byField === undefined) {
+    if (byTenant.size >= FIELD_AAD_CACHE_TENANTS) byTenant.clear()
+    byTenant.set(cacheKey, (byField = new Map()))
+  }
+  let encoded = byField.get(field.name)
+  if (encoded === undefined) {
+    encoded = encodeContext({
+      purpose: 'field',
+      format: FORMAT_VERSION,
+      alg: ALGORITHM,
+      model: spec.name,
+      tenantId,
+      ...(aad !== undefined ? { aad: Buffer.from(aad).toString('base64url') } : {}),
+      field: field.name,
+      type: typeCode(field.type),
+    })
+    byField.set(field.name, encoded)
+  }
+  return encoded
 }
 
 /** The binding context of a row's data key (passed to the key provider, e.g. as KMS EncryptionContext). */
