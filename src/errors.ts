@@ -167,7 +167,8 @@ export class KeyVersionError extends RowcryptError {
  * ```
  */
 export class KeyProviderError extends RowcryptError {
-  static override readonly code = 'ERR_ROWCRYPT_KEY_PROVIDER'
+  // Typed `string` so that subclasses (KmsUnavailableError, ...) can carry their own code.
+  static override readonly code: string = 'ERR_ROWCRYPT_KEY_PROVIDER'
 }
 
 /**
@@ -180,6 +181,95 @@ export class KeyProviderError extends RowcryptError {
  */
 export class RecordNotFoundError extends RowcryptError {
   static override readonly code = 'ERR_ROWCRYPT_NOT_FOUND'
+}
+
+/**
+ * The KMS could not be reached or did not answer in time, after the AWS SDK's own retries
+ * (throttling, 5xx, timeouts, refused connections). Nothing was written: a write whose key cannot
+ * be obtained fails before any SQL is sent. A subclass of `KeyProviderError`.
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (e instanceof KmsUnavailableError) return res.status(503).set('Retry-After', '5').end() }
+ * ```
+ */
+export class KmsUnavailableError extends KeyProviderError {
+  static override readonly code = 'ERR_ROWCRYPT_KMS_UNAVAILABLE'
+}
+
+/**
+ * The KMS refused the request: `AccessDeniedException` (IAM or key policy, including an
+ * `kms:EncryptionContext:*` condition), or invalid or expired credentials. A subclass of `KeyProviderError`.
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (e instanceof KmsAccessDeniedError) log.error({ code: e.code }, 'check the KMS key policy') }
+ * ```
+ */
+export class KmsAccessDeniedError extends KeyProviderError {
+  static override readonly code = 'ERR_ROWCRYPT_KMS_ACCESS_DENIED'
+}
+
+/**
+ * The KMS key cannot be used: it is disabled, pending deletion, not found, or not a symmetric
+ * encryption key. A subclass of `KeyProviderError`.
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (e instanceof KmsKeyUnusableError) alert('a rowcrypt KMS key is disabled or scheduled for deletion') }
+ * ```
+ */
+export class KmsKeyUnusableError extends KeyProviderError {
+  static override readonly code = 'ERR_ROWCRYPT_KMS_KEY_UNUSABLE'
+}
+
+/**
+ * The tenant's keys were destroyed by crypto-shredding (`shredTenant`, `rowcrypt tenant shred`):
+ * its rows can never be decrypted again, and new rows are refused.
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (e instanceof TenantShreddedError) return res.status(410).end() }
+ * ```
+ */
+export class TenantShreddedError extends RowcryptError {
+  static override readonly code = 'ERR_ROWCRYPT_TENANT_SHREDDED'
+}
+
+/** One row that key rotation or `verifyRows` could not handle: where, and the error code. Never a value. */
+export interface RowFailure {
+  readonly model: string
+  /** The row's primary key, as a string. */
+  readonly id: string
+  readonly tenantId: string
+  /** The `code` of the error (`ERR_ROWCRYPT_DECRYPTION_FAILED`, ...). */
+  readonly code: string
+}
+
+/**
+ * `rotateKeys` finished, but some rows could not be rotated (their data key does not unwrap, their
+ * tenant was shredded, ...). Every other row was rotated; `rotated` counts them and `failures` lists
+ * the first rows that failed (at most 1,000; `failedCount` counts all).
+ *
+ * @example
+ * ```ts
+ * try { await rotateKeys({ prisma }) } catch (e) {
+ *   if (e instanceof RotationIncompleteError) for (const f of e.failures) log.warn(f)
+ * }
+ * ```
+ */
+export class RotationIncompleteError extends RowcryptError {
+  static override readonly code = 'ERR_ROWCRYPT_ROTATION_INCOMPLETE'
+  readonly rotated: number
+  readonly failedCount: number
+  readonly failures: readonly RowFailure[]
+
+  constructor(rotated: number, failedCount: number, failures: readonly RowFailure[]) {
+    super(`key rotation rotated ${rotated} row${rotated === 1 ? '' : 's'}; ${failedCount} row${failedCount === 1 ? '' : 's'} could not be rotated`)
+    this.rotated = rotated
+    this.failedCount = failedCount
+    this.failures = failures
+  }
 }
 
 function describeLocation(l: DecryptionErrorLocation): string {

@@ -35,3 +35,18 @@ export {
   KeyProviderError,
   RecordNotFoundError,
 } from './errors'
+export { AwsKmsKeyProvider } from './keys/aws-kms'
+export type { AwsKmsKeyProviderOptions, AwsKmsMode, ShredTenantOptions, ShredTenantResult } from './keys/aws-kms'
+export { KeyCache, TENANT_KEY_CACHE_DEFAULTS, DATA_KEY_CACHE_DEFAULTS } from './keys/cache'
+export type { KeyCacheOptions } from './keys/cache'
+export { InMemoryTenantKeyStore } from './keys/tenant-key-store'
+export type { TenantKeyStore, TenantKeyRecord } from './keys/tenant-key-store'
+export { PrismaTenantKeyStore } from './prisma/tenant-key-store'
+export type { PrismaTenantKeyStoreOptions } from './prisma/tenant-key-store'
+export { KmsDevServer } from './kms/dev-server'
+export type { KmsDevServerOptions, KmsFault, KmsRequestRecord } from './kms/dev-server'
+export { defineConfig } from './cli/config'
+export type { RowcryptCliConfig } from './cli/config'
+export { KmsUnavailableError, KmsAccessDeniedError, KmsKeyUnusableError, TenantShreddedError } from './errors'
+export { rlsPolicySql } from './prisma/rls'
+export type { RlsOptions, RlsPolicySource, RlsPolicySqlOptions } from './prisma/rls'

@@ -11,15 +11,18 @@ export interface ClientOptions {
   manifest: typeof sqliteManifest
   keyProvider: KeyProvider
   observers: readonly RowcryptObserver[]
+  /** PostgreSQL row-level security behind the tenant scope (docs/rls.md). Off by default. */
+  rls?: boolean
 }
 
-export function createClient({ base, manifest, keyProvider, observers }: ClientOptions) {
+export function createClient({ base, manifest, keyProvider, observers, rls = false }: ClientOptions) {
   return base.$extends(
     rowcrypt({
       schema: manifest,
       keyProvider,
       models: { User: { fields: ['email', 'ssn', 'notes'] } },
       observers,
+      rls,
     }),
   )
 }

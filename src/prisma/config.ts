@@ -6,6 +6,7 @@ import { buildModelSpec, type FieldDeclaration, type ModelSpec, type SidecarColu
 import type { KeyProvider } from '../keys/provider'
 import type { RowcryptObserver } from '../metrics/observer'
 import type { Manifest, ManifestField, ManifestModel } from './manifest'
+import type { RlsOptions } from './rls'
 
 type FieldsOf<MM> = MM extends { fields: infer F } ? F : never
 type NamesWhere<MM, Cond> = { [K in keyof FieldsOf<MM>]: FieldsOf<MM>[K] extends Cond ? K : never }[keyof FieldsOf<MM>] & string
@@ -50,6 +51,13 @@ export interface RowcryptOptions<M extends Manifest = Manifest> {
   models: { [K in keyof M['models']]?: RowcryptModelConfig<M['models'][K]> }
   /** Receivers of operation events (metrics, stats, audit). None by default. */
   observers?: readonly RowcryptObserver[]
+  /**
+   * PostgreSQL row-level security as a second wall (PostgreSQL only; a `ConfigError` elsewhere):
+   * every query that can reach a scoped table, rowcrypt's own reads and every raw query run with
+   * the tenant set by `set_config(..., true)` in their own transaction, for the policies printed by
+   * `npx rowcrypt rls sql`. Off by default. See docs/rls.md.
+   */
+  rls?: boolean | RlsOptions
 }
 
 /** @internal One relation field. `fromFields`/`toFields` are set on the side holding the foreign key. */

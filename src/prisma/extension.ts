@@ -9,15 +9,31 @@ import { currentScope } from '../tenant/context'
 import type { ModelSpec, SidecarColumns } from '../fields/spec'
 import { buildModelTable, type RowcryptOptions } from './config'
 import type { Manifest } from './manifest'
+import { ROWCRYPT_INTERNALS, type RowcryptInternals } from './internals'
 import { QueryEngine, type QueryIO } from './query'
+import { resolveRls, settingStatement, type RlsSettings } from './rls'
 
 type AnyClient = Record<string, unknown> & {
   $transaction: (arg: unknown, options?: unknown) => Promise<unknown>
+  $executeRawUnsafe: (sql: string, ...values: unknown[]) => PromiseLike<number>
 }
 type Delegate = {
-  findUnique: (args: unknown) => Promise<Record<string, unknown> | null>
-  findFirst: (args: unknown) => Promise<Record<string, unknown> | null>
+  findUnique: (args: unknown) => PromiseLike<Record<string, unknown> | null>
+  findFirst: (args: unknown) => PromiseLike<Record<string, unknown> | null>
 }
+
+/** What the extension knows about the transaction a call runs in. */
+interface TransactionStore {
+  /** The caller's interactive transaction client. */
+  tx?: AnyClient
+  /** Inside a batch `$transaction([...])`. */
+  batch?: true
+  /** RLS inside an interactive transaction: the settings last pinned, and the statement queue. */
+  rls?: { key: string | undefined; queue: Promise<unknown> }
+}
+
+// Raw queries, intercepted at the client level in RLS mode so they run with the tenant pinned too.
+const RAW_OPERATIONS = ['$queryRaw', '$executeRaw', '$queryRawUnsafe', '$executeRawUnsafe', '$queryRawTyped'] as const
 
 /**
  * The rowcrypt Prisma client extension. Marked fields of the named models are encrypted on
@@ -50,21 +66,28 @@ type Delegate = {
  */
 export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) {
   const table = buildModelTable(options as unknown as RowcryptOptions)
+  const rls = resolveRls(options.rls, options.schema)
   const specs = [...table.values()].map((m) => m.spec).filter((s): s is ModelSpec => s !== undefined)
-  const engine = new QueryEngine(table, RowLevelEncryption.fromSpecs(options.keyProvider, specs))
+  const core = RowLevelEncryption.fromSpecs(options.keyProvider, specs)
+  const engine = new QueryEngine(table, core)
   const observers = [...(options.observers ?? [])]
   const idFields = primaryKeyFields(options.schema)
 
   return Prisma.defineExtension((client) => {
     // Per extended client: the caller's interactive transaction client, so that rowcrypt's own
     // reads run inside it; and a marker for those reads, so they pass straight through.
-    const transactions = new AsyncLocalStorage<{ tx?: AnyClient; batch?: true }>()
+    const transactions = new AsyncLocalStorage<TransactionStore>()
     const internalRead = new AsyncLocalStorage<true>()
     const base = client as unknown as AnyClient
+    const pin = rls === undefined ? undefined : rlsPinning(rls, base, transactions)
 
-    // rowcrypt's own reads: inside the caller's interactive transaction when there is one.
-    const read = <T>(model: string, fn: (d: Delegate) => Promise<T>): Promise<T> => {
-      const source = transactions.getStore()?.tx ?? base
+    // rowcrypt's own reads: inside the caller's interactive transaction when there is one (the
+    // query hook pins the RLS settings there); otherwise through the base client, in RLS mode in
+    // a transaction of their own that pins the settings first.
+    const read = <T>(model: string, fn: (d: Delegate) => PromiseLike<T>): Promise<T> => {
+      const tx = transactions.getStore()?.tx
+      const source = tx ?? base
+      if (pin !== undefined && tx === undefined) return pin.alone(() => fn(source[delegateName(model)] as Delegate))
       return internalRead.run(true, async () => await fn(source[delegateName(model)] as Delegate))
     }
     const io: QueryIO = {
@@ -78,13 +101,17 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
       query: {
         $allModels: {
           async $allOperations({ model, operation, args, query }) {
-            if (engine.passThrough(model) || internalRead.getStore() === true) return query(args)
+            if (pin !== undefined && pin.settingCall.getStore() === true) return query(args)
+            if (internalRead.getStore() === true) return pin === undefined ? query(args) : pin.run(() => query(args))
+            if (engine.passThrough(model)) return query(args)
             // Prisma's validation errors render the arguments, which now hold ciphertext.
-            const guarded: Query = (a) => (query as Query)(a).catch(redactError)
+            const guarded: Query = pin === undefined ? (a) => (query as Query)(a).catch(redactError) : (a) => pin.run(() => (query as Query)(a)).catch(redactError)
             if (observers.length === 0) return engine.handle(model, operation, args, guarded, io, { rowsEncrypted: 0, rowsDecrypted: 0 })
             return observed(observers, model!, operation, args, idFields.get(model!), (stats) => engine.handle(model, operation, args, guarded, io, stats))
           },
         },
+        // RLS: raw queries run with the tenant pinned like every model query (untouched otherwise).
+        ...(pin === undefined ? {} : Object.fromEntries(RAW_OPERATIONS.map((op) => [op, ({ args, query }: { args: unknown; query: Query }) => (pin.settingCall.getStore() === true ? query(args) : pin.run(() => query(args)))]))),
       },
     }) as unknown as AnyClient
 
@@ -92,18 +119,85 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
     // so the caller's client keeps Prisma's own, fully typed `$transaction` signature.
     const transactionOverride = {
       $transaction(arg: unknown, txOptions?: unknown) {
-        if (typeof arg !== 'function') return transactions.run({ batch: true }, () => scoped.$transaction(arg, txOptions))
+        if (typeof arg !== 'function') {
+          if (pin === undefined || !Array.isArray(arg)) return transactions.run({ batch: true }, () => scoped.$transaction(arg, txOptions))
+          // RLS: the batch's first item pins the settings for every item after it.
+          const items = [pin.statement(), ...(arg as unknown[])]
+          return transactions.run({ batch: true }, () => scoped.$transaction(items, txOptions)).then((results) => (results as unknown[]).slice(1))
+        }
         const fn = arg as (tx: AnyClient) => Promise<unknown>
         return scoped.$transaction((tx: AnyClient) => transactions.run({ tx }, () => fn(tx)), txOptions)
       },
     } as {}
     // What maintenance jobs (encryptExistingRows, the CLI) need to know about the configuration.
-    const describe = { $rowcrypt: (): RowcryptDescription => ({ models: Object.fromEntries(specs.map((s) => [s.name, describeSpec(s)])) }) }
+    // Rotation, verify and status also reach the core and the manifest, under a symbol (internals.ts).
+    const internals: RowcryptInternals = { core, schema: options.schema }
+    const describe = { $rowcrypt: (): RowcryptDescription => Object.defineProperty({ models: Object.fromEntries(specs.map((s) => [s.name, describeSpec(s)])) }, ROWCRYPT_INTERNALS, { value: internals }) }
     return (scoped as unknown as typeof client).$extends({ name: 'rowcrypt-transactions', client: { ...transactionOverride, ...describe } })
   })
 }
 
 type Query = (args: unknown) => Promise<unknown>
+
+/** How RLS mode runs statements with the tenant pinned in their transaction. */
+interface RlsPinning {
+  /** Marks the set_config statements rowcrypt sends through a transaction client: not intercepted. */
+  readonly settingCall: AsyncLocalStorage<true>
+  /** The set_config statement for the current scope, as a lazy Prisma promise of the base client. */
+  statement(): PromiseLike<unknown>
+  /** Runs one statement (a lazy Prisma promise) with the settings pinned, wherever the call is. */
+  run<T>(statement: () => PromiseLike<T>): Promise<T>
+  /** Runs one statement in a batch transaction of its own, after the set_config statement. */
+  alone<T>(statement: () => PromiseLike<T>): Promise<T>
+}
+
+/**
+ * Every guarded statement runs with `set_config(tenantSetting, tenant, true)` (and the admin
+ * setting) in its own transaction: outside transactions as a batch `[set_config, statement]`
+ * (Prisma's documented RLS pattern); inside the caller's batch the `$transaction` override has put
+ * the set_config first; inside the caller's interactive transaction the settings are set through
+ * its client, once per change of tenant, with the statements queued so that concurrent calls of
+ * different tenants in one transaction cannot interleave between set_config and their statement.
+ */
+function rlsPinning(settings: RlsSettings, base: AnyClient, transactions: AsyncLocalStorage<TransactionStore>): RlsPinning {
+  const settingCall = new AsyncLocalStorage<true>()
+  const current = () => {
+    const scope = currentScope()
+    return settingStatement(settings, scope?.tenantId, scope?.bypass !== undefined)
+  }
+  const statement = () => {
+    const s = current()
+    return base.$executeRawUnsafe(s.sql, ...s.values)
+  }
+  const alone = async <T>(run: () => PromiseLike<T>): Promise<T> => ((await base.$transaction([statement(), run()], settings.transactionOptions)) as [unknown, T])[1]
+  const inTransaction = <T>(store: TransactionStore & { tx: AnyClient }, run: () => PromiseLike<T>): Promise<T> => {
+    const s = current()
+    const state = (store.rls ??= { key: undefined, queue: Promise.resolve() })
+    const result = state.queue.then(async () => {
+      if (state.key !== s.key) {
+        await settingCall.run(true, async () => await store.tx.$executeRawUnsafe(s.sql, ...s.values))
+        state.key = s.key
+      }
+      return run()
+    })
+    state.queue = result.then(
+      () => undefined,
+      () => undefined,
+    )
+    return result
+  }
+  return {
+    settingCall,
+    statement,
+    alone,
+    run: (run) => {
+      const store = transactions.getStore()
+      if (store?.batch === true) return Promise.resolve(run())
+      if (store?.tx !== undefined) return inTransaction(store as TransactionStore & { tx: AnyClient }, run)
+      return alone(run)
+    },
+  }
+}
 
 /** What `prisma.$rowcrypt()` returns: the configuration of the scoped models, without keys. */
 export interface RowcryptDescription {

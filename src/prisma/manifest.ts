@@ -18,6 +18,8 @@ export interface ManifestField {
   readonly relationFromFields?: readonly string[]
   /** For a relation that holds the foreign key: the referenced fields of the related model. */
   readonly relationToFields?: readonly string[]
+  /** The database column name, when it differs from the field name (`@map`). */
+  readonly dbName?: string
 }
 
 /** One model, as the generator records it. */
@@ -25,6 +27,10 @@ export interface ManifestModel {
   readonly fields: Readonly<Record<string, ManifestField>>
   /** The primary key's field names (one for `@id`, several for `@@id`). */
   readonly primaryKey: readonly string[]
+  /** The database table name, when it differs from the model name (`@@map`). */
+  readonly dbName?: string
+  /** The database schema of the table, when the model names one (`@@schema`, multiSchema). */
+  readonly schema?: string
 }
 
 /**
@@ -54,9 +60,12 @@ export interface Manifest {
 export interface DmmfLikeDatamodel {
   models: ReadonlyArray<{
     name: string
+    dbName?: string | null
+    schema?: string | null
     primaryKey: { fields: readonly string[] } | null
     fields: ReadonlyArray<{
       name: string
+      dbName?: string | null
       kind: string
       type: string
       isList: boolean
@@ -85,10 +94,16 @@ export function manifestFromDatamodel(datamodel: DmmfLikeDatamodel, provider: st
         isId: f.isId,
         ...(isFn ? { default: d.name as string, defaultArgs: Array.isArray(d.args) ? (d.args as unknown[]) : [] } : {}),
         ...(f.relationFromFields?.length ? { relationFromFields: [...f.relationFromFields], relationToFields: [...(f.relationToFields ?? [])] } : {}),
+        ...(typeof f.dbName === 'string' && f.dbName !== '' ? { dbName: f.dbName } : {}),
       }
     }
     const primaryKey = m.primaryKey?.fields ?? m.fields.filter((f) => f.isId).map((f) => f.name)
-    models[m.name] = { fields, primaryKey: [...primaryKey] }
+    models[m.name] = {
+      fields,
+      primaryKey: [...primaryKey],
+      ...(typeof m.dbName === 'string' && m.dbName !== '' ? { dbName: m.dbName } : {}),
+      ...(typeof m.schema === 'string' && m.schema !== '' ? { schema: m.schema } : {}),
+    }
   }
   return { version: 1, provider, models }
 }

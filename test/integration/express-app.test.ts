@@ -44,7 +44,7 @@ async function start(kind: (typeof DATABASES)[number], auth: TenantAuth): Promis
     },
   })
   const audit = auditTrail(jsonLines(sink), { context: () => requestContext.getStore() })
-  const prisma = createClient({ base: db.prisma, manifest: db.manifest, keyProvider: testKeyProvider(), observers: [metrics, audit] })
+  const prisma = createClient({ base: db.prisma, manifest: db.manifest, keyProvider: testKeyProvider(), observers: [metrics, audit], rls: kind === 'postgres-rls' })
   const app = createApp({ prisma, auth, registry, metrics })
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s))

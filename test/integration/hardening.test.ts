@@ -3,7 +3,7 @@
 // render arguments, client-level omits, key-provider outages, and observer failures.
 import { LocalKeyProvider, rowcrypt, unsafeBypassTenantScope, withTenant } from '../../src'
 import { DATABASES, openDatabase, type TestDatabase } from '../support/db'
-import { extend, testKeyProvider, type Extended } from '../support/setup'
+import { extend, rlsOf, testKeyProvider, type Extended } from '../support/setup'
 
 describe.each(DATABASES)('hardening on %s', (kind) => {
   let db: TestDatabase
@@ -138,6 +138,7 @@ describe.each(DATABASES)('hardening on %s', (kind) => {
     try {
       const p = db.prisma.$extends(
         rowcrypt({
+          ...rlsOf(db),
           schema: db.manifest,
           keyProvider: testKeyProvider(),
           models: { User: { fields: ['email'] } },

@@ -6,7 +6,7 @@ import { auditTrail, rowcrypt, rowcryptMetrics, unsafeBypassTenantScope, withTen
 import { DATABASES, openDatabase, type TestDatabase } from '../support/db'
 import { InstrumentedKeyProvider } from '../support/instrumented-key-provider'
 import { line, parsePromText, series } from '../support/prom-text'
-import { testKeyProvider } from '../support/setup'
+import { rlsOf, testKeyProvider } from '../support/setup'
 
 const PLAINTEXTS = {
   aliceName: 'pt-name-alice',
@@ -35,6 +35,7 @@ describe.each(DATABASES)('metrics, stats and audit over a scripted workload on %
   const build = (d: TestDatabase) =>
     d.prisma.$extends(
       rowcrypt({
+        ...rlsOf(d),
         schema: d.manifest,
         keyProvider: keys,
         models: { User: { fields: ['email', 'ssn', 'notes'] } },

@@ -2,13 +2,14 @@
 // on their next write; encryptExistingRows encrypts the rest in batches, idempotent and resumable.
 import { encryptExistingRows, rowcrypt, withTenant } from '../../src'
 import { DATABASES, openDatabase, type TestDatabase } from '../support/db'
-import { extend, testKeyProvider } from '../support/setup'
+import { extend, rlsOf, testKeyProvider } from '../support/setup'
 
 describe.each(DATABASES)('migrating plaintext data on %s', (kind) => {
   let db: TestDatabase
   const migratingClient = (d: TestDatabase) =>
     d.prisma.$extends(
       rowcrypt({
+        ...rlsOf(d),
         schema: d.manifest,
         keyProvider: testKeyProvider(),
         models: { User: { fields: ['email', 'ssn', 'notes', { name: 'prefs', type: 'json' }, { name: 'avatar', type: 'bytes' }], migrating: true }, Post: { fields: ['title', 'body'] } },

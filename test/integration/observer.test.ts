@@ -2,7 +2,7 @@
 // never a plaintext value.
 import { rowcrypt, withTenant, type OperationEvent } from '../../src'
 import { DATABASES, openDatabase, type TestDatabase } from '../support/db'
-import { testKeyProvider } from '../support/setup'
+import { rlsOf, testKeyProvider } from '../support/setup'
 
 describe.each(DATABASES)('observers on %s', (kind) => {
   let db: TestDatabase
@@ -11,6 +11,7 @@ describe.each(DATABASES)('observers on %s', (kind) => {
   const build = (d: TestDatabase) =>
     d.prisma.$extends(
       rowcrypt({
+        ...rlsOf(d),
         schema: d.manifest,
         keyProvider: testKeyProvider(),
         models: { User: { fields: ['email', 'ssn'] }, Post: { fields: ['title'] } },

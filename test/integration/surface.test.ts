@@ -2,8 +2,8 @@
 // raw queries (untouched) with decryptRow, and odd values that must round-trip exactly.
 import { Prisma } from '@prisma/client/extension'
 import { RowLevelEncryption, rowcrypt, withTenant } from '../../src'
-import { DATABASES, openDatabase, type TestDatabase } from '../support/db'
-import { extend, testKeyProvider, type Extended } from '../support/setup'
+import { DATABASES, isPostgres, openDatabase, type TestDatabase } from '../support/db'
+import { extend, rlsOf, testKeyProvider, type Extended } from '../support/setup'
 
 const MODELS = {
   User: { fields: ['email', 'ssn', 'notes', { name: 'prefs', type: 'json' }, { name: 'avatar', type: 'bytes' }] },
@@ -23,7 +23,7 @@ describe.each(DATABASES)('query surface on %s', (kind) => {
   })
   afterAll(() => db.close())
 
-  if (kind === 'postgres') {
+  if (isPostgres(kind)) {
     it.each(['join', 'query'])("relationLoadStrategy '%s' decrypts nested rows and confines them to the tenant", async (strategy) => {
       const [a, b] = [tenant(), tenant()]
       const team = await db.prisma.team.create({ data: { name: `strategy-${strategy}` } })
@@ -54,7 +54,7 @@ describe.each(DATABASES)('query surface on %s', (kind) => {
       result: { user: { loudName: { needs: { name: true }, compute: (u: { name: string }) => u.name.toUpperCase() } } },
     })
     const build = (order: 'before' | 'after') => {
-      const rc = rowcrypt({ schema: db.manifest, keyProvider: testKeyProvider(), models: MODELS })
+      const rc = rowcrypt({ ...rlsOf(db), schema: db.manifest, keyProvider: testKeyProvider(), models: MODELS })
       return order === 'before' ? db.prisma.$extends(tagging).$extends(shouting).$extends(rc) : db.prisma.$extends(rc).$extends(tagging).$extends(shouting)
     }
 
@@ -75,8 +75,11 @@ describe.each(DATABASES)('query surface on %s', (kind) => {
   it('raw queries pass through untouched, and decryptRow decrypts what they return', async () => {
     const t = tenant()
     const u = await withTenant(t, () => prisma.user.create({ data: { name: 'raw', email: 'raw-secret', prefs: { a: [1, null] } as never } }))
-    // No tenant needed for raw SQL: rowcrypt does not see it (documented).
-    const rows = await prisma.$queryRawUnsafe<Array<Record<string, unknown>>>(`SELECT * FROM ${db.table('User')} WHERE id = ${String(u.id)}`)
+    const select = () => prisma.$queryRawUnsafe<Array<Record<string, unknown>>>(`SELECT * FROM ${db.table('User')} WHERE id = ${String(u.id)}`)
+    // No tenant needed for raw SQL: rowcrypt does not see it (documented). Under RLS the database
+    // confines it instead: outside a tenant it sees no scoped row (test/integration/rls.test.ts).
+    if (kind === 'postgres-rls') expect(await select()).toEqual([])
+    const rows = kind === 'postgres-rls' ? await withTenant(t, select) : await select()
     const raw = rows[0]!
     expect(raw.email).toMatch(/^rc1\.A256GCM\.s\./)
     const rle = new RowLevelEncryption({ keyProvider: testKeyProvider(), models: { User: { fields: MODELS.User.fields as never, idField: 'id' } } })

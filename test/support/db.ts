@@ -17,9 +17,19 @@ import { manifest as mysqlManifest } from '../../generated/mysql/rowcrypt'
 import { manifest as sqliteManifest } from '../../generated/sqlite/rowcrypt'
 import { manifest as postgresManifest } from '../../generated/postgres/rowcrypt'
 import { applyMysqlMigrations, applyPostgresMigrations, applySqliteMigrations } from '../../prisma/migrate'
+import { rlsPolicySql } from '../../src/prisma/rls'
 
-export const DATABASES = ['sqlite', 'postgres', 'mysql'] as const
-export type DatabaseKind = (typeof DATABASES)[number]
+export const DATABASES = ['sqlite', 'postgres', 'mysql', 'postgres-rls'] as const
+/** `postgres-rls`: PostgreSQL with rowcrypt's RLS policies applied, reached as {@link RLS_ROLE}. */
+export type DatabaseKind = (typeof DATABASES)[number] | 'postgres-rls'
+
+/** True for both PostgreSQL kinds (the same SQL dialect and Prisma features). */
+export const isPostgres = (kind: DatabaseKind): boolean => kind === 'postgres' || kind === 'postgres-rls'
+
+/** The role `postgres-rls` databases are reached through: no superuser, no BYPASSRLS. */
+export const RLS_ROLE = 'rowcrypt_app'
+// The tenant columns of the scoped models of test/support/setup.ts, for the policies.
+const RLS_MODELS = { User: {}, Post: {}, Document: { columns: { tenantId: 'orgId' } } }
 
 /** The PostgreSQL server tests use; override with ROWCRYPT_TEST_PG_URL. */
 export const PG_URL = process.env.ROWCRYPT_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
@@ -81,7 +91,10 @@ export async function openDatabase(kind: DatabaseKind, label: string, clientOpti
     throw new Error(`PostgreSQL is not reachable at ${PG_URL}; start it or set ROWCRYPT_TEST_PG_URL`, { cause })
   }
   await applyPostgresMigrations(admin, name)
-  const pg = new PostgresClient({ adapter: new PrismaPg({ connectionString: PG_URL }, { schema: name }), log: [{ emit: 'event', level: 'query' }], ...clientOptions })
+  const rls = kind === 'postgres-rls'
+  if (rls) await applyRls(admin, name)
+  const url = rls ? roleUrl(RLS_ROLE) : PG_URL
+  const pg = new PostgresClient({ adapter: new PrismaPg({ connectionString: url }, { schema: name }), log: [{ emit: 'event', level: 'query' }], ...clientOptions })
   const queries: string[] = []
   pg.$on('query', (e) => queries.push(e.query))
   const prisma = pg as unknown as TestClient
@@ -98,6 +111,37 @@ export async function openDatabase(kind: DatabaseKind, label: string, clientOpti
       await admin.end()
     },
   }
+}
+
+/** The policies of `rowcrypt rls sql` on `schema`, and the restricted role's grants on it. */
+async function applyRls(admin: Client, schema: string): Promise<void> {
+  await ensureRole(admin, RLS_ROLE)
+  await admin.query(rlsPolicySql({ schema: postgresManifest, models: RLS_MODELS, rls: true }, { dbSchema: schema }))
+  const s = `"${schema}"`
+  await admin.query(`GRANT USAGE ON SCHEMA ${s} TO ${RLS_ROLE}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${s} TO ${RLS_ROLE}; GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${s} TO ${RLS_ROLE}`)
+}
+
+/** Creates the login role once (test workers race for it) and checks that RLS applies to it. */
+async function ensureRole(admin: Client, role: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await admin.query(`DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${role}') THEN CREATE ROLE ${role} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '${role}'; END IF; END $$`)
+      break
+    } catch (e) {
+      // Another worker created it between the check and the CREATE.
+      if (attempt >= 3) throw e
+    }
+  }
+  const { rows } = await admin.query<{ rolsuper: boolean; rolbypassrls: boolean }>('SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1', [role])
+  if (rows[0] === undefined || rows[0].rolsuper || rows[0].rolbypassrls) throw new Error(`role ${role} must exist without SUPERUSER and BYPASSRLS`)
+}
+
+/** PG_URL with another user (password = user name, for servers that do not trust local users). */
+export function roleUrl(role: string): string {
+  const url = new URL(PG_URL)
+  url.username = role
+  url.password = role
+  return url.toString()
 }
 
 async function openMysql(name: string, clientOptions: Record<string, unknown>): Promise<TestDatabase> {

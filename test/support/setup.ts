@@ -1,5 +1,5 @@
 // Builds the extended client used by integration tests.
-import { LocalKeyProvider, rowcrypt } from '../../src'
+import { LocalKeyProvider, rowcrypt, type KeyProvider } from '../../src'
 import type { TestDatabase } from './db'
 
 export const TEST_KEYS = {
@@ -11,9 +11,15 @@ export function testKeyProvider(activeVersion: 'v1' | 'v2' = 'v1'): LocalKeyProv
   return new LocalKeyProvider({ keys: TEST_KEYS, activeVersion })
 }
 
-export function extend(db: TestDatabase, keyProvider = testKeyProvider()) {
+/** `{ rls: true }` on a `postgres-rls` database (policies applied, restricted role), else `{}`. */
+export function rlsOf(db: Pick<TestDatabase, 'kind'>): { rls?: true } {
+  return db.kind === 'postgres-rls' ? { rls: true } : {}
+}
+
+export function extend(db: TestDatabase, keyProvider: KeyProvider = testKeyProvider()) {
   return db.prisma.$extends(
     rowcrypt({
+      ...rlsOf(db),
       schema: db.manifest,
       keyProvider,
       models: {

@@ -34,7 +34,7 @@ describe('buildModelTable: a valid configuration', () => {
   const table = build(GOOD_MODELS)
 
   it('has every model of the schema, with specs only for the configured ones', () => {
-    expect([...table.keys()].sort()).toEqual(['Document', 'Post', 'Team', 'User'])
+    expect([...table.keys()].sort()).toEqual(['Document', 'Post', 'RowcryptTenantKey', 'Team', 'User'])
     expect(table.get('Team')?.spec).toBeUndefined()
     const user = table.get('User')?.spec
     expect([...(user?.fields.keys() ?? [])]).toEqual(['email', 'ssn', 'notes', 'prefs', 'avatar'])

@@ -1,0 +1,189 @@
+// Statistics and output of the bench: the console table, latest.json's shape and RESULTS.md.
+
+export interface Summary {
+  samplesMs: number[]
+  minMs: number
+  medianMs: number
+  maxMs: number
+}
+
+export function summarize(samplesMs: number[]): Summary {
+  const s = [...samplesMs].sort((a, b) => a - b)
+  const mid = Math.floor(s.length / 2)
+  const median = s.length === 0 ? NaN : s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
+  return { samplesMs: samplesMs.map(round2), minMs: round2(s[0] ?? NaN), medianMs: round2(median), maxMs: round2(s[s.length - 1] ?? NaN) }
+}
+
+export interface VariantResult extends Summary {
+  /** Median per row or per call, in microseconds. */
+  perRowUs: number
+  /** Median ratio against plain Prisma (absent for plain itself). */
+  ratio?: number
+  /** Ratio of the fastest samples (min / plain's min). */
+  minRatio?: number
+  /** Median over repetitions of (this variant's sample / plain's sample of the same repetition). */
+  pairedRatio?: number
+  meetsTarget?: boolean
+  /** KMS requests per repetition (KMS variants only): min, median, max. */
+  kmsCalls?: { min: number; median: number; max: number }
+  /** Peak RSS and heap seen while this variant ran this workload, in MiB. */
+  peakRssMiB: number
+  peakHeapUsedMiB: number
+}
+
+export interface WorkloadResult {
+  name: string
+  label: string
+  size: number
+  target: number
+  variants: Record<string, VariantResult>
+}
+
+export interface FloorResult {
+  rows: number
+  decrypt: Summary
+  decryptWithUnwrap: Summary
+  coreDecryptRow: Summary
+}
+
+export interface BenchResults {
+  meta: Record<string, unknown>
+  config: { size: number; repetitions: number; cheapRepeats: number; slices: number; warmup: boolean; variants: string[]; workloads: string[] }
+  workloads: WorkloadResult[]
+  floor?: FloorResult
+  memory: { maxRssMiB: number; rssAtEndMiB: number; heapUsedAtEndMiB: number }
+  kms: { status: string; coldFindManyCalls?: number }
+  durationSeconds: number
+}
+
+export function round2(x: number): number {
+  return Math.round(x * 100) / 100
+}
+
+export function mib(bytes: number): number {
+  return round2(bytes / 1024 / 1024)
+}
+
+function fmtMs(x: number): string {
+  return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)
+}
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n)
+}
+
+/** The console table. */
+export function renderTable(r: BenchResults): string {
+  const lines: string[] = []
+  const head = [pad('workload', 36), pad('variant', 13), pad('min ms', 9, true), pad('median ms', 10, true), pad('max ms', 9, true), pad('µs/row', 8, true), pad('ratio', 7, true), pad('paired', 7, true), pad('target', 8, true), pad('KMS calls', 10, true), pad('peak RSS', 9, true)]
+  lines.push(head.join(' '))
+  lines.push('-'.repeat(head.join(' ').length))
+  for (const w of r.workloads) {
+    let first = true
+    for (const [name, v] of Object.entries(w.variants)) {
+      const ratio = v.ratio === undefined ? '' : `${v.ratio.toFixed(2)}×`
+      const target = v.ratio === undefined ? '' : `≤${w.target.toFixed(2)} ${v.meetsTarget ? '✓' : '✗'}`
+      const kms = v.kmsCalls === undefined ? '' : String(v.kmsCalls.median)
+      lines.push(
+        [
+          pad(first ? w.label.replace('N', String(w.size)) : '', 36),
+          pad(name, 13),
+          pad(fmtMs(v.minMs), 9, true),
+          pad(fmtMs(v.medianMs), 10, true),
+          pad(fmtMs(v.maxMs), 9, true),
+          pad(v.perRowUs.toFixed(0), 8, true),
+          pad(ratio, 7, true),
+          pad(v.pairedRatio === undefined ? '' : `${v.pairedRatio.toFixed(2)}×`, 7, true),
+          pad(target, 8, true),
+          pad(kms, 10, true),
+          pad(`${v.peakRssMiB.toFixed(0)} MiB`, 9, true),
+        ].join(' '),
+      )
+      first = false
+    }
+  }
+  if (r.floor !== undefined) {
+    const f = r.floor
+    lines.push('')
+    lines.push(`floor: raw node:crypto AES-256-GCM decryption of the 4 values of ${f.rows} rows: median ${fmtMs(f.decrypt.medianMs)} ms (min ${fmtMs(f.decrypt.minMs)}, max ${fmtMs(f.decrypt.maxMs)})`)
+    lines.push(`       plus one key unwrap per row:                                 median ${fmtMs(f.decryptWithUnwrap.medianMs)} ms`)
+    lines.push(`       rowcrypt core decryptRow (no Prisma, no database):           median ${fmtMs(f.coreDecryptRow.medianMs)} ms`)
+  }
+  lines.push('')
+  lines.push(`memory: peak RSS of the process ${r.memory.maxRssMiB.toFixed(0)} MiB (resourceUsage maxRSS); at the end RSS ${r.memory.rssAtEndMiB.toFixed(0)} MiB, heap used ${r.memory.heapUsedAtEndMiB.toFixed(0)} MiB`)
+  lines.push(`KMS variant: ${r.kms.status}${r.kms.coldFindManyCalls !== undefined ? `; cold findMany of ${r.config.size} rows of one tenant: ${r.kms.coldFindManyCalls} KMS call(s) (target ≤ 1)` : ''}`)
+  lines.push(`bench took ${r.durationSeconds.toFixed(0)} s`)
+  return lines.join('\n')
+}
+
+/** The committed summary of the last full run. */
+export function renderMarkdown(r: BenchResults): string {
+  const m = r.meta as Record<string, string>
+  const variants = r.config.variants.filter((v) => v !== 'plain')
+  const out: string[] = []
+  out.push('# Benchmark results')
+  out.push('')
+  out.push('Written by `npm run bench` from its last full run (a `--quick` run does not touch this file).')
+  out.push('Raw samples: `bench/results/latest.json` (git-ignored). How the bench works and what the profile')
+  out.push('showed: [PROFILE.md](PROFILE.md).')
+  out.push('')
+  out.push(`- Run: ${m.date}, \`${m.command}\`, took ${r.durationSeconds.toFixed(0)} s`)
+  out.push(`- Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}; ${m.platform}`)
+  out.push(`- Software: Node ${m.node}, PostgreSQL ${m.postgres} (same host, 127.0.0.1), Prisma ${m.prisma} with @prisma/adapter-pg ${m.adapterPg}; rowcrypt at ${m.commit}`)
+  out.push(`- Method: ${r.config.size} rows of four encrypted fields (email, name, ssn, 1 KB notes) in one PostgreSQL table; every workload runs once per variant as warm-up, then ${r.config.repetitions} rounds. In a round, the per-row workloads (create, findUnique, update) run in ${r.config.slices} slices of rows with the variants alternating slice by slice; findMany and createMany run ${r.config.cheapRepeats}× per round, alternating call by call; a full \`gc()\` before each repetition and a young-generation one before each slice; \`VACUUM ANALYZE\` (untimed) after each round, autovacuum off for the table. Ratio = median of the variant / median of plain Prisma (the issue's measure); paired = median over repetitions of variant / plain in the same repetition (less sensitive to load on the machine).`)
+  out.push(`- Load average of the machine (1/5/15 min) at start ${(m.loadAverageAtStart as unknown as number[]).join(' / ')}, at end ${(m.loadAverageAtEnd as unknown as number[]).join(' / ')} (other work on this 2-core machine widens min–max).`)
+  out.push('')
+  out.push(`| workload | plain median (min–max) | ${variants.map((v) => `${v} median (min–max)`).join(' | ')} | ${variants.map((v) => `${v} ratio (paired)`).join(' | ')} | target |`)
+  out.push(`|---|---:|${variants.map(() => '---:|').join('')}${variants.map(() => '---:|').join('')}---:|`)
+  for (const w of r.workloads) {
+    const cell = (v: VariantResult | undefined) => (v === undefined ? 'n/a' : `${fmtMs(v.medianMs)} ms (${fmtMs(v.minMs)}–${fmtMs(v.maxMs)})`)
+    const ratios = variants.map((v) => {
+      const x = w.variants[v]
+      return x?.ratio === undefined ? 'n/a' : `**${x.ratio.toFixed(2)}×** ${x.meetsTarget ? '✓' : '✗'} (${x.pairedRatio?.toFixed(2)}×)`
+    })
+    out.push(`| ${w.label.replace('N', String(w.size))} | ${cell(w.variants.plain)} | ${variants.map((v) => cell(w.variants[v])).join(' | ')} | ${ratios.join(' | ')} | ≤ ${w.target.toFixed(2)}× |`)
+  }
+  out.push('')
+  if (r.floor !== undefined) {
+    const f = r.floor
+    const fm = r.workloads.find((w) => w.name === 'findMany')
+    out.push(`**Floor** (${f.rows} rows, 4 values each; sampled right after each findMany repetition, so under the same load; median of ${f.decrypt.samplesMs.length}):`)
+    out.push('')
+    out.push('| what | median | min–max |')
+    out.push('|---|---:|---:|')
+    out.push(`| raw \`node:crypto\` AES-256-GCM decryption of the 4 values per row | ${fmtMs(f.decrypt.medianMs)} ms | ${fmtMs(f.decrypt.minMs)}–${fmtMs(f.decrypt.maxMs)} ms |`)
+    out.push(`| the same plus one key unwrap per row (envelope) | ${fmtMs(f.decryptWithUnwrap.medianMs)} ms | ${fmtMs(f.decryptWithUnwrap.minMs)}–${fmtMs(f.decryptWithUnwrap.maxMs)} ms |`)
+    out.push(`| rowcrypt core \`decryptRow\` of the stored rows (no Prisma, no database) | ${fmtMs(f.coreDecryptRow.medianMs)} ms | ${fmtMs(f.coreDecryptRow.minMs)}–${fmtMs(f.coreDecryptRow.maxMs)} ms |`)
+    if (fm?.variants.plain !== undefined && fm.variants.rowcrypt !== undefined) {
+      const best = fm.variants.plain.medianMs + f.decryptWithUnwrap.medianMs
+      out.push(`| plain findMany + floor with unwrap (the best rowcrypt findMany could do) | ${fmtMs(best)} ms | ratio ${(best / fm.variants.plain.medianMs).toFixed(2)}× |`)
+    }
+    out.push('')
+  }
+  out.push('**Memory**: peak RSS per workload and variant (sampled every 5 ms; the process is shared, so a later')
+  out.push('workload inherits earlier heap growth):')
+  out.push('')
+  out.push(`| workload | ${r.config.variants.join(' | ')} |`)
+  out.push(`|---|${r.config.variants.map(() => '---:|').join('')}`)
+  for (const w of r.workloads) {
+    out.push(`| ${w.name} | ${r.config.variants.map((v) => (w.variants[v] ? `${w.variants[v]!.peakRssMiB.toFixed(0)} MiB RSS, ${w.variants[v]!.peakHeapUsedMiB.toFixed(0)} MiB heap` : 'n/a')).join(' | ')} |`)
+  }
+  out.push('')
+  out.push(`Whole process: peak RSS ${r.memory.maxRssMiB.toFixed(0)} MiB (\`process.resourceUsage().maxRSS\`).`)
+  out.push('')
+  out.push(`**KMS (AWS hierarchical) variant**: ${r.kms.status}.${r.kms.coldFindManyCalls !== undefined ? ` Cold findMany of ${r.config.size} rows of one tenant: ${r.kms.coldFindManyCalls} KMS call(s) (target ≤ 1).` : ''}`)
+  out.push('')
+  const kmsVariants = r.config.variants.filter((v) => r.workloads.some((w) => w.variants[v]?.kmsCalls !== undefined))
+  if (kmsVariants.length > 0) {
+    out.push('KMS requests per repetition (median; creates write into a new tenant each repetition, so they include making that tenant\'s key; reads and updates use the warm cache):')
+    out.push('')
+    out.push(`| workload | ${kmsVariants.join(' | ')} |`)
+    out.push(`|---|${kmsVariants.map(() => '---:|').join('')}`)
+    for (const w of r.workloads) out.push(`| ${w.label.replace('N', String(w.size))} | ${kmsVariants.map((v) => String(w.variants[v]?.kmsCalls?.median ?? 'n/a')).join(' | ')} |`)
+    out.push('')
+  }
+  out.push('Reproduce: `npm ci && npm run bench` (PostgreSQL at `postgresql://postgres@127.0.0.1:5432/test`, or set')
+  out.push('`ROWCRYPT_BENCH_PG_URL`); `npm run bench -- --quick` for a smoke run; `npm run bench:profile` for CPU profiles.')
+  out.push('')
+  return out.join('\n')
+}

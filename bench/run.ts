@@ -1,0 +1,429 @@
+// `npm run bench`: plain Prisma 7 against rowcrypt on PostgreSQL (issue 8).
+//
+//   npm run bench                      full run (1,000 rows, 6 rounds), writes bench/results/latest.json and bench/RESULTS.md
+//   npm run bench -- --quick           smoke run (100 rows, 2 rounds), writes bench/results/quick.json only
+//   npm run bench -- --only findMany,update --reps 7 --size 1000 --variants plain,rowcrypt --no-write
+//   npm run bench:profile              CPU profiles (node --cpu-prof) of rowcrypt's findMany and update
+//
+// Everything runs in one process on one Prisma client (plain Prisma is the base client, rowcrypt
+// the same client extended), after a warm-up of every workload and variant, in interleaved rounds
+// that alternate which variant goes first.
+import { execSync } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { withTenant } from '../src'
+import { loadKmsVariant, type KmsVariant } from './kms'
+import { mib, renderMarkdown, renderTable, round2, summarize, type BenchResults, type FloorResult, type VariantResult, type WorkloadResult } from './report'
+import { extend, extendNoop, localKeyProvider, openBenchDatabase, type BenchDatabase } from './setup'
+import { coreDecryptor, floorDecrypt, floorDecryptWithUnwrap, makeFloorRows, makeInputs, noopExtensionTarget, plainTarget, rowcryptTarget, seed, WORKLOADS, type Fixture, type Target, type Workload } from './workloads'
+
+interface Options {
+  quick: boolean
+  size: number
+  reps: number
+  /** How often the short workloads (findMany, createMany) run per round. */
+  cheapRepeats: number
+  only: string[] | undefined
+  variants: string[] | undefined
+  profile: boolean
+  write: boolean
+  floor: boolean
+  /** Slices per repetition of the per-row workloads. */
+  slices: number
+}
+
+const CHEAP = new Set(['findMany', 'createMany'])
+const RESULTS_DIR = join(__dirname, 'results')
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { quick: false, size: 1000, reps: 6, cheapRepeats: 5, only: undefined, variants: undefined, profile: false, write: true, floor: true, slices: 10 }
+  const value = (i: number, flag: string): string => {
+    const v = argv[i + 1]
+    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`)
+    return v
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    switch (a) {
+      case '--quick':
+        o.quick = true
+        break
+      case '--size':
+        o.size = Number(value(i++, a))
+        break
+      case '--reps':
+        o.reps = Number(value(i++, a))
+        break
+      case '--cheap-repeats':
+        o.cheapRepeats = Number(value(i++, a))
+        break
+      case '--only':
+        o.only = value(i++, a).split(',')
+        break
+      case '--variants':
+        o.variants = value(i++, a).split(',')
+        break
+      case '--profile':
+        o.profile = true
+        break
+      case '--no-write':
+        o.write = false
+        break
+      case '--slices':
+        o.slices = Number(value(i++, a))
+        break
+      case '--no-floor':
+        o.floor = false
+        break
+      case '--help':
+      case '-h':
+        console.log(readFileSync(__filename, 'utf8').split('\n').slice(0, 6).join('\n'))
+        process.exit(0)
+        break
+      default:
+        throw new Error(`unknown argument ${a} (see --help)`)
+    }
+  }
+  if (o.quick) {
+    if (!argv.includes('--size')) o.size = 100
+    if (!argv.includes('--reps')) o.reps = 2
+    if (!argv.includes('--cheap-repeats')) o.cheapRepeats = 2
+  }
+  if (o.profile) o.floor = false
+  if (!Number.isInteger(o.size) || o.size < 1) throw new Error('--size must be a positive integer')
+  if (!Number.isInteger(o.reps) || o.reps < 1) throw new Error('--reps must be a positive integer')
+  if (!Number.isInteger(o.slices) || o.slices < 1) throw new Error('--slices must be a positive integer')
+  if (o.only !== undefined) for (const w of o.only) if (!WORKLOADS.some((x) => x.name === w)) throw new Error(`unknown workload ${w}`)
+  return o
+}
+
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`)
+
+/** Peak RSS and heap per label, sampled every 5 ms while workloads run. */
+class MemorySampler {
+  label = ''
+  readonly peaks = new Map<string, { rss: number; heapUsed: number }>()
+  #timer: NodeJS.Timeout | undefined
+
+  start(): void {
+    this.#timer = setInterval(() => this.sample(), 5)
+    this.#timer.unref()
+  }
+
+  sample(): void {
+    if (this.label === '') return
+    const m = process.memoryUsage()
+    const p = this.peaks.get(this.label) ?? { rss: 0, heapUsed: 0 }
+    p.rss = Math.max(p.rss, m.rss)
+    p.heapUsed = Math.max(p.heapUsed, m.heapUsed)
+    this.peaks.set(this.label, p)
+  }
+
+  stop(): void {
+    clearInterval(this.#timer)
+  }
+}
+
+interface Variant {
+  target: Target
+  /** Tenant of the seeded rows (reads and updates). */
+  seededTenant: string
+  ids: string[]
+  kms?: KmsVariant
+}
+
+const gc = (globalThis as { gc?: (o?: { type: 'minor' | 'major' }) => void }).gc
+let loadAtStart: number[] = []
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2))
+  const started = performance.now()
+  loadAtStart = loadavg()
+  const workloads = WORKLOADS.filter((w) => opts.only === undefined || opts.only.includes(w.name))
+  if (gc === undefined) log('warning: run node with --expose-gc (npm run bench does) so each sample starts after a collection')
+
+  const db = await openBenchDatabase(opts.profile ? 'profile' : 'bench')
+  const sampler = new MemorySampler()
+  let kmsStatus = 'not run (--variants excludes it)'
+  let kmsVariant: KmsVariant | undefined
+  try {
+    // ---- variants ----
+    const available: Record<string, () => Promise<Target | undefined>> = {
+      plain: async () => plainTarget(db.base),
+      'noop-ext': async () => noopExtensionTarget(extendNoop(db.base)),
+      rowcrypt: async () => rowcryptTarget('rowcrypt', extend(db.base, localKeyProvider())),
+      // HOOK (bench/kms.ts): rowcrypt with AwsKmsKeyProvider in hierarchical mode against a local KMS server.
+      'rowcrypt-kms': async () => {
+        const load = await loadKmsVariant()
+        kmsStatus = load.status
+        if (load.variant === undefined) return undefined
+        kmsVariant = load.variant
+        return rowcryptTarget('rowcrypt-kms', extend(db.base, load.variant.newProvider()))
+      },
+    }
+    const wanted = opts.variants ?? (opts.profile ? ['rowcrypt'] : Object.keys(available))
+    const variants = new Map<string, Variant>()
+    for (const name of wanted) {
+      const make = available[name]
+      if (make === undefined) throw new Error(`unknown variant ${name} (${Object.keys(available).join(', ')})`)
+      const target = await make()
+      if (target === undefined) {
+        log(`variant ${name}: ${kmsStatus}`)
+        continue
+      }
+      variants.set(name, { target, seededTenant: `seed-${name}`, ids: [], ...(name === 'rowcrypt-kms' && kmsVariant ? { kms: kmsVariant } : {}) })
+    }
+    const names = [...variants.keys()]
+    log(`PostgreSQL ${db.serverVersion}, schema ${db.schema}; variants ${names.join(', ')}; ${opts.size} rows, ${opts.reps} rounds`)
+
+    // ---- seed ----
+    const seedInputs = makeInputs(opts.size, 1)
+    const freshInputs = makeInputs(opts.size, 2)
+    for (const [name, v] of variants) {
+      v.ids = await seed(v.target, v.seededTenant, seedInputs)
+      if (v.ids.length !== opts.size) throw new Error(`seeding ${name}: ${v.ids.length} rows`)
+    }
+    await db.vacuum()
+
+    // ---- one repetition ----
+    // A repetition of a per-row workload is split into slices of rows; the variants alternate slice
+    // by slice (which one goes first alternates too), and each variant's sample is the sum of its
+    // slices. Short bursts of load on the machine then hit every variant alike. Single-call
+    // workloads (findMany, createMany) alternate call by call instead.
+    const samples = new Map<string, number[]>()
+    const kmsCalls = new Map<string, number[]>()
+    const windows: Array<{ workload: string; variant: string; startUs: number; endUs: number }> = []
+    let freshCounter = 0
+    const slices = (w: Workload) => (w.sliceable ? Math.min(opts.slices, opts.size) : 1)
+    const repetition = async (w: Workload, order: string[], rep: number, timed: boolean): Promise<void> => {
+      const fixtures = new Map<string, Fixture>()
+      const total = new Map<string, { ms: number; rows: number; calls: number }>()
+      for (const name of order) {
+        const v = variants.get(name)!
+        fixtures.set(name, { tenant: w.fresh ? `fresh-${name}-${++freshCounter}` : v.seededTenant, inputs: freshInputs, ids: v.ids, rep })
+        total.set(name, { ms: 0, rows: 0, calls: 0 })
+      }
+      const n = slices(w)
+      if (n > 1) gc?.()
+      for (let s = 0; s < n; s++) {
+        const from = Math.floor((s * opts.size) / n)
+        const to = Math.floor(((s + 1) * opts.size) / n)
+        for (const name of s % 2 === 0 ? order : [...order].reverse()) {
+          const v = variants.get(name)!
+          const acc = total.get(name)!
+          // Sliced: a full collection per repetition (above), a young-generation one per slice.
+          // Single calls: a full collection before each.
+          if (n > 1) gc?.({ type: 'minor' })
+          else gc?.()
+          const calls0 = v.kms?.calls() ?? 0
+          sampler.label = timed ? `${w.name}/${name}` : ''
+          const startUs = Number(process.hrtime.bigint() / 1000n)
+          const t0 = performance.now()
+          acc.rows += await w.run(v.target, fixtures.get(name)!, from, to)
+          acc.ms += performance.now() - t0
+          const endUs = Number(process.hrtime.bigint() / 1000n)
+          sampler.sample()
+          sampler.label = ''
+          acc.calls += (v.kms?.calls() ?? 0) - calls0
+          if (timed) windows.push({ workload: w.name, variant: name, startUs, endUs })
+        }
+      }
+      for (const name of order) {
+        const acc = total.get(name)!
+        if (acc.rows !== opts.size) throw new Error(`${w.name}/${name}: touched ${acc.rows} rows, expected ${opts.size}`)
+        if (w.fresh) await db.clearTenant(fixtures.get(name)!.tenant)
+        if (!timed) continue
+        const key = `${w.name}/${name}`
+        samples.set(key, [...(samples.get(key) ?? []), acc.ms])
+        if (variants.get(name)!.kms !== undefined) kmsCalls.set(key, [...(kmsCalls.get(key) ?? []), acc.calls])
+      }
+    }
+
+    // ---- the floor's data: the same four values per row, and rowcrypt's stored rows ----
+    let floorSample: { samples: { decrypt: number[]; withUnwrap: number[]; core: number[] }; run(timed: boolean): Promise<void> } | undefined
+    if (opts.floor) {
+      const { kek, rows } = makeFloorRows(seedInputs)
+      const stored = variants.has('rowcrypt') ? ((await db.base.customer.findMany({ where: { tenantId: variants.get('rowcrypt')!.seededTenant } })) as unknown as Record<string, unknown>[]) : []
+      const core = coreDecryptor(localKeyProvider())
+      const samples = { decrypt: [] as number[], withUnwrap: [] as number[], core: [] as number[] }
+      floorSample = {
+        samples,
+        async run(timed) {
+          gc?.()
+          let t0 = performance.now()
+          floorDecrypt(rows)
+          const a = performance.now() - t0
+          gc?.()
+          t0 = performance.now()
+          floorDecryptWithUnwrap(kek, rows)
+          const b = performance.now() - t0
+          let c = NaN
+          if (stored.length > 0) {
+            const copies = stored.map((r) => ({ ...r }))
+            gc?.()
+            t0 = performance.now()
+            await core(copies, variants.get('rowcrypt')!.seededTenant)
+            c = performance.now() - t0
+          }
+          if (!timed) return
+          samples.decrypt.push(a)
+          samples.withUnwrap.push(b)
+          samples.core.push(c)
+        },
+      }
+      await floorSample.run(false) // warm-up
+    }
+
+    // ---- warm-up: every workload once per variant ----
+    log('warm-up')
+    for (const w of workloads) await repetition(w, names, 0, false)
+    await db.vacuum()
+
+    // ---- interleaved rounds ----
+    // No memory sampling in profile mode: its own calls would show up in the profile.
+    if (!opts.profile) sampler.start()
+    for (let rep = 1; rep <= opts.reps; rep++) {
+      for (const w of workloads) {
+        const repeats = CHEAP.has(w.name) ? opts.cheapRepeats : 1
+        for (let k = 0; k < repeats; k++) {
+          await repetition(w, (rep + k) % 2 === 0 ? names : [...names].reverse(), rep, true)
+          if (w.name === 'findMany') await floorSample?.run(true)
+        }
+        const last = names.map((n) => `${n} ${(samples.get(`${w.name}/${n}`)?.at(-1) ?? NaN).toFixed(0)} ms`).join(', ')
+        log(`round ${rep}/${opts.reps} ${w.name}: ${last}`)
+      }
+      await db.vacuum()
+    }
+    sampler.stop()
+
+    // ---- the floor ----
+    // Taken inside the rounds, right after each findMany repetition, so that it runs under the
+    // same conditions (load on the machine) as the findMany it is compared with.
+    let floor: FloorResult | undefined
+    if (floorSample !== undefined && floorSample.samples.decrypt.length === 0) {
+      // findMany was not run (--only): take the floor on its own.
+      log('floor')
+      for (let i = 0; i < Math.max(opts.reps * opts.cheapRepeats, 5); i++) await floorSample.run(true)
+    }
+    if (floorSample !== undefined) {
+      const f = floorSample.samples
+      floor = { rows: opts.size, decrypt: summarize(f.decrypt), decryptWithUnwrap: summarize(f.withUnwrap), coreDecryptRow: summarize(f.core) }
+    }
+
+    // ---- KMS: cold findMany ----
+    let coldFindManyCalls: number | undefined
+    if (kmsVariant !== undefined) {
+      // A new provider: empty key cache; the tenant key is in the (shared) store, wrapped by KMS.
+      const cold = extend(db.base, kmsVariant.newProvider())
+      const before = kmsVariant.calls()
+      const rows = await withTenant(variants.get('rowcrypt-kms')!.seededTenant, () => cold.customer.findMany())
+      if (rows.length !== opts.size) throw new Error(`cold findMany: ${rows.length} rows`)
+      coldFindManyCalls = kmsVariant.calls() - before
+      log(`KMS: cold findMany of ${rows.length} rows: ${coldFindManyCalls} call(s); calls by operation over the run: ${JSON.stringify(kmsVariant.callsByOperation())}`)
+    }
+
+    // ---- results ----
+    const results: WorkloadResult[] = workloads.map((w) => {
+      const plain = samples.get(`${w.name}/plain`)
+      const plainMedian = plain === undefined ? undefined : summarize(plain).medianMs
+      const plainMin = plain === undefined ? undefined : summarize(plain).minMs
+      const out: Record<string, VariantResult> = {}
+      for (const name of names) {
+        const s = summarize(samples.get(`${w.name}/${name}`) ?? [])
+        const peak = sampler.peaks.get(`${w.name}/${name}`) ?? { rss: 0, heapUsed: 0 }
+        const r: VariantResult = { ...s, perRowUs: round2((s.medianMs * 1000) / opts.size), peakRssMiB: mib(peak.rss), peakHeapUsedMiB: mib(peak.heapUsed) }
+        if (name !== 'plain' && plainMedian !== undefined) {
+          r.ratio = round2(s.medianMs / plainMedian)
+          r.minRatio = round2(s.minMs / plainMin!)
+          // Samples of one repetition ran side by side (same slices, same moment): their ratio
+          // cancels load that hit the whole repetition.
+          const mine = samples.get(`${w.name}/${name}`) ?? []
+          r.pairedRatio = round2(summarize(mine.map((x, i) => x / plain![i]!)).medianMs)
+          r.meetsTarget = s.medianMs / plainMedian <= w.target
+        }
+        const calls = kmsCalls.get(`${w.name}/${name}`)
+        if (calls !== undefined) {
+          const cs = summarize(calls)
+          r.kmsCalls = { min: cs.minMs, median: cs.medianMs, max: cs.maxMs }
+        }
+        out[name] = r
+      }
+      return { name: w.name, label: w.label, size: opts.size, target: w.target, variants: out }
+    })
+    const mem = process.memoryUsage()
+    const bench: BenchResults = {
+      meta: metadata(db, opts),
+      config: { size: opts.size, repetitions: opts.reps, cheapRepeats: opts.cheapRepeats, slices: opts.slices, warmup: true, variants: names, workloads: workloads.map((w) => w.name) },
+      workloads: results,
+      ...(floor !== undefined ? { floor } : {}),
+      memory: { maxRssMiB: round2(process.resourceUsage().maxRSS / 1024), rssAtEndMiB: mib(mem.rss), heapUsedAtEndMiB: mib(mem.heapUsed) },
+      kms: { status: kmsStatus, ...(coldFindManyCalls !== undefined ? { coldFindManyCalls } : {}) },
+      durationSeconds: round2((performance.now() - started) / 1000),
+    }
+
+    console.log(renderTable(bench))
+    mkdirSync(RESULTS_DIR, { recursive: true })
+    if (opts.profile) {
+      // The windows of the timed samples, so bench/profile-summary.ts reads only those from the profile.
+      mkdirSync(join(RESULTS_DIR, 'profiles'), { recursive: true })
+      writeFileSync(join(RESULTS_DIR, 'profiles', `windows-${process.pid}.json`), JSON.stringify({ pid: process.pid, only: opts.only, windows }, null, 2))
+    }
+    if (!opts.write || opts.profile) return
+    const file = opts.quick ? 'quick.json' : 'latest.json'
+    writeFileSync(join(RESULTS_DIR, file), `${JSON.stringify(bench, null, 2)}\n`)
+    log(`wrote bench/results/${file}`)
+    const full = !opts.quick && opts.only === undefined && opts.variants === undefined && opts.size === 1000 && opts.reps >= 5
+    if (full) {
+      writeFileSync(join(__dirname, 'RESULTS.md'), renderMarkdown(bench))
+      log('wrote bench/RESULTS.md')
+    }
+  } finally {
+    sampler.stop()
+    await kmsVariant?.stop().catch(() => undefined)
+    await db.close()
+  }
+}
+
+function metadata(db: BenchDatabase, opts: Options): Record<string, unknown> {
+  const version = (p: string) => {
+    try {
+      return (JSON.parse(readFileSync(join(__dirname, '..', 'node_modules', p, 'package.json'), 'utf8')) as { version: string }).version
+    } catch {
+      return 'unknown'
+    }
+  }
+  const git = (cmd: string) => {
+    try {
+      return execSync(cmd, { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()
+    } catch {
+      return 'unknown'
+    }
+  }
+  const dirty = git('git status --porcelain -- src') !== ''
+  return {
+    date: new Date().toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    options: opts,
+    node: process.versions.node,
+    v8: process.versions.v8,
+    platform: `${process.platform} ${process.arch}`,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memory: `${Math.round(totalmem() / 1024 ** 3)} GiB RAM`,
+    postgres: db.serverVersion,
+    prisma: version('@prisma/client'),
+    adapterPg: version('@prisma/adapter-pg'),
+    commit: `${git('git rev-parse --short HEAD')}${dirty ? ' (src/ modified)' : ''}`,
+    gcBetweenSamples: gc !== undefined,
+    // Other processes on the machine (load average over 1, 5, 15 minutes): a busy machine widens min–max.
+    loadAverageAtStart: loadAtStart.map((x) => round2(x)),
+    loadAverageAtEnd: loadavg().map((x) => round2(x)),
+  }
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exitCode = 1
+})

@@ -1,0 +1,121 @@
+// The bench's database: its own PostgreSQL schema, created and migrated with pg from
+// bench/prisma/migrations, and dropped at the end. One Prisma client serves both variants: plain
+// Prisma is the base client, rowcrypt is the same client extended (same pool, same table).
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Client } from 'pg'
+import { PrismaPg } from '@prisma/adapter-pg'
+import { PrismaClient } from './generated/client/client'
+import { manifest } from './generated/rowcrypt'
+import { LocalKeyProvider, rowcrypt } from '../src'
+import type { KeyProvider, RowcryptObserver } from '../src'
+
+/** The PostgreSQL server the bench uses; ROWCRYPT_BENCH_PG_URL (or the tests' ROWCRYPT_TEST_PG_URL) overrides it. */
+export const PG_URL = process.env.ROWCRYPT_BENCH_PG_URL ?? process.env.ROWCRYPT_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
+
+/** The four encrypted fields of the bench model. */
+export const ENCRYPTED_FIELDS = ['email', 'name', 'ssn', 'notes'] as const
+
+/** A fixed development master key: the bench measures speed, not secrecy. */
+export const BENCH_MASTER_KEY = Buffer.alloc(32, 7).toString('base64')
+
+export function localKeyProvider(): LocalKeyProvider {
+  return new LocalKeyProvider({ keys: { v1: BENCH_MASTER_KEY }, activeVersion: 'v1' })
+}
+
+/** The rowcrypt-extended client of the bench (the type of every rowcrypt variant). */
+export function extend(base: PrismaClient, keyProvider: KeyProvider, observers?: RowcryptObserver[]) {
+  return base.$extends(
+    rowcrypt({
+      schema: manifest,
+      keyProvider,
+      models: { Customer: { fields: [...ENCRYPTED_FIELDS] } },
+      ...(observers !== undefined && observers.length > 0 ? { observers } : {}),
+    }),
+  )
+}
+
+export type RowcryptClient = ReturnType<typeof extend>
+
+/** The base client behind a query extension that does nothing (`query(args)`): the cost of the mechanism. */
+export function extendNoop(base: PrismaClient) {
+  return base.$extends({
+    name: 'bench-noop',
+    query: {
+      $allModels: {
+        async $allOperations({ args, query }) {
+          return query(args)
+        },
+      },
+    },
+  })
+}
+
+export type NoopClient = ReturnType<typeof extendNoop>
+export type { PrismaClient }
+
+export interface BenchDatabase {
+  /** The PostgreSQL schema holding the bench table. */
+  schema: string
+  /** Plain Prisma 7 (driver adapter pg), no extension. */
+  base: PrismaClient
+  /** Raw SQL outside Prisma (cleanup between repetitions, at-rest checks). */
+  raw<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
+  /** Deletes every row of one tenant (untimed cleanup). */
+  clearTenant(tenantId: string): Promise<void>
+  /** VACUUM ANALYZE of the bench table (untimed, between rounds). */
+  vacuum(): Promise<void>
+  serverVersion: string
+  close(): Promise<void>
+}
+
+let counter = 0
+
+/** Creates the bench schema, applies the bench migrations and connects Prisma to it. */
+export async function openBenchDatabase(label = 'bench'): Promise<BenchDatabase> {
+  const schema = `rc_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase()}_${process.pid}_${++counter}`
+  const admin = new Client({ connectionString: PG_URL })
+  try {
+    await admin.connect()
+  } catch (cause) {
+    throw new Error(`PostgreSQL is not reachable at ${PG_URL}; start it or set ROWCRYPT_BENCH_PG_URL`, { cause })
+  }
+  const q = `"${schema.replace(/"/g, '""')}"`
+  await admin.query(`DROP SCHEMA IF EXISTS ${q} CASCADE`)
+  await admin.query(`CREATE SCHEMA ${q}`)
+  await admin.query(`SET search_path TO ${q}`)
+  // Autovacuum is off for the bench table: the bench vacuums between rounds, untimed, so a vacuum
+  // never lands inside one variant's sample.
+  const dir = join(__dirname, 'prisma', 'migrations')
+  for (const name of readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort()) {
+    await admin.query('BEGIN')
+    try {
+      await admin.query(readFileSync(join(dir, name, 'migration.sql'), 'utf8'))
+      await admin.query('COMMIT')
+    } catch (e) {
+      await admin.query('ROLLBACK')
+      throw e
+    }
+  }
+  await admin.query(`ALTER TABLE ${q}."Customer" SET (autovacuum_enabled = false, toast.autovacuum_enabled = false)`)
+  const serverVersion = String((await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? 'unknown')
+  const base = new PrismaClient({ adapter: new PrismaPg({ connectionString: PG_URL }, { schema }) })
+  await base.$connect()
+  return {
+    schema,
+    base,
+    serverVersion,
+    raw: async (sql, params = []) => (await admin.query(sql, params)).rows,
+    clearTenant: async (tenantId) => {
+      await admin.query(`DELETE FROM ${q}."Customer" WHERE "tenantId" = $1`, [tenantId])
+    },
+    vacuum: async () => {
+      await admin.query(`VACUUM ANALYZE ${q}."Customer"`)
+    },
+    close: async () => {
+      await base.$disconnect()
+      await admin.query(`DROP SCHEMA IF EXISTS ${q} CASCADE`)
+      await admin.end()
+    },
+  }
+}

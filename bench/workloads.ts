@@ -1,0 +1,302 @@
+// The bench's workloads, as plain functions over a `Target` (one per variant: plain Prisma,
+// rowcrypt with LocalKeyProvider, rowcrypt with a KMS provider). Shared by bench/run.ts and by
+// test/integration/bench-smoke.test.ts, which runs them on tiny sizes.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { withTenant } from '../src'
+import { RowLevelEncryption } from '../src/fields/row'
+import type { KeyProvider } from '../src'
+import type { NoopClient, PrismaClient, RowcryptClient } from './setup'
+import { ENCRYPTED_FIELDS } from './setup'
+
+/** What a workload writes: the four encrypted fields and one plain column. */
+export interface CustomerInput {
+  email: string
+  name: string
+  ssn: string
+  notes: string
+  seq: number
+}
+
+/** A row as the application sees it (plaintext for rowcrypt, which decrypts it). */
+export interface CustomerRow extends CustomerInput {
+  id: string
+  wrappedDek: Uint8Array | null
+  keyVersion: string | null
+  tenantId: string
+}
+
+/**
+ * One variant under test. Each method is one application call, made the way an application would:
+ * plain Prisma names the tenant in its filters itself; rowcrypt runs inside `withTenant` (one per
+ * call, like one per request) and adds the tenant filter, encryption and decryption.
+ */
+export interface Target {
+  readonly name: string
+  create(tenant: string, data: CustomerInput): Promise<CustomerRow>
+  createMany(tenant: string, data: CustomerInput[]): Promise<number>
+  findMany(tenant: string): Promise<CustomerRow[]>
+  findUnique(tenant: string, id: string): Promise<CustomerRow | null>
+  update(tenant: string, id: string, name: string): Promise<CustomerRow>
+}
+
+/** Plain Prisma 7 on the same table: plaintext values, sidecars left null, the tenant filtered by hand. */
+export function plainTarget(base: PrismaClient): Target {
+  const c = base.customer
+  return {
+    name: 'plain',
+    create: (tenantId, data) => c.create({ data: { ...data, tenantId } }),
+    createMany: async (tenantId, data) => (await c.createMany({ data: data.map((d) => ({ ...d, tenantId })) })).count,
+    findMany: (tenantId) => c.findMany({ where: { tenantId } }),
+    findUnique: (tenantId, id) => c.findUnique({ where: { id, tenantId } }),
+    update: (tenantId, id, name) => c.update({ where: { id, tenantId }, data: { name } }),
+  }
+}
+
+/**
+ * Plain Prisma through a pass-through query extension (`$allOperations` returning `query(args)`),
+ * inside `withTenant` like rowcrypt: what any query extension costs before it does any work.
+ */
+export function noopExtensionTarget(client: NoopClient): Target {
+  const c = client.customer
+  return {
+    name: 'noop-ext',
+    create: (tenantId, data) => withTenant(tenantId, () => c.create({ data: { ...data, tenantId } })),
+    createMany: async (tenantId, data) => (await withTenant(tenantId, () => c.createMany({ data: data.map((d) => ({ ...d, tenantId })) }))).count,
+    findMany: (tenantId) => withTenant(tenantId, () => c.findMany({ where: { tenantId } })),
+    findUnique: (tenantId, id) => withTenant(tenantId, () => c.findUnique({ where: { id, tenantId } })),
+    update: (tenantId, id, name) => withTenant(tenantId, () => c.update({ where: { id, tenantId }, data: { name } })),
+  }
+}
+
+/** rowcrypt: the same calls without any tenant handling, inside `withTenant`. */
+export function rowcryptTarget(name: string, client: RowcryptClient): Target {
+  const c = client.customer
+  return {
+    name,
+    create: (t, data) => withTenant(t, () => c.create({ data })),
+    createMany: async (t, data) => (await withTenant(t, () => c.createMany({ data }))).count,
+    findMany: (t) => withTenant(t, () => c.findMany()),
+    findUnique: (t, id) => withTenant(t, () => c.findUnique({ where: { id } })),
+    update: (t, id, name) => withTenant(t, () => c.update({ where: { id }, data: { name } })),
+  }
+}
+
+// ---- data ------------------------------------------------------------------------------------
+
+/** A deterministic pseudo-random generator, so every run writes the same values. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let t = s
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const WORDS = ['account', 'called', 'about', 'invoice', 'renewal', 'delivery', 'address', 'changed', 'payment', 'pending', 'support', 'ticket', 'escalated', 'customer', 'prefers', 'email', 'contact', 'morning', 'refund', 'issued', 'warranty', 'claim', 'approved', 'note']
+
+/** `n` rows of the bench's data: short email, name and ssn, and a 1,024-character notes text. */
+export function makeInputs(n: number, seed = 1): CustomerInput[] {
+  const rnd = prng(seed)
+  const out: CustomerInput[] = []
+  for (let i = 0; i < n; i++) {
+    let notes = ''
+    while (notes.length < 1024) notes += WORDS[Math.floor(rnd() * WORDS.length)] + (rnd() < 0.1 ? '. ' : ' ')
+    const digits = String(Math.floor(rnd() * 1e9)).padStart(9, '0')
+    out.push({
+      email: `customer.${seed}.${i}@example.com`,
+      name: `Customer ${i} Name${Math.floor(rnd() * 1e6)}`,
+      ssn: `${digits.slice(0, 3)}-${digits.slice(3, 5)}-${digits.slice(5, 9)}`,
+      notes: notes.slice(0, 1024),
+      seq: i,
+    })
+  }
+  return out
+}
+
+// ---- workloads -------------------------------------------------------------------------------
+
+/** What one repetition of a workload gets. */
+export interface Fixture {
+  /** The tenant to work in: a fresh one for creates, the seeded one for reads and updates. */
+  tenant: string
+  /** Rows to write (creates). */
+  inputs: CustomerInput[]
+  /** Ids of the seeded rows (reads, updates). */
+  ids: string[]
+  /** Repetition number, so updates write a new value each time. */
+  rep: number
+}
+
+export interface Workload {
+  readonly name: 'create' | 'createMany' | 'findMany' | 'findUnique' | 'update'
+  /** Human label, with `N` for the size. */
+  readonly label: string
+  /** Writes new rows: runs in a fresh tenant, cleared after each repetition. */
+  readonly fresh: boolean
+  /**
+   * One call per row (create, findUnique, update): the runner may split a repetition into slices
+   * of rows [from, to) and alternate the variants slice by slice, so that a burst of load on the
+   * machine hits every variant alike.
+   */
+  readonly sliceable: boolean
+  /** Target median ratio against plain Prisma (issue 8). */
+  readonly target: number
+  /** Runs one repetition (or rows [from, to) of it); returns the number of rows it touched. */
+  run(t: Target, f: Fixture, from?: number, to?: number): Promise<number>
+}
+
+export const WORKLOADS: readonly Workload[] = [
+  {
+    name: 'create',
+    label: 'create one by one × N',
+    fresh: true,
+    sliceable: true,
+    target: 1.15,
+    async run(t, f, from = 0, to = f.inputs.length) {
+      for (let i = from; i < to; i++) await t.create(f.tenant, f.inputs[i]!)
+      return to - from
+    },
+  },
+  {
+    name: 'createMany',
+    label: 'createMany of N',
+    fresh: true,
+    sliceable: false,
+    target: 1.3,
+    run: (t, f) => t.createMany(f.tenant, f.inputs),
+  },
+  {
+    name: 'findMany',
+    label: 'findMany of N',
+    fresh: false,
+    sliceable: false,
+    target: 3.0,
+    async run(t, f) {
+      // The application reads every value (so a lazily decrypting implementation pays here too).
+      const rows = await t.findMany(f.tenant)
+      let chars = 0
+      for (const r of rows) chars += valueLength(r)
+      return chars > 0 ? rows.length : 0
+    },
+  },
+  {
+    name: 'findUnique',
+    label: 'findUnique × N',
+    fresh: false,
+    sliceable: true,
+    target: 1.15,
+    async run(t, f, from = 0, to = f.ids.length) {
+      let found = 0
+      for (let i = from; i < to; i++) {
+        const r = await t.findUnique(f.tenant, f.ids[i]!)
+        if (r !== null && valueLength(r) > 0) found++
+      }
+      return found
+    },
+  },
+  {
+    name: 'update',
+    label: 'update of one encrypted field × N',
+    fresh: false,
+    sliceable: true,
+    target: 1.3,
+    async run(t, f, from = 0, to = f.ids.length) {
+      for (let i = from; i < to; i++) await t.update(f.tenant, f.ids[i]!, `Customer ${i} Renamed${f.rep}`)
+      return to - from
+    },
+  },
+]
+
+/** Touches the four encrypted values of a row, as an application reading them would. */
+export function valueLength(r: CustomerInput): number {
+  return r.email.length + r.name.length + r.ssn.length + r.notes.length
+}
+
+/** Seeds `inputs` into `tenant` through `t` (createMany) and returns the ids, in `seq` order. */
+export async function seed(t: Target, tenant: string, inputs: CustomerInput[]): Promise<string[]> {
+  await t.createMany(tenant, inputs)
+  const rows = await t.findMany(tenant)
+  return rows.sort((a, b) => a.seq - b.seq).map((r) => r.id)
+}
+
+// ---- the floor -------------------------------------------------------------------------------
+
+/** One value sealed for the floor: raw buffers, no string format to parse. */
+interface SealedValue {
+  iv: Buffer
+  ciphertext: Buffer
+  tag: Buffer
+  aad: Buffer
+}
+
+/** One row for the floor: its own data key, its wrapped form, and its four sealed values. */
+export interface FloorRow {
+  key: Buffer
+  wrapped: { iv: Buffer; ciphertext: Buffer; tag: Buffer; aad: Buffer }
+  values: SealedValue[]
+}
+
+function sealRaw(key: Buffer, plaintext: Buffer, aad: Buffer): SealedValue {
+  const iv = randomBytes(12)
+  const c = createCipheriv('aes-256-gcm', key, iv)
+  c.setAAD(aad)
+  const ciphertext = Buffer.concat([c.update(plaintext), c.final()])
+  return { iv, ciphertext, tag: c.getAuthTag(), aad }
+}
+
+/**
+ * The same four values per row as the bench data, sealed with AES-256-GCM under a per-row key
+ * (with AAD of the size rowcrypt binds, ~100 bytes), and each row key wrapped under one KEK.
+ */
+export function makeFloorRows(inputs: CustomerInput[]): { kek: Buffer; rows: FloorRow[] } {
+  const kek = randomBytes(32)
+  const aad = Buffer.alloc(110, 0x61)
+  const rows = inputs.map((d) => {
+    const key = randomBytes(32)
+    const wrapped = sealRaw(kek, key, aad)
+    return { key, wrapped, values: ENCRYPTED_FIELDS.map((f) => sealRaw(key, Buffer.from(d[f], 'utf8'), aad)) }
+  })
+  return { kek, rows }
+}
+
+function openRaw(key: Buffer, v: SealedValue): Buffer {
+  const d = createDecipheriv('aes-256-gcm', key, v.iv)
+  d.setAAD(v.aad)
+  d.setAuthTag(v.tag)
+  return Buffer.concat([d.update(v.ciphertext), d.final()])
+}
+
+/**
+ * The floor: raw node:crypto AES-256-GCM decryption of the four values of every row (to UTF-8
+ * strings, as an application gets them). Returns the number of characters produced.
+ */
+export function floorDecrypt(rows: FloorRow[]): number {
+  let chars = 0
+  for (const r of rows) for (const v of r.values) chars += openRaw(r.key, v).toString('utf8').length
+  return chars
+}
+
+/** The floor plus one key unwrap per row (AES-256-GCM under the KEK), as envelope encryption needs. */
+export function floorDecryptWithUnwrap(kek: Buffer, rows: FloorRow[]): number {
+  let chars = 0
+  for (const r of rows) {
+    const key = openRaw(kek, r.wrapped)
+    for (const v of r.values) chars += openRaw(key, v).toString('utf8').length
+  }
+  return chars
+}
+
+/**
+ * rowcrypt's core without Prisma or a database: `decryptRow` of rows as PostgreSQL stored them
+ * (read raw through the base client). Separates rowcrypt's own crypto path from query costs.
+ */
+export function coreDecryptor(keyProvider: KeyProvider): (rows: Record<string, unknown>[], tenantId: string) => Promise<number> {
+  const rle = new RowLevelEncryption({ keyProvider, models: { Customer: { fields: [...ENCRYPTED_FIELDS], idField: 'id' } } })
+  return async (rows, tenantId) => {
+    const out = await Promise.all(rows.map((r) => rle.decryptRow(r, { model: 'Customer', tenantId })))
+    return out.length
+  }
+}

@@ -1,0 +1,169 @@
+// The CLI commands of issue 4 as users run them: `rowcrypt kms-dev-server` and
+// `rowcrypt tenant shred`, through the built binary (dist/cli/main.js, made by `npm run generate`)
+// in child processes, and in-process on every database.
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { DecryptCommand, GenerateDataKeyCommand } from '@aws-sdk/client-kms'
+import { PrismaTenantKeyStore, withTenant, type KmsDevServer } from '../../src'
+import { tenantCommand, type CommandIO } from '../../src/cli/tenant'
+import { DATABASES, openDatabase, type TestDatabase } from '../support/db'
+import { awsProvider, kmsClient, startKms } from '../support/kms'
+import { extend } from '../support/setup'
+
+const root = join(__dirname, '..', '..')
+const bin = join(root, 'dist', 'cli', 'main.js')
+// Inside the repository (ignored by git as .rowcrypt-*) so that config files resolve its packages.
+const work = join(root, `.rowcrypt-test-cli-${process.pid}`)
+beforeAll(() => mkdirSync(work, { recursive: true }))
+afterAll(() => rmSync(work, { recursive: true, force: true }))
+
+/** Starts `rowcrypt kms-dev-server` and resolves once it printed its endpoint. */
+function startServerProcess(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; endpoint: string; output: () => string; exit: Promise<number | null> }> {
+  const child = spawn(process.execPath, [bin, 'kms-dev-server', ...args], { cwd: work })
+  let output = ''
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`kms-dev-server did not start: ${output}`)), 10_000)
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()))
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString()
+      const m = /listening on (http:\/\/[^\s]+)/.exec(output)
+      if (m !== null && output.includes('Press Ctrl+C')) {
+        clearTimeout(timer)
+        resolve({ child, endpoint: m[1]!, output: () => output, exit })
+      }
+    })
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`kms-dev-server exited with ${code}: ${output}`))
+    })
+  })
+}
+
+describe('rowcrypt kms-dev-server', () => {
+  it('serves the KMS protocol, keeps its keys in a file across restarts, and stops on SIGTERM', async () => {
+    const file = join(work, 'dev-keys.json')
+    const first = await startServerProcess(['--port', '0', '--file', file])
+    expect(first.output()).toMatch(/alias\/rowcrypt-dev -> arn:aws:kms:us-east-1:111122223333:key\/[0-9a-f-]{36} \(created\)/)
+    const c1 = kmsClient({ endpoint: first.endpoint } as KmsDevServer)
+    const g = await c1.send(new GenerateDataKeyCommand({ KeyId: 'alias/rowcrypt-dev', KeySpec: 'AES_256', EncryptionContext: { tenantId: 'cli' } }))
+    c1.destroy()
+    first.child.kill('SIGTERM')
+    expect(await first.exit).toBe(0)
+    expect(first.output()).toContain('Stopped. Calls: GenerateDataKey=1')
+
+    const second = await startServerProcess(['--port', '0', '--file', file])
+    try {
+      expect(second.output()).not.toContain('(created)')
+      const c2 = kmsClient({ endpoint: second.endpoint } as KmsDevServer)
+      const d = await c2.send(new DecryptCommand({ CiphertextBlob: g.CiphertextBlob, EncryptionContext: { tenantId: 'cli' } }))
+      c2.destroy()
+      expect(Buffer.from(d.Plaintext!).equals(Buffer.from(g.Plaintext!))).toBe(true)
+    } finally {
+      second.child.kill('SIGINT')
+      expect(await second.exit).toBe(0)
+    }
+  })
+
+  it('rejects bad options with exit code 2', () => {
+    const r = spawnSync(process.execPath, [bin, 'kms-dev-server', '--port', '70000'], { cwd: work, encoding: 'utf8' })
+    expect(r.status).toBe(2)
+    expect(r.stderr).toContain('--port')
+  })
+})
+
+describe('rowcrypt tenant shred (child process)', () => {
+  it('loads an ES module config (rowcrypt.config.mjs) and refuses without --yes when stdin is no terminal', () => {
+    const dir = join(work, 'esm')
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(
+      join(dir, 'rowcrypt.config.mjs'),
+      "export default { keyProvider: { shredTenant: async (tenantId) => ({ tenantId, tenantKeysDestroyed: 1, kmsKeys: [] }) } }\n",
+    )
+    const ok = spawnSync(process.execPath, [bin, 'tenant', 'shred', '--tenant', 'esm_t', '--yes'], { cwd: dir, encoding: 'utf8' })
+    expect(ok.stderr).toBe('')
+    expect(ok.stdout).toBe('Shredded tenant esm_t: 1 tenant key destroyed.\n')
+    expect(ok.status).toBe(0)
+    const refused = spawnSync(process.execPath, [bin, 'tenant', 'shred', '--tenant', 'esm_t'], { cwd: dir, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] })
+    expect(refused.status).toBe(2)
+    expect(refused.stdout).toBe('')
+  })
+
+  it('shreds a tenant of a real SQLite database through a TypeScript rowcrypt.config.ts and the AWS KMS provider', async () => {
+    const { server } = await startKms()
+    const db = await openDatabase('sqlite', 'cli_shred')
+    try {
+      const store = new PrismaTenantKeyStore({ prisma: db.prisma })
+      const prisma = extend(db, awsProvider(server, { tenantKeyStore: store }))
+      await withTenant('cli_x', () => prisma.user.create({ data: { name: 'x', email: 'x@cli.test' } }))
+      await withTenant('cli_y', () => prisma.user.create({ data: { name: 'y', email: 'y@cli.test' } }))
+      const dbFile = (await db.prisma.$queryRawUnsafe<Array<{ file: string }>>('PRAGMA database_list'))[0]!.file
+      const dir = join(work, 'ts')
+      mkdirSync(dir, { recursive: true })
+      writeFileSync(
+        join(dir, 'rowcrypt.config.ts'),
+        `import { KMSClient } from '@aws-sdk/client-kms'
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
+import { AwsKmsKeyProvider, PrismaTenantKeyStore, type RowcryptCliConfig } from 'rowcrypt'
+import { PrismaClient } from '../../generated/sqlite/client/client'
+
+export default async (): Promise<RowcryptCliConfig> => {
+  const prisma = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: 'file:' + process.env.CLI_TEST_DB }) })
+  const client = new KMSClient({ endpoint: process.env.CLI_TEST_KMS, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } })
+  const keyProvider = new AwsKmsKeyProvider({ client, keys: { v1: 'alias/test-v1', v2: 'alias/test-v2' }, activeVersion: 'v1', tenantKeyStore: new PrismaTenantKeyStore({ prisma }) })
+  return { prisma, keyProvider, close: () => client.destroy() }
+}
+`,
+      )
+      const env = { ...process.env, CLI_TEST_DB: dbFile, CLI_TEST_KMS: server.endpoint, NODE_NO_WARNINGS: '1' }
+      const r = spawnSync(process.execPath, [bin, 'tenant', 'shred', '--tenant', 'cli_x', '--yes', '--config', 'ts/rowcrypt.config.ts'], { cwd: work, env, encoding: 'utf8' })
+      expect(r.stderr).toBe('')
+      expect(r.stdout).toBe('Shredded tenant cli_x: 1 tenant key destroyed.\n')
+      expect(r.status).toBe(0)
+      const fresh = extend(db, awsProvider(server, { tenantKeyStore: new PrismaTenantKeyStore({ prisma: db.prisma }) }))
+      await expect(withTenant('cli_x', () => fresh.user.findMany())).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_TENANT_SHREDDED' })
+      expect((await withTenant('cli_y', () => fresh.user.findMany())).map((u) => u.email)).toEqual(['y@cli.test'])
+    } finally {
+      await db.close()
+      await server.stop()
+    }
+  })
+})
+
+describe.each(DATABASES)('rowcrypt tenant shred on %s', (kind) => {
+  let db: TestDatabase
+  let kms: KmsDevServer
+  beforeAll(async () => {
+    db = await openDatabase(kind, 'cli_tenant')
+    kms = (await startKms()).server
+  })
+  afterAll(async () => {
+    await kms.stop()
+    await db.close()
+  })
+
+  it("destroys X's keys through the configured provider; X unreadable, Y readable", async () => {
+    const keyProvider = awsProvider(kms, { tenantKeyStore: new PrismaTenantKeyStore({ prisma: db.prisma, schema: db.manifest }) })
+    const prisma = extend(db, keyProvider)
+    await withTenant('x', () => prisma.user.createMany({ data: [{ name: 'x1', email: 'x1@t.test' }, { name: 'x2', email: 'x2@t.test' }] }))
+    await withTenant('y', () => prisma.user.create({ data: { name: 'y1', email: 'y1@t.test' } }))
+    const out: string[] = []
+    const io: CommandIO = {
+      out: (s) => out.push(s),
+      err: (s) => out.push(`ERR ${s}`),
+      cwd: work,
+      interactive: false,
+      prompt: async () => '',
+      // The application's config module; the disconnect is a no-op so the test keeps its client.
+      importModule: async () => ({ default: async () => ({ prisma: { $disconnect: async () => undefined }, keyProvider }) }),
+    }
+    expect(await tenantCommand(['shred', '--tenant', 'x', '--yes', '--config', __filename], io)).toBe(0)
+    expect(out.join('')).toBe('Shredded tenant x: 1 tenant key destroyed.\n')
+    const other = extend(db, awsProvider(kms, { tenantKeyStore: new PrismaTenantKeyStore({ prisma: db.prisma }) }))
+    for (const client of [prisma, other]) {
+      await expect(withTenant('x', () => client.user.findMany())).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_TENANT_SHREDDED' })
+      expect((await withTenant('y', () => client.user.findMany())).map((u) => u.email)).toEqual(['y1@t.test'])
+    }
+  })
+})

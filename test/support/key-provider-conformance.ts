@@ -1,0 +1,179 @@
+// One conformance suite for every KeyProvider: the contract rowcrypt relies on (binding of context
+// and key version, coded errors, fresh buffers, no key material in errors). Run it against a new
+// provider with `keyProviderConformance('MyProvider', async () => ({ provider }))`.
+import type { BindingContext, KeyProvider, RowcryptError } from '../../src'
+
+/** What the suite needs from a provider under test. */
+export interface ConformanceSubject {
+  /**
+   * A provider whose active version is `v1`, that also knows `v2` (another key) and `v1same`
+   * (the same key material or KMS key as `v1` under another version name).
+   */
+  provider: KeyProvider
+  /** Runs after the provider's tests. */
+  dispose?: () => Promise<void>
+}
+
+const ctx = { purpose: 'row-dek', model: 'User', tenantId: 'conf_tenant_a', rowId: '42' } as const
+
+async function rejected(p: Promise<unknown>): Promise<RowcryptError & Error> {
+  try {
+    await p
+  } catch (e) {
+    return e as RowcryptError & Error
+  }
+  throw new Error('expected a rejection')
+}
+
+function spellings(bytes: Uint8Array): string[] {
+  const b = Buffer.from(bytes)
+  return [b.toString('hex'), b.toString('base64'), b.toString('base64url'), b.toString('hex').slice(0, 24), b.toString('base64').slice(0, 20)]
+}
+
+function errorText(e: unknown): string {
+  const parts: string[] = []
+  let cur: unknown = e
+  for (let depth = 0; cur instanceof Error && depth < 10; depth++) {
+    parts.push(cur.name, cur.message, cur.stack ?? '', JSON.stringify(Object.fromEntries(Object.entries(cur))))
+    cur = cur.cause
+  }
+  return parts.join('\n')
+}
+
+const equal = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b))
+
+/** Defines the conformance tests for the provider `make` builds (one per test). */
+export function keyProviderConformance(name: string, make: () => Promise<ConformanceSubject>): void {
+  describe(`KeyProvider conformance: ${name}`, () => {
+    let subject: ConformanceSubject
+    let p: KeyProvider
+    beforeEach(async () => {
+      subject = await make()
+      p = subject.provider
+    })
+    afterEach(async () => {
+      await subject.dispose?.()
+    })
+
+    it('has an active version and makes fresh 32-byte data keys under it', async () => {
+      expect(p.activeKeyVersion).toBe('v1')
+      const a = await p.generateDataKey(ctx)
+      const b = await p.generateDataKey(ctx)
+      expect(a.keyVersion).toBe('v1')
+      expect(a.plaintextKey).toBeInstanceOf(Uint8Array)
+      expect(a.plaintextKey).toHaveLength(32)
+      expect(a.wrappedKey).toBeInstanceOf(Uint8Array)
+      expect(equal(a.plaintextKey, b.plaintextKey)).toBe(false)
+      expect(equal(a.wrappedKey, b.wrappedKey)).toBe(false)
+      expect(Buffer.from(a.wrappedKey).includes(Buffer.from(a.plaintextKey))).toBe(false)
+    })
+
+    it('unwraps what it generated, with the context entries in any order', async () => {
+      const g = await p.generateDataKey(ctx)
+      const expected = Buffer.from(g.plaintextKey)
+      g.plaintextKey.fill(0) // the caller zeroes its copy; the provider must not depend on it
+      expect(equal(await p.unwrapDataKey(g.wrappedKey, 'v1', ctx), expected)).toBe(true)
+      const reordered = { rowId: '42', tenantId: 'conf_tenant_a', model: 'User', purpose: 'row-dek' }
+      expect(equal(await p.unwrapDataKey(g.wrappedKey, 'v1', reordered), expected)).toBe(true)
+    })
+
+    it('wraps an existing key under the active version by default and under a named one on request', async () => {
+      const dek = Buffer.alloc(32, 0x5a)
+      const a = await p.wrapDataKey(dek, ctx)
+      expect(a.keyVersion).toBe('v1')
+      expect(equal(await p.unwrapDataKey(a.wrappedKey, 'v1', ctx), dek)).toBe(true)
+      const b = await p.wrapDataKey(dek, ctx, 'v2')
+      expect(b.keyVersion).toBe('v2')
+      expect(equal(await p.unwrapDataKey(b.wrappedKey, 'v2', ctx), dek)).toBe(true)
+      expect((await rejected(p.unwrapDataKey(b.wrappedKey, 'v1', ctx))).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
+      expect(dek.equals(Buffer.alloc(32, 0x5a))).toBe(true) // the caller's key is left alone
+    })
+
+    it('wraps the same key differently each time', async () => {
+      const dek = Buffer.alloc(32, 3)
+      const a = await p.wrapDataKey(dek, ctx)
+      const b = await p.wrapDataKey(dek, ctx)
+      expect(equal(a.wrappedKey, b.wrappedKey)).toBe(false)
+    })
+
+    it('binds every context entry: a changed, added or removed entry gives DecryptionError', async () => {
+      const dek = Buffer.alloc(32, 8)
+      const { wrappedKey } = await p.wrapDataKey(dek, ctx)
+      const variants: BindingContext[] = [
+        { ...ctx, tenantId: 'conf_tenant_b' },
+        { ...ctx, model: 'Post' },
+        { ...ctx, rowId: '43' },
+        { ...ctx, purpose: 'field' },
+        { ...ctx, extra: '' },
+        { purpose: ctx.purpose, model: ctx.model, tenantId: ctx.tenantId },
+      ]
+      for (const c of variants) {
+        const e = await rejected(p.unwrapDataKey(wrappedKey, 'v1', c))
+        expect(e.code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
+        expect(e.message).toBe('decryption failed')
+      }
+    })
+
+    it('binds the key version: the same key under another version name does not unwrap', async () => {
+      const { wrappedKey } = await p.wrapDataKey(Buffer.alloc(32, 9), ctx, 'v1')
+      expect((await rejected(p.unwrapDataKey(wrappedKey, 'v1same', ctx))).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
+      expect((await rejected(p.unwrapDataKey(wrappedKey, 'v2', ctx))).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
+    })
+
+    it('gives KeyVersionError for an unknown version on wrap and unwrap', async () => {
+      const { wrappedKey } = await p.generateDataKey(ctx)
+      expect((await rejected(p.unwrapDataKey(wrappedKey, 'v9', ctx))).code).toBe('ERR_ROWCRYPT_KEY_VERSION_UNKNOWN')
+      expect((await rejected(p.wrapDataKey(Buffer.alloc(32, 1), ctx, 'v9'))).code).toBe('ERR_ROWCRYPT_KEY_VERSION_UNKNOWN')
+    })
+
+    it('gives DecryptionError for every flipped bit position of the wrapped key, and for wrong lengths', async () => {
+      const { wrappedKey } = await p.wrapDataKey(Buffer.alloc(32, 2), ctx)
+      for (let i = 0; i < wrappedKey.length; i++) {
+        const t = Uint8Array.from(wrappedKey)
+        t[i] = (t[i] as number) ^ (1 << i % 8)
+        expect((await rejected(p.unwrapDataKey(t, 'v1', ctx))).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
+      }
+      for (const bad of [wrappedKey.subarray(0, wrappedKey.length - 1), Uint8Array.from([...wrappedKey, 0]), new Uint8Array(0)]) {
+        expect((await rejected(p.unwrapDataKey(bad, 'v1', ctx))).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
+      }
+    })
+
+    it('returns a fresh buffer from unwrap that the caller may zero', async () => {
+      const dek = Buffer.alloc(32, 4)
+      const { wrappedKey } = await p.wrapDataKey(dek, ctx)
+      const first = await p.unwrapDataKey(wrappedKey, 'v1', ctx)
+      first.fill(0)
+      expect(equal(await p.unwrapDataKey(wrappedKey, 'v1', ctx), dek)).toBe(true)
+    })
+
+    it('refuses a context that carries its own keyVersion entry', async () => {
+      expect((await rejected(p.generateDataKey({ ...ctx, keyVersion: 'v2' }))).code).toBe('ERR_ROWCRYPT_CONFIG')
+      const { wrappedKey } = await p.generateDataKey(ctx)
+      expect((await rejected(p.unwrapDataKey(wrappedKey, 'v1', { ...ctx, keyVersion: 'v1' }))).code).toBe('ERR_ROWCRYPT_CONFIG')
+    })
+
+    it('puts no key material into errors', async () => {
+      const g = await p.generateDataKey(ctx)
+      const secrets = [...spellings(g.plaintextKey), ...spellings(g.wrappedKey)]
+      const errors = [
+        await rejected(p.unwrapDataKey(g.wrappedKey, 'v1', { ...ctx, tenantId: 'conf_tenant_b' })),
+        await rejected(p.unwrapDataKey(g.wrappedKey, 'v9', ctx)),
+        await rejected(p.unwrapDataKey(Uint8Array.from(g.wrappedKey).fill(7, 3, 9), 'v1', ctx)),
+      ]
+      for (const e of errors) {
+        const text = errorText(e)
+        for (const s of secrets) expect(text).not.toContain(s)
+      }
+    })
+
+    it('stays consistent under concurrency (many tenants and rows at once)', async () => {
+      const contexts = Array.from({ length: 60 }, (_, i) => ({ purpose: 'row-dek', model: 'User', tenantId: `conf_t${i % 3}`, rowId: String(i) }))
+      const made = await Promise.all(contexts.map((c) => p.generateDataKey(c)))
+      const copies = made.map((m) => Buffer.from(m.plaintextKey))
+      const back = await Promise.all(made.map((m, i) => p.unwrapDataKey(m.wrappedKey, m.keyVersion, contexts[i]!)))
+      back.forEach((k, i) => expect(equal(k, copies[i]!)).toBe(true))
+      // Keys of one tenant never open under another.
+      expect((await rejected(p.unwrapDataKey(made[0]!.wrappedKey, 'v1', contexts[1]!))).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
+    })
+  })
+}
