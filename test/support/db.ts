@@ -157,7 +157,7 @@ async function openMysql(name: string, clientOptions: Record<string, unknown>): 
   // Tests write portable SQL with "double-quoted" identifiers and $1 placeholders.
   await admin.query("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',ANSI_QUOTES')")
   const client = new MysqlClient({
-    adapter: new PrismaMariaDb({ ...config, database: name, connectionLimit: 5, acquireTimeout: 10_000 }),
+    adapter: new PrismaMariaDb({ ...config, database: name, connectionLimit: 8, acquireTimeout: 60_000 }),
     log: [{ emit: 'event', level: 'query' }],
     ...clientOptions,
   })
