@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `rowcrypt` command. The only library folder besides examples/ that reads process.env.
 import { LocalKeyProvider } from '../keys/local'
+import { encryptExistingCommand } from './encrypt-existing'
 import { kmsDevServerCommand } from './kms-dev-server'
 import { rlsCommand } from './rls'
 import { tenantCommand, terminalPrompt, type CommandIO } from './tenant'
@@ -12,6 +13,7 @@ Commands:
   kms-dev-server  Run a local AWS KMS-compatible server for development (--port 4599)
   tenant shred    Crypto-shred a tenant: destroy its keys (--tenant <id>; reads rowcrypt.config.ts)
   rls sql         Print the PostgreSQL row-level security policies of the scoped models (reads rowcrypt.config.ts)
+  encrypt-existing  Encrypt rows written before rowcrypt (--model <Model>; reads rowcrypt.config.ts)
   help            Show this text
 
 Later releases add: rotate, status, verify.
@@ -29,6 +31,13 @@ export function main(argv: string[], out: (s: string) => void = (s) => process.s
     }
     case 'tenant':
       return tenantCommand(argv.slice(1), processIO(out))
+    case 'encrypt-existing': {
+      // SIGINT stops after the current batch; running the command again continues.
+      const stop = new AbortController()
+      const onSignal = () => stop.abort()
+      process.once('SIGINT', onSignal)
+      return encryptExistingCommand(argv.slice(1), processIO(out), stop.signal).finally(() => process.off('SIGINT', onSignal))
+    }
     case 'rls':
       return rlsCommand(argv.slice(1), processIO(out))
     case 'keygen':
