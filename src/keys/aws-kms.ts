@@ -395,7 +395,9 @@ export class AwsKmsKeyProvider implements KeyProvider {
     const window = options.pendingWindowInDays ?? 30
     if (!Number.isInteger(window) || window < 7 || window > 30) throw new ConfigError('shredTenant: pendingWindowInDays must be an integer from 7 to 30')
     const own = this.#ownKeys(tenantId)
-    if (this.#store === undefined && own.length === 0) {
+    // Direct mode keeps no tenant key: with shared KMS keys there is nothing to destroy, whatever
+    // a store would record (direct-mode reads never consult it).
+    if (own.length === 0 && (this.#store === undefined || this.mode === 'direct')) {
       throw new ConfigError(`shredTenant: tenant ${tenantId} has no key of its own to destroy (direct mode with shared KMS keys); give it its own KMS keys or use hierarchical mode`)
     }
     let tenantKeysDestroyed = 0
@@ -446,7 +448,12 @@ export class AwsKmsKeyProvider implements KeyProvider {
     const store = this.#store
     if (store === undefined) throw new ConfigError('AwsKmsKeyProvider: this data key was wrapped in hierarchical mode; configure the tenantKeyStore to unwrap it')
     const kmsKeyId = this.#keyId(tenantId, keyVersion)
-    return this.#tenantCache.use(JSON.stringify([tenantId, keyVersion]), () => this.#loadTenantKey(store, tenantId, keyVersion, kmsKeyId, create), fn, [tenantTag(tenantId)])
+    // A shred in this process while the key was loading: waiters must not use it.
+    const checked = (key: Uint8Array): T => {
+      if (this.#shredded.has(tenantId)) throw new TenantShreddedError(`tenant ${tenantId} was shredded: its keys are destroyed`)
+      return fn(key)
+    }
+    return this.#tenantCache.use(JSON.stringify([tenantId, keyVersion]), () => this.#loadTenantKey(store, tenantId, keyVersion, kmsKeyId, create), checked, [tenantTag(tenantId)])
   }
 
   async #loadTenantKey(store: TenantKeyStore, tenantId: string, keyVersion: string, kmsKeyId: string, create: boolean): Promise<Uint8Array> {
@@ -467,7 +474,17 @@ export class AwsKmsKeyProvider implements KeyProvider {
       zero(plaintext)
       throw e
     }
-    if (stored.shreddedAt === null && stored.wrappedKey !== null && Buffer.from(stored.wrappedKey).equals(wrapped)) return plaintext
+    if (stored.shreddedAt === null && stored.wrappedKey !== null && Buffer.from(stored.wrappedKey).equals(wrapped)) {
+      // A shred may have run between our read and our insert without seeing the new row: look
+      // again, and destroy what we just stored if the tenant is shredded now.
+      const again = await this.#storeCall(() => store.get(tenantId, keyVersion))
+      if (again?.shreddedAt != null) {
+        zero(plaintext)
+        await this.#storeCall(() => store.shred(tenantId, new Date()))
+        throw new TenantShreddedError(`tenant ${tenantId} was shredded: its keys are destroyed`)
+      }
+      return plaintext
+    }
     // Another process stored its key first (or the tenant was shredded meanwhile): use the stored one.
     zero(plaintext)
     if (stored.shreddedAt !== null) throw new TenantShreddedError(`tenant ${tenantId} was shredded: its keys are destroyed`)

@@ -174,10 +174,10 @@ function rlsPinning(settings: RlsSettings, base: AnyClient, transactions: AsyncL
     const s = current()
     const state = (store.rls ??= { key: undefined, queue: Promise.resolve() })
     const result = state.queue.then(async () => {
-      if (state.key !== s.key) {
-        await settingCall.run(true, async () => await store.tx.$executeRawUnsafe(s.sql, ...s.values))
-        state.key = s.key
-      }
+      // Pinned before every statement, not once per tenant: a nested transaction's savepoint
+      // rollback undoes a set_config sent inside it, so a remembered setting could be stale.
+      await settingCall.run(true, async () => await store.tx.$executeRawUnsafe(s.sql, ...s.values))
+      state.key = s.key
       return run()
     })
     state.queue = result.then(

@@ -422,8 +422,15 @@ describe('AwsKmsKeyProvider: shredTenant', () => {
     expect((await rejected(p.shredTenant(''))).code).toBe('ERR_ROWCRYPT_TENANT_INVALID')
   })
 
-  it('refuses in direct mode when the tenant has nothing of its own to destroy', async () => {
+  it('refuses in direct mode when the tenant has nothing of its own to destroy, with or without a store', async () => {
     const p = awsProvider(server, { mode: 'direct' })
     expect((await rejected(p.shredTenant('s_shared'))).code).toBe('ERR_ROWCRYPT_CONFIG')
+    // A store's tombstone would be a false promise: direct-mode reads never consult it.
+    const store = new InMemoryTenantKeyStore()
+    const withStore = awsProvider(server, { mode: 'direct', tenantKeyStore: store })
+    const dk = await withStore.generateDataKey(ctx('s_shared_store'))
+    expect((await rejected(withStore.shredTenant('s_shared_store'))).code).toBe('ERR_ROWCRYPT_CONFIG')
+    expect(store.records().filter((r) => r.tenantId === 's_shared_store')).toEqual([])
+    expect(Buffer.from(await withStore.unwrapDataKey(dk.wrappedKey, 'v1', ctx('s_shared_store'))).equals(Buffer.from(dk.plaintextKey))).toBe(true)
   })
 })
