@@ -238,4 +238,29 @@ describe.each(DATABASES)('transactions on %s', (kind: DatabaseKind) => {
     const back = await withTenant(t, () => prisma.user.findUniqueOrThrow({ where: { id: a.id } }))
     expect(back.email).toBe('keep-old')
   })
+
+  it('the second of three writes fails to encrypt: nothing of the three is in the database (interactive and batch)', async () => {
+    const t = tenant()
+    const bad = { name: 'w2', email: 'w2', prefs: { big: 10n } as unknown as string } // a BigInt is not JSON
+    await expect(
+      withTenant(t, () =>
+        prisma.$transaction(async (tx) => {
+          await tx.user.create({ data: { name: 'w1', email: 'three-1-secret' } })
+          await tx.user.create({ data: bad })
+          await tx.user.create({ data: { name: 'w3', email: 'three-3-secret' } })
+        }),
+      ),
+    ).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_INVALID_VALUE' })
+    expect(await count('User', t)).toBe(0)
+    await expect(
+      withTenant(t, () =>
+        prisma.$transaction([
+          prisma.user.create({ data: { name: 'w1', email: 'three-1-secret' } }),
+          prisma.user.create({ data: bad }),
+          prisma.user.create({ data: { name: 'w3', email: 'three-3-secret' } }),
+        ]),
+      ),
+    ).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_INVALID_VALUE' })
+    expect(await count('User', t)).toBe(0)
+  })
 })
