@@ -270,6 +270,7 @@ export class QueryEngine {
     try {
       key.decryptInto(row, row)
       scope.stats.rowsDecrypted++
+      if (!scope.bypass) this.rememberKey(spec, tenantId, row)
     } finally {
       key.dispose()
     }
@@ -309,14 +310,18 @@ export class QueryEngine {
 
   private async update(info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
     this.checkWhere(info, args.where)
+    const known = this.knownRow(info, args.where, scope)
     this.scopeWhere(info, args, scope)
     if (info.spec !== undefined) this.checkUpdateData(info.spec, args.data)
-    const readSelf = (select: Obj) => io.readUnique(info.name, args.where as Obj, select)
+    const readFresh = (select: Obj) => io.readUnique(info.name, args.where as Obj, select)
 
-    // Encrypted fields are written under the row's existing key, so it is read first. The write is
-    // a compare-and-swap on the wrapped key: if rotation re-wrapped or re-keyed the row in between,
-    // the update matches nothing and is retried on the fresh key.
+    // Encrypted fields are written under the row's existing key, so it is read first (or taken from
+    // a recent read of the same row). The write is a compare-and-swap on the wrapped key: if
+    // rotation re-wrapped or re-keyed the row in between, or the remembered key is stale, the update
+    // matches nothing and is retried on a freshly read key.
     for (let attempt = 1; ; attempt++) {
+      const fromMemory = known !== undefined && attempt === 1
+      const readSelf = (select: Obj) => (fromMemory && Object.keys(select).every((k) => k in known) ? Promise.resolve(known) : readFresh(select))
       const ctx = writeContext(scope, io)
       const { data, cas } = await this.updatedRow(info, args.data, readSelf, ctx, 'throw')
       await this.runForeignKeyChecks(ctx)
@@ -324,10 +329,47 @@ export class QueryEngine {
       try {
         return await this.run(info, attemptArgs, query, scope)
       } catch (e) {
-        if (cas !== undefined && attempt < CAS_ATTEMPTS && !io.inBatch() && (e as { code?: unknown })?.code === P2025 && (await this.keyChanged(info, readSelf, cas))) continue
+        const casMissed = cas !== undefined && attempt < CAS_ATTEMPTS && !io.inBatch() && (e as { code?: unknown })?.code === P2025
+        if (casMissed && fromMemory) {
+          this.knownKeys.delete(knownKeyId(info.spec!, scope.tenantId!, known![info.spec!.idField!]))
+          continue
+        }
+        if (casMissed && (await this.keyChanged(info, readFresh, cas))) continue
         throw e
       }
     }
+  }
+
+  /**
+   * Wrapped keys of rows this client recently read or wrote (not secret: they are what the table
+   * holds), so that an update by id can skip reading its row's key. Bounded; a stale entry only
+   * costs the failed compare-and-swap and a fresh read.
+   */
+  private readonly knownKeys = new Map<string, { wrappedDek: Uint8Array; keyVersion: string }>()
+
+  private rememberKey(spec: ModelSpec, tenantId: string, row: Obj): void {
+    const id = spec.idField === undefined ? undefined : row[spec.idField]
+    const wrappedDek = row[spec.columns.wrappedDek]
+    const keyVersion = row[spec.columns.keyVersion]
+    if (id == null || !(wrappedDek instanceof Uint8Array) || typeof keyVersion !== 'string') return
+    const k = knownKeyId(spec, tenantId, id)
+    this.knownKeys.delete(k)
+    this.knownKeys.set(k, { wrappedDek, keyVersion })
+    if (this.knownKeys.size > KNOWN_KEYS_MAX) this.knownKeys.delete(this.knownKeys.keys().next().value as string)
+  }
+
+  /** The sidecar columns of the row an update names by its id alone, if this client knows them. */
+  private knownRow(info: ModelInfo, where: unknown, scope: Scope): Obj | undefined {
+    const spec = info.spec
+    if (spec?.idField === undefined || scope.bypass || spec.migrating || !isObj(where)) return undefined
+    const keys = Object.keys(where)
+    if (keys.length !== 1 || keys[0] !== spec.idField) return undefined
+    const id = where[spec.idField]
+    if (id == null || typeof id === 'object') return undefined
+    const entry = this.knownKeys.get(knownKeyId(spec, scope.tenantId!, id))
+    if (entry === undefined) return undefined
+    const c = spec.columns
+    return { [c.wrappedDek]: entry.wrappedDek, [c.keyVersion]: entry.keyVersion, [c.tenantId]: scope.tenantId, [spec.idField]: id }
   }
 
   /** After a failed compare-and-swap: did the row's wrapped key change (worth a retry)? */
@@ -747,6 +789,12 @@ function planForResult(plan: ReadPlan, result: unknown): ReadPlan {
     }
     current = current.relations[0]!.plan
   }
+}
+
+const KNOWN_KEYS_MAX = 10_000
+
+function knownKeyId(spec: ModelSpec, tenantId: string, id: unknown): string {
+  return `${spec.name}\u0000${tenantId}\u0000${String(id)}`
 }
 
 function withTenantFilter(spec: ModelSpec, where: Obj, tenantId: string): Obj {
