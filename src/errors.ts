@@ -236,7 +236,15 @@ export class TenantShreddedError extends RowcryptError {
   static override readonly code = 'ERR_ROWCRYPT_TENANT_SHREDDED'
 }
 
-/** One row that key rotation or `verifyRows` could not handle: where, and the error code. Never a value. */
+/**
+ * One row that key rotation or `verifyRows` could not handle: where, and the error code. Never a value.
+ *
+ * @example
+ * ```ts
+ * const { failures } = await verifyRows({ prisma })
+ * for (const f of failures) console.warn(`${f.model} ${f.id} (tenant ${f.tenantId}): ${f.code}`)
+ * ```
+ */
 export interface RowFailure {
   readonly model: string
   /** The row's primary key, as a string. */

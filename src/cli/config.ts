@@ -39,6 +39,13 @@ export interface RowcryptCliConfig {
   keyProvider?: KeyProvider
   /** Called when the command ends (close pools, clients). */
   close?: () => void | Promise<void>
+  /**
+   * `rotate`, `status`, `verify`: the PostgreSQL schema of the tables when the Prisma client is given
+   * one (`new PrismaPg(..., { schema })`) and it cannot be found unambiguously (docs/rotation.md).
+   */
+  dbSchema?: string
+  /** `rotate`, `status`: what `rowcryptMetrics()` returned; its `rows_per_key_version` gauge is refreshed. */
+  metrics?: { setRowsPerKeyVersion(model: string, counts: Readonly<Record<string, number>>): void }
   /** Further entries for other commands (schema, models, ...). */
   readonly [key: string]: unknown
 }

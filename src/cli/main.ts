@@ -4,6 +4,7 @@ import { LocalKeyProvider } from '../keys/local'
 import { encryptExistingCommand } from './encrypt-existing'
 import { kmsDevServerCommand } from './kms-dev-server'
 import { rlsCommand } from './rls'
+import { KEYGEN_USAGE, rotateCommand, statusCommand, verifyCommand, withStopSignal, type JobIO } from './rotate'
 import { tenantCommand, terminalPrompt, type CommandIO } from './tenant'
 
 const USAGE = `Usage: rowcrypt <command>
@@ -14,9 +15,13 @@ Commands:
   tenant shred    Crypto-shred a tenant: destroy its keys (--tenant <id>; reads rowcrypt.config.ts)
   rls sql         Print the PostgreSQL row-level security policies of the scoped models (reads rowcrypt.config.ts)
   encrypt-existing  Encrypt rows written before rowcrypt (--model <Model>; reads rowcrypt.config.ts)
+  rotate          Move rows' data keys to the active key version, online and resumable (docs/rotation.md)
+  status          Rows per model and key version; how many are not on the active version
+  verify          Decrypt every row (or --sample N) and list the rows that fail
   help            Show this text
 
-Later releases add: rotate, status, verify.
+Run rowcrypt <command> --help for a command's options.
+Exit codes: 0 success, 1 failures found (or the command failed), 2 usage error.
 `
 
 /** Runs the CLI with `argv` (without node and script); returns the exit code. */
@@ -40,7 +45,21 @@ export function main(argv: string[], out: (s: string) => void = (s) => process.s
     }
     case 'rls':
       return rlsCommand(argv.slice(1), processIO(out))
+    case 'rotate':
+      return withStopSignal(jobIO(out), (signal) => rotateCommand(argv.slice(1), jobIO(out), signal))
+    case 'status':
+      return statusCommand(argv.slice(1), jobIO(out))
+    case 'verify':
+      return withStopSignal(jobIO(out), (signal) => verifyCommand(argv.slice(1), jobIO(out), signal))
     case 'keygen':
+      if (argv[1] === '--help' || argv[1] === '-h') {
+        out(KEYGEN_USAGE)
+        return 0
+      }
+      if (argv.length > 1) {
+        process.stderr.write(`rowcrypt keygen: unexpected argument "${argv[1]}"\n\n${KEYGEN_USAGE}`)
+        return 2
+      }
       out(`${LocalKeyProvider.generateMasterKey()}\n`)
       return 0
     case undefined:
@@ -53,6 +72,11 @@ export function main(argv: string[], out: (s: string) => void = (s) => process.s
       process.stderr.write(`rowcrypt: unknown command "${command}"\n\n${USAGE}`)
       return 2
   }
+}
+
+// Long jobs draw a progress bar when a person watches both output streams.
+function jobIO(out: (s: string) => void): JobIO {
+  return { ...processIO(out), tty: process.stdout.isTTY === true && process.stderr.isTTY === true }
 }
 
 function processIO(out: (s: string) => void): CommandIO {

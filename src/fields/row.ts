@@ -1,6 +1,6 @@
 // The Prisma-free core: encrypt, decrypt and re-wrap one row. The Prisma extension is a thin
 // layer over this; it can also be used on its own (queues, exports, other ORMs).
-import { AuthenticationFailure, generateIv, open, seal, zero } from '../crypto/aes-gcm'
+import { AuthenticationFailure, generateIv, generateKey, open, seal, zero } from '../crypto/aes-gcm'
 import { encodeContext, type BindingContext } from '../crypto/context'
 import { ALGORITHM, FORMAT_VERSION, formatCiphertext, isCiphertext, parseCiphertext, typeCode, type ValueType } from '../envelope/ciphertext'
 import { formatWrappedKey, parseWrappedKey } from '../envelope/wrapped-key'
@@ -119,6 +119,13 @@ export class RowLevelEncryption {
    */
   async reEncryptRow(row: Row, newKeyVersion: string, ctx: RowContext): Promise<Row> {
     const spec = this.spec(ctx.model)
+    const rewrap = this.keyProvider.rewrapDataKey
+    if (typeof rewrap === 'function') {
+      // The provider moves the wrapped key itself (KMS ReEncrypt): no plaintext key reaches us.
+      const b = rowBinding(spec, row, ctx.tenantId, ctx.rowId)
+      const { wrappedKey, keyVersion } = await providerCall(spec, b, 'unwrap', () => rewrap.call(this.keyProvider, b.parsed.providerBlob, b.keyVersion, newKeyVersion, b.context))
+      return { ...row, [spec.columns.wrappedDek]: formatWrappedKey({ rowBound: b.parsed.rowBound, providerBlob: wrappedKey }), [spec.columns.keyVersion]: keyVersion }
+    }
     const key = await this.openRowKey(spec, row, ctx.tenantId, ctx.aad, ctx.rowId)
     try {
       const { wrappedKey, keyVersion } = await this.keyProvider.wrapDataKey(key.plaintextKey, key.keyContext, newKeyVersion)
@@ -128,41 +135,98 @@ export class RowLevelEncryption {
     }
   }
 
-  /** @internal A fresh data key for a new row. */
-  async newRowKey(spec: ModelSpec, tenantId: string, rowId: string | undefined, aad?: Uint8Array): Promise<RowKey> {
+  /**
+   * Re-keys a row: decrypts its marked fields (those present in `row`) with its current data key,
+   * then encrypts them under a fresh data key wrapped under `newKeyVersion`. Returns a copy of `row`
+   * with new ciphertexts and new `wrappedDek` / `keyVersion` values; the row id binding is kept.
+   * For a suspected leak of data keys; `reEncryptRow` is enough after a master-key rotation.
+   *
+   * @example
+   * ```ts
+   * const rekeyed = await rle.rekeyRow(stored, 'v3', { model: 'User', tenantId: 'tenant_a' })
+   * ```
+   */
+  async rekeyRow(row: Row, newKeyVersion: string, ctx: RowContext): Promise<Row> {
+    const spec = this.spec(ctx.model)
+    const old = await this.openRowKey(spec, row, ctx.tenantId, ctx.aad, ctx.rowId)
+    let plain: Row
+    try {
+      plain = old.decryptInto({}, row)
+    } finally {
+      old.dispose()
+    }
+    const key = await this.newRowKey(spec, ctx.tenantId, old.rowBound ? old.rowLabel : undefined, ctx.aad, newKeyVersion)
+    try {
+      return key.encryptInto({ ...row }, plain, true)
+    } finally {
+      key.dispose()
+    }
+  }
+
+  /** @internal A fresh data key for a new row, under `keyVersion` (default: the provider's active one). */
+  async newRowKey(spec: ModelSpec, tenantId: string, rowId: string | undefined, aad?: Uint8Array, keyVersion?: string): Promise<RowKey> {
     const context = keyContext(spec, tenantId, rowId)
-    const dk = await this.keyProvider.generateDataKey(context)
+    let dk: { plaintextKey: Uint8Array; wrappedKey: Uint8Array; keyVersion: string }
+    if (keyVersion === undefined || keyVersion === this.keyProvider.activeKeyVersion) {
+      dk = await this.keyProvider.generateDataKey(context)
+    } else {
+      const plaintextKey = generateKey()
+      try {
+        dk = { plaintextKey, ...(await this.keyProvider.wrapDataKey(plaintextKey, context, keyVersion)) }
+      } catch (e) {
+        zero(plaintextKey)
+        throw e
+      }
+    }
     const wrapped = formatWrappedKey({ rowBound: rowId !== undefined, providerBlob: dk.wrappedKey })
     return new RowKey(spec, tenantId, rowId, rowId !== undefined, Buffer.from(dk.plaintextKey), context, wrapped, dk.keyVersion, aad, dk.plaintextKey)
   }
 
   /** @internal Unwraps the data key of a stored row (its sidecar columns, and id when bound). */
   async openRowKey(spec: ModelSpec, row: Row, tenantId: string, aad?: Uint8Array, rowIdOverride?: string | number | bigint): Promise<RowKey> {
-    assertTenantId(tenantId)
-    const { columns } = spec
-    const rowTenant = row[columns.tenantId]
-    if (rowTenant !== undefined && rowTenant !== tenantId) {
-      throw new TenantMismatchError(`model ${spec.name}: row belongs to another tenant than ${tenantId}`)
-    }
-    const wrappedDek = row[columns.wrappedDek]
-    const parsed = parseWrappedKey(wrappedDek)
-    const idValue = rowIdOverride ?? (spec.idField === undefined ? undefined : row[spec.idField])
-    const location = (): DecryptionErrorLocation => ({ model: spec.name, tenantId, ...(idValue != null ? { rowId: String(idValue) } : {}) })
-    if (parsed.rowBound && idValue == null) throw new DecryptionError(location())
-    const rowId = parsed.rowBound ? String(idValue) : undefined
-    const keyVersion = row[columns.keyVersion]
-    if (typeof keyVersion !== 'string') throw new DecryptionError(location())
-    const context = keyContext(spec, tenantId, rowId)
-    let plaintextKey: Uint8Array
-    try {
-      plaintextKey = await this.keyProvider.unwrapDataKey(parsed.providerBlob, keyVersion, context)
-    } catch (e) {
-      if (e instanceof DecryptionError || e instanceof AuthenticationFailure) throw new DecryptionError(location())
-      if (e instanceof RowcryptError) throw e
-      // Not an authentication failure: an outage or a refusal must not look like tampering.
-      throw new KeyProviderError(`key provider failed to unwrap the data key (model ${spec.name}, tenant ${tenantId})`, { cause: e })
-    }
-    return new RowKey(spec, tenantId, idValue == null ? undefined : String(idValue), rowId !== undefined, Buffer.from(plaintextKey), context, wrappedDek as Uint8Array, keyVersion, aad, plaintextKey)
+    const b = rowBinding(spec, row, tenantId, rowIdOverride)
+    const plaintextKey = await providerCall(spec, b, 'unwrap', () => this.keyProvider.unwrapDataKey(b.parsed.providerBlob, b.keyVersion, b.context))
+    return new RowKey(spec, tenantId, b.idValue == null ? undefined : String(b.idValue), b.parsed.rowBound, Buffer.from(plaintextKey), b.context, b.wrappedDek, b.keyVersion, aad, plaintextKey)
+  }
+}
+
+/** What binds a stored row's data key: its parsed wrapped key, key version and key context. */
+interface RowBinding {
+  readonly parsed: ReturnType<typeof parseWrappedKey>
+  readonly wrappedDek: Uint8Array
+  readonly keyVersion: string
+  readonly context: BindingContext
+  readonly idValue: unknown
+  readonly location: () => DecryptionErrorLocation
+}
+
+function rowBinding(spec: ModelSpec, row: Row, tenantId: string, rowIdOverride?: string | number | bigint): RowBinding {
+  assertTenantId(tenantId)
+  const { columns } = spec
+  const rowTenant = row[columns.tenantId]
+  if (rowTenant !== undefined && rowTenant !== tenantId) {
+    throw new TenantMismatchError(`model ${spec.name}: row belongs to another tenant than ${tenantId}`)
+  }
+  const wrappedDek = row[columns.wrappedDek]
+  const parsed = parseWrappedKey(wrappedDek)
+  const idValue = rowIdOverride ?? (spec.idField === undefined ? undefined : row[spec.idField])
+  const location = (): DecryptionErrorLocation => ({ model: spec.name, tenantId, ...(idValue != null ? { rowId: String(idValue) } : {}) })
+  if (parsed.rowBound && idValue == null) throw new DecryptionError(location())
+  const keyVersion = row[columns.keyVersion]
+  if (typeof keyVersion !== 'string') throw new DecryptionError(location())
+  const context = keyContext(spec, tenantId, parsed.rowBound ? String(idValue) : undefined)
+  return { parsed, wrappedDek: wrappedDek as Uint8Array, keyVersion, context, idValue, location }
+}
+
+// Maps a key provider failure on a row's key: an authentication failure becomes a DecryptionError
+// with the row's location; an outage or a refusal must not look like tampering.
+async function providerCall<T>(spec: ModelSpec, b: RowBinding, what: 'unwrap', fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (e) {
+    if (e instanceof DecryptionError || e instanceof AuthenticationFailure) throw new DecryptionError(b.location())
+    if (e instanceof RowcryptError) throw e
+    throw new KeyProviderError(`key provider failed to ${what} the data key (model ${spec.name}, tenant ${String(b.context.tenantId)})`, { cause: e })
   }
 }
 

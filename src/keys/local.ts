@@ -115,6 +115,25 @@ export class LocalKeyProvider implements KeyProvider {
     }
   }
 
+  /**
+   * Moves a wrapped data key to another version: unwrapped and wrapped again inside the provider,
+   * the plaintext key zeroed before returning (it never reaches the caller).
+   *
+   * @example
+   * ```ts
+   * const moved = await provider.rewrapDataKey(wrappedKey, 'v1', 'v2', context)
+   * ```
+   */
+  async rewrapDataKey(wrappedKey: Uint8Array, fromVersion: string, toVersion: string, context: BindingContext): Promise<{ wrappedKey: Uint8Array; keyVersion: string }> {
+    this.#key(toVersion)
+    const plaintextKey = await this.unwrapDataKey(wrappedKey, fromVersion, context)
+    try {
+      return this.#wrap(plaintextKey, context, toVersion)
+    } finally {
+      zero(plaintextKey)
+    }
+  }
+
   #wrap(plaintextKey: Uint8Array, context: BindingContext, keyVersion: string) {
     if (plaintextKey.length !== KEY_BYTES) throw new RangeError('data keys are 32 bytes')
     const kek = this.#key(keyVersion)

@@ -24,6 +24,9 @@ export interface GeneratedDataKey {
  *   an error.
  * - Returned plaintext keys are fresh buffers the caller may zero.
  *
+ * docs/aws-kms.md ("Writing your own key provider") sketches Vault Transit and Google Cloud KMS
+ * providers; `test/support/key-provider-conformance.ts` is the suite every provider must pass.
+ *
  * @example
  * ```ts
  * class MyVaultProvider implements KeyProvider {
@@ -43,4 +46,16 @@ export interface KeyProvider {
   wrapDataKey(plaintextKey: Uint8Array, context: BindingContext, keyVersion?: string): Promise<{ wrappedKey: Uint8Array; keyVersion: string }>
   /** Unwraps a data key wrapped under `keyVersion` with the same `context`. */
   unwrapDataKey(wrappedKey: Uint8Array, keyVersion: string, context: BindingContext): Promise<Uint8Array>
+  /**
+   * Optional: moves a wrapped data key from `fromVersion` to `toVersion` (same `context`) without
+   * handing the plaintext key to rowcrypt, e.g. KMS `ReEncrypt`. Key rotation uses it when present
+   * and falls back to `unwrapDataKey` + `wrapDataKey` otherwise. Same errors as `unwrapDataKey`
+   * (for the source) and `wrapDataKey` (for the destination).
+   *
+   * @example
+   * ```ts
+   * const { wrappedKey, keyVersion } = await provider.rewrapDataKey!(row.wrappedKey, 'v1', 'v2', context)
+   * ```
+   */
+  rewrapDataKey?(wrappedKey: Uint8Array, fromVersion: string, toVersion: string, context: BindingContext): Promise<{ wrappedKey: Uint8Array; keyVersion: string }>
 }

@@ -327,7 +327,7 @@ export class QueryEngine {
       await this.runForeignKeyChecks(ctx)
       const attemptArgs: Obj = { ...args, data, where: cas === undefined ? args.where : andWhere(args.where as Obj, cas) }
       try {
-        return await this.run(info, attemptArgs, query, scope)
+        return cas === undefined ? await this.run(info, attemptArgs, query, scope) : await this.runChecked(info, attemptArgs, data, query, scope)
       } catch (e) {
         const casMissed = cas !== undefined && attempt < CAS_ATTEMPTS && !io.inBatch() && (e as { code?: unknown })?.code === P2025
         if (casMissed && fromMemory) {
@@ -370,6 +370,45 @@ export class QueryEngine {
     if (entry === undefined) return undefined
     const c = spec.columns
     return { [c.wrappedDek]: entry.wrappedDek, [c.keyVersion]: entry.keyVersion, [c.tenantId]: scope.tenantId, [spec.idField]: id }
+  }
+
+  /**
+   * Runs a compare-and-swap update and checks that it was applied. On MySQL/MariaDB Prisma updates
+   * with a SELECT, then an UPDATE repeating the condition, then a SELECT of the result: when the
+   * wrapped key changes between the first two (key rotation), the UPDATE matches nothing, yet Prisma
+   * returns the row as it was, with no error. One written ciphertext (unique: random IV) must come
+   * back, or the attempt counts as a missed compare-and-swap (P2025) and is retried.
+   */
+  private async runChecked(info: ModelInfo, args: Obj, data: unknown, query: Query, scope: Scope): Promise<unknown> {
+    const spec = info.spec
+    let probe: { field: string; value: string } | undefined
+    if (spec !== undefined && isObj(data)) {
+      for (const f of spec.fields.keys()) {
+        const v = isSetOp(data[f]) ? (data[f] as Obj).set : data[f]
+        if (typeof v === 'string') {
+          probe = { field: f, value: v }
+          break
+        }
+      }
+    }
+    if (probe === undefined) return this.run(info, args, query, scope)
+    const p = probe
+    let added = false
+    if (isObj(args.select) && !args.select[p.field]) {
+      args.select = { ...args.select, [p.field]: true }
+      added = true
+    } else if (isObj(args.omit) && args.omit[p.field]) {
+      args.omit = { ...args.omit, [p.field]: false }
+      added = true
+    }
+    const checked: Query = async (a) => {
+      const r = await query(a)
+      if (isObj(r) && p.field in r && r[p.field] !== p.value) throw Object.assign(new Error(`model ${info.name}: the row changed during the update (compare-and-swap missed)`), { code: P2025 })
+      return r
+    }
+    const result = await this.run(info, args, checked, scope)
+    if (added && isObj(result)) delete result[p.field]
+    return result
   }
 
   /** After a failed compare-and-swap: did the row's wrapped key change (worth a retry)? */

@@ -37,11 +37,29 @@ describe('rowcrypt CLI', () => {
     expect(r.out).toContain('Usage')
   })
 
-  it.each([[['rotate']], [['keygenx']], [['KEYGEN']], [['--version']]])('unknown command %j exits 2, writes usage to stderr only', (argv) => {
+  it.each([[['rotates']], [['keygenx']], [['KEYGEN']], [['--version']]])('unknown command %j exits 2, writes usage to stderr only', (argv) => {
     const r = run(argv)
     expect(r.code).toBe(2)
     expect(r.out).toBe('')
     expect(r.err).toContain('Usage')
     expect(r.err).toContain(argv[0] as string)
+  })
+
+  it('keygen --help prints its usage and exits 0; an extra argument exits 2', () => {
+    const help = run(['keygen', '--help'])
+    expect(help.code).toBe(0)
+    expect(help.out).toContain('Usage: rowcrypt keygen')
+    const bad = run(['keygen', 'v2'])
+    expect(bad.code).toBe(2)
+    expect(bad.out).toBe('')
+    expect(bad.err).toContain('Usage: rowcrypt keygen')
+  })
+
+  it('lists rotate, status and verify and the exit codes', () => {
+    const r = run(['help'])
+    expect(r.out).toMatch(/\n  rotate +\S/)
+    expect(r.out).toMatch(/\n  status +\S/)
+    expect(r.out).toMatch(/\n  verify +\S/)
+    expect(r.out).toContain('Exit codes: 0 success, 1 failures found')
   })
 })
