@@ -57,7 +57,7 @@ type KmsModule = typeof import('@aws-sdk/client-kms')
  *
  * @example
  * ```ts
- * const mode: AwsKmsMode = process.env.ROWCRYPT_KMS_MODE === 'direct' ? 'direct' : 'hierarchical'
+ * const mode: AwsKmsMode = settings.kmsMode === 'direct' ? 'direct' : 'hierarchical'
  * ```
  */
 export type AwsKmsMode = 'hierarchical' | 'direct'
@@ -385,7 +385,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
    * @example
    * ```ts
    * const result = await keyProvider.shredTenant('tenant_x')
-   * console.log(result.tenantKeysDestroyed, result.kmsKeys)
+   * log.info(result.tenantKeysDestroyed, result.kmsKeys)
    * ```
    */
   async shredTenant(tenantId: string, options: ShredTenantOptions = {}): Promise<ShredTenantResult> {

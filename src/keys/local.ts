@@ -30,7 +30,7 @@ const VERSION_NAME = /^[A-Za-z0-9._-]{1,64}$/
  * @example
  * ```ts
  * const keyProvider = new LocalKeyProvider({
- *   keys: { v1: process.env.ROWCRYPT_KEY_V1!, v2: process.env.ROWCRYPT_KEY_V2! },
+ *   keys: { v1: secrets.rowcryptKeyV1, v2: secrets.rowcryptKeyV2 }, // from your secret store
  *   activeVersion: 'v2',
  * })
  * ```

@@ -9,7 +9,7 @@
  * @example
  * ```ts
  * const record = await tenantKeyStore.get('acme', 'v1')
- * if (record?.shreddedAt) console.log('acme was shredded on', record.shreddedAt)
+ * if (record?.shreddedAt) log.info('acme was shredded on', record.shreddedAt)
  * ```
  */
 export interface TenantKeyRecord {

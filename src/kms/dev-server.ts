@@ -140,7 +140,7 @@ const OPERATIONS = [
  * const { arn } = kms.createKey({ alias: 'alias/rowcrypt-dev' })
  * const client = new KMSClient({ endpoint: kms.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'dev', secretAccessKey: 'dev' } })
  * kms.inject({ error: 'ThrottlingException', times: 3 })
- * console.log(kms.calls()) // { GenerateDataKey: 4, ... }
+ * log.info(kms.calls()) // { GenerateDataKey: 4, ... }
  * await kms.stop()
  * ```
  */

@@ -27,7 +27,7 @@ export interface OperationStatsFilter {
  * @example
  * ```ts
  * const s: OperationStats = stats.getOperationStats({ tenantId: 'tenant_a' })
- * console.log(`success rate ${(s.successRate * 100).toFixed(2)}%, p95 ${s.p95DurationMs.toFixed(1)} ms`)
+ * log.info(`success rate ${(s.successRate * 100).toFixed(2)}%, p95 ${s.p95DurationMs.toFixed(1)} ms`)
  * ```
  */
 export interface OperationStats {

@@ -329,7 +329,7 @@ export class QueryEngine {
       try {
         return cas === undefined ? await this.run(info, attemptArgs, query, scope) : await this.runChecked(info, attemptArgs, data, query, scope)
       } catch (e) {
-        const casMissed = cas !== undefined && attempt < CAS_ATTEMPTS && !io.inBatch() && (e as { code?: unknown })?.code === P2025
+        const casMissed = cas !== undefined && attempt < CAS_ATTEMPTS && !io.inBatch() && ((e as { code?: unknown })?.code === P2025 || e instanceof CasMissedError)
         if (casMissed && fromMemory) {
           this.knownKeys.delete(knownKeyId(info.spec!, scope.tenantId!, known![info.spec!.idField!]))
           continue
@@ -403,7 +403,7 @@ export class QueryEngine {
     }
     const checked: Query = async (a) => {
       const r = await query(a)
-      if (isObj(r) && p.field in r && r[p.field] !== p.value) throw Object.assign(new Error(`model ${info.name}: the row changed during the update (compare-and-swap missed)`), { code: P2025 })
+      if (isObj(r) && p.field in r && r[p.field] !== p.value) throw new CasMissedError(`model ${info.name}: the row changed during the update (compare-and-swap missed)`)
       return r
     }
     const result = await this.run(info, args, checked, scope)
@@ -831,6 +831,12 @@ function planForResult(plan: ReadPlan, result: unknown): ReadPlan {
 }
 
 const KNOWN_KEYS_MAX = 10_000
+
+/**
+ * A compare-and-swap update that Prisma reported as done but did not apply (MySQL). Retried like
+ * P2025; if retries run out the caller sees it as a coded `RecordNotFoundError`.
+ */
+class CasMissedError extends RecordNotFoundError {}
 
 function knownKeyId(spec: ModelSpec, tenantId: string, id: unknown): string {
   return `${spec.name}\u0000${tenantId}\u0000${String(id)}`

@@ -67,7 +67,7 @@ export interface RotateKeysOptions {
  *
  * @example
  * ```ts
- * await rotateKeys({ prisma, onProgress: (p) => console.log(`${p.rotated}/${p.total} ${p.rowsPerSecond.toFixed(0)} rows/s`) })
+ * await rotateKeys({ prisma, onProgress: (p) => log.info(`${p.rotated}/${p.total} ${p.rowsPerSecond.toFixed(0)} rows/s`) })
  * ```
  */
 export interface RotationProgress {

@@ -46,7 +46,7 @@ export interface KeyVersionCounts {
  *
  * @example
  * ```ts
- * for (const m of status.models) console.log(m.model, m.notActive, 'rows not yet on', status.activeKeyVersion)
+ * for (const m of status.models) log.info(m.model, m.notActive, 'rows not yet on', status.activeKeyVersion)
  * ```
  */
 export interface RotationStatus {

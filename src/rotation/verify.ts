@@ -42,7 +42,7 @@ export interface VerifyRowsOptions {
  *
  * @example
  * ```ts
- * await verifyRows({ prisma, onProgress: (p) => console.log(`${p.checked}/${p.total}, ${p.failed} failed`) })
+ * await verifyRows({ prisma, onProgress: (p) => log.info(`${p.checked}/${p.total}, ${p.failed} failed`) })
  * ```
  */
 export interface VerifyProgress {
