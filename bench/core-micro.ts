@@ -62,6 +62,26 @@ async function main(): Promise<void> {
   console.log(`rowcrypt core, ${N} rows of 4 fields (email, name, ssn, 1 KB notes), LocalKeyProvider; ${REPS} repetitions`)
   console.log('--- as it is (src/) ---')
   await time('decryptRow × N (Promise.all, as the query path does)', () => Promise.all(stored.map((r) => rle.decryptRow(r, { model: 'Customer', tenantId: TENANT }))))
+  await time('decryptRow × N, synchronous path (openRowKeySync, as the query path does)', () => {
+    for (const r of stored) {
+      const k = rle.openRowKeySync(spec, r, TENANT)!
+      try {
+        k.decryptInto({ ...r }, r)
+      } finally {
+        k.dispose()
+      }
+    }
+  })
+  await time('encrypt × N, synchronous path (newRowKeySync + encryptInto, as create does)', () => {
+    inputs.forEach((d, i) => {
+      const k = rle.newRowKeySync(spec, TENANT, ids[i])!
+      try {
+        k.encryptInto({ ...d }, d as unknown as Record<string, unknown>, true)
+      } finally {
+        k.dispose()
+      }
+    })
+  })
   await time('openRowKey × N (unwrap only)', async () => {
     for (const r of stored) (await rle.openRowKey(spec, r, TENANT)).dispose()
   })

@@ -15,6 +15,8 @@ export function summarize(samplesMs: number[]): Summary {
 }
 
 export interface VariantResult extends Summary {
+  /** Median CPU time (user + system) of the bench process per repetition, in milliseconds. */
+  cpuMedianMs: number
   /** Median per row or per call, in microseconds. */
   perRowUs: number
   /** Median ratio against plain Prisma (absent for plain itself). */
@@ -23,6 +25,8 @@ export interface VariantResult extends Summary {
   minRatio?: number
   /** Median over repetitions of (this variant's sample / plain's sample of the same repetition). */
   pairedRatio?: number
+  /** Median CPU time of this variant / median CPU time of plain Prisma (the process's own work only). */
+  cpuRatio?: number
   meetsTarget?: boolean
   /** KMS requests per repetition (KMS variants only): min, median, max. */
   kmsCalls?: { min: number; median: number; max: number }
@@ -35,8 +39,39 @@ export interface WorkloadResult {
   name: string
   label: string
   size: number
+  /** Prisma calls per repetition (one per row for create, findUnique, update; one for findMany, createMany). */
+  callsPerRepetition: number
   target: number
   variants: Record<string, VariantResult>
+}
+
+/** What `rls: true` adds per query: rowcrypt-rls against rowcrypt, per workload. */
+export interface RlsCost {
+  workload: string
+  label: string
+  /** Median per call of each, and their difference, in microseconds. */
+  rowcryptUs: number
+  rlsUs: number
+  addedUs: number
+  /** rowcrypt-rls median / rowcrypt median. */
+  ratio: number
+}
+
+/** The cost of RLS per workload, when the run has both rowcrypt and rowcrypt-rls. */
+export function rlsCosts(r: BenchResults): RlsCost[] {
+  const out: RlsCost[] = []
+  for (const w of r.workloads) {
+    const a = w.variants.rowcrypt
+    const b = w.variants['rowcrypt-rls']
+    if (a === undefined || b === undefined) continue
+    const perCall = (ms: number) => (ms * 1000) / w.callsPerRepetition
+    out.push({ workload: w.name, label: w.label.replace('N', String(w.size)), rowcryptUs: round2(perCall(a.medianMs)), rlsUs: round2(perCall(b.medianMs)), addedUs: round2(perCall(b.medianMs - a.medianMs)), ratio: round2(b.medianMs / a.medianMs) })
+  }
+  return out
+}
+
+function fmtUs(x: number): string {
+  return Math.abs(x) >= 1000 ? `${(x / 1000).toFixed(2)} ms` : `${x.toFixed(0)} µs`
 }
 
 export interface FloorResult {
@@ -75,7 +110,7 @@ function pad(s: string, n: number, right = false): string {
 /** The console table. */
 export function renderTable(r: BenchResults): string {
   const lines: string[] = []
-  const head = [pad('workload', 36), pad('variant', 13), pad('min ms', 9, true), pad('median ms', 10, true), pad('max ms', 9, true), pad('µs/row', 8, true), pad('ratio', 7, true), pad('paired', 7, true), pad('target', 8, true), pad('KMS calls', 10, true), pad('peak RSS', 9, true)]
+  const head = [pad('workload', 36), pad('variant', 13), pad('min ms', 9, true), pad('median ms', 10, true), pad('max ms', 9, true), pad('µs/row', 8, true), pad('ratio', 7, true), pad('paired', 7, true), pad('cpu', 7, true), pad('target', 8, true), pad('KMS calls', 10, true), pad('peak RSS', 9, true)]
   lines.push(head.join(' '))
   lines.push('-'.repeat(head.join(' ').length))
   for (const w of r.workloads) {
@@ -94,6 +129,7 @@ export function renderTable(r: BenchResults): string {
           pad(v.perRowUs.toFixed(0), 8, true),
           pad(ratio, 7, true),
           pad(v.pairedRatio === undefined ? '' : `${v.pairedRatio.toFixed(2)}×`, 7, true),
+          pad(v.cpuRatio === undefined ? '' : `${v.cpuRatio.toFixed(2)}×`, 7, true),
           pad(target, 8, true),
           pad(kms, 10, true),
           pad(`${v.peakRssMiB.toFixed(0)} MiB`, 9, true),
@@ -108,6 +144,12 @@ export function renderTable(r: BenchResults): string {
     lines.push(`floor: raw node:crypto AES-256-GCM decryption of the 4 values of ${f.rows} rows: median ${fmtMs(f.decrypt.medianMs)} ms (min ${fmtMs(f.decrypt.minMs)}, max ${fmtMs(f.decrypt.maxMs)})`)
     lines.push(`       plus one key unwrap per row:                                 median ${fmtMs(f.decryptWithUnwrap.medianMs)} ms`)
     lines.push(`       rowcrypt core decryptRow (no Prisma, no database):           median ${fmtMs(f.coreDecryptRow.medianMs)} ms`)
+  }
+  const rls = rlsCosts(r)
+  if (rls.length > 0) {
+    lines.push('')
+    lines.push('RLS (rowcrypt-rls against rowcrypt, median per query):')
+    for (const c of rls) lines.push(`  ${pad(c.label, 36)} rowcrypt ${pad(fmtUs(c.rowcryptUs), 9, true)}  rowcrypt-rls ${pad(fmtUs(c.rlsUs), 9, true)}  added ${pad(`${c.addedUs >= 0 ? '+' : ''}${fmtUs(c.addedUs)}`, 10, true)}  (${c.ratio.toFixed(2)}×)`)
   }
   lines.push('')
   lines.push(`memory: peak RSS of the process ${r.memory.maxRssMiB.toFixed(0)} MiB (resourceUsage maxRSS); at the end RSS ${r.memory.rssAtEndMiB.toFixed(0)} MiB, heap used ${r.memory.heapUsedAtEndMiB.toFixed(0)} MiB`)
@@ -131,6 +173,7 @@ export function renderMarkdown(r: BenchResults): string {
   out.push(`- Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}; ${m.platform}`)
   out.push(`- Software: Node ${m.node}, PostgreSQL ${m.postgres} (same host, 127.0.0.1), Prisma ${m.prisma} with @prisma/adapter-pg ${m.adapterPg}; rowcrypt at ${m.commit}`)
   out.push(`- Method: ${r.config.size} rows of four encrypted fields (email, name, ssn, 1 KB notes) in one PostgreSQL table; every workload runs once per variant as warm-up, then ${r.config.repetitions} rounds. In a round, the per-row workloads (create, findUnique, update) run in ${r.config.slices} slices of rows with the variants alternating slice by slice; findMany and createMany run ${r.config.cheapRepeats}× per round, alternating call by call; a full \`gc()\` before each repetition and a young-generation one before each slice; \`VACUUM ANALYZE\` (untimed) after each round, autovacuum off for the table. Ratio = median of the variant / median of plain Prisma (the issue's measure); paired = median over repetitions of variant / plain in the same repetition (less sensitive to load on the machine).`)
+  out.push('- Variants: `plain` (Prisma 7, no extension, the tenant filtered by hand), `noop-ext` (a query extension that only calls `query(args)`, inside `withTenant`), `rowcrypt` (LocalKeyProvider), `rowcrypt-rls` (the same with `rls: true`, rowcrypt\'s policies from `rlsPolicySql` on the table, connected as a role without SUPERUSER or BYPASSRLS), `rowcrypt-kms` (AwsKmsKeyProvider, hierarchical, against the in-process KMS dev server); built in `bench/variants.ts`.')
   out.push(`- Load average of the machine (1/5/15 min) at start ${(m.loadAverageAtStart as unknown as number[]).join(' / ')}, at end ${(m.loadAverageAtEnd as unknown as number[]).join(' / ')} (other work on this 2-core machine widens min–max).`)
   out.push('')
   out.push(`| workload | plain median (min–max) | ${variants.map((v) => `${v} median (min–max)`).join(' | ')} | ${variants.map((v) => `${v} ratio (paired)`).join(' | ')} | target |`)
@@ -160,6 +203,30 @@ export function renderMarkdown(r: BenchResults): string {
     }
     out.push('')
   }
+  if (r.workloads.some((w) => Object.values(w.variants).some((v) => v.cpuRatio !== undefined))) {
+    out.push('**CPU time** of the bench process (user + system; Prisma, pg and rowcrypt, not PostgreSQL), median per repetition and ratio to plain Prisma: less sensitive than wall time to other load on the machine.')
+    out.push('')
+    out.push(`| workload | ${r.config.variants.join(' | ')} |`)
+    out.push(`|---|${r.config.variants.map(() => '---:|').join('')}`)
+    for (const w of r.workloads) {
+      const cells = r.config.variants.map((v) => {
+        const x = w.variants[v]
+        if (x?.cpuMedianMs === undefined) return 'n/a'
+        return `${fmtMs(x.cpuMedianMs)} ms${x.cpuRatio === undefined ? '' : ` (${x.cpuRatio.toFixed(2)}×)`}`
+      })
+      out.push(`| ${w.label.replace('N', String(w.size))} | ${cells.join(' | ')} |`)
+    }
+    out.push('')
+  }
+  const rls = rlsCosts(r)
+  if (rls.length > 0) {
+    out.push('**Cost of RLS** (`rowcrypt-rls`: rowcrypt with `rls: true`, rowcrypt\'s policies on the table, connected as a role without SUPERUSER or BYPASSRLS; against `rowcrypt` without RLS, same run; median per Prisma call):')
+    out.push('')
+    out.push('| workload | rowcrypt per query | rowcrypt-rls per query | added by RLS per query | rowcrypt-rls / rowcrypt |')
+    out.push('|---|---:|---:|---:|---:|')
+    for (const c of rls) out.push(`| ${c.label} | ${fmtUs(c.rowcryptUs)} | ${fmtUs(c.rlsUs)} | ${c.addedUs >= 0 ? '+' : ''}${fmtUs(c.addedUs)} | ${c.ratio.toFixed(2)}× |`)
+    out.push('')
+  }
   out.push('**Memory**: peak RSS per workload and variant (sampled every 5 ms; the process is shared, so a later')
   out.push('workload inherits earlier heap growth):')
   out.push('')
@@ -183,7 +250,8 @@ export function renderMarkdown(r: BenchResults): string {
     out.push('')
   }
   out.push('Reproduce: `npm ci && npm run bench` (PostgreSQL at `postgresql://postgres@127.0.0.1:5432/test`, or set')
-  out.push('`ROWCRYPT_BENCH_PG_URL`); `npm run bench -- --quick` for a smoke run; `npm run bench:profile` for CPU profiles.')
+  out.push('`ROWCRYPT_BENCH_PG_URL`; the `rowcrypt-rls` variant creates the login role `rowcrypt_bench_app` when it is missing, so that')
+  out.push('user needs CREATEROLE); `npm run bench -- --quick` for a smoke run; `npm run bench:profile` for CPU profiles.')
   out.push('')
   return out.join('\n')
 }

@@ -5,19 +5,21 @@
 //   npm run bench -- --only findMany,update --reps 7 --size 1000 --variants plain,rowcrypt --no-write
 //   npm run bench:profile              CPU profiles (node --cpu-prof) of rowcrypt's findMany and update
 //
-// Everything runs in one process on one Prisma client (plain Prisma is the base client, rowcrypt
-// the same client extended), after a warm-up of every workload and variant, in interleaved rounds
-// that alternate which variant goes first.
+// Everything runs in one process on one table (plain Prisma is the base client, rowcrypt the same
+// client extended; rowcrypt-rls a second client connected as a restricted role, with rowcrypt's
+// RLS policies on the table), after a warm-up of every workload and variant, in interleaved rounds
+// that alternate which variant goes first. The variants are built in bench/variants.ts.
 import { execSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { withTenant } from '../src'
-import { loadKmsVariant, type KmsVariant } from './kms'
+import type { KmsVariant } from './kms'
 import { mib, renderMarkdown, renderTable, round2, summarize, type BenchResults, type FloorResult, type VariantResult, type WorkloadResult } from './report'
-import { extend, extendNoop, localKeyProvider, openBenchDatabase, type BenchDatabase } from './setup'
-import { coreDecryptor, floorDecrypt, floorDecryptWithUnwrap, makeFloorRows, makeInputs, noopExtensionTarget, plainTarget, rowcryptTarget, seed, WORKLOADS, type Fixture, type Target, type Workload } from './workloads'
+import { extend, localKeyProvider, openBenchDatabase, type BenchDatabase } from './setup'
+import { buildVariant, isVariantName, VARIANT_NAMES } from './variants'
+import { coreDecryptor, floorDecrypt, floorDecryptWithUnwrap, makeFloorRows, makeInputs, seed, WORKLOADS, type Fixture, type Target, type Workload } from './workloads'
 
 interface Options {
   quick: boolean
@@ -149,31 +151,19 @@ async function main(): Promise<void> {
   let kmsStatus = 'not run (--variants excludes it)'
   let kmsVariant: KmsVariant | undefined
   try {
-    // ---- variants ----
-    const available: Record<string, () => Promise<Target | undefined>> = {
-      plain: async () => plainTarget(db.base),
-      'noop-ext': async () => noopExtensionTarget(extendNoop(db.base)),
-      rowcrypt: async () => rowcryptTarget('rowcrypt', extend(db.base, localKeyProvider())),
-      // HOOK (bench/kms.ts): rowcrypt with AwsKmsKeyProvider in hierarchical mode against a local KMS server.
-      'rowcrypt-kms': async () => {
-        const load = await loadKmsVariant()
-        kmsStatus = load.status
-        if (load.variant === undefined) return undefined
-        kmsVariant = load.variant
-        return rowcryptTarget('rowcrypt-kms', extend(db.base, load.variant.newProvider()))
-      },
-    }
-    const wanted = opts.variants ?? (opts.profile ? ['rowcrypt'] : Object.keys(available))
+    // ---- variants (built in bench/variants.ts) ----
+    const wanted = opts.variants ?? (opts.profile ? ['rowcrypt'] : [...VARIANT_NAMES])
     const variants = new Map<string, Variant>()
     for (const name of wanted) {
-      const make = available[name]
-      if (make === undefined) throw new Error(`unknown variant ${name} (${Object.keys(available).join(', ')})`)
-      const target = await make()
-      if (target === undefined) {
-        log(`variant ${name}: ${kmsStatus}`)
+      if (!isVariantName(name)) throw new Error(`unknown variant ${name} (${VARIANT_NAMES.join(', ')})`)
+      const built = await buildVariant(db, name)
+      if (name === 'rowcrypt-kms') kmsStatus = built.status ?? kmsStatus
+      kmsVariant = built.kms ?? kmsVariant
+      if (built.target === undefined) {
+        log(`variant ${name}: ${built.status}`)
         continue
       }
-      variants.set(name, { target, seededTenant: `seed-${name}`, ids: [], ...(name === 'rowcrypt-kms' && kmsVariant ? { kms: kmsVariant } : {}) })
+      variants.set(name, { target: built.target, seededTenant: `seed-${name}`, ids: [], ...(built.kms !== undefined ? { kms: built.kms } : {}) })
     }
     const names = [...variants.keys()]
     log(`PostgreSQL ${db.serverVersion}, schema ${db.schema}; variants ${names.join(', ')}; ${opts.size} rows, ${opts.reps} rounds`)
@@ -193,17 +183,20 @@ async function main(): Promise<void> {
     // slices. Short bursts of load on the machine then hit every variant alike. Single-call
     // workloads (findMany, createMany) alternate call by call instead.
     const samples = new Map<string, number[]>()
+    // CPU time of this process (user + system) per sample, beside wall time: on a busy machine it
+    // moves much less than wall time, so it shows what a change costs while load blurs the ratios.
+    const cpuSamples = new Map<string, number[]>()
     const kmsCalls = new Map<string, number[]>()
     const windows: Array<{ workload: string; variant: string; startUs: number; endUs: number }> = []
     let freshCounter = 0
     const slices = (w: Workload) => (w.sliceable ? Math.min(opts.slices, opts.size) : 1)
     const repetition = async (w: Workload, order: string[], rep: number, timed: boolean): Promise<void> => {
       const fixtures = new Map<string, Fixture>()
-      const total = new Map<string, { ms: number; rows: number; calls: number }>()
+      const total = new Map<string, { ms: number; cpuMs: number; rows: number; calls: number }>()
       for (const name of order) {
         const v = variants.get(name)!
         fixtures.set(name, { tenant: w.fresh ? `fresh-${name}-${++freshCounter}` : v.seededTenant, inputs: freshInputs, ids: v.ids, rep })
-        total.set(name, { ms: 0, rows: 0, calls: 0 })
+        total.set(name, { ms: 0, cpuMs: 0, rows: 0, calls: 0 })
       }
       const n = slices(w)
       if (n > 1) gc?.()
@@ -220,9 +213,12 @@ async function main(): Promise<void> {
           const calls0 = v.kms?.calls() ?? 0
           sampler.label = timed ? `${w.name}/${name}` : ''
           const startUs = Number(process.hrtime.bigint() / 1000n)
+          const cpu0 = process.cpuUsage()
           const t0 = performance.now()
           acc.rows += await w.run(v.target, fixtures.get(name)!, from, to)
           acc.ms += performance.now() - t0
+          const cpu = process.cpuUsage(cpu0)
+          acc.cpuMs += (cpu.user + cpu.system) / 1000
           const endUs = Number(process.hrtime.bigint() / 1000n)
           sampler.sample()
           sampler.label = ''
@@ -237,6 +233,7 @@ async function main(): Promise<void> {
         if (!timed) continue
         const key = `${w.name}/${name}`
         samples.set(key, [...(samples.get(key) ?? []), acc.ms])
+        cpuSamples.set(key, [...(cpuSamples.get(key) ?? []), acc.cpuMs])
         if (variants.get(name)!.kms !== undefined) kmsCalls.set(key, [...(kmsCalls.get(key) ?? []), acc.calls])
       }
     }
@@ -333,9 +330,11 @@ async function main(): Promise<void> {
       for (const name of names) {
         const s = summarize(samples.get(`${w.name}/${name}`) ?? [])
         const peak = sampler.peaks.get(`${w.name}/${name}`) ?? { rss: 0, heapUsed: 0 }
-        const r: VariantResult = { ...s, perRowUs: round2((s.medianMs * 1000) / opts.size), peakRssMiB: mib(peak.rss), peakHeapUsedMiB: mib(peak.heapUsed) }
+        const r: VariantResult = { ...s, cpuMedianMs: summarize(cpuSamples.get(`${w.name}/${name}`) ?? []).medianMs, perRowUs: round2((s.medianMs * 1000) / opts.size), peakRssMiB: mib(peak.rss), peakHeapUsedMiB: mib(peak.heapUsed) }
         if (name !== 'plain' && plainMedian !== undefined) {
           r.ratio = round2(s.medianMs / plainMedian)
+          const plainCpu = summarize(cpuSamples.get(`${w.name}/plain`) ?? []).medianMs
+          r.cpuRatio = round2(summarize(cpuSamples.get(`${w.name}/${name}`) ?? []).medianMs / plainCpu)
           r.minRatio = round2(s.minMs / plainMin!)
           // Samples of one repetition ran side by side (same slices, same moment): their ratio
           // cancels load that hit the whole repetition.
@@ -350,7 +349,7 @@ async function main(): Promise<void> {
         }
         out[name] = r
       }
-      return { name: w.name, label: w.label, size: opts.size, target: w.target, variants: out }
+      return { name: w.name, label: w.label, size: opts.size, callsPerRepetition: w.sliceable ? opts.size : 1, target: w.target, variants: out }
     })
     const mem = process.memoryUsage()
     const bench: BenchResults = {

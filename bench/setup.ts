@@ -7,7 +7,7 @@ import { Client } from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { PrismaClient } from './generated/client/client'
 import { manifest } from './generated/rowcrypt'
-import { LocalKeyProvider, rowcrypt } from '../src'
+import { LocalKeyProvider, rlsPolicySql, rowcrypt } from '../src'
 import type { KeyProvider, RowcryptObserver } from '../src'
 
 /** The PostgreSQL server the bench uses; ROWCRYPT_BENCH_PG_URL (or the tests' ROWCRYPT_TEST_PG_URL) overrides it. */
@@ -23,14 +23,22 @@ export function localKeyProvider(): LocalKeyProvider {
   return new LocalKeyProvider({ keys: { v1: BENCH_MASTER_KEY }, activeVersion: 'v1' })
 }
 
-/** The rowcrypt-extended client of the bench (the type of every rowcrypt variant). */
-export function extend(base: PrismaClient, keyProvider: KeyProvider, observers?: RowcryptObserver[]) {
+/** The scoped model of the bench, as rowcrypt's `models` option (also the source of the RLS policies). */
+const MODELS = { Customer: { fields: [...ENCRYPTED_FIELDS] } }
+
+/**
+ * The rowcrypt-extended client of the bench (the type of every rowcrypt variant). `rls: true` for
+ * the RLS variant, on a client connected as the restricted role (`BenchDatabase.rlsClient()`).
+ */
+export function extend(base: PrismaClient, keyProvider: KeyProvider, options: { observers?: RowcryptObserver[]; rls?: boolean } = {}) {
+  const { observers, rls } = options
   return base.$extends(
     rowcrypt({
       schema: manifest,
       keyProvider,
-      models: { Customer: { fields: [...ENCRYPTED_FIELDS] } },
+      models: MODELS,
       ...(observers !== undefined && observers.length > 0 ? { observers } : {}),
+      ...(rls === true ? { rls: true } : {}),
     }),
   )
 }
@@ -66,8 +74,18 @@ export interface BenchDatabase {
   /** VACUUM ANALYZE of the bench table (untimed, between rounds). */
   vacuum(): Promise<void>
   serverVersion: string
+  /**
+   * A second Prisma client on the same table, connected as `RLS_ROLE` (no SUPERUSER, no
+   * BYPASSRLS) after rowcrypt's policies (`rlsPolicySql`) are applied to the table: what an
+   * application with `rls: true` runs as. Made on first use (the policies bind no other variant:
+   * `base` connects as the superuser, which PostgreSQL exempts from them).
+   */
+  rlsClient(): Promise<PrismaClient>
   close(): Promise<void>
 }
+
+/** The restricted login role of the RLS variant (created when missing; password = name). */
+export const RLS_ROLE = 'rowcrypt_bench_app'
 
 let counter = 0
 
@@ -101,10 +119,23 @@ export async function openBenchDatabase(label = 'bench'): Promise<BenchDatabase>
   const serverVersion = String((await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? 'unknown')
   const base = new PrismaClient({ adapter: new PrismaPg({ connectionString: PG_URL }, { schema }) })
   await base.$connect()
+  let rls: PrismaClient | undefined
   return {
     schema,
     base,
     serverVersion,
+    rlsClient: async () => {
+      if (rls !== undefined) return rls
+      await ensureRestrictedRole(admin)
+      await admin.query(rlsPolicySql({ schema: manifest, models: MODELS, rls: true }, { dbSchema: schema }))
+      await admin.query(`GRANT USAGE ON SCHEMA ${q} TO ${RLS_ROLE}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${q} TO ${RLS_ROLE}`)
+      const url = new URL(PG_URL)
+      url.username = RLS_ROLE
+      url.password = RLS_ROLE
+      rls = new PrismaClient({ adapter: new PrismaPg({ connectionString: url.toString() }, { schema }) })
+      await rls.$connect()
+      return rls
+    },
     raw: async (sql, params = []) => (await admin.query(sql, params)).rows,
     clearTenant: async (tenantId) => {
       await admin.query(`DELETE FROM ${q}."Customer" WHERE "tenantId" = $1`, [tenantId])
@@ -114,8 +145,20 @@ export async function openBenchDatabase(label = 'bench'): Promise<BenchDatabase>
     },
     close: async () => {
       await base.$disconnect()
+      await rls?.$disconnect()
       await admin.query(`DROP SCHEMA IF EXISTS ${q} CASCADE`)
       await admin.end()
     },
   }
+}
+
+/** Creates `RLS_ROLE` once and checks that row-level security binds it. */
+async function ensureRestrictedRole(admin: Client): Promise<void> {
+  try {
+    await admin.query(`DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${RLS_ROLE}') THEN CREATE ROLE ${RLS_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '${RLS_ROLE}'; END IF; END $$`)
+  } catch {
+    // Another bench process created it between the check and the CREATE; checked below.
+  }
+  const { rows } = await admin.query<{ rolsuper: boolean; rolbypassrls: boolean }>('SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1', [RLS_ROLE])
+  if (rows[0] === undefined || rows[0].rolsuper || rows[0].rolbypassrls) throw new Error(`role ${RLS_ROLE} must exist without SUPERUSER and BYPASSRLS`)
 }

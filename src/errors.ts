@@ -31,7 +31,7 @@ export class RowcryptError extends Error {
  * @example
  * ```ts
  * try { rowcrypt({ schema, keyProvider, models: { Usr: { fields: ['email'] } } }) }
- * catch (e) { if (e instanceof ConfigError) console.error(e.message) } // names "Usr"
+ * catch (e) { if (e instanceof ConfigError) log.error(e.message) } // names "Usr"
  * ```
  */
 export class ConfigError extends RowcryptError {
@@ -242,7 +242,7 @@ export class TenantShreddedError extends RowcryptError {
  * @example
  * ```ts
  * const { failures } = await verifyRows({ prisma })
- * for (const f of failures) console.warn(`${f.model} ${f.id} (tenant ${f.tenantId}): ${f.code}`)
+ * for (const f of failures) log.warn(`${f.model} ${f.id} (tenant ${f.tenantId}): ${f.code}`)
  * ```
  */
 export interface RowFailure {

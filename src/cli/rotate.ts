@@ -52,6 +52,8 @@ Options:
                         (default: every version but the target)
   --to <version>        Target key version (default: the key provider's active version)
   --rekey               Fresh data key per row, fields re-encrypted (for a suspected data-key leak)
+  --reindex             Recompute blind indexes of searchable fields not under the active index
+                        key version (blindIndex.keyVersion); data keys and ciphertexts unchanged
   --batch-size <n>      Rows claimed and updated per transaction (default 200)
   --concurrency <n>     Rows of a batch worked on at once (default 8)
   --max-kms-rps <n>     Most key-provider (KMS) requests per second (default: no limit)
@@ -216,6 +218,7 @@ export async function rotateCommand(argv: string[], io: JobIO, signal?: AbortSig
       from: { type: 'string', multiple: true },
       to: { type: 'string' },
       rekey: { type: 'boolean' },
+      reindex: { type: 'boolean' },
       'batch-size': { type: 'string' },
       concurrency: { type: 'string' },
       'max-kms-rps': { type: 'string' },
@@ -237,12 +240,15 @@ export async function rotateCommand(argv: string[], io: JobIO, signal?: AbortSig
       fromVersion: from.length > 0 ? from : undefined,
       toVersion: text(values, 'to'),
       rekey: values.rekey === true,
+      reindex: values.reindex === true,
       batchSize: integer(values, 'batch-size'),
       concurrency: integer(values, 'concurrency'),
       maxKmsRps: rate(values, 'max-kms-rps'),
       dryRun: values['dry-run'] === true,
     }
     if (options.toVersion !== undefined && options.fromVersion?.includes(options.toVersion)) throw new UsageError('--from must not include the --to version')
+    if (options.reindex && (options.rekey || options.fromVersion !== undefined || options.toVersion !== undefined)) throw new UsageError('--reindex takes no --rekey, --from or --to')
+    const verb = options.reindex ? ['reindex', 'reindexed'] : options.rekey ? ['rekey', 're-keyed'] : ['rotate', 'rotated']
     const json = values.json === true || io.tty !== true
     const s = await setup(io, values)
     const lines = new JsonLines(io.out)
@@ -251,7 +257,7 @@ export async function rotateCommand(argv: string[], io: JobIO, signal?: AbortSig
     const onProgress = (p: RotationProgress) => {
       last = p
       if (p.done) return
-      if (bar !== undefined) bar.update({ label: `${options.rekey ? 'rekey' : 'rotate'} ${p.model}`, done: p.rotated + p.failed, total: p.total, rowsPerSecond: p.rowsPerSecond, etaSeconds: p.etaSeconds, failed: p.failed })
+      if (bar !== undefined) bar.update({ label: `${verb[0]} ${p.model}`, done: p.rotated + p.failed, total: p.total, rowsPerSecond: p.rowsPerSecond, etaSeconds: p.etaSeconds, failed: p.failed })
       else lines.emit({ event: 'progress', model: p.model, rotated: p.rotated, failed: p.failed, conflicts: p.conflicts, total: p.total, rowsPerSecond: p.rowsPerSecond, etaSeconds: p.etaSeconds ?? null, elapsedMs: p.elapsedMs })
     }
     let failures: readonly RowFailure[] = []
@@ -281,6 +287,7 @@ export async function rotateCommand(argv: string[], io: JobIO, signal?: AbortSig
         event: 'done',
         dryRun: options.dryRun,
         rekey: options.rekey,
+        reindex: options.reindex,
         ...(options.dryRun ? { wouldRotate: rotated } : { rotated }),
         failed: failedCount,
         conflicts: p?.conflicts ?? 0,
@@ -293,12 +300,12 @@ export async function rotateCommand(argv: string[], io: JobIO, signal?: AbortSig
         for (const f of failures) lines.emit({ event: 'failure', ...f }, true)
         lines.emit(done, true)
       } else if (options.dryRun) {
-        io.out(`Dry run: ${formatCount(rotated)} row${rotated === 1 ? '' : 's'} would be ${options.rekey ? 're-keyed' : 'rotated'}; nothing was changed.\n`)
+        io.out(`Dry run: ${formatCount(rotated)} row${rotated === 1 ? '' : 's'} would be ${verb[1]}; nothing was changed.\n`)
       } else {
         for (const f of failures) io.out(failureLine(f))
         if (failedCount > failures.length) io.out(`  ... and ${formatCount(failedCount - failures.length)} more\n`)
         io.out(
-          `${interrupted ? 'Stopped' : 'Done'}: ${formatCount(rotated)} row${rotated === 1 ? '' : 's'} ${options.rekey ? 're-keyed' : 'rotated'} in ${formatDuration((p?.elapsedMs ?? 0) / 1000)} (${formatCount(p?.rowsPerSecond ?? 0)} rows/s)` +
+          `${interrupted ? 'Stopped' : 'Done'}: ${formatCount(rotated)} row${rotated === 1 ? '' : 's'} ${verb[1]} in ${formatDuration((p?.elapsedMs ?? 0) / 1000)} (${formatCount(p?.rowsPerSecond ?? 0)} rows/s)` +
             `${failedCount > 0 ? `, ${formatCount(failedCount)} failed` : ''}${(p?.conflicts ?? 0) > 0 ? `, ${formatCount(p!.conflicts)} concurrent writes retried` : ''}.${interrupted ? ' Run again to continue.' : ''}\n`,
         )
       }

@@ -1,6 +1,6 @@
 // Pure AES-256-GCM primitives: no I/O, no environment, no state. Everything above this file
-// goes through these four functions, so the algorithm choices live in exactly one place.
-import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto'
+// goes through these functions, so the algorithm choices live in exactly one place.
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto'
 
 export const KEY_BYTES = 32
 export const IV_BYTES = 12
@@ -13,9 +13,26 @@ export class AuthenticationFailure extends Error {
   }
 }
 
-/** A fresh random 256-bit key. */
+// Data keys are cut from a pool refilled from the CSPRNG too (one system call per 128 keys). Each
+// key is copied out into its own buffer and its bytes in the pool are zeroed at once, so the pool
+// never holds a key that was handed out.
+const KEY_POOL_BYTES = KEY_BYTES * 128
+let keyPool: Buffer | undefined
+let keyPoolAt = KEY_POOL_BYTES
+
+/** A fresh random 256-bit key (its own buffer; the caller may zero it). */
 export function generateKey(): Buffer {
-  return randomBytes(KEY_BYTES)
+  if (keyPoolAt + KEY_BYTES > KEY_POOL_BYTES) {
+    // Not from Node's shared allocation pool: the pool's bytes are key material.
+    keyPool = randomFillSync(keyPool ?? Buffer.alloc(KEY_POOL_BYTES))
+    keyPoolAt = 0
+  }
+  const pool = keyPool as Buffer
+  const key = Buffer.alloc(KEY_BYTES)
+  pool.copy(key, 0, keyPoolAt, keyPoolAt + KEY_BYTES)
+  pool.fill(0, keyPoolAt, keyPoolAt + KEY_BYTES)
+  keyPoolAt += KEY_BYTES
+  return key
 }
 
 // IVs are not secret, so they are cut from a pool refilled from the CSPRNG: one system call per
@@ -43,8 +60,24 @@ export function seal(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad
   checkSizes(key, iv)
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
   cipher.setAAD(aad)
-  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()])
+  const head = cipher.update(plaintext)
+  // GCM is a stream mode: final() is empty, `head` is the whole ciphertext.
+  const tail = cipher.final()
+  const ciphertext = tail.length === 0 ? head : Buffer.concat([head, tail])
   return { ciphertext, tag: cipher.getAuthTag() }
+}
+
+/**
+ * Encrypts a UTF-8 string (no intermediate Buffer of the plaintext) and returns ciphertext and tag
+ * in one buffer, `ciphertext | tag`, as the at-rest format stores them. Same bytes as `seal`.
+ */
+export function sealUtf8(key: Uint8Array, iv: Uint8Array, plaintext: string, aad: Uint8Array): Buffer {
+  checkSizes(key, iv)
+  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
+  cipher.setAAD(aad)
+  const head = cipher.update(plaintext, 'utf8')
+  const tail = cipher.final()
+  return Buffer.concat([head, tail, cipher.getAuthTag()])
 }
 
 /** Decrypts and authenticates; any failure (tag, key, AAD, length) is an AuthenticationFailure. */

@@ -1,5 +1,6 @@
 // Canonical encoding of a binding context (a string map) into AAD bytes. The same map is
 // the KMS encryption context of a key provider, so both layers bind exactly the same facts.
+import { InvalidValueError } from '../errors'
 
 /** A binding context: what a ciphertext or wrapped key belongs to. Keys and values are strings. */
 export type BindingContext = Readonly<Record<string, string>>
@@ -9,7 +10,9 @@ const DOMAIN = 'rowcrypt/context/v1'
 /**
  * Encodes a context unambiguously: entries sorted by key, each key and value length-prefixed
  * (4-byte big-endian byte length), after a domain string. Two different maps never give the same
- * bytes, whatever characters their keys and values contain.
+ * bytes, whatever characters their keys and values contain: a string that is not well-formed
+ * UTF-16 (a lone surrogate, which UTF-8 can only write as U+FFFD, so that '\uD800' and '\uDBFF'
+ * would share a binding) is refused with `InvalidValueError`.
  */
 export function encodeContext(context: BindingContext): Buffer {
   const keys = Object.keys(context).sort()
@@ -17,7 +20,7 @@ export function encodeContext(context: BindingContext): Buffer {
   const strings: string[] = [DOMAIN]
   for (const k of keys) strings.push(k, context[k] as string)
   let size = 0
-  for (const s of strings) size += 4 + Buffer.byteLength(s, 'utf8')
+  for (const s of strings) size += 4 + byteLength(s)
   const out = Buffer.allocUnsafe(size)
   let at = 0
   for (const s of strings) {
@@ -26,4 +29,49 @@ export function encodeContext(context: BindingContext): Buffer {
     at += 4 + len
   }
   return out
+}
+
+/**
+ * The encoding of a context whose sorted keys start with `leading` (already sorted, all sorting
+ * before every key of the entries appended later): the domain and those entries. Append the rest
+ * with {@link appendContext}; the bytes equal `encodeContext` of the whole map. For hot paths that
+ * encode many contexts sharing their first entries (one key unwrap per row).
+ */
+export function encodeContextPrefix(leading: ReadonlyArray<readonly [string, string]>): Buffer {
+  const entries: Record<string, string> = {}
+  let last = ''
+  for (const [k, v] of leading) {
+    if (k <= last && last !== '') throw new RangeError('context prefix entries must be sorted and distinct')
+    entries[k] = v
+    last = k
+  }
+  return encodeContext(entries)
+}
+
+/**
+ * `prefix` (from {@link encodeContextPrefix}) followed by the entries `kv` (key, value, key,
+ * value, ...), in one allocation. The caller guarantees the order: every key of `kv` sorts after
+ * the prefix's keys, and `kv` is sorted.
+ */
+export function appendContext(prefix: Buffer, kv: readonly string[]): Buffer {
+  let size = prefix.length
+  for (const s of kv) size += 4 + byteLength(s)
+  const out = Buffer.allocUnsafe(size)
+  prefix.copy(out, 0)
+  let at = prefix.length
+  for (const s of kv) {
+    const len = out.write(s, at + 4, 'utf8')
+    out.writeUInt32BE(len, at)
+    at += 4 + len
+  }
+  return out
+}
+
+// The UTF-8 length of a context string, refusing strings UTF-8 cannot represent exactly. Without
+// this, tenant ids (or row ids) differing only in lone surrogates would share one binding.
+function byteLength(s: string): number {
+  if (!(s as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+    throw new InvalidValueError('a binding value (tenant id, row id, model or field name) is not well-formed Unicode: it contains a lone surrogate')
+  }
+  return Buffer.byteLength(s, 'utf8')
 }

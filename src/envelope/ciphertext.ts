@@ -40,9 +40,19 @@ export interface ParsedCiphertext {
  * ```
  */
 export function formatCiphertext(p: { type: ValueType; iv: Uint8Array; ciphertext: Uint8Array; tag: Uint8Array }): string {
-  const body = Buffer.concat([p.ciphertext, p.tag])
-  return `${FORMAT_VERSION}.${ALGORITHM}.${TYPE_CODES[p.type]}.${b64url(p.iv)}.${b64url(body)}`
+  return formatCiphertextBody(p.type, p.iv, Buffer.concat([p.ciphertext, p.tag]))
 }
+
+/** @internal {@link formatCiphertext} from `ciphertext | tag` already in one buffer (`sealUtf8`). */
+export function formatCiphertextBody(type: ValueType, iv: Uint8Array, body: Uint8Array): string {
+  return `${PREFIXES[type]}${b64url(iv)}.${b64url(body)}`
+}
+
+// `rc1.A256GCM.<type>.` per type, and the common part.
+const HEAD = `${FORMAT_VERSION}.${ALGORITHM}.`
+const PREFIXES: Record<ValueType, string> = { string: `${HEAD}s.`, json: `${HEAD}j.`, bytes: `${HEAD}b.` }
+// base64url of the 12-byte IV: always 16 characters.
+const IV_CHARS = 16
 
 /**
  * Parses a stored string without any key. Throws `CiphertextFormatError` for anything that is
@@ -56,6 +66,9 @@ export function formatCiphertext(p: { type: ValueType; iv: Uint8Array; ciphertex
 export function parseCiphertext(value: unknown): ParsedCiphertext {
   if (typeof value !== 'string') throw new CiphertextFormatError('stored value is not a ciphertext string')
   if (value.length > MAX_ENCODED_LENGTH) throw new CiphertextFormatError('ciphertext is too long')
+  const fast = parseWellFormed(value)
+  if (fast !== undefined) return fast
+  // Anything else is refused below, with the reason.
   const parts = value.split('.')
   if (parts.length !== 5) throw new CiphertextFormatError('stored value is not a rowcrypt ciphertext')
   const [version, algorithm, code, ivText, bodyText] = parts as [string, string, string, string, string]
@@ -68,14 +81,12 @@ export function parseCiphertext(value: unknown): ParsedCiphertext {
   const body = fromB64url(bodyText)
   if (iv.length !== IV_BYTES) throw new CiphertextFormatError('ciphertext IV has the wrong length')
   if (body.length < TAG_BYTES) throw new CiphertextFormatError('ciphertext is shorter than its tag')
-  return {
-    version: FORMAT_VERSION,
-    algorithm: ALGORITHM,
-    type,
-    iv,
-    ciphertext: body.subarray(0, body.length - TAG_BYTES),
-    tag: body.subarray(body.length - TAG_BYTES),
-  }
+  return parsedOf(type, iv, body)
+}
+
+// The parsed form of a checked IV and body (ciphertext followed by its tag).
+function parsedOf(type: ValueType, iv: Buffer, body: Buffer): ParsedCiphertext {
+  return { version: FORMAT_VERSION, algorithm: ALGORITHM, type, iv, ciphertext: body.subarray(0, body.length - TAG_BYTES), tag: body.subarray(body.length - TAG_BYTES) }
 }
 
 /**
@@ -113,6 +124,43 @@ export function typeCode(type: ValueType): string {
 
 function b64url(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url')
+}
+
+// The common case without `split` and regular expressions: `rc1.A256GCM.<code>.` then 16
+// characters of IV, a dot, and the body, checked as strictly as `fromB64url` does. Undefined when
+// the value is not of that shape (the caller then parses it the slow way, which says why).
+function parseWellFormed(value: string): ParsedCiphertext | undefined {
+  const h = HEAD.length
+  if (!value.startsWith(HEAD) || value.charCodeAt(h + 1) !== 0x2e /* . */) return undefined
+  const code = value.charAt(h)
+  const type = code === 's' ? 'string' : code === 'j' ? 'json' : code === 'b' ? 'bytes' : undefined
+  if (type === undefined) return undefined
+  const ivAt = h + 2
+  const bodyAt = ivAt + IV_CHARS + 1
+  if (value.charCodeAt(bodyAt - 1) !== 0x2e || value.indexOf('.', ivAt) !== bodyAt - 1 || value.indexOf('.', bodyAt) !== -1) return undefined
+  const iv = strictB64url(value.slice(ivAt, bodyAt - 1))
+  const body = strictB64url(value.slice(bodyAt))
+  if (iv === undefined || body === undefined || iv.length !== IV_BYTES || body.length < TAG_BYTES) return undefined
+  return parsedOf(type, iv, body)
+}
+
+// Decodes canonical unpadded base64url, or gives undefined. Node's decoder reads `+` and `/` as
+// `-` and `_`, reads a character above U+00FF by its low byte, skips every other character outside
+// the alphabet and stops at `=`: with those three refused (ASCII only: as many UTF-8 bytes as
+// characters), any character it skipped or stopped at makes the output shorter than 3/4 of the
+// length (the length % 4 === 1 case, where one character less would give as many bytes, is
+// refused first). Same strings accepted as `fromB64url` (checked by a property test), without a
+// regular expression.
+function strictB64url(text: string): Buffer | undefined {
+  const rest = text.length % 4
+  if (rest === 1 || text.indexOf('+') !== -1 || text.indexOf('/') !== -1 || Buffer.byteLength(text, 'utf8') !== text.length) return undefined
+  const out = Buffer.from(text, 'base64url')
+  if (out.length !== Math.floor((text.length * 3) / 4)) return undefined
+  if (rest !== 0) {
+    const last = B64URL_VALUES.indexOf(text.charAt(text.length - 1))
+    if ((last & (rest === 2 ? 0x0f : 0x03)) !== 0) return undefined
+  }
+  return out
 }
 
 function fromB64url(text: string): Buffer {

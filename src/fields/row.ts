@@ -1,18 +1,22 @@
 // The Prisma-free core: encrypt, decrypt and re-wrap one row. The Prisma extension is a thin
 // layer over this; it can also be used on its own (queues, exports, other ORMs).
-import { AuthenticationFailure, generateIv, generateKey, open, seal, zero } from '../crypto/aes-gcm'
+import { AuthenticationFailure, generateIv, generateKey, open, seal, sealUtf8, zero } from '../crypto/aes-gcm'
 import { encodeContext, type BindingContext } from '../crypto/context'
-import { ALGORITHM, FORMAT_VERSION, formatCiphertext, isCiphertext, parseCiphertext, typeCode, type ValueType } from '../envelope/ciphertext'
+import { ALGORITHM, FORMAT_VERSION, formatCiphertext, formatCiphertextBody, isCiphertext, parseCiphertext, typeCode, type ValueType } from '../envelope/ciphertext'
 import { formatWrappedKey, parseWrappedKey } from '../envelope/wrapped-key'
 import { CiphertextFormatError, ConfigError, DecryptionError, InvalidValueError, KeyProviderError, RowcryptError, TenantMismatchError, type DecryptionErrorLocation } from '../errors'
-import type { KeyProvider } from '../keys/provider'
+import { syncGenerateOf, syncUnwrapOf, type SyncUnwrap } from '../keys/local'
+import type { GeneratedDataKey, KeyProvider } from '../keys/provider'
 import { assertTenantId } from '../tenant/context'
+import { BlindIndexes, type BlindIndexOptions } from './blind-index'
 import { buildModelSpec, type FieldSpec, type ModelEncryptionConfig, type ModelSpec } from './spec'
 
 /** Options of {@link RowLevelEncryption}. */
 export interface RowLevelEncryptionOptions {
   keyProvider: KeyProvider
   models: Record<string, ModelEncryptionConfig>
+  /** Required when a field is `searchable`: the key version blind indexes derive from. */
+  blindIndex?: BlindIndexOptions
 }
 
 /** Input of {@link RowLevelEncryption.encryptRow}. */
@@ -57,22 +61,54 @@ type Row = Record<string, unknown>
 export class RowLevelEncryption {
   readonly keyProvider: KeyProvider
   readonly #models = new Map<string, ModelSpec>()
+  // The provider's synchronous unwrap and generate (LocalKeyProvider), for the per-row hot paths.
+  readonly #syncUnwrap: SyncUnwrap | undefined
+  readonly #syncGenerate: ((context: BindingContext) => GeneratedDataKey) | undefined
+  /** @internal Blind-index settings; set when some field is searchable. */
+  indexes: BlindIndexes | undefined
 
   constructor(options: RowLevelEncryptionOptions) {
     if (typeof options?.keyProvider?.generateDataKey !== 'function') {
       throw new ConfigError('a keyProvider is required')
     }
     this.keyProvider = options.keyProvider
+    this.#syncUnwrap = syncUnwrapOf(options.keyProvider)
+    this.#syncGenerate = syncGenerateOf(options.keyProvider)
     for (const [name, config] of Object.entries(options.models ?? {})) {
       this.#models.set(name, buildModelSpec(name, config))
     }
+    this.indexes = blindIndexesFor(options.keyProvider, this.#models.values(), options.blindIndex)
   }
 
   /** @internal Builds an instance from already-validated specs (used by the extension). */
-  static fromSpecs(keyProvider: KeyProvider, specs: Iterable<ModelSpec>): RowLevelEncryption {
+  static fromSpecs(keyProvider: KeyProvider, specs: Iterable<ModelSpec>, blindIndex?: BlindIndexOptions): RowLevelEncryption {
     const rle = new RowLevelEncryption({ keyProvider, models: {} })
     for (const s of specs) rle.#models.set(s.name, s)
+    rle.indexes = blindIndexesFor(keyProvider, rle.#models.values(), blindIndex)
     return rle
+  }
+
+  /**
+   * The blind-index values of the searchable fields in `data` (plaintext), as index column →
+   * value under the active index key version: what `encryptRow` stores beside the ciphertext.
+   *
+   * @example
+   * ```ts
+   * const { emailIndex } = await rle.blindIndexes({ model: 'Customer', tenantId: 'tenant_a', data: { email: 'a@x.io' } })
+   * ```
+   */
+  async blindIndexes(input: { model: string; tenantId: string; data: Row }): Promise<Row> {
+    const spec = this.spec(input.model)
+    assertTenantId(input.tenantId)
+    const out: Row = {}
+    if (spec.indexed.length === 0 || this.indexes === undefined) return out
+    const session = await this.indexes.session(input.tenantId, [this.indexes.keyVersion])
+    try {
+      session.indexInto(spec, input.data, out)
+      return out
+    } finally {
+      session.dispose()
+    }
   }
 
   /** The normalized description of a model; throws `ConfigError` for an unknown model. */
@@ -90,9 +126,10 @@ export class RowLevelEncryption {
     const spec = this.spec(input.model)
     assertTenantId(input.tenantId)
     const rowId = input.rowId ?? (spec.idField !== undefined ? (input.data[spec.idField] as EncryptRowInput['rowId']) : undefined)
+    const indexes = await this.blindIndexes(input)
     const key = await this.newRowKey(spec, input.tenantId, rowId === undefined || rowId === null ? undefined : String(rowId), input.aad)
     try {
-      return key.encryptInto({ ...input.data }, input.data, true)
+      return Object.assign(key.encryptInto({ ...input.data }, input.data, true), indexes)
     } finally {
       key.dispose()
     }
@@ -178,16 +215,49 @@ export class RowLevelEncryption {
         throw e
       }
     }
-    const wrapped = formatWrappedKey({ rowBound: rowId !== undefined, providerBlob: dk.wrappedKey })
-    return new RowKey(spec, tenantId, rowId, rowId !== undefined, Buffer.from(dk.plaintextKey), context, wrapped, dk.keyVersion, aad, dk.plaintextKey)
+    return newKeyOf(spec, tenantId, rowId, context, dk, aad)
+  }
+
+  /**
+   * @internal `newRowKey` under the active version, synchronously, when the provider can
+   * (LocalKeyProvider); undefined otherwise (then call `newRowKey`).
+   */
+  newRowKeySync(spec: ModelSpec, tenantId: string, rowId: string | undefined, aad?: Uint8Array): RowKey | undefined {
+    const generate = this.#syncGenerate
+    if (generate === undefined) return undefined
+    const context = keyContext(spec, tenantId, rowId)
+    return newKeyOf(spec, tenantId, rowId, context, generate(context), aad)
   }
 
   /** @internal Unwraps the data key of a stored row (its sidecar columns, and id when bound). */
   async openRowKey(spec: ModelSpec, row: Row, tenantId: string, aad?: Uint8Array, rowIdOverride?: string | number | bigint): Promise<RowKey> {
     const b = rowBinding(spec, row, tenantId, rowIdOverride)
     const plaintextKey = await providerCall(spec, b, 'unwrap', () => this.keyProvider.unwrapDataKey(b.parsed.providerBlob, b.keyVersion, b.context))
-    return new RowKey(spec, tenantId, b.idValue == null ? undefined : String(b.idValue), b.parsed.rowBound, Buffer.from(plaintextKey), b.context, b.wrappedDek, b.keyVersion, aad, plaintextKey)
+    return openedKeyOf(spec, tenantId, b, plaintextKey, aad)
   }
+
+  /**
+   * @internal `openRowKey` without a promise, when the provider unwraps synchronously
+   * (LocalKeyProvider); undefined otherwise (then call `openRowKey`). Same checks and errors.
+   */
+  openRowKeySync(spec: ModelSpec, row: Row, tenantId: string, aad?: Uint8Array, rowIdOverride?: string | number | bigint): RowKey | undefined {
+    const unwrap = this.#syncUnwrap
+    if (unwrap === undefined) return undefined
+    const b = rowBinding(spec, row, tenantId, rowIdOverride)
+    let plaintextKey: Uint8Array
+    try {
+      plaintextKey = unwrap(b.parsed.providerBlob, b.keyVersion, b.context)
+    } catch (e) {
+      throw providerError(spec, b, 'unwrap', e)
+    }
+    return openedKeyOf(spec, tenantId, b, plaintextKey, aad)
+  }
+}
+
+function blindIndexesFor(provider: KeyProvider, specs: Iterable<ModelSpec>, options: BlindIndexOptions | undefined): BlindIndexes | undefined {
+  for (const s of specs) if (s.indexed.length > 0) return new BlindIndexes(provider, options as BlindIndexOptions)
+  if (options !== undefined) throw new ConfigError('blindIndex is set but no field is searchable')
+  return undefined
 }
 
 /** What binds a stored row's data key: its parsed wrapped key, key version and key context. */
@@ -210,12 +280,24 @@ function rowBinding(spec: ModelSpec, row: Row, tenantId: string, rowIdOverride?:
   const wrappedDek = row[columns.wrappedDek]
   const parsed = parseWrappedKey(wrappedDek)
   const idValue = rowIdOverride ?? (spec.idField === undefined ? undefined : row[spec.idField])
-  const location = (): DecryptionErrorLocation => ({ model: spec.name, tenantId, ...(idValue != null ? { rowId: String(idValue) } : {}) })
-  if (parsed.rowBound && idValue == null) throw new DecryptionError(location())
+  const idText = idString(idValue)
+  const location = (): DecryptionErrorLocation => ({ model: spec.name, tenantId, ...(idText !== undefined ? { rowId: idText } : {}) })
+  if (parsed.rowBound && idText === undefined) throw new DecryptionError(location())
   const keyVersion = row[columns.keyVersion]
   if (typeof keyVersion !== 'string') throw new DecryptionError(location())
-  const context = keyContext(spec, tenantId, parsed.rowBound ? String(idValue) : undefined)
+  const context = keyContext(spec, tenantId, parsed.rowBound ? idText : undefined)
   return { parsed, wrappedDek: wrappedDek as Uint8Array, keyVersion, context, idValue, location }
+}
+
+// A row id as bound into the key context; undefined for none, and for a value with no string form
+// (an object whose toString throws would otherwise escape as an uncoded TypeError).
+function idString(v: unknown): string | undefined {
+  if (v === null || v === undefined) return undefined
+  try {
+    return String(v)
+  } catch {
+    return undefined
+  }
 }
 
 // Maps a key provider failure on a row's key: an authentication failure becomes a DecryptionError
@@ -224,10 +306,29 @@ async function providerCall<T>(spec: ModelSpec, b: RowBinding, what: 'unwrap', f
   try {
     return await fn()
   } catch (e) {
-    if (e instanceof DecryptionError || e instanceof AuthenticationFailure) throw new DecryptionError(b.location())
-    if (e instanceof RowcryptError) throw e
-    throw new KeyProviderError(`key provider failed to ${what} the data key (model ${spec.name}, tenant ${String(b.context.tenantId)})`, { cause: e })
+    throw providerError(spec, b, what, e)
   }
+}
+
+function providerError(spec: ModelSpec, b: RowBinding, what: 'unwrap', e: unknown): unknown {
+  if (e instanceof DecryptionError || e instanceof AuthenticationFailure) return new DecryptionError(b.location())
+  if (e instanceof RowcryptError) return e
+  return new KeyProviderError(`key provider failed to ${what} the data key (model ${spec.name}, tenant ${String(b.context.tenantId)})`, { cause: e })
+}
+
+// The provider hands the caller a fresh key buffer (the KeyProvider contract): a Buffer is kept as
+// the RowKey's own (no copy); any other Uint8Array is copied, and the RowKey zeroes the original.
+function ownKey(k: Uint8Array): Buffer {
+  return Buffer.isBuffer(k) ? k : Buffer.from(k)
+}
+
+function newKeyOf(spec: ModelSpec, tenantId: string, rowId: string | undefined, context: BindingContext, dk: GeneratedDataKey, aad: Uint8Array | undefined): RowKey {
+  const wrapped = formatWrappedKey({ rowBound: rowId !== undefined, providerBlob: dk.wrappedKey })
+  return new RowKey(spec, tenantId, rowId, rowId !== undefined, ownKey(dk.plaintextKey), context, wrapped, dk.keyVersion, aad, dk.plaintextKey)
+}
+
+function openedKeyOf(spec: ModelSpec, tenantId: string, b: RowBinding, plaintextKey: Uint8Array, aad: Uint8Array | undefined): RowKey {
+  return new RowKey(spec, tenantId, idString(b.idValue), b.parsed.rowBound, ownKey(plaintextKey), b.context, b.wrappedDek, b.keyVersion, aad, plaintextKey)
 }
 
 /**
@@ -251,7 +352,7 @@ export class RowKey {
     readonly aad: Uint8Array | undefined,
     providerKey: Uint8Array,
   ) {
-    // Buffer.from copied the provider's key; zero the provider's copy right away.
+    // When the provider's key was copied (not a Buffer), zero the provider's copy right away.
     if (providerKey !== plaintextKey) zero(providerKey)
     this.#aadKey = aad === undefined ? tenantId : `${tenantId}\u0000${Buffer.from(aad).toString('base64url')}`
   }
@@ -285,6 +386,13 @@ export class RowKey {
 
   encryptValue(field: FieldSpec, value: unknown): unknown {
     if (value === null || value === undefined) return value
+    if (field.type === 'string' && typeof value === 'string') {
+      // UTF-8 would store a lone surrogate as U+FFFD: the value read back would not be the one written.
+      if (!(value as unknown as { isWellFormed(): boolean }).isWellFormed()) throw new InvalidValueError(`model ${this.spec.name}, field ${field.name}: a string must be well-formed Unicode (no lone surrogates)`)
+      // Strings, the common case: encrypted straight from the string, ciphertext and tag in one buffer.
+      const iv = generateIv()
+      return formatCiphertextBody('string', iv, sealUtf8(this.plaintextKey, iv, value, this.#fieldAad(field)))
+    }
     const plaintext = encodeValue(field, value, this.spec.name)
     const iv = generateIv()
     const { ciphertext, tag } = seal(this.plaintextKey, iv, plaintext, this.#fieldAad(field))

@@ -15,14 +15,56 @@ export interface SidecarColumns {
 
 export const DEFAULT_COLUMNS: SidecarColumns = Object.freeze({ wrappedDek: 'wrappedDek', keyVersion: 'keyVersion', tenantId: 'tenantId' })
 
+/**
+ * How a searchable field's value is normalized before its blind index is computed: `none`,
+ * `lowercase`, `trim`, `lowercase-trim` (both), or your own function (it must be deterministic).
+ */
+export type Normalizer = 'none' | 'lowercase' | 'trim' | 'lowercase-trim' | ((value: string) => string)
+
+/** A searchable field's blind index: where it is stored and how it is computed. */
+export interface BlindIndexSpec {
+  /** The String column holding the index. */
+  readonly column: string
+  /** Bits of HMAC-SHA256 kept (256 = the whole MAC). Fewer bits: more false positives, less linkability. */
+  readonly bits: number
+  readonly normalize: (value: string) => string
+}
+
 /** One encrypted field: its name and how its plaintext is encoded. */
 export interface FieldSpec {
   readonly name: string
   readonly type: ValueType
+  /** Set for searchable fields (keyed blind index for equality search). */
+  readonly index?: BlindIndexSpec
 }
 
-/** How an encrypted field is declared: a name (a String value) or a name with a value type. */
-export type FieldDeclaration<F extends string = string> = F | { name: F; type?: ValueType }
+/**
+ * How an encrypted field is declared: a name (a String value), or an object with a value type
+ * and, for String values, a blind index for equality search.
+ *
+ * @example
+ * ```ts
+ * const fields: FieldDeclaration[] = [
+ *   { name: 'email', searchable: true, normalize: 'lowercase-trim' }, // index in column emailIndex
+ *   { name: 'ssn', searchable: true, indexColumn: 'ssnIdx', indexBits: 16 }, // truncated
+ *   { name: 'prefs', type: 'json' },
+ * ]
+ * ```
+ */
+export type FieldDeclaration<F extends string = string> =
+  | F
+  | {
+      name: F
+      type?: ValueType
+      /** Keep a keyed blind index of the value so `where` can test equality. String fields only. */
+      searchable?: boolean
+      /** How the value is normalized before indexing (default `none`). Needs `searchable`. */
+      normalize?: Normalizer
+      /** The index column (default `<name>Index`). Needs `searchable`. */
+      indexColumn?: string
+      /** Truncate the index to this many bits, 8 to 256 (default 256, no truncation). Needs `searchable`. */
+      indexBits?: number
+    }
 
 /** Per-model settings accepted by `RowLevelEncryption` (and, typed, by `rowcrypt()`). */
 export interface ModelEncryptionConfig<F extends string = string> {
@@ -43,6 +85,8 @@ export interface ModelEncryptionConfig<F extends string = string> {
 export interface ModelSpec {
   readonly name: string
   readonly fields: ReadonlyMap<string, FieldSpec>
+  /** The searchable fields (those with a blind index). */
+  readonly indexed: readonly FieldSpec[]
   readonly columns: SidecarColumns
   readonly idField: string | undefined
   readonly migrating: boolean
@@ -57,11 +101,13 @@ export function buildModelSpec(name: string, config: ModelEncryptionConfig): Mod
   }
   const fields = new Map<string, FieldSpec>()
   for (const decl of config.fields) {
-    const spec: FieldSpec = typeof decl === 'string' ? { name: decl, type: 'string' } : { name: decl?.name, type: decl?.type ?? 'string' }
-    if (typeof spec.name !== 'string' || spec.name === '') throw new ConfigError(`model ${name}: every field needs a name`)
-    if (!VALUE_TYPES.has(spec.type)) throw new ConfigError(`model ${name}, field ${spec.name}: unsupported value type "${String(spec.type)}" (use string, json or bytes)`)
-    if (fields.has(spec.name)) throw new ConfigError(`model ${name}: field ${spec.name} is listed twice`)
-    fields.set(spec.name, Object.freeze(spec))
+    const fieldName = typeof decl === 'string' ? decl : decl?.name
+    const type = typeof decl === 'string' ? 'string' : (decl?.type ?? 'string')
+    if (typeof fieldName !== 'string' || fieldName === '') throw new ConfigError(`model ${name}: every field needs a name`)
+    if (!VALUE_TYPES.has(type)) throw new ConfigError(`model ${name}, field ${fieldName}: unsupported value type "${String(type)}" (use string, json or bytes)`)
+    if (fields.has(fieldName)) throw new ConfigError(`model ${name}: field ${fieldName} is listed twice`)
+    const index = typeof decl === 'string' ? undefined : blindIndexSpec(name, fieldName, type, decl)
+    fields.set(fieldName, Object.freeze(index === undefined ? { name: fieldName, type } : { name: fieldName, type, index }))
   }
   if (fields.size === 0) throw new ConfigError(`model ${name}: no fields to encrypt`)
   const columns: SidecarColumns = { ...DEFAULT_COLUMNS, ...stripUndefined(config.columns ?? {}) }
@@ -72,10 +118,47 @@ export function buildModelSpec(name: string, config: ModelEncryptionConfig): Mod
     if (used.has(column)) throw new ConfigError(`model ${name}: sidecar column ${column} is used twice`)
     used.add(column)
   }
+  const indexed = [...fields.values()].filter((f) => f.index !== undefined)
+  // Plaintext rows of a migrating model have no index yet: a search would silently miss them.
+  if (indexed.length > 0 && config.migrating === true) {
+    throw new ConfigError(`model ${name}: searchable fields cannot be used with migrating: true; encrypt the existing rows first (encryptExistingRows), then add searchable and run rotate --reindex`)
+  }
+  for (const f of indexed) {
+    const column = f.index!.column
+    if (fields.has(column) || used.has(column)) throw new ConfigError(`model ${name}: index column ${column} of ${f.name} cannot also be an encrypted field or another index or sidecar column`)
+    used.add(column)
+  }
   if (config.idField !== undefined && (fields.has(config.idField) || used.has(config.idField))) {
     throw new ConfigError(`model ${name}: the id field ${config.idField} cannot be encrypted or a sidecar column`)
   }
-  return Object.freeze({ name, fields, columns: Object.freeze(columns), idField: config.idField, migrating: config.migrating === true })
+  return Object.freeze({ name, fields, indexed: Object.freeze(indexed), columns: Object.freeze(columns), idField: config.idField, migrating: config.migrating === true })
+}
+
+const NORMALIZERS: Readonly<Record<string, (value: string) => string>> = {
+  none: (v) => v,
+  lowercase: (v) => v.toLowerCase(),
+  trim: (v) => v.trim(),
+  'lowercase-trim': (v) => v.trim().toLowerCase(),
+}
+
+function blindIndexSpec(model: string, field: string, type: string, decl: Exclude<FieldDeclaration, string>): BlindIndexSpec | undefined {
+  const at = `model ${model}, field ${field}`
+  if (decl.searchable !== true) {
+    if (decl.searchable !== undefined && decl.searchable !== false) throw new ConfigError(`${at}: "searchable" must be true or false`)
+    for (const option of ['normalize', 'indexColumn', 'indexBits'] as const) {
+      if (decl[option] !== undefined) throw new ConfigError(`${at}: "${option}" needs searchable: true`)
+    }
+    return undefined
+  }
+  if (type !== 'string') throw new ConfigError(`${at}: only string fields can be searchable`)
+  const column = decl.indexColumn ?? `${field}Index`
+  if (typeof column !== 'string' || column === '') throw new ConfigError(`${at}: "indexColumn" must be a column name`)
+  const bits = decl.indexBits ?? 256
+  if (!Number.isInteger(bits) || bits < 8 || bits > 256) throw new ConfigError(`${at}: "indexBits" must be an integer from 8 to 256`)
+  const n = decl.normalize ?? 'none'
+  const normalize = typeof n === 'function' ? n : Object.hasOwn(NORMALIZERS, n) ? NORMALIZERS[n] : undefined
+  if (normalize === undefined) throw new ConfigError(`${at}: "normalize" must be none, lowercase, trim, lowercase-trim or a function`)
+  return Object.freeze({ column, bits, normalize })
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

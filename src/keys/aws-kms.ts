@@ -156,6 +156,7 @@ const FORMAT_DIRECT = 0x02
 const SALT_BYTES = 16
 const HIERARCHICAL_BLOB_BYTES = 1 + SALT_BYTES + IV_BYTES + KEY_BYTES + TAG_BYTES
 const WRAP_INFO = Buffer.from('rowcrypt/aws-kms/hierarchical/row-dek/v1')
+const INDEX_INFO = Buffer.from('rowcrypt/aws-kms/hierarchical/blind-index/v1')
 const VERSION_NAME = /^[A-Za-z0-9._-]{1,64}$/
 const TENANT_KEY_PURPOSE = 'tenant-key'
 
@@ -439,6 +440,23 @@ export class AwsKmsKeyProvider implements KeyProvider {
   clearCache(): void {
     this.#tenantCache.clear()
     this.#dataCache.clear()
+  }
+
+  /**
+   * The tenant's blind-index root key under `keyVersion` (hierarchical mode only): HKDF-SHA256 of
+   * the tenant's intermediate key, so searching costs no KMS call once that key is cached. Direct
+   * mode holds no key material outside KMS and throws `ConfigError`.
+   *
+   * @example
+   * ```ts
+   * const root = await keyProvider.indexKey('tenant_a', 'v1')
+   * ```
+   */
+  async indexKey(tenantId: string, keyVersion: string): Promise<Uint8Array> {
+    assertTenantId(tenantId)
+    if (this.mode !== 'hierarchical') throw new ConfigError('AwsKmsKeyProvider: searchable fields (blind indexes) need hierarchical mode')
+    const info = Buffer.concat([INDEX_INFO, encodeContext({ purpose: 'blind-index', tenantId, keyVersion })])
+    return this.#withTenantKey(tenantId, keyVersion, true, (tenantKey) => new Uint8Array(hkdfSync('sha256', tenantKey, Buffer.alloc(0), info, KEY_BYTES)))
   }
 
   // --- tenant keys (hierarchical) -----------------------------------------------------------

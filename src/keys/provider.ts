@@ -58,4 +58,16 @@ export interface KeyProvider {
    * ```
    */
   rewrapDataKey?(wrappedKey: Uint8Array, fromVersion: string, toVersion: string, context: BindingContext): Promise<{ wrappedKey: Uint8Array; keyVersion: string }>
+  /**
+   * Optional, needed for searchable fields: a 256-bit secret for `tenantId`'s blind indexes under
+   * `keyVersion`, derived from key material the provider holds (never from a row's data key). The
+   * same tenant and version must always give the same bytes; different tenants unrelated ones.
+   * rowcrypt derives one key per model and field from it and zeroes the returned buffer.
+   *
+   * @example
+   * ```ts
+   * const root = await provider.indexKey!('tenant_a', 'v1') // 32 bytes
+   * ```
+   */
+  indexKey?(tenantId: string, keyVersion: string): Promise<Uint8Array>
 }

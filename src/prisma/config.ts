@@ -2,6 +2,7 @@
 // setup. The result is a per-model table, so the query path only does map lookups.
 import { randomBytes, randomUUID } from 'node:crypto'
 import { ConfigError } from '../errors'
+import type { BlindIndexOptions } from '../fields/blind-index'
 import { buildModelSpec, type FieldDeclaration, type ModelSpec, type SidecarColumns } from '../fields/spec'
 import type { KeyProvider } from '../keys/provider'
 import type { RowcryptObserver } from '../metrics/observer'
@@ -18,7 +19,11 @@ export type BytesFieldOf<MM> = NamesWhere<MM, { kind: 'scalar'; type: 'Bytes'; i
 
 /** Per-model settings of `rowcrypt()`, with field names checked against the schema. */
 export interface RowcryptModelConfig<MM = ManifestModel> {
-  /** Fields to encrypt (String columns). A name, or `{ name, type: 'json' | 'bytes' }` for other values. */
+  /**
+   * Fields to encrypt (String columns). A name, or `{ name, type: 'json' | 'bytes' }` for other
+   * values, or `{ name, searchable: true, normalize?, indexColumn?, indexBits? }` for equality
+   * search through a keyed blind index (see `blindIndex`).
+   */
   fields: ReadonlyArray<FieldDeclaration<StringFieldOf<MM>>>
   /** Sidecar column names, when they differ from `wrappedDek`, `keyVersion`, `tenantId`. */
   columns?: { wrappedDek?: BytesFieldOf<MM>; keyVersion?: StringFieldOf<MM>; tenantId?: StringFieldOf<MM> }
@@ -58,6 +63,12 @@ export interface RowcryptOptions<M extends Manifest = Manifest> {
    * `npx rowcrypt rls sql`. Off by default. See docs/rls.md.
    */
   rls?: boolean | RlsOptions
+  /**
+   * Required when a field is `searchable`: the key version its blind indexes derive from (pinned,
+   * so a data-key rotation does not change them), and older versions searches still try while
+   * `npx rowcrypt rotate --reindex` runs.
+   */
+  blindIndex?: BlindIndexOptions
 }
 
 /** @internal One relation field. `fromFields`/`toFields` are set on the side holding the foreign key. */
@@ -79,6 +90,11 @@ export interface ModelInfo {
   readonly reachesScoped: boolean
   /** Makes a primary key for creates that omit it, when the schema default is one we can reproduce. */
   readonly makeId: (() => string) | undefined
+  /**
+   * Searchable fields whose index column is unique (alone or with the tenant column): the key of
+   * Prisma's unique input (`emailIndex` or `tenantId_emailIndex`) and its fields.
+   */
+  readonly indexUniques: ReadonlyMap<string, { readonly key: string; readonly fields: readonly string[] }>
 }
 
 /** @internal Validates options against the manifest and builds the per-model table. */
@@ -106,6 +122,15 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
     checkColumn(name, model, c.wrappedDek, 'Bytes', `sidecar column ${c.wrappedDek} (wrappedDek)`)
     checkColumn(name, model, c.keyVersion, 'String', `sidecar column ${c.keyVersion} (keyVersion)`)
     checkColumn(name, model, c.tenantId, 'String', `sidecar column ${c.tenantId} (tenantId)`)
+    for (const f of spec.indexed) {
+      const column = f.index!.column
+      checkColumn(name, model, column, 'String', `index column ${column} of searchable field ${f.name}`)
+      const unique = (model.uniques ?? []).find((u) => u.fields.includes(column))
+      if (unique !== undefined && f.index!.bits < 256) {
+        // Truncated indexes collide by design: a unique constraint would refuse distinct values.
+        throw new ConfigError(`rowcrypt(): model ${name}: the index of ${f.name} is truncated (indexBits ${f.index!.bits}) and cannot be unique`)
+      }
+    }
     // A tenant column or id that is also a foreign key could be rewritten through the relation
     // (`tenant: { connect: ... }`), moving a row to another tenant behind rowcrypt's back.
     for (const [relName, f] of Object.entries(model.fields)) {
@@ -134,9 +159,27 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
       relations: relationsOf(model),
       reachesScoped: reaches.has(name),
       makeId: spec?.idField !== undefined ? idMaker(own(model.fields, spec.idField)) : undefined,
+      indexUniques: spec === undefined ? new Map() : indexUniques(spec, model),
     })
   }
   return table
+}
+
+// A searchable field can be the target of findUnique when its index column is unique on its own
+// or together with the tenant column (the usual `@@unique([tenantId, emailIndex])`).
+function indexUniques(spec: ModelSpec, model: ManifestModel): Map<string, { key: string; fields: string[] }> {
+  const out = new Map<string, { key: string; fields: string[] }>()
+  for (const f of spec.indexed) {
+    const column = f.index!.column
+    for (const u of model.uniques ?? []) {
+      const fits = u.fields.includes(column) && u.fields.every((x) => x === column || x === spec.columns.tenantId)
+      if (fits) {
+        out.set(f.name, { key: u.name ?? u.fields.join('_'), fields: [...u.fields] })
+        break
+      }
+    }
+  }
+  return out
 }
 
 function checkColumn(model: string, m: ManifestModel, field: string, type: 'String' | 'Bytes', what: string): void {

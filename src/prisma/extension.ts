@@ -20,6 +20,7 @@ type AnyClient = Record<string, unknown> & {
 type Delegate = {
   findUnique: (args: unknown) => PromiseLike<Record<string, unknown> | null>
   findFirst: (args: unknown) => PromiseLike<Record<string, unknown> | null>
+  findMany: (args: unknown) => PromiseLike<Array<Record<string, unknown>>>
 }
 
 /** What the extension knows about the transaction a call runs in. */
@@ -68,7 +69,7 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
   const table = buildModelTable(options as unknown as RowcryptOptions)
   const rls = resolveRls(options.rls, options.schema)
   const specs = [...table.values()].map((m) => m.spec).filter((s): s is ModelSpec => s !== undefined)
-  const core = RowLevelEncryption.fromSpecs(options.keyProvider, specs)
+  const core = RowLevelEncryption.fromSpecs(options.keyProvider, specs, options.blindIndex)
   const engine = new QueryEngine(table, core)
   const observers = [...(options.observers ?? [])]
   const idFields = primaryKeyFields(options.schema)
@@ -93,6 +94,7 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
     const io: QueryIO = {
       readUnique: (model, where, select) => read(model, (d) => d.findUnique({ where, select })),
       exists: async (model, where) => (await read(model, (d) => d.findFirst({ where, select: { [Object.keys(where)[0]!]: true } }))) !== null,
+      readMany: (model, where, select, orderBy) => read(model, (d) => d.findMany({ where, select, ...(orderBy !== undefined ? { orderBy } : {}) })),
       inBatch: () => transactions.getStore()?.batch === true,
     }
 
@@ -201,11 +203,15 @@ function rlsPinning(settings: RlsSettings, base: AnyClient, transactions: AsyncL
 
 /** What `prisma.$rowcrypt()` returns: the configuration of the scoped models, without keys. */
 export interface RowcryptDescription {
-  models: Record<string, { fields: Array<{ name: string; type: string }>; columns: SidecarColumns; idField: string | undefined; migrating: boolean }>
+  models: Record<
+    string,
+    { fields: Array<{ name: string; type: string; index?: { column: string; bits: number } }>; columns: SidecarColumns; idField: string | undefined; migrating: boolean }
+  >
 }
 
 function describeSpec(s: ModelSpec): RowcryptDescription['models'][string] {
-  return { fields: [...s.fields.values()].map((f) => ({ name: f.name, type: f.type })), columns: { ...s.columns }, idField: s.idField, migrating: s.migrating }
+  const fields = [...s.fields.values()].map((f) => ({ name: f.name, type: f.type, ...(f.index !== undefined ? { index: { column: f.index.column, bits: f.index.bits } } : {}) }))
+  return { fields, columns: { ...s.columns }, idField: s.idField, migrating: s.migrating }
 }
 
 function redactError(e: unknown): never {

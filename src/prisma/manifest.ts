@@ -31,6 +31,11 @@ export interface ManifestModel {
   readonly dbName?: string
   /** The database schema of the table, when the model names one (`@@schema`, multiSchema). */
   readonly schema?: string
+  /**
+   * Unique constraints other than the primary key (`@unique`, `@@unique`): their fields and, for
+   * `@@unique(name: ...)`, the name Prisma's unique input uses. Absent in older manifests.
+   */
+  readonly uniques?: ReadonlyArray<{ readonly name?: string; readonly fields: readonly string[] }>
 }
 
 /**
@@ -63,6 +68,7 @@ export interface DmmfLikeDatamodel {
     dbName?: string | null
     schema?: string | null
     primaryKey: { fields: readonly string[] } | null
+    uniqueIndexes?: ReadonlyArray<{ name?: string | null; fields: readonly string[] }>
     fields: ReadonlyArray<{
       name: string
       dbName?: string | null
@@ -71,6 +77,7 @@ export interface DmmfLikeDatamodel {
       isList: boolean
       isRequired: boolean
       isId: boolean
+      isUnique?: boolean
       default?: unknown
       relationFromFields?: readonly string[]
       relationToFields?: readonly string[]
@@ -98,9 +105,14 @@ export function manifestFromDatamodel(datamodel: DmmfLikeDatamodel, provider: st
       }
     }
     const primaryKey = m.primaryKey?.fields ?? m.fields.filter((f) => f.isId).map((f) => f.name)
+    const uniques = [
+      ...m.fields.filter((f) => f.isUnique === true).map((f) => ({ fields: [f.name] })),
+      ...(m.uniqueIndexes ?? []).map((u) => ({ ...(typeof u.name === 'string' && u.name !== '' ? { name: u.name } : {}), fields: [...u.fields] })),
+    ]
     models[m.name] = {
       fields,
       primaryKey: [...primaryKey],
+      ...(uniques.length > 0 ? { uniques } : {}),
       ...(typeof m.dbName === 'string' && m.dbName !== '' ? { dbName: m.dbName } : {}),
       ...(typeof m.schema === 'string' && m.schema !== '' ? { schema: m.schema } : {}),
     }

@@ -3,12 +3,15 @@
 // `query` and a row reader, so this file is unit-testable without a database.
 import { randomBytes } from 'node:crypto'
 import {
+  DecryptionError,
+  InvalidValueError,
   RecordNotFoundError,
   TenantMismatchError,
   TenantMissingError,
   UnsupportedQueryError,
 } from '../errors'
-import { isLegacyPlaintextRow, type RowLevelEncryption } from '../fields/row'
+import type { IndexSession } from '../fields/blind-index'
+import { isLegacyPlaintextRow, type RowKey, type RowLevelEncryption } from '../fields/row'
 import type { CallStats } from '../metrics/observer'
 import type { FieldSpec, ModelSpec } from '../fields/spec'
 import { assertTenantId, currentScope } from '../tenant/context'
@@ -31,6 +34,8 @@ export interface QueryIO {
   inBatch(): boolean
   /** True when a row of `model` matches `where`, read like `readUnique`. */
   exists(model: string, where: Obj): Promise<boolean>
+  /** Reads the rows of `model` matching `where` (already tenant-scoped), read like `readUnique`. */
+  readMany(model: string, where: Obj, select: Obj, orderBy?: unknown): Promise<Obj[]>
 }
 
 /** How to post-process the result of one model in a result tree. */
@@ -43,8 +48,29 @@ interface ReadPlan {
   selected?: string[]
 }
 
+/** A truncated blind index used in a filter: rows it returns are re-checked on their plaintext. */
+interface Recheck {
+  readonly field: FieldSpec
+  /** The normalized values the field may have. */
+  readonly accept: ReadonlySet<string>
+  /**
+   * Untruncated index: a row that does not meet the condition cannot be a collision, only a
+   * tampered index column (copied from another row), and fails closed. Truncated: a false positive.
+   */
+  readonly strict: boolean
+}
+
 /** The tenant situation of one call. */
 class Scope {
+  /** The tenant's blind-index keys, when the call's filters search encrypted fields. */
+  idx: IndexSession | undefined
+  /** Which version a unique search (findUnique by a searchable field) uses: an index into idx.versions. */
+  uniqueVersion = 0
+  /** Truncated-index conditions of the top-level `where`, checked after decryption. */
+  rechecks: Recheck[] = []
+  /** String values this call encrypted, by ciphertext: the result gets them back without decryption. */
+  written: Map<string, WrittenValue> | undefined
+
   constructor(
     readonly tenantId: string | undefined,
     readonly bypass: boolean,
@@ -65,16 +91,43 @@ class Scope {
 }
 
 const READS = new Set(['findUnique', 'findUniqueOrThrow', 'findFirst', 'findFirstOrThrow', 'findMany'])
+const UNIQUE_WHERE = new Set(['findUnique', 'findUniqueOrThrow', 'update', 'upsert', 'delete'])
+// Filter operators a blind index can answer; anything else on a searchable field is refused.
+const INDEX_OPERATORS = new Set(['equals', 'in', 'notIn', 'not', 'mode'])
+
 const RELATION_FILTERS = ['some', 'every', 'none', 'is', 'isNot']
 const P2025 = 'P2025'
 const CAS_ATTEMPTS = 3
 
 /** @internal The per-client query handler. */
 export class QueryEngine {
+  /**
+   * Per model, the names of the searchable fields of every model its relations reach (itself
+   * included): a call on it that mentions none of them needs no index keys.
+   */
+  private readonly searchable = new Map<string, ReadonlySet<string>>()
+
   constructor(
     private readonly table: ReadonlyMap<string, ModelInfo>,
     private readonly rle: RowLevelEncryption,
-  ) {}
+  ) {
+    for (const start of table.values()) {
+      const names = new Set<string>()
+      const seen = new Set([start.name])
+      const queue = [start]
+      for (let m = queue.pop(); m !== undefined; m = queue.pop()) {
+        for (const f of m.spec?.indexed ?? []) names.add(f.name)
+        for (const r of m.relations.values()) {
+          const target = table.get(r.target)
+          if (target !== undefined && !seen.has(target.name)) {
+            seen.add(target.name)
+            queue.push(target)
+          }
+        }
+      }
+      if (names.size > 0) this.searchable.set(start.name, names)
+    }
+  }
 
   /** True when a call on `model` needs no work at all (the model never reaches a scoped one). */
   passThrough(model: string | undefined): boolean {
@@ -85,12 +138,44 @@ export class QueryEngine {
     const info = this.table.get(model) as ModelInfo
     const scope = Scope.current(stats)
     if (info.spec !== undefined) scope.require(model)
-    const args: Obj = { ...((rawArgs as Obj | undefined) ?? {}) }
+    const searchable = this.searchable.get(model)
+    if (searchable !== undefined && this.rle.indexes !== undefined && scope.tenantId !== undefined && mentions(rawArgs, searchable, 0)) {
+      scope.idx = await this.rle.indexes.session(scope.tenantId)
+    }
+    try {
+      if (operation === 'findUnique' || operation === 'findUniqueOrThrow') return await this.findUnique(info, operation, rawArgs, query, io, scope)
+      return await this.operation(info, operation, { ...((rawArgs as Obj | undefined) ?? {}) }, query, io, scope)
+    } finally {
+      scope.idx?.dispose()
+    }
+  }
 
+  /**
+   * findUnique by a searchable field while several index versions are searchable (during
+   * `rotate --reindex`): the unique input holds one value, so each version is tried in turn.
+   */
+  private async findUnique(info: ModelInfo, operation: string, rawArgs: unknown, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+    const versions = scope.idx?.versions.length ?? 1
+    const where = (rawArgs as Obj | undefined)?.where
+    const searched = versions > 1 && isObj(where) && Object.keys(where).some((k) => info.indexUniques.has(k))
+    if (!searched) return this.operation(info, operation, { ...((rawArgs as Obj | undefined) ?? {}) }, query, io, scope)
+    for (let v = 0; ; v++) {
+      scope.uniqueVersion = v
+      try {
+        const found = await this.operation(info, operation, { ...(rawArgs as Obj) }, query, io, scope)
+        if (found !== null || v === versions - 1) return found
+      } catch (e) {
+        if ((e as { code?: unknown })?.code !== P2025 || v === versions - 1) throw e
+      }
+    }
+  }
+
+  private async operation(info: ModelInfo, operation: string, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+    const model = info.name
     if (READS.has(operation)) {
-      this.checkReadArgs(info, args)
+      this.checkReadArgs(info, args, scope, operation)
       this.scopeWhere(info, args, scope)
-      return this.run(info, args, query, scope)
+      return scope.rechecks.length > 0 ? this.runRechecked(info, operation, args, query, io, scope) : this.run(info, args, query, scope)
     }
     switch (operation) {
       case 'create': {
@@ -111,17 +196,19 @@ export class QueryEngine {
       case 'upsert':
         return this.upsert(info, args, query, io, scope)
       case 'delete':
-        this.checkWhere(info, args.where)
+        args.where = this.filterWhere(info, args.where, scope, { top: true, unique: true, operation })
         this.scopeWhere(info, args, scope)
         return this.run(info, args, query, scope)
       case 'deleteMany':
-        this.checkWhere(info, args.where)
+        args.where = this.filterWhere(info, args.where, scope, { top: true, unique: false, operation })
         this.scopeWhere(info, args, scope)
+        if (scope.rechecks.length > 0) await this.narrowToMatches(info, args, io, scope)
         return query(args)
       case 'updateMany':
       case 'updateManyAndReturn': {
-        this.checkWhere(info, args.where)
+        args.where = this.filterWhere(info, args.where, scope, { top: true, unique: false, operation })
         this.scopeWhere(info, args, scope)
+        if (scope.rechecks.length > 0) await this.narrowToMatches(info, args, io, scope)
         await this.checkForeignKeys(info, [args.data], scope, io)
         if (info.spec) {
           this.checkUpdateData(info.spec, args.data)
@@ -132,12 +219,13 @@ export class QueryEngine {
         return operation === 'updateMany' ? query(args) : this.run(info, args, query, scope)
       }
       case 'count':
-        this.checkReadArgs(info, args)
+        this.checkReadArgs(info, args, scope, operation)
         this.scopeWhere(info, args, scope)
+        if (scope.rechecks.length > 0) return this.countMatches(info, args, io, scope)
         return query(args)
       case 'aggregate':
       case 'groupBy':
-        this.checkReadArgs(info, args)
+        this.checkReadArgs(info, args, scope, operation)
         this.checkAggregates(info, args, operation)
         this.scopeWhere(info, args, scope)
         return query(args)
@@ -209,7 +297,7 @@ export class QueryEngine {
     if (!target.reachesScoped) return value
     if (target.spec !== undefined) scope.require(target.name)
     const sub: Obj = value === true ? {} : { ...(value as Obj) }
-    this.checkReadArgs(target, sub)
+    this.checkReadArgs(target, sub, scope)
     if (rel.isList) this.scopeWhere(target, sub, scope)
     parentPlan.relations.push({ field, plan: this.prepareSelection(target, sub, scope) })
     return Object.keys(sub).length > 0 ? sub : true
@@ -224,7 +312,7 @@ export class QueryEngine {
       const target = rel && this.table.get(rel.target)
       if (!v || target === undefined || !target.reachesScoped) continue
       const sub: Obj = v === true ? {} : { ...(v as Obj) }
-      this.checkWhere(target, sub.where)
+      if (sub.where !== undefined) sub.where = this.filterWhere(target, sub.where, scope, NESTED)
       if (target.spec !== undefined) scope.require(target.name)
       this.scopeWhere(target, sub, scope)
       select[name] = Object.keys(sub).length > 0 ? sub : true
@@ -239,7 +327,18 @@ export class QueryEngine {
     const rows: Array<[ModelSpec, Obj]> = []
     const visited: Array<[ReadPlan, Obj]> = []
     this.collect(plan, result, scope, rows, visited)
-    await Promise.all(rows.map(([spec, row]) => this.decryptRow(spec, row, scope)))
+    // Synchronous where the key provider unwraps synchronously (LocalKeyProvider): no promise per row.
+    const pending: Array<Promise<void>> = []
+    try {
+      for (const [spec, row] of rows) {
+        const p = this.decryptRow(spec, row, scope)
+        if (p !== undefined) pending.push(p)
+      }
+    } catch (e) {
+      await Promise.allSettled(pending)
+      throw e
+    }
+    if (pending.length > 0) await Promise.all(pending)
     for (const [p, row] of visited) for (const col of p.strip) delete row[col]
   }
 
@@ -263,14 +362,32 @@ export class QueryEngine {
     for (const { field, plan: sub } of plan.relations) this.collect(sub, value[field], scope, rows, visited)
   }
 
-  private async decryptRow(spec: ModelSpec, row: Obj, scope: Scope): Promise<void> {
-    if (isLegacyPlaintextRow(spec, row)) return
+  /** Decrypts one row in place; a promise only when its key needs an asynchronous unwrap. */
+  private decryptRow(spec: ModelSpec, row: Obj, scope: Scope): Promise<void> | undefined {
+    if (isLegacyPlaintextRow(spec, row)) return undefined
     const tenantId = scope.bypass ? (row[spec.columns.tenantId] as string) : (scope.tenantId as string)
-    const key = await this.rle.openRowKey(spec, row, tenantId)
-    try {
-      key.decryptInto(row, row)
+    // Values this call just encrypted come back as the plaintext the caller gave.
+    const rest = scope.written === undefined ? undefined : takeWritten(spec, row, tenantId, scope.written)
+    if (rest !== undefined && rest.length === 0) {
       scope.stats.rowsDecrypted++
       if (!scope.bypass) this.rememberKey(spec, tenantId, row)
+      return undefined
+    }
+    const key = this.rle.openRowKeySync(spec, row, tenantId)
+    if (key !== undefined) {
+      this.decryptWith(key, row, tenantId, rest, scope)
+      return undefined
+    }
+    return this.rle.openRowKey(spec, row, tenantId).then((k) => this.decryptWith(k, row, tenantId, rest, scope))
+  }
+
+  /** Decrypts `fields` of `row` (all its encrypted fields when undefined) and disposes of the key. */
+  private decryptWith(key: RowKey, row: Obj, tenantId: string, fields: FieldSpec[] | undefined, scope: Scope): void {
+    try {
+      if (fields === undefined) key.decryptInto(row, row)
+      else for (const f of fields) row[f.name] = key.decryptValue(f, row[f.name])
+      scope.stats.rowsDecrypted++
+      if (!scope.bypass) this.rememberKey(key.spec, tenantId, row)
     } finally {
       key.dispose()
     }
@@ -282,7 +399,7 @@ export class QueryEngine {
   private async encryptNew(info: ModelInfo, data: Obj, scope: Scope): Promise<Obj> {
     const spec = info.spec!
     if (!isObj(data)) return data
-    this.checkNoManagedColumns(spec, data, [spec.columns.wrappedDek, spec.columns.keyVersion])
+    this.checkNoManagedColumns(spec, data, [spec.columns.wrappedDek, spec.columns.keyVersion, ...spec.indexed.map((f) => f.index!.column)])
     const given = data[spec.columns.tenantId]
     let tenantId = scope.tenantId
     if (scope.bypass) {
@@ -298,9 +415,12 @@ export class QueryEngine {
       rowId = info.makeId()
       out[spec.idField!] = rowId
     }
-    const key = await this.rle.newRowKey(spec, tenantId!, rowId === undefined || rowId === null ? undefined : String(rowId))
+    await this.indexInto(spec, tenantId!, data, out, scope)
+    const rowLabel = rowId === undefined || rowId === null ? undefined : String(rowId)
+    const key = this.rle.newRowKeySync(spec, tenantId!, rowLabel) ?? (await this.rle.newRowKey(spec, tenantId!, rowLabel))
     try {
       key.encryptInto(out, data, true)
+      noteWritten(scope, key, spec.fields.values(), data, out)
       scope.stats.rowsEncrypted++
       return out
     } finally {
@@ -309,7 +429,7 @@ export class QueryEngine {
   }
 
   private async update(info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
-    this.checkWhere(info, args.where)
+    args.where = this.filterWhere(info, args.where, scope, { top: true, unique: true })
     const known = this.knownRow(info, args.where, scope)
     this.scopeWhere(info, args, scope)
     if (info.spec !== undefined) this.checkUpdateData(info.spec, args.data)
@@ -419,7 +539,7 @@ export class QueryEngine {
   }
 
   private async upsert(info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
-    this.checkWhere(info, args.where)
+    args.where = this.filterWhere(info, args.where, scope, { top: true, unique: true })
     this.scopeWhere(info, args, scope)
     if (info.spec !== undefined) this.checkUpdateData(info.spec, args.update)
     const ctx = writeContext(scope, io)
@@ -486,9 +606,11 @@ export class QueryEngine {
     for (const f of spec.fields.keys()) values[f] = row[f]
     for (const f of touched) values[f.name] = isSetOp(data[f.name]) ? (data[f.name] as Obj).set : data[f.name]
     const idValue = spec.idField === undefined ? undefined : row[spec.idField]
+    const indexes: Obj = {}
+    await this.indexInto(spec, tenantId, values, indexes, scope)
     const key = await this.rle.newRowKey(spec, tenantId, idValue == null ? undefined : String(idValue))
     try {
-      const out = key.encryptInto({ ...data }, values, true)
+      const out = Object.assign(key.encryptInto({ ...data }, values, true), indexes)
       delete out[spec.columns.tenantId] // unchanged; the tenant column is not rewritten
       scope.stats.rowsEncrypted++
       return { data: out, cas: { [spec.columns.wrappedDek]: null } }
@@ -499,13 +621,16 @@ export class QueryEngine {
 
   private async encryptWithRowKey(spec: ModelSpec, row: Obj, data: Obj, touched: FieldSpec[], scope: Scope): Promise<Obj> {
     const tenantId = scope.bypass ? (row[spec.columns.tenantId] as string) : (scope.tenantId as string)
-    const key = await this.rle.openRowKey(spec, row, tenantId)
+    const indexes: Obj = {}
+    await this.indexInto(spec, tenantId, data, indexes, scope)
+    const key = this.rle.openRowKeySync(spec, row, tenantId) ?? (await this.rle.openRowKey(spec, row, tenantId))
     try {
-      const out: Obj = { ...data }
+      const out: Obj = { ...data, ...indexes }
       for (const field of touched) {
         const v = data[field.name]
         out[field.name] = isSetOp(v) ? { set: key.encryptValue(field, v.set) } : key.encryptValue(field, v)
       }
+      noteWritten(scope, key, touched, data, out)
       scope.stats.rowsEncrypted++
       return out
     } finally {
@@ -520,7 +645,7 @@ export class QueryEngine {
 
   private checkUpdateData(spec: ModelSpec, data: unknown): void {
     if (!isObj(data)) return
-    const managed = [spec.columns.wrappedDek, spec.columns.keyVersion, spec.columns.tenantId]
+    const managed = [spec.columns.wrappedDek, spec.columns.keyVersion, spec.columns.tenantId, ...spec.indexed.map((f) => f.index!.column)]
     if (spec.idField !== undefined) managed.push(spec.idField)
     this.checkNoManagedColumns(spec, data, managed)
     for (const f of spec.fields.keys()) {
@@ -571,21 +696,27 @@ export class QueryEngine {
   }
 
   private async nestedOp(parent: ModelInfo, key: string, rel: RelationInfo, target: ModelInfo, op: string, value: unknown, ctx: WriteContext): Promise<unknown> {
-    const filter = (w: unknown) => this.confineFilter(target, w, ctx.scope)
+    // connect and connectOrCreate take unique inputs, as do to-many disconnect, set and delete;
+    // to-one disconnect and delete, deleteMany and updateMany take plain filters.
+    const uniqueFilter = (w: unknown) => this.confineFilter(target, w, ctx.scope, true)
+    const filter = (w: unknown) => this.confineFilter(target, w, ctx.scope, rel.isList)
+    const plainFilter = (w: unknown) => this.confineFilter(target, w, ctx.scope, false)
     const create = (d: unknown) => this.newRow(target, d, ctx)
     switch (op) {
       case 'connect':
+        return mapItems(value, uniqueFilter)
       case 'disconnect':
       case 'set':
       case 'delete':
-      case 'deleteMany':
         return mapItems(value, filter)
+      case 'deleteMany':
+        return mapItems(value, plainFilter)
       case 'create':
         return mapItemsAsync(value, create)
       case 'createMany':
         return isObj(value) ? { ...value, data: await mapItemsAsync(value.data, create) } : value
       case 'connectOrCreate':
-        return mapItemsAsync(value, async (v) => (isObj(v) ? { ...v, where: filter(v.where), create: await create(v.create) } : v))
+        return mapItemsAsync(value, async (v) => (isObj(v) ? { ...v, where: uniqueFilter(v.where), create: await create(v.create) } : v))
       case 'update':
         return mapItemsAsync(value, (v) => this.nestedUpdate(key, rel, target, v, ctx))
       case 'upsert':
@@ -600,7 +731,7 @@ export class QueryEngine {
             }
           }
           ctx.foreignKeys.push([target, v.data])
-          return { ...v, where: filter(v.where) }
+          return { ...v, where: plainFilter(v.where) }
         })
       default:
         throw new UnsupportedQueryError(`model ${parent.name}: nested ${op} on ${key} is not supported where it reaches tenant-scoped data`)
@@ -621,7 +752,7 @@ export class QueryEngine {
   private async nestedUpdate(key: string, rel: RelationInfo, target: ModelInfo, v: unknown, ctx: WriteContext): Promise<unknown> {
     if (!isObj(v)) return v
     const wrapped = rel.isList || (isObj(v.data) && Object.keys(v).every((k) => k === 'data' || k === 'where'))
-    const where = this.confineFilter(target, (wrapped ? v.where : undefined) ?? {}, ctx.scope) as Obj
+    const where = this.confineFilter(target, (wrapped ? v.where : undefined) ?? {}, ctx.scope, rel.isList) as Obj
     const read = rel.isList ? (select: Obj) => ctx.io.readUnique(target.name, where, select) : this.relatedReader(key, ctx)
     const { data, cas } = await this.updatedRow(target, wrapped ? v.data : v, read, ctx, 'throw')
     const finalWhere = cas === undefined ? where : andWhere(where, cas)
@@ -631,7 +762,7 @@ export class QueryEngine {
 
   private async nestedUpsert(key: string, rel: RelationInfo, target: ModelInfo, v: unknown, ctx: WriteContext): Promise<unknown> {
     if (!isObj(v)) return v
-    const where = this.confineFilter(target, v.where ?? {}, ctx.scope) as Obj
+    const where = this.confineFilter(target, v.where ?? {}, ctx.scope, rel.isList) as Obj
     const read = rel.isList ? (select: Obj) => ctx.io.readUnique(target.name, where, select) : this.relatedReader(key, ctx)
     const { data: update, cas } = await this.updatedRow(target, v.update, read, ctx, 'guard')
     const create = await this.newRow(target, v.create, ctx)
@@ -655,17 +786,17 @@ export class QueryEngine {
     const wanted = new Set(items.map((i) => String((i as Obj)[id])))
     const current = ((owner?.[key] as Obj[] | undefined) ?? []).map((r) => r[id])
     return {
-      connect: items.map((i) => this.confineFilter(target, i, ctx.scope)),
+      connect: items.map((i) => this.confineFilter(target, i, ctx.scope, true)),
       disconnect: current.filter((c) => !wanted.has(String(c))).map((c) => ({ [id]: c })),
     }
   }
 
   /** Checks a filter for encrypted fields and confines it (and its relation filters) to the tenant. */
-  private confineFilter(target: ModelInfo, where: unknown, scope: Scope): unknown {
+  private confineFilter(target: ModelInfo, where: unknown, scope: Scope, unique: boolean): unknown {
     if (!isObj(where)) return where
-    this.checkWhere(target, where)
-    if (scope.bypass) return where
-    const inner = this.scopeRelationFilters(target, where, scope)
+    const filtered = this.filterWhere(target, where, scope, { top: false, unique }) as Obj
+    if (scope.bypass) return filtered
+    const inner = this.scopeRelationFilters(target, filtered, scope)
     return target.spec !== undefined ? withTenantFilter(target.spec, inner, scope.tenantId!) : inner
   }
 
@@ -706,13 +837,224 @@ export class QueryEngine {
 
   // ---- argument checks --------------------------------------------------------------------
 
-  private checkReadArgs(info: ModelInfo, args: Obj): void {
-    this.checkWhere(info, args.where)
+  private checkReadArgs(info: ModelInfo, args: Obj, scope: Scope, topOperation?: string): void {
+    if (args.where !== undefined) {
+      args.where = this.filterWhere(info, args.where, scope, topOperation === undefined ? NESTED : { top: true, unique: UNIQUE_WHERE.has(topOperation), operation: topOperation })
+    }
     this.checkOrderBy(info, args.orderBy)
     if (info.spec !== undefined) {
       for (const f of toArray(args.distinct)) this.refuseEncrypted(info, f, 'distinct')
       if (isObj(args.cursor)) for (const f of Object.keys(args.cursor)) this.refuseEncrypted(info, f, 'cursor')
     }
+  }
+
+  // ---- blind indexes ----------------------------------------------------------------------
+
+  /** Sets the index columns of the searchable fields written in `values` (active key version). */
+  private async indexInto(spec: ModelSpec, tenantId: string, values: Obj, target: Obj, scope: Scope): Promise<void> {
+    if (spec.indexed.length === 0 || !spec.indexed.some((f) => values[f.name] !== undefined)) return
+    // The call's own session, when it is this tenant's (the usual case); else one for this row.
+    if (scope.idx?.tenantId === tenantId) return scope.idx.indexInto(spec, values, target)
+    const session = await this.rle.indexes!.session(tenantId, [this.rle.indexes!.keyVersion])
+    try {
+      session.indexInto(spec, values, target)
+    } finally {
+      session.dispose()
+    }
+  }
+
+  /**
+   * Checks a filter and rewrites conditions on searchable fields into conditions on their index
+   * columns (other encrypted fields are refused). In a unique `where` (findUnique, update, ...) a
+   * searchable field whose index is unique becomes Prisma's unique input. Truncated indexes are
+   * only accepted as `equals`/`in` at the top level of the call's own `where`, where the rows they
+   * return are re-checked on their plaintext.
+   */
+  private filterWhere(info: ModelInfo, where: unknown, scope: Scope, mode: FilterMode): unknown {
+    if (!isObj(where) || !info.reachesScoped) return where
+    let out: Obj | undefined
+    const conditions: Obj[] = []
+    for (const [key, value] of Object.entries(where)) {
+      if (value === undefined) continue
+      if (key === 'AND' || key === 'OR' || key === 'NOT') {
+        const sub: FilterMode = { top: mode.top && key === 'AND', unique: false, operation: mode.operation }
+        const one = (w: unknown) => this.filterWhere(info, w, scope, sub)
+        const next = Array.isArray(value) ? value.map(one) : one(value)
+        if (Array.isArray(value) ? (next as unknown[]).some((w, i) => w !== value[i]) : next !== value) (out ??= { ...where })[key] = next
+        continue
+      }
+      const field = info.spec?.fields.get(key)
+      if (field !== undefined) {
+        if (field.index === undefined) this.refuseEncrypted(info, key, 'where')
+        out ??= { ...where }
+        delete out[key]
+        const unique = mode.unique ? info.indexUniques.get(key) : undefined
+        const plain = typeof value === 'string' ? value : isObj(value) && Object.keys(value).length === 1 && typeof value.equals === 'string' ? value.equals : undefined
+        if (unique !== undefined && plain !== undefined) {
+          const session = this.session(info, key, scope)
+          if (session.versions.length > 1 && !READS.has(mode.operation ?? '')) {
+            // One unique input holds one version's value: a row still indexed under an older one
+            // would be missed, and an upsert or connectOrCreate would then create a duplicate.
+            throw new UnsupportedQueryError(`model ${info.name}: a write by searchable field ${key} is not possible while blindIndex.previousKeyVersions is set (rotate --reindex pending); find the row, then write it by id`)
+          }
+          if (mode.top && READS.has(mode.operation ?? '')) scope.rechecks.push({ field, accept: new Set([field.index!.normalize(plain)]), strict: true })
+          const indexValue = session.all(info.spec!, field, plain)[scope.uniqueVersion] as string
+          const column = field.index!.column
+          out[unique.key] = unique.fields.length === 1 ? indexValue : Object.fromEntries(unique.fields.map((f) => [f, f === column ? indexValue : scope.tenantId]))
+        } else {
+          conditions.push(...this.indexConditions(info, field, value, scope, mode))
+        }
+        continue
+      }
+      const rel = info.relations.get(key)
+      if (rel === undefined || !isObj(value)) continue
+      const target = this.table.get(rel.target)!
+      const filters = RELATION_FILTERS.filter((f) => f in value)
+      const next = filters.length > 0 ? Object.fromEntries(Object.entries(value).map(([f, w]) => [f, filters.includes(f) ? this.filterWhere(target, w, scope, NESTED) : w])) : this.filterWhere(target, value, scope, NESTED)
+      if (filters.length > 0 ? filters.some((f) => (next as Obj)[f] !== value[f]) : next !== value) (out ??= { ...where })[key] = next
+    }
+    if (conditions.length > 0) out!.AND = [...toArray(out!.AND), ...conditions]
+    return out ?? where
+  }
+
+  private session(info: ModelInfo, field: string, scope: Scope): IndexSession {
+    if (scope.idx === undefined) {
+      throw new UnsupportedQueryError(`model ${info.name}: searching encrypted field ${field} needs a tenant (withTenant): its index keys are per tenant`)
+    }
+    return scope.idx
+  }
+
+  /** The index-column conditions (ANDed) equivalent to one filter on a searchable field. */
+  private indexConditions(info: ModelInfo, field: FieldSpec, value: unknown, scope: Scope, mode: FilterMode, negated = false): Obj[] {
+    const spec = info.spec!
+    const column = field.index!.column
+    const truncated = field.index!.bits < 256
+    if (value === null) return [{ [field.name]: null }]
+    const filter: Obj = typeof value === 'string' ? { equals: value } : isObj(value) ? value : {}
+    if (!isObj(value) && typeof value !== 'string') throw new InvalidValueError(`model ${info.name}: a filter on searchable field ${field.name} must be a string or a filter object`)
+    const at = `model ${info.name}: searchable field ${field.name}`
+    const values = (v: unknown): string[] => this.session(info, field.name, scope).all(spec, field, v)
+    const list = (v: unknown): unknown[] => {
+      if (!Array.isArray(v)) throw new InvalidValueError(`${at}: in and notIn take an array`)
+      return v
+    }
+    const out: Obj[] = []
+    const accept: string[] = []
+    for (const [op, v] of Object.entries(filter)) {
+      if (v === undefined) continue
+      if (!INDEX_OPERATORS.has(op)) throw new UnsupportedQueryError(`${at}: only equality (equals, in, notIn, not) can be searched through its blind index, not ${op}`)
+      if (truncated && op !== 'equals' && op !== 'in' && op !== 'mode') throw new UnsupportedQueryError(`${at}: its index is truncated, so it can be searched with equals or in only (not ${op}), at the top level of where`)
+      switch (op) {
+        case 'mode':
+          if (v !== 'default') throw new UnsupportedQueryError(`${at}: mode "${String(v)}" is not possible on an index; normalize the field instead (normalize: 'lowercase')`)
+          break
+        case 'equals':
+          if (v === null) out.push({ [field.name]: null })
+          else {
+            const all = values(v)
+            out.push({ [column]: all.length === 1 ? all[0] : { in: all } })
+            accept.push(field.index!.normalize(v as string))
+          }
+          break
+        case 'in':
+          out.push({ [column]: { in: list(v).flatMap(values) } })
+          for (const x of list(v)) accept.push(field.index!.normalize(x as string))
+          break
+        case 'notIn':
+          out.push({ [column]: { notIn: list(v).flatMap(values) } })
+          break
+        case 'not':
+          if (v === null) out.push({ [field.name]: { not: null } })
+          else if (typeof v === 'string') out.push({ [column]: { notIn: values(v) } })
+          else out.push({ NOT: this.indexConditions(info, field, v, scope, mode, true) })
+          break
+      }
+    }
+    const topRead = mode.top && READS.has(mode.operation ?? '')
+    if (truncated) {
+      const supported = mode.top && (mode.operation === undefined ? false : RECHECKED.has(mode.operation))
+      if (!supported) throw new UnsupportedQueryError(`${at}: its index is truncated, so it can only be searched at the top level of where (AND) in findMany, findFirst, count, updateMany and deleteMany, where rowcrypt re-checks candidates`)
+    }
+    // Equality at the top level is re-checked on the decrypted value: truncated indexes drop their
+    // false positives; untruncated ones catch an index column copied from another row.
+    if (!negated && accept.length > 0 && (truncated || topRead)) scope.rechecks.push({ field, accept: new Set(accept), strict: !truncated })
+    return out
+  }
+
+  /**
+   * True when a decrypted row meets every re-checked condition of the call; false for a
+   * truncated index's false positive. A row failing an untruncated index's condition has an index
+   * value that is not its own (written around rowcrypt): an integrity failure, never returned.
+   */
+  private meetsRechecks(spec: ModelSpec, row: Obj, scope: Scope): boolean {
+    let meets = true
+    for (const r of scope.rechecks) {
+      const v = row[r.field.name]
+      if (typeof v === 'string' && r.accept.has(r.field.index!.normalize(v))) continue
+      if (r.strict) {
+        const id = spec.idField === undefined ? undefined : row[spec.idField]
+        throw new DecryptionError({ model: spec.name, field: r.field.index!.column, tenantId: scope.tenantId!, ...(id != null ? { rowId: String(id) } : {}) })
+      }
+      meets = false
+    }
+    return meets
+  }
+
+  /**
+   * A read whose `where` has re-checked conditions: rows are checked on their decrypted values.
+   * With a truncated index and a limited result (findFirst, take), the matching ids are found
+   * first among all candidates (in the call's order), then the call reads exactly those.
+   */
+  private async runRechecked(info: ModelInfo, operation: string, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+    const spec = info.spec!
+    const id = spec.idField
+    const single = operation !== 'findMany'
+    const truncated = scope.rechecks.some((r) => !r.strict)
+    let a: Obj = { ...args }
+    if (truncated) {
+      for (const option of ['skip', 'cursor', 'distinct']) {
+        // Candidates the database skipped or folded away were never re-checked.
+        if (args[option] !== undefined) throw new UnsupportedQueryError(`model ${info.name}: a search through a truncated index does not take ${option}`)
+      }
+      if (single || args.take !== undefined) a = { ...a, where: andWhere(a.where as Obj, { [id!]: { in: await this.matchingIds(info, a, io, scope) } }) }
+    }
+    const fields = [...new Set(scope.rechecks.map((r) => r.field.name))]
+    const added = ensureSelected(a, [...fields, ...(id === undefined ? [] : [id])])
+    const result = await this.run(info, a, query, scope)
+    const rows = (single ? (result === null ? [] : [result]) : (result as Obj[])) as Obj[]
+    const kept = rows.filter((r) => this.meetsRechecks(spec, r, scope))
+    for (const r of rows) for (const f of added) delete r[f]
+    if (kept.length === rows.length) return result
+    if (single && operation.endsWith('OrThrow')) throw new RecordNotFoundError(`model ${info.name}: no row of the current tenant matches`)
+    return single ? null : kept
+  }
+
+  /**
+   * The ids, in the call's order, of the rows `args.where` matches whose decrypted values meet the
+   * re-checked conditions (the candidates of a truncated index).
+   */
+  private async matchingIds(info: ModelInfo, args: Obj, io: QueryIO, scope: Scope): Promise<unknown[]> {
+    const spec = info.spec!
+    const id = spec.idField
+    if (id === undefined) throw new UnsupportedQueryError(`model ${info.name}: a truncated index needs a single-column id`)
+    const fields = [...new Set(scope.rechecks.map((r) => r.field.name))]
+    const rows = await io.readMany(info.name, args.where as Obj, selectOf([...requiredColumns(spec), ...fields]), args.orderBy)
+    await Promise.all(rows.map((r) => this.decryptRow(spec, r, scope)))
+    return rows.filter((r) => this.meetsRechecks(spec, r, scope)).map((r) => r[id])
+  }
+
+  /** updateMany / deleteMany through a truncated index: only the re-checked rows. */
+  private async narrowToMatches(info: ModelInfo, args: Obj, io: QueryIO, scope: Scope): Promise<void> {
+    const ids = await this.matchingIds(info, args, io, scope)
+    args.where = andWhere(args.where as Obj, { [info.spec!.idField!]: { in: ids } })
+  }
+
+  /** count through a truncated index: the re-checked candidates are counted here. */
+  private async countMatches(info: ModelInfo, args: Obj, io: QueryIO, scope: Scope): Promise<number> {
+    for (const option of ['select', 'take', 'skip', 'cursor', 'orderBy']) {
+      if (args[option] !== undefined) throw new UnsupportedQueryError(`model ${info.name}: count through a truncated index does not take ${option}`)
+    }
+    return (await this.matchingIds(info, args, io, scope)).length
   }
 
   private checkWhere(info: ModelInfo, where: unknown): void {
@@ -832,6 +1174,41 @@ function planForResult(plan: ReadPlan, result: unknown): ReadPlan {
 
 const KNOWN_KEYS_MAX = 10_000
 
+/** Where a filter sits: the call's own `where` (top), a unique `where`, and the call's operation. */
+interface FilterMode {
+  readonly top: boolean
+  readonly unique: boolean
+  readonly operation?: string
+}
+const NESTED: FilterMode = { top: false, unique: false }
+// Operations whose rows a truncated index's false positives can be removed from.
+const RECHECKED = new Set(['findMany', 'findFirst', 'findFirstOrThrow', 'count', 'updateMany', 'updateManyAndReturn', 'deleteMany'])
+
+/** True when some key of `v`, at any depth, is in `names` (a call that may search a searchable field). */
+function mentions(v: unknown, names: ReadonlySet<string>, depth: number): boolean {
+  if (depth > 64 || typeof v !== 'object' || v === null || v instanceof Uint8Array) return false
+  if (Array.isArray(v)) return v.some((x) => mentions(x, names, depth + 1))
+  for (const [k, x] of Object.entries(v)) {
+    if (names.has(k) || mentions(x, names, depth + 1)) return true
+  }
+  return false
+}
+
+/** Adds `fields` to an explicit `select` (or removes them from `omit`); returns those it added. */
+function ensureSelected(args: Obj, fields: string[]): string[] {
+  const added: string[] = []
+  if (isObj(args.select)) {
+    const select = { ...args.select }
+    for (const f of fields) if (!select[f]) { select[f] = true; added.push(f) }
+    args.select = select
+  } else if (isObj(args.omit)) {
+    const omit = { ...args.omit }
+    for (const f of fields) if (omit[f]) { omit[f] = false; added.push(f) }
+    args.omit = omit
+  }
+  return added
+}
+
 /**
  * A compare-and-swap update that Prisma reported as done but did not apply (MySQL). Retried like
  * P2025; if retries run out the caller sees it as a coded `RecordNotFoundError`.
@@ -892,6 +1269,59 @@ function writeContext(scope: Scope, io: QueryIO): WriteContext {
 
 async function mapItemsAsync(v: unknown, fn: (item: unknown) => Promise<unknown>): Promise<unknown> {
   return Array.isArray(v) ? Promise.all(v.map(fn)) : fn(v)
+}
+
+/** A string value a call encrypted: which row key, field and tenant it was written for, and its plaintext. */
+interface WrittenValue {
+  readonly spec: ModelSpec
+  readonly field: string
+  readonly tenantId: string
+  readonly rowLabel: string | undefined
+  readonly wrappedDek: Uint8Array
+  readonly plaintext: string
+}
+
+/** Records the string values of `fields` that `key` encrypted from `source` into `target`. */
+function noteWritten(scope: Scope, key: RowKey, fields: Iterable<FieldSpec>, source: Obj, target: Obj): void {
+  for (const field of fields) {
+    if (field.type !== 'string') continue
+    const v = source[field.name]
+    const t = target[field.name]
+    const plaintext = isSetOp(v) ? v.set : v
+    const ciphertext = isSetOp(t) ? t.set : t
+    if (typeof plaintext !== 'string' || typeof ciphertext !== 'string') continue
+    ;(scope.written ??= new Map()).set(ciphertext, { spec: key.spec, field: field.name, tenantId: key.tenantId, rowLabel: key.rowBound ? key.rowLabel : undefined, wrappedDek: key.wrappedDek, plaintext })
+  }
+}
+
+/**
+ * Puts back the plaintext of the values of `row` this call just encrypted: a value is taken only
+ * when it is exactly the ciphertext written (random IV: unique) for the same model, field, tenant,
+ * row id and wrapped key. Returns the encrypted fields still to decrypt, or undefined when no value
+ * was taken (decrypt the row as usual).
+ */
+function takeWritten(spec: ModelSpec, row: Obj, tenantId: string, written: Map<string, WrittenValue>): FieldSpec[] | undefined {
+  let rest: FieldSpec[] | undefined
+  let took = false
+  const wrappedDek = row[spec.columns.wrappedDek]
+  for (const [name, field] of spec.fields) {
+    if (!(name in row)) continue
+    const v = row[name]
+    if (v === null || v === undefined) continue
+    const w = typeof v === 'string' ? written.get(v) : undefined
+    if (
+      w !== undefined &&
+      w.spec === spec &&
+      w.field === name &&
+      w.tenantId === tenantId &&
+      (w.rowLabel === undefined || (spec.idField !== undefined && row[spec.idField] != null && String(row[spec.idField]) === w.rowLabel)) &&
+      bytesEqual(w.wrappedDek, wrappedDek)
+    ) {
+      row[name] = w.plaintext
+      took = true
+    } else (rest ??= []).push(field)
+  }
+  return took ? (rest ?? []) : undefined
 }
 
 function bytesEqual(a: unknown, b: unknown): boolean {

@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto'
 import { ConfigError, RowcryptError, RotationIncompleteError, type RowFailure } from '../errors'
 import { mapLimited, positiveInteger, positiveRate, RateLimiter, yieldToEventLoop } from './limits'
+import { indexPrefix } from '../fields/blind-index'
 import { bypass, idText, resolveTarget, rotationContext, selectModels, toCount, type ModelTarget, type RawClient, type RotationContext } from './target'
 
 /**
@@ -40,6 +41,13 @@ export interface RotateKeysOptions {
    * suspected leak of data keys. Default `false` (re-wrap: only the wrapped key changes).
    */
   rekey?: boolean
+  /**
+   * Recompute blind indexes instead (after `blindIndex.keyVersion` changed): every row of a model
+   * with searchable fields whose index values are not under the active index key version gets
+   * them recomputed from its decrypted values; data keys and ciphertexts stay as they are. Same
+   * compare-and-swap, batching and workers as a rotation. Default `false`.
+   */
+  reindex?: boolean
   /** Rows claimed and updated per batch (and per transaction). Default 200. */
   batchSize?: number
   /** Rows of a batch worked on at once (key-provider calls in flight). Default 8. */
@@ -132,10 +140,14 @@ export async function rotateKeys(options: RotateKeysOptions): Promise<number> {
     }
   }
   if (options.tenantId !== undefined && (typeof options.tenantId !== 'string' || options.tenantId === '')) throw new ConfigError(`${caller}: tenantId must be a non-empty string`)
+  const reindex = options.reindex === true
+  if (reindex && (options.rekey === true || options.fromVersion !== undefined || options.toVersion !== undefined)) {
+    throw new ConfigError(`${caller}: reindex recomputes blind indexes under the active index key version; it takes no rekey, fromVersion or toVersion`)
+  }
   const batchSize = positiveInteger(options.batchSize, 200, 'batchSize', caller)
   const concurrency = positiveInteger(options.concurrency, 8, 'concurrency', caller)
   const maxKmsRps = positiveRate(options.maxKmsRps, 'maxKmsRps', caller)
-  const models = selectModels(ctx, options.model, caller)
+  const models = reindexable(ctx, selectModels(ctx, options.model, caller), reindex, caller)
   const targets: ModelTarget[] = []
   for (const m of models) targets.push(await resolveTarget(ctx, m, options.dbSchema, caller))
 
@@ -145,6 +157,7 @@ export async function rotateKeys(options: RotateKeysOptions): Promise<number> {
     fromVersions,
     tenantId: options.tenantId,
     rekey: options.rekey === true,
+    reindex: reindex ? { version: ctx.core.indexes!.keyVersion, prefix: indexPrefix(ctx.core.indexes!.keyVersion) } : undefined,
     batchSize,
     concurrency,
     limiter: maxKmsRps === undefined ? undefined : new RateLimiter(maxKmsRps),
@@ -180,6 +193,8 @@ interface Job {
   readonly fromVersions: readonly string[] | undefined
   readonly tenantId: string | undefined
   readonly rekey: boolean
+  /** Set when recomputing blind indexes: the active index key version and its value prefix. */
+  readonly reindex: { readonly version: string; readonly prefix: string } | undefined
   readonly batchSize: number
   readonly concurrency: number
   readonly limiter: RateLimiter | undefined
@@ -211,6 +226,7 @@ class Params {
 // The rows to rotate: a wrapped key on another version than the target (or on one of `from`),
 // and a tenant.
 function eligible(job: Job, t: ModelTarget, p: Params): string {
+  if (job.reindex !== undefined) return `${reindexEligible(job.reindex.prefix, t, p)} AND ${t.wrappedDek} IS NOT NULL AND ${t.tenantId} <> ''${job.tenantId === undefined ? '' : ` AND ${t.tenantId} = ${p.add(job.tenantId)}`}`
   const versions = job.fromVersions === undefined ? `${t.keyVersion} IS NOT NULL AND ${t.keyVersion} <> ${p.add(job.toVersion)}` : `${t.keyVersion} IN (${job.fromVersions.map((v) => p.add(v)).join(', ')})`
   const tenant = job.tenantId === undefined ? '' : ` AND ${t.tenantId} = ${p.add(job.tenantId)}`
   return `${versions} AND ${t.wrappedDek} IS NOT NULL AND ${t.tenantId} <> ''${tenant}`
@@ -221,6 +237,7 @@ function isEligible(job: Job, t: ModelTarget, row: Row): boolean {
   const tenant = row[t.spec.columns.tenantId]
   if (typeof version !== 'string' || row[t.spec.columns.wrappedDek] == null || typeof tenant !== 'string' || tenant === '') return false
   if (job.tenantId !== undefined && tenant !== job.tenantId) return false
+  if (job.reindex !== undefined) return needsReindex(job.reindex.prefix, t, row)
   return job.fromVersions === undefined ? version !== job.toVersion : job.fromVersions.includes(version)
 }
 
@@ -231,11 +248,18 @@ async function countEligible(job: Job, t: ModelTarget): Promise<number> {
 }
 
 async function rotateModel(job: Job, t: ModelTarget): Promise<void> {
-  // Passes over the table in primary-key order until one rotates nothing: a later pass picks up
-  // rows another worker held (skipped as locked) and then released without rotating them.
+  // Passes over the table in primary-key order. A later pass picks up the rows a pass skipped
+  // because another transaction held them (FOR UPDATE SKIP LOCKED): another worker, or the
+  // application in the middle of a transaction on the row. Done when a pass rotates nothing and
+  // saw every row still to rotate (those left then failed, or keep changing underneath); while some
+  // of them are held, wait for their lock to go and look again, so that a completed run means every
+  // row is on the target (a worker that holds them rotates them meanwhile; a killed worker's locks
+  // go with its connection).
+  let waitMs = 0
   for (;;) {
     let cursor: unknown
     let passRotated = 0
+    let passClaimed = 0
     for (;;) {
       // Let timers and signal handlers run between batches (a synchronous driver never yields).
       await yieldToEventLoop()
@@ -243,14 +267,38 @@ async function rotateModel(job: Job, t: ModelTarget): Promise<void> {
       const batch = await runBatch(job, t, cursor)
       if (batch.claimed === 0) break
       cursor = batch.lastId
+      passClaimed += batch.claimed
       passRotated += batch.rotated
       job.rotated += batch.rotated
       job.conflicts += batch.conflicts
       for (const f of batch.failures) addFailure(job, f)
       report(job, t.model, false, false)
     }
-    if (passRotated === 0) return
+    if (passRotated > 0) {
+      waitMs = 0
+      continue
+    }
+    if (job.ctx.dialect === 'sqlite' || (await countEligible(job, t)) <= passClaimed) return
+    waitMs = Math.min(LOCK_WAIT_MAX_MS, Math.max(LOCK_WAIT_MIN_MS, waitMs * 2))
+    await sleep(waitMs, job.signal)
   }
+}
+
+/** Waits between passes over rows held by other transactions: 20 ms, doubling up to 1 s. */
+const LOCK_WAIT_MIN_MS = 20
+const LOCK_WAIT_MAX_MS = 1000
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) return resolve()
+    const done = () => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal?.addEventListener('abort', done, { once: true })
+  })
 }
 
 interface BatchResult {
@@ -268,7 +316,7 @@ async function runBatch(job: Job, t: ModelTarget, cursor: unknown): Promise<Batc
     const where = eligible(job, t, p)
     const after = cursor === undefined ? '' : ` AND ${t.id} > ${p.add(cursor)}`
     const lock = locking ? ' FOR UPDATE SKIP LOCKED' : ''
-    const sql = `SELECT ${t.select(job.rekey)} FROM ${t.table} WHERE ${where}${after} ORDER BY ${t.id} LIMIT ${job.batchSize}${lock}`
+    const sql = `SELECT ${selectFor(job, t)} FROM ${t.table} WHERE ${where}${after} ORDER BY ${t.id} LIMIT ${job.batchSize}${lock}`
     const rows = (await db.$queryRawUnsafe(sql, ...p.values)) as Row[]
     const result: BatchResult = { claimed: rows.length, lastId: rows[rows.length - 1]?.[t.idField], rotated: 0, conflicts: 0, failures: [] }
     // 1. New key material for every row (key-provider calls, `concurrency` at once).
@@ -312,6 +360,7 @@ async function nextRow(job: Job, t: ModelTarget, row: Row, result: BatchResult):
   const tenantId = row[t.spec.columns.tenantId] as string
   try {
     await job.limiter?.take(job.rekey ? 2 : 1)
+    if (job.reindex !== undefined) return { old: row, next: await reindexedRow(job, t, row, tenantId) }
     const next = job.rekey ? await job.ctx.core.rekeyRow(row, job.toVersion, { model: t.model, tenantId }) : await job.ctx.core.reEncryptRow(row, job.toVersion, { model: t.model, tenantId })
     return { old: row, next }
   } catch (e) {
@@ -327,7 +376,7 @@ async function retryRow(job: Job, t: ModelTarget, db: RawClient, initial: Row, l
   let row = initial
   for (let attempt = 1; attempt <= CAS_ATTEMPTS; attempt++) {
     const p = new Params(t)
-    const again = (await db.$queryRawUnsafe(`SELECT ${t.select(job.rekey)} FROM ${t.table} WHERE ${t.id} = ${p.add(row[t.idField])}${locking ? ' FOR UPDATE' : ''}`, ...p.values)) as Row[]
+    const again = (await db.$queryRawUnsafe(`SELECT ${selectFor(job, t)} FROM ${t.table} WHERE ${t.id} = ${p.add(row[t.idField])}${locking ? ' FOR UPDATE' : ''}`, ...p.values)) as Row[]
     const fresh = again[0]
     if (fresh === undefined) return 'gone'
     const pair = await nextRow(job, t, fresh, result)
@@ -352,12 +401,18 @@ async function bulkSwap(job: Job, t: ModelTarget, db: RawClient, pairs: readonly
   const one = pairs.length === 1
   const caseOf = (value: (pair: Pair) => unknown, type: string) =>
     one ? cast(p.add(value(pairs[0]!)), type) : `CASE ${t.id}${pairs.map((pair) => ` WHEN ${p.add(pair.old[t.idField])} THEN ${cast(p.add(value(pair)), type)}`).join('')} END`
-  const sets = [`${t.wrappedDek} = ${caseOf((pair) => pair.next[c.wrappedDek], 'bytea')}`, `${t.keyVersion} = ${p.add(job.toVersion)}`]
+  const sets: string[] = []
+  if (job.reindex !== undefined) for (const i of t.indexes) sets.push(`${i.column} = ${caseOf((pair) => pair.next[i.name] ?? null, 'text')}`)
+  else sets.push(`${t.wrappedDek} = ${caseOf((pair) => pair.next[c.wrappedDek], 'bytea')}`, `${t.keyVersion} = ${p.add(job.toVersion)}`)
   if (job.rekey) for (const f of t.fields) sets.push(`${f.column} = ${caseOf((pair) => pair.next[f.name] ?? null, 'text')}`)
   const conds = pairs.map((pair) => {
     const o = pair.old
     const parts = [`${t.id} = ${p.add(o[t.idField])}`, `${t.keyVersion} = ${p.add(o[c.keyVersion])}`, `${t.wrappedDek} = ${p.add(o[c.wrappedDek])}`, `${t.tenantId} = ${p.add(o[c.tenantId])}`]
     if (job.rekey) for (const f of t.fields) parts.push(t.same(f.column, p.add(o[f.name] ?? null)))
+    // Reindexing: the searchable values and their indexes are still what was read.
+    if (job.reindex !== undefined) {
+      for (const i of t.indexes) parts.push(t.same(t.fields.find((f) => f.name === i.field)!.column, p.add(o[i.field] ?? null)), t.same(i.column, p.add(o[i.name] ?? null)))
+    }
     return `(${parts.join(' AND ')})`
   })
   const sql = `UPDATE ${t.table} SET ${sets.join(', ')} WHERE ${conds.join(' OR ')}`
@@ -369,10 +424,63 @@ async function bulkSwap(job: Job, t: ModelTarget, db: RawClient, pairs: readonly
   // rows now hold their new wrapped key (each new wrapped key is unique).
   const changed = Number(await db.$executeRawUnsafe(sql, ...p.values))
   if (changed === pairs.length) return new Set(pairs.map((pair) => idText(pair.old[t.idField])))
+  if (job.reindex !== undefined) return reindexedIds(t, db, pairs)
   const q = new Params(t)
   const back = (await db.$queryRawUnsafe(`SELECT ${t.id} AS id, ${t.wrappedDek} AS w FROM ${t.table} WHERE ${t.id} IN (${pairs.map((pair) => q.add(pair.old[t.idField])).join(', ')})`, ...q.values)) as Array<{ id: unknown; w: unknown }>
   const expected = new Map(pairs.map((pair) => [idText(pair.old[t.idField]), pair.next[c.wrappedDek] as Uint8Array]))
   return new Set(back.filter((r) => r.w instanceof Uint8Array && Buffer.from(r.w).equals(Buffer.from(expected.get(idText(r.id)) ?? []))).map((r) => idText(r.id)))
+}
+
+// ---- reindexing (blind indexes) ---------------------------------------------------------------
+
+/** The models a run works on: for a reindex, those with searchable fields. */
+function reindexable(ctx: RotationContext, models: string[], reindex: boolean, caller: string): string[] {
+  if (!reindex) return models
+  if (ctx.core.indexes === undefined) throw new ConfigError(`${caller}: reindex needs searchable fields (no model has one)`)
+  const out = models.filter((m) => ctx.core.spec(m).indexed.length > 0)
+  if (out.length === 0) throw new ConfigError(`${caller}: model ${models.join(', ')} has no searchable field to reindex`)
+  return out
+}
+
+function selectFor(job: Job, t: ModelTarget): string {
+  return job.reindex !== undefined ? t.select(true, true) : t.select(job.rekey)
+}
+
+// Rows with a searchable value whose index is missing or under another version than the active one.
+function reindexEligible(prefix: string, t: ModelTarget, p: Params): string {
+  const len = prefix.length
+  const stale = t.indexes.map((i) => {
+    const field = t.fields.find((f) => f.name === i.field)!.column
+    return `(${i.column} IS NULL AND ${field} IS NOT NULL) OR (${i.column} IS NOT NULL AND SUBSTR(${i.column}, 1, ${len}) <> ${p.add(prefix)})`
+  })
+  return `(${stale.join(' OR ')})`
+}
+
+function needsReindex(prefix: string, t: ModelTarget, row: Row): boolean {
+  return t.indexes.some((i) => {
+    const index = row[i.name]
+    return index == null ? row[i.field] != null : typeof index !== 'string' || !index.startsWith(prefix)
+  })
+}
+
+// The row's index columns recomputed from its decrypted searchable values.
+async function reindexedRow(job: Job, t: ModelTarget, row: Row, tenantId: string): Promise<Row> {
+  const encrypted: Row = {}
+  for (const k of [t.idField, t.spec.columns.tenantId, t.spec.columns.keyVersion, t.spec.columns.wrappedDek]) encrypted[k] = row[k]
+  for (const i of t.indexes) encrypted[i.field] = row[i.field]
+  const plain = await job.ctx.core.decryptRow(encrypted, { model: t.model, tenantId })
+  const values: Row = {}
+  for (const i of t.indexes) values[i.field] = plain[i.field] ?? null
+  return job.ctx.core.blindIndexes({ model: t.model, tenantId, data: values })
+}
+
+// MySQL without RETURNING: the rows whose index columns now hold exactly their new values.
+async function reindexedIds(t: ModelTarget, db: RawClient, pairs: readonly Pair[]): Promise<Set<string>> {
+  const q = new Params(t)
+  const cols = t.indexes.map((i, n) => `${i.column} AS i${n}`).join(', ')
+  const back = (await db.$queryRawUnsafe(`SELECT ${t.id} AS id, ${cols} FROM ${t.table} WHERE ${t.id} IN (${pairs.map((pair) => q.add(pair.old[t.idField])).join(', ')})`, ...q.values)) as Row[]
+  const expected = new Map(pairs.map((pair) => [idText(pair.old[t.idField]), pair.next]))
+  return new Set(back.filter((r) => t.indexes.every((i, n) => (r[`i${n}`] ?? null) === (expected.get(idText(r.id))?.[i.name] ?? null))).map((r) => idText(r.id)))
 }
 
 function addFailure(job: Job, f: RowFailure): void {

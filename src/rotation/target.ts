@@ -40,12 +40,14 @@ export interface ModelTarget {
   readonly tenantId: string
   /** Encrypted fields: field name and quoted column. */
   readonly fields: ReadonlyArray<{ readonly name: string; readonly column: string }>
+  /** Blind indexes of searchable fields: the field, the index column's field name and its quoted column. */
+  readonly indexes: ReadonlyArray<{ readonly field: string; readonly name: string; readonly column: string }>
   /** The placeholder of the `n`th parameter (1-based). */
   param(n: number): string
   /** A null-safe equality of a column with a parameter placeholder. */
   same(column: string, placeholder: string): string
-  /** `SELECT` list aliasing each column to its field name, for the given roles. */
-  select(withFields: boolean): string
+  /** `SELECT` list aliasing each column to its field name: the sidecars, the fields, the index columns. */
+  select(withFields: boolean, withIndexes?: boolean): string
 }
 
 /** @internal What rotation, status and verify work from. */
@@ -110,6 +112,7 @@ export async function resolveTarget(ctx: RotationContext, model: string, dbSchem
     keyVersion: column(spec.columns.keyVersion),
     tenantId: column(spec.columns.tenantId),
     fields: [...spec.fields.keys()].map((f) => ({ name: f, column: column(f) })),
+    indexes: spec.indexed.map((f) => ({ field: f.name, name: f.index!.column, column: column(f.index!.column) })),
   }
   const build = (schemaName: string | undefined) => makeTarget(ctx.dialect, model, spec, idField, schemaName, tableName, names)
   const probe = await probeRow(ctx, model, idField, spec.columns.wrappedDek)
@@ -188,7 +191,7 @@ function makeTarget(
   idField: string,
   schemaName: string | undefined,
   tableName: string,
-  names: { id: string; wrappedDek: string; keyVersion: string; tenantId: string; fields: Array<{ name: string; column: string }> },
+  names: { id: string; wrappedDek: string; keyVersion: string; tenantId: string; fields: Array<{ name: string; column: string }>; indexes: Array<{ field: string; name: string; column: string }> },
 ): ModelTarget {
   const q = (name: string) => quote(dialect, name)
   const table = schemaName !== undefined && dialect !== 'sqlite' ? `${q(schemaName)}.${q(tableName)}` : q(tableName)
@@ -197,6 +200,7 @@ function makeTarget(
   const keyVersion = q(names.keyVersion)
   const tenantId = q(names.tenantId)
   const fields = names.fields.map((f) => ({ name: f.name, column: q(f.column) }))
+  const indexes = names.indexes.map((i) => ({ field: i.field, name: i.name, column: q(i.column) }))
   const param = dialect === 'postgresql' ? (n: number) => `$${n}` : () => '?'
   const same =
     dialect === 'postgresql'
@@ -207,7 +211,8 @@ function makeTarget(
         : (c: string, p: string) => `${c} IS ${p}`
   const sidecars = `${id} AS ${q(idField)}, ${tenantId} AS ${q(spec.columns.tenantId)}, ${keyVersion} AS ${q(spec.columns.keyVersion)}, ${wrappedDek} AS ${q(spec.columns.wrappedDek)}`
   const withFields = `${sidecars}${fields.map((f) => `, ${f.column} AS ${q(f.name)}`).join('')}`
-  return { model, spec, idField, dialect, table, id, wrappedDek, keyVersion, tenantId, fields, param, same, select: (w) => (w ? withFields : sidecars) }
+  const withIndexes = `${withFields}${indexes.map((i) => `, ${i.column} AS ${q(i.name)}`).join('')}`
+  return { model, spec, idField, dialect, table, id, wrappedDek, keyVersion, tenantId, fields, indexes, param, same, select: (w, i) => (i === true ? withIndexes : w ? withFields : sidecars) }
 }
 
 /** @internal Quotes an identifier for the dialect. */

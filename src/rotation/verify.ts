@@ -86,7 +86,7 @@ const MAX_REPORTED_FAILURES = 1000
  * @example
  * ```ts
  * const { failed, failures } = await verifyRows({ prisma, sample: 500 })
- * if (failed > 0) console.error(failures)
+ * if (failed > 0) alerts.notify({ failed, ids: failures.map((f) => f.id) })
  * ```
  */
 export async function verifyRows(options: VerifyRowsOptions): Promise<VerifyResult> {

@@ -14,6 +14,7 @@ function store(): AsyncLocalStorage<TenantScope> {
 }
 
 const MAX_TENANT_ID_LENGTH = 256
+const LONE_SURROGATE = /\p{Cs}/u
 
 /**
  * Runs `fn` with `tenantId` as the current tenant. Every rowcrypt query inside it (and in any
@@ -86,4 +87,7 @@ export function assertTenantId(tenantId: unknown): asserts tenantId is string {
   if (typeof tenantId !== 'string' || tenantId.length === 0 || tenantId.length > MAX_TENANT_ID_LENGTH) {
     throw new InvalidTenantError(`a tenant id must be a non-empty string of at most ${MAX_TENANT_ID_LENGTH} characters`)
   }
+  // A lone surrogate is written as U+FFFD by UTF-8 encoders (ours and the database driver's), so
+  // two different ids would name one tenant.
+  if (LONE_SURROGATE.test(tenantId)) throw new InvalidTenantError('a tenant id must be well-formed Unicode (no lone surrogates)')
 }

@@ -2,16 +2,14 @@
 // touch the rows they should, and rowcrypt's rows are stored encrypted and decrypt correctly.
 // Benchmarks are not tests: nothing here looks at timings.
 import { isCiphertext } from '../../src'
-import { extend, extendNoop, localKeyProvider, openBenchDatabase, type BenchDatabase } from '../../bench/setup'
+import { localKeyProvider, openBenchDatabase, type BenchDatabase } from '../../bench/setup'
+import { buildVariant, type VariantName } from '../../bench/variants'
 import {
   coreDecryptor,
   floorDecrypt,
   floorDecryptWithUnwrap,
   makeFloorRows,
   makeInputs,
-  noopExtensionTarget,
-  plainTarget,
-  rowcryptTarget,
   seed,
   valueLength,
   WORKLOADS,
@@ -27,7 +25,8 @@ describe('bench workloads (tiny sizes)', () => {
 
   beforeAll(async () => {
     db = await openBenchDatabase('bench_smoke')
-    targets = [plainTarget(db.base), noopExtensionTarget(extendNoop(db.base)), rowcryptTarget('rowcrypt', extend(db.base, localKeyProvider()))]
+    const names: VariantName[] = ['plain', 'noop-ext', 'rowcrypt', 'rowcrypt-rls']
+    targets = (await Promise.all(names.map((n) => buildVariant(db, n)))).map((v) => v.target!)
   })
   afterAll(async () => {
     await db?.close()
@@ -43,7 +42,7 @@ describe('bench workloads (tiny sizes)', () => {
     expect(makeInputs(3)).toEqual(inputs) // deterministic
   })
 
-  it.each(['plain', 'noop-ext', 'rowcrypt'])('runs every workload for %s', async (name) => {
+  it.each(['plain', 'noop-ext', 'rowcrypt', 'rowcrypt-rls'])('runs every workload for %s', async (name) => {
     const t = targets.find((x) => x.name === name)!
     const tenant = `smoke-${name}`
     const ids = await seed(t, tenant, makeInputs(N, 1))
@@ -95,6 +94,18 @@ describe('bench workloads (tiny sizes)', () => {
     // rowcrypt's core decrypts the stored rows the same way.
     const decrypt = coreDecryptor(localKeyProvider())
     await expect(decrypt(stored, tenant)).resolves.toBe(N)
+  })
+
+  it('runs rowcrypt-rls through a role that the policies bind', async () => {
+    const rls = await db.rlsClient()
+    const [role] = await rls.$queryRawUnsafe<Array<{ rolsuper: boolean; rolbypassrls: boolean }>>('SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user')
+    expect(role).toEqual({ rolsuper: false, rolbypassrls: false })
+    const t = targets.find((x) => x.name === 'rowcrypt-rls')!
+    await seed(t, 'smoke-rls', makeInputs(2, 6))
+    // The rows are there (the superuser sees them), but the restricted role outside any tenant sees none.
+    expect(await db.raw(`SELECT id FROM "${db.schema}"."Customer" WHERE "tenantId" = 'smoke-rls'`)).toHaveLength(2)
+    const visible = await rls.$queryRawUnsafe<unknown[]>(`SELECT id FROM "${db.schema}"."Customer"`)
+    expect(visible).toHaveLength(0)
   })
 
   it('computes the floor over the same values', () => {

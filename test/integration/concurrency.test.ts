@@ -4,25 +4,13 @@ import { setImmediate as tick } from 'node:timers/promises'
 import { currentTenant, unsafeBypassTenantScope, withTenant } from '../../src'
 import { DATABASES, openDatabase, type TestDatabase } from '../support/db'
 import { extend, type Extended } from '../support/setup'
+import { marked, markerOf, prng } from '../support/markers'
 
 const TENANTS = Array.from({ length: 20 }, (_, i) => `tenant_${String(i).padStart(2, '0')}`)
 const REQUESTS = 1000
 const SEED_ROWS_PER_TENANT = 2
 
-/** The tenant marker inside every encrypted email: `<tenant>|<label>@marker.example`. */
-const marked = (tenant: string, label: string) => `${tenant}|${label}@marker.example`
-const markerOf = (email: unknown) => (typeof email === 'string' ? email.split('|')[0] : undefined)
 
-// A small seeded PRNG so a failing interleaving can be replayed.
-function prng(seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Seen {
   id: number

@@ -1,15 +1,17 @@
 // `rowcrypt rotate`, `status`, `verify` and `keygen` as users run them: the built binary
 // (dist/cli/main.js, made by `npm run generate`) in child processes with a rowcrypt.config.ts, and
-// the commands in-process on every database. The SIGKILL test kills a real rotation three times at
-// random moments while the application keeps writing, then runs it to the end.
+// the commands in-process on every database. Rotation killed with SIGKILL while the application
+// writes: rotation-stress.test.ts (every database); two rotate processes at once:
+// rotation-workers.test.ts.
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as promClient from 'prom-client'
-import { LocalKeyProvider, rowcryptMetrics, unsafeBypassTenantScope, verifyRows, withTenant } from '../../src'
+import { LocalKeyProvider, rowcryptMetrics, unsafeBypassTenantScope, withTenant } from '../../src'
 import { rotateCommand, statusCommand, verifyCommand, type JobIO } from '../../src/cli/rotate'
-import { MYSQL_URL, openDatabase, PG_URL, type TestDatabase } from '../support/db'
+import { MYSQL_URL, openDatabase, type TestDatabase } from '../support/db'
 import { extend, TEST_KEYS } from '../support/setup'
+import { extendSearchable } from '../support/searchable'
 
 const root = join(__dirname, '..', '..')
 const bin = join(root, 'dist', 'cli', 'main.js')
@@ -56,104 +58,6 @@ describe('rowcrypt rotate / status / verify / keygen: help, usage errors and exi
       expect({ args, status: r.status }).toEqual({ args, status: 2 })
       expect(r.stderr).not.toBe('')
     }
-  })
-})
-
-describe('rowcrypt rotate on PostgreSQL, killed with SIGKILL three times while the application writes', () => {
-  let db: TestDatabase
-  beforeAll(async () => {
-    db = await openDatabase('postgres', 'rotation_kill')
-  })
-  afterAll(() => db.close())
-
-  it('loses nothing: after each kill every row decrypts, and a re-run finishes the rotation; no lost update', async () => {
-    const rows = await seed(db, 3000)
-    const schema = /^"([^"]+)"/.exec(db.table('User'))![1]!
-    const dir = join(work, 'pg')
-    mkdirSync(dir, { recursive: true })
-    writeFileSync(
-      join(dir, 'rowcrypt.config.ts'),
-      `import { PrismaPg } from '@prisma/adapter-pg'
-import { LocalKeyProvider, rowcrypt, type RowcryptCliConfig } from 'rowcrypt'
-import { PrismaClient } from '../../generated/postgres/client/client'
-import { manifest } from '../../generated/postgres/rowcrypt'
-
-export default (): RowcryptCliConfig => {
-  const base = new PrismaClient({ adapter: new PrismaPg({ connectionString: process.env.ROTATION_TEST_PG_URL }, { schema: process.env.ROTATION_TEST_SCHEMA }) })
-  const keyProvider = new LocalKeyProvider({ keys: { v1: process.env.ROTATION_TEST_V1!, v2: process.env.ROTATION_TEST_V2! }, activeVersion: 'v2' })
-  const models = {
-    User: { fields: ['email', 'ssn', 'notes', { name: 'prefs', type: 'json' as const }, { name: 'avatar', type: 'bytes' as const }] },
-    Post: { fields: ['title', 'body'] },
-    Document: { fields: ['body'], columns: { tenantId: 'orgId' } },
-  }
-  return { prisma: base.$extends(rowcrypt({ schema: manifest, keyProvider, models })) }
-}
-`,
-    )
-    const env = { ...process.env, NODE_NO_WARNINGS: '1', ROTATION_TEST_PG_URL: PG_URL, ROTATION_TEST_SCHEMA: schema, ROTATION_TEST_V1: TEST_KEYS.v1, ROTATION_TEST_V2: TEST_KEYS.v2 }
-    const args = [bin, 'rotate', '--config', 'pg/rowcrypt.config.ts', '--batch-size', '50', '--max-kms-rps', '1000']
-
-    // The application, on v2 already, updating random rows the whole time.
-    const app = extend(db, keyProvider('v2'))
-    const last = new Map<number, string>()
-    const errors: unknown[] = []
-    let stopped = false
-    let seq = 0
-    const writer = (async () => {
-      while (!stopped) {
-        const r = rows[Math.floor(Math.random() * rows.length)]!
-        const value = `w${++seq}`
-        try {
-          await withTenant(r.tenant, () => app.user.update({ where: { id: r.id }, data: { notes: value } }))
-          last.set(r.id, value)
-        } catch (e) {
-          errors.push(e)
-          return
-        }
-      }
-    })()
-
-    let onV2 = 0
-    for (let kill = 1; kill <= 3; kill++) {
-      const child = spawn(process.execPath, args, { cwd: work, env })
-      let out = ''
-      let err = ''
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()))
-      const exit = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)))
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.on('data', (d: Buffer) => {
-          out += d.toString()
-          if (out.includes('"event":"progress"')) resolve()
-        })
-        void exit.then(() => reject(new Error(`rotate exited before it was killed: ${out} ${err}`)))
-      })
-      await new Promise((r) => setTimeout(r, 150 + Math.random() * 350))
-      child.kill('SIGKILL')
-      expect(await exit).toBe('SIGKILL')
-      // Nothing lost: every row decrypts, on its old or its new key, and the rotation moved on.
-      const now = await versions(db)
-      expect((now.v1 ?? 0) + (now.v2 ?? 0)).toBe(3000)
-      expect(now.v2 ?? 0).toBeGreaterThan(onV2)
-      expect(now.v1 ?? 0).toBeGreaterThan(0)
-      onV2 = now.v2 ?? 0
-      expect((await verifyRows({ prisma: app })).failed).toBe(0)
-    }
-
-    const final = spawnSync(process.execPath, args, { cwd: work, env, encoding: 'utf8' })
-    stopped = true
-    await writer
-    expect(final.stderr).toBe('')
-    expect(final.status).toBe(0)
-    const done = JSON.parse(final.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>
-    expect(done).toMatchObject({ event: 'done', rotated: 3000 - onV2, failed: 0, interrupted: false })
-    expect(await versions(db)).toEqual({ v2: 3000 })
-    expect(errors).toEqual([])
-    expect(last.size).toBeGreaterThan(0)
-    const stored = await unsafeBypassTenantScope('test', () => app.user.findMany({ where: { id: { in: [...last.keys()] } }, select: { id: true, notes: true } }))
-    expect(stored.filter((r) => r.notes !== last.get(r.id))).toEqual([])
-    const verified = spawnSync(process.execPath, [bin, 'verify', '--config', 'pg/rowcrypt.config.ts', '--json'], { cwd: work, env, encoding: 'utf8' })
-    expect(verified.status).toBe(0)
-    expect(JSON.parse(verified.stdout.trim().split('\n').at(-1)!)).toMatchObject({ event: 'done', checked: 3000, failed: 0 })
   })
 })
 
@@ -306,6 +210,21 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('rowcrypt rotate / statu
     const u = io(config)
     expect(await rotateCommand(['--model', 'Nope', '--config', __filename], u.io)).toBe(2)
     expect(u.err()).toContain('ERR_ROWCRYPT_CONFIG')
+  })
+
+  it('--reindex recomputes blind indexes under the new index key version; combined with --rekey it is a usage error', async () => {
+    await withTenant('c_a', () => extendSearchable(db).customer.createMany({ data: Array.from({ length: 12 }, (_, i) => ({ email: `r${i}@example.com`, ssn: String(i) })) }))
+    const config = { prisma: extendSearchable(db, keyProvider('v1'), { keyVersion: 'v2', previousKeyVersions: ['v1'] }) }
+    const r = io(config)
+    expect(await rotateCommand(['--reindex', '--json', '--batch-size', '5', '--config', __filename], r.io)).toBe(0)
+    expect(JSON.parse(r.out().trim().split('\n').at(-1)!)).toMatchObject({ event: 'done', reindex: true, rotated: 12, failed: 0 })
+    const left = await db.raw<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${db.table('Customer')} WHERE "emailIndex" NOT LIKE 'v2:%' OR "ssnIdx" NOT LIKE 'v2:%'`)
+    expect(Number(left[0]!.n)).toBe(0)
+    const t = io(config, true)
+    expect(await rotateCommand(['--reindex', '--config', __filename], t.io)).toBe(0)
+    expect(t.out()).toMatch(/^Done: 0 rows reindexed in /)
+    const bad = io(config)
+    expect(await rotateCommand(['--reindex', '--rekey', '--config', __filename], bad.io)).toBe(2)
   })
 })
 

@@ -276,3 +276,39 @@ describe.each(['postgres', 'mysql'] as const)('two rotation workers at once on %
     expect((await verifyRows({ prisma: app })).failed).toBe(0)
   })
 })
+
+describe.each(['postgres', 'mysql'] as const)('a row locked by an application transaction during rotation on %s', (kind) => {
+  let db: TestDatabase
+  beforeAll(async () => {
+    db = await openDatabase(kind, 'rotation_locked')
+  })
+  afterAll(() => db.close())
+
+  it('is not skipped for good: the rotation waits for the lock and then rotates it (exit only when every row is on the target)', async () => {
+    const rows = await seed(db, 200)
+    const held = rows[57]!
+    const app = extend(db, keyProvider('v2'))
+    // The application holds the row in an open transaction (as an interactive $transaction would)
+    // while the rotation passes over the table, twice, and finds nothing else to do.
+    await db.raw('BEGIN')
+    await db.raw('SELECT "id" FROM "User" WHERE "id" = $1 FOR UPDATE', [held.id])
+    let released = false
+    let rotatedWhileHeld = -1
+    const rotation = rotateKeys({
+      prisma: app,
+      batchSize: 20,
+      onProgress: (p) => {
+        if (!released) rotatedWhileHeld = p.rotated
+      },
+    }).then((n) => ({ n, released }))
+    await until(() => rotatedWhileHeld === 199)
+    // Long enough for a rotation that gave up on the row to resolve.
+    await new Promise((r) => setTimeout(r, 300))
+    released = true
+    await db.raw('COMMIT')
+    const result = await rotation
+    expect(result).toEqual({ n: 200, released: true })
+    expect(await versions(db)).toEqual({ v2: 200 })
+    expect((await verifyRows({ prisma: app })).failed).toBe(0)
+  })
+})

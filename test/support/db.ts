@@ -29,7 +29,7 @@ export const isPostgres = (kind: DatabaseKind): boolean => kind === 'postgres' |
 /** The role `postgres-rls` databases are reached through: no superuser, no BYPASSRLS. */
 export const RLS_ROLE = 'rowcrypt_app'
 // The tenant columns of the scoped models of test/support/setup.ts, for the policies.
-const RLS_MODELS = { User: {}, Post: {}, Document: { columns: { tenantId: 'orgId' } } }
+const RLS_MODELS = { User: {}, Post: {}, Document: { columns: { tenantId: 'orgId' } }, Customer: {}, Invoice: {} }
 
 /** The PostgreSQL server tests use; override with ROWCRYPT_TEST_PG_URL. */
 export const PG_URL = process.env.ROWCRYPT_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'

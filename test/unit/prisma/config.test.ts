@@ -34,7 +34,7 @@ describe('buildModelTable: a valid configuration', () => {
   const table = build(GOOD_MODELS)
 
   it('has every model of the schema, with specs only for the configured ones', () => {
-    expect([...table.keys()].sort()).toEqual(['Document', 'Post', 'RowcryptTenantKey', 'Team', 'User'])
+    expect([...table.keys()].sort()).toEqual(['Customer', 'Document', 'Invoice', 'Post', 'RowcryptTenantKey', 'Team', 'User'])
     expect(table.get('Team')?.spec).toBeUndefined()
     const user = table.get('User')?.spec
     expect([...(user?.fields.keys() ?? [])]).toEqual(['email', 'ssn', 'notes', 'prefs', 'avatar'])
@@ -158,6 +158,38 @@ describe('buildModelTable: invalid configurations throw ConfigError naming model
     const e = configError(() => build({ Usr: { fields: ['email'] } }))
     expect(e.message).not.toContain(Buffer.alloc(32, 1).toString('base64'))
     expect(e.message).not.toContain(Buffer.alloc(32, 1).toString('hex'))
+  })
+})
+
+describe('buildModelTable: searchable fields (blind indexes)', () => {
+  const SEARCHABLE = { Customer: { fields: [{ name: 'email', searchable: true, normalize: 'lowercase-trim' }, { name: 'ssn', searchable: true, indexColumn: 'ssnIdx', indexBits: 12 }, 'phone'] } }
+  const blindIndex = { keyVersion: 'v1' }
+
+  it('records the index of each searchable field and which ones are unique per tenant', () => {
+    const customer = build(SEARCHABLE, { blindIndex }).get('Customer')!
+    const email = customer.spec!.fields.get('email')!
+    expect(email.index).toMatchObject({ column: 'emailIndex', bits: 256 })
+    expect(email.index!.normalize('  A@X.io ')).toBe('a@x.io')
+    expect(customer.spec!.fields.get('ssn')!.index).toMatchObject({ column: 'ssnIdx', bits: 12 })
+    expect(customer.spec!.fields.get('phone')!.index).toBeUndefined()
+    expect(customer.spec!.indexed.map((f) => f.name)).toEqual(['email', 'ssn'])
+    expect([...customer.indexUniques]).toEqual([['email', { key: 'tenantId_emailIndex', fields: ['tenantId', 'emailIndex'] }]])
+  })
+
+  it.each<[string, Record<string, unknown>, Record<string, unknown>, RegExp]>([
+    ['no blindIndex.keyVersion', SEARCHABLE, {}, /blindIndex/],
+    ['a missing index column', { Customer: { fields: [{ name: 'plan', searchable: true }] } }, { blindIndex }, /planIndex/],
+    ['a truncated index with a unique constraint', { Customer: { fields: [{ name: 'email', searchable: true, indexBits: 64 }] } }, { blindIndex }, /truncated/],
+    ['a searchable JSON field', { Customer: { fields: [{ name: 'email', type: 'json', searchable: true }] } }, { blindIndex }, /string/],
+    ['indexBits out of range', { Customer: { fields: [{ name: 'email', searchable: true, indexBits: 4 }] } }, { blindIndex }, /indexBits/],
+    ['an unknown normalizer', { Customer: { fields: [{ name: 'email', searchable: true, normalize: 'upper' }] } }, { blindIndex }, /normalize/],
+    ['index options without searchable', { Customer: { fields: [{ name: 'email', indexColumn: 'emailIndex' }] } }, { blindIndex }, /searchable/],
+    ['an index column that is encrypted', { Customer: { fields: [{ name: 'email', searchable: true, indexColumn: 'phone' }, 'phone'] } }, { blindIndex }, /index column/],
+    ['blindIndex without a searchable field', GOOD_MODELS, { blindIndex }, /no field is searchable/],
+    ['searchable fields in migrating mode (plaintext rows have no index)', { Customer: { fields: [{ name: 'email', searchable: true }], migrating: true } }, { blindIndex }, /migrating/],
+  ])('refuses %s', (_name, models, extra, message) => {
+    const build2 = () => (rowcrypt as unknown as (o: unknown) => unknown)({ schema: manifest, keyProvider, models, ...extra })
+    expect(configError(build2).message).toMatch(message)
   })
 })
 

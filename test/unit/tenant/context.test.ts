@@ -267,6 +267,9 @@ describe('withTenant / currentTenant', () => {
     ['String object', new String('a')],
     ['300 characters', 'x'.repeat(300)],
     ['257 characters', 'x'.repeat(257)],
+    // UTF-8 writes both as U+FFFD: two ids would name one tenant.
+    ['a lone high surrogate', 'a\uD800'],
+    ['a lone low surrogate', '\uDFFDb'],
   ])('rejects a tenant id that is %s with ERR_ROWCRYPT_TENANT_INVALID, without running fn', (_name, id) => {
     const fn = jest.fn()
     let err: unknown
