@@ -282,6 +282,9 @@ describe.each(DATABASES)('blind indexes on %s', (kind) => {
       expect(await codeOf(next.customer.upsert({ where: { email: 'ann@example.com' } as never, create: { email: 'ann@example.com' }, update: {} }))).toBe('ERR_ROWCRYPT_UNSUPPORTED_QUERY')
       expect(await codeOf(next.invoice.create({ data: { reference: 'X', amount: 1, customer: { connect: { email: 'ann@example.com' } as never } } }))).toBe('ERR_ROWCRYPT_UNSUPPORTED_QUERY')
       expect(await next.customer.count({ where: { email: 'ann@example.com' } })).toBe(1)
+      // In a batch each item's query runs once, so the version-by-version findUnique is refused there.
+      expect(await codeOf(next.$transaction([next.customer.findUnique({ where: { email: 'ann@example.com' } as never })]))).toBe('ERR_ROWCRYPT_UNSUPPORTED_QUERY')
+      expect((await next.$transaction(async (tx) => tx.customer.findUnique({ where: { email: 'ann@example.com' } as never })))?.id).toBe(ids.ann)
       await next.customer.delete({ where: { id: fresh.id } })
     })
   })
