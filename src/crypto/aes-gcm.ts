@@ -13,26 +13,12 @@ export class AuthenticationFailure extends Error {
   }
 }
 
-// Data keys are cut from a pool refilled from the CSPRNG too (one system call per 128 keys). Each
-// key is copied out into its own buffer and its bytes in the pool are zeroed at once, so the pool
-// never holds a key that was handed out.
-const KEY_POOL_BYTES = KEY_BYTES * 128
-let keyPool: Buffer | undefined
-let keyPoolAt = KEY_POOL_BYTES
-
-/** A fresh random 256-bit key (its own buffer; the caller may zero it). */
+/**
+ * A fresh random 256-bit key (its own buffer; the caller may zero it). One CSPRNG call per key: a
+ * pool of keys not yet handed out would put future rows' keys in memory ahead of time.
+ */
 export function generateKey(): Buffer {
-  if (keyPoolAt + KEY_BYTES > KEY_POOL_BYTES) {
-    // Not from Node's shared allocation pool: the pool's bytes are key material.
-    keyPool = randomFillSync(keyPool ?? Buffer.alloc(KEY_POOL_BYTES))
-    keyPoolAt = 0
-  }
-  const pool = keyPool as Buffer
-  const key = Buffer.alloc(KEY_BYTES)
-  pool.copy(key, 0, keyPoolAt, keyPoolAt + KEY_BYTES)
-  pool.fill(0, keyPoolAt, keyPoolAt + KEY_BYTES)
-  keyPoolAt += KEY_BYTES
-  return key
+  return randomFillSync(Buffer.alloc(KEY_BYTES))
 }
 
 // IVs are not secret, so they are cut from a pool refilled from the CSPRNG: one system call per

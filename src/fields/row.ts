@@ -63,7 +63,7 @@ export class RowLevelEncryption {
   readonly #models = new Map<string, ModelSpec>()
   // The provider's synchronous unwrap and generate (LocalKeyProvider), for the per-row hot paths.
   readonly #syncUnwrap: SyncUnwrap | undefined
-  readonly #syncGenerate: ((context: BindingContext) => GeneratedDataKey) | undefined
+  readonly #syncGenerate: ((context: BindingContext) => GeneratedDataKey | undefined) | undefined
   /** @internal Blind-index settings; set when some field is searchable. */
   indexes: BlindIndexes | undefined
 
@@ -226,7 +226,8 @@ export class RowLevelEncryption {
     const generate = this.#syncGenerate
     if (generate === undefined) return undefined
     const context = keyContext(spec, tenantId, rowId)
-    return newKeyOf(spec, tenantId, rowId, context, generate(context), aad)
+    const dk = generate(context)
+    return dk === undefined ? undefined : newKeyOf(spec, tenantId, rowId, context, dk, aad)
   }
 
   /** @internal Unwraps the data key of a stored row (its sidecar columns, and id when bound). */
@@ -244,13 +245,13 @@ export class RowLevelEncryption {
     const unwrap = this.#syncUnwrap
     if (unwrap === undefined) return undefined
     const b = rowBinding(spec, row, tenantId, rowIdOverride)
-    let plaintextKey: Uint8Array
+    let plaintextKey: Uint8Array | undefined
     try {
       plaintextKey = unwrap(b.parsed.providerBlob, b.keyVersion, b.context)
     } catch (e) {
       throw providerError(spec, b, 'unwrap', e)
     }
-    return openedKeyOf(spec, tenantId, b, plaintextKey, aad)
+    return plaintextKey === undefined ? undefined : openedKeyOf(spec, tenantId, b, plaintextKey, aad)
   }
 }
 

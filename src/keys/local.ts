@@ -24,7 +24,8 @@ const VERSION_NAME = /^[A-Za-z0-9._-]{1,64}$/
 const AAD_PREFIXES_MAX = 1024
 
 /** @internal A provider's synchronous unwrap (see {@link syncUnwrapOf}). */
-export type SyncUnwrap = (wrappedKey: Uint8Array, keyVersion: string, context: BindingContext) => Uint8Array
+/** @internal A synchronous unwrap; undefined when the provider's method was replaced (use the async one). */
+export type SyncUnwrap = (wrappedKey: Uint8Array, keyVersion: string, context: BindingContext) => Uint8Array | undefined
 
 let unwrapSync: (p: LocalKeyProvider, wrappedKey: Uint8Array, keyVersion: string, context: BindingContext) => Uint8Array
 let generateSync: (p: LocalKeyProvider, context: BindingContext) => GeneratedDataKey
@@ -233,14 +234,17 @@ export class LocalKeyProvider implements KeyProvider {
  * Same checks, bytes and errors as `unwrapDataKey`, without a promise per row.
  */
 export function syncUnwrapOf(p: KeyProvider): SyncUnwrap | undefined {
-  if (!(p instanceof LocalKeyProvider) || p.unwrapDataKey !== LocalKeyProvider.prototype.unwrapDataKey) return undefined
-  return (wrappedKey, keyVersion, context) => unwrapSync(p, wrappedKey, keyVersion, context)
+  const own = () => p.unwrapDataKey === LocalKeyProvider.prototype.unwrapDataKey
+  if (!(p instanceof LocalKeyProvider) || !own()) return undefined
+  // Checked again on every call: a method replaced on the instance later (an audit hook) must run.
+  return (wrappedKey, keyVersion, context) => (own() ? unwrapSync(p, wrappedKey, keyVersion, context) : undefined)
 }
 
 /** @internal Like {@link syncUnwrapOf}, for `generateDataKey`. */
-export function syncGenerateOf(p: KeyProvider): ((context: BindingContext) => GeneratedDataKey) | undefined {
-  if (!(p instanceof LocalKeyProvider) || p.generateDataKey !== LocalKeyProvider.prototype.generateDataKey) return undefined
-  return (context) => generateSync(p, context)
+export function syncGenerateOf(p: KeyProvider): ((context: BindingContext) => GeneratedDataKey | undefined) | undefined {
+  const own = () => p.generateDataKey === LocalKeyProvider.prototype.generateDataKey
+  if (!(p instanceof LocalKeyProvider) || !own()) return undefined
+  return (context) => (own() ? generateSync(p, context) : undefined)
 }
 
 function decodeMasterKey(input: MasterKeyInput, version: string): Uint8Array {

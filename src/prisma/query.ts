@@ -1280,6 +1280,7 @@ interface WrittenValue {
   readonly tenantId: string
   readonly rowLabel: string | undefined
   readonly wrappedDek: Uint8Array
+  readonly keyVersion: string
   readonly plaintext: string
 }
 
@@ -1292,20 +1293,24 @@ function noteWritten(scope: Scope, key: RowKey, fields: Iterable<FieldSpec>, sou
     const plaintext = isSetOp(v) ? v.set : v
     const ciphertext = isSetOp(t) ? t.set : t
     if (typeof plaintext !== 'string' || typeof ciphertext !== 'string') continue
-    ;(scope.written ??= new Map()).set(ciphertext, { spec: key.spec, field: field.name, tenantId: key.tenantId, rowLabel: key.rowBound ? key.rowLabel : undefined, wrappedDek: key.wrappedDek, plaintext })
+    ;(scope.written ??= new Map()).set(ciphertext, { spec: key.spec, field: field.name, tenantId: key.tenantId, rowLabel: key.rowBound ? key.rowLabel : undefined, wrappedDek: key.wrappedDek, keyVersion: key.keyVersion, plaintext })
   }
 }
 
 /**
  * Puts back the plaintext of the values of `row` this call just encrypted: a value is taken only
  * when it is exactly the ciphertext written (random IV: unique) for the same model, field, tenant,
- * row id and wrapped key. Returns the encrypted fields still to decrypt, or undefined when no value
- * was taken (decrypt the row as usual).
+ * row id, wrapped key and key version, in a row whose tenant column is that tenant. The sidecars
+ * are compared because no unwrap checks them here: a row stored with other sidecars (a trigger,
+ * a concurrent write) is decrypted as usual, and fails there if it cannot be. Returns the encrypted
+ * fields still to decrypt, or undefined when no value was taken (decrypt the row as usual).
  */
 function takeWritten(spec: ModelSpec, row: Obj, tenantId: string, written: Map<string, WrittenValue>): FieldSpec[] | undefined {
   let rest: FieldSpec[] | undefined
   let took = false
   const wrappedDek = row[spec.columns.wrappedDek]
+  const keyVersion = row[spec.columns.keyVersion]
+  if (row[spec.columns.tenantId] !== tenantId) return undefined
   for (const [name, field] of spec.fields) {
     if (!(name in row)) continue
     const v = row[name]
@@ -1317,7 +1322,8 @@ function takeWritten(spec: ModelSpec, row: Obj, tenantId: string, written: Map<s
       w.field === name &&
       w.tenantId === tenantId &&
       (w.rowLabel === undefined || (spec.idField !== undefined && row[spec.idField] != null && String(row[spec.idField]) === w.rowLabel)) &&
-      bytesEqual(w.wrappedDek, wrappedDek)
+      bytesEqual(w.wrappedDek, wrappedDek) &&
+      w.keyVersion === keyVersion
     ) {
       row[name] = w.plaintext
       took = true

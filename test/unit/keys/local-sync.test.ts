@@ -43,10 +43,10 @@ describe('LocalKeyProvider synchronous paths', () => {
     const p = provider()
     const unwrap = syncUnwrapOf(p)!
     const generate = syncGenerateOf(p)!
-    for (const dk of [await p.generateDataKey(context), generate(context)]) {
+    for (const dk of [await p.generateDataKey(context), generate(context)!]) {
       expect(dk.keyVersion).toBe('v1')
       expect(unwrapByHand(dk.wrappedKey, 'v1', context, MASTER).equals(Buffer.from(dk.plaintextKey))).toBe(true)
-      expect(Buffer.from(unwrap(dk.wrappedKey, 'v1', context)).equals(Buffer.from(dk.plaintextKey))).toBe(true)
+      expect(Buffer.from(unwrap(dk.wrappedKey, 'v1', context)!).equals(Buffer.from(dk.plaintextKey))).toBe(true)
       expect(Buffer.from(await p.unwrapDataKey(dk.wrappedKey, 'v1', context)).equals(Buffer.from(dk.plaintextKey))).toBe(true)
     }
   })
@@ -81,5 +81,22 @@ describe('LocalKeyProvider synchronous paths', () => {
     expect(syncGenerateOf(new Generating(options))).toBeUndefined()
     const other = { activeKeyVersion: 'v1', generateDataKey: provider().generateDataKey, wrapDataKey: provider().wrapDataKey, unwrapDataKey: provider().unwrapDataKey }
     expect(syncUnwrapOf(other)).toBeUndefined()
+  })
+
+  it('steps aside when a method is replaced on the instance after it was taken (an audit hook must run)', async () => {
+    const p = provider()
+    const unwrap = syncUnwrapOf(p)!
+    const generate = syncGenerateOf(p)!
+    const context = { purpose: 'row-dek', model: 'Customer', tenantId: 't1' }
+    const dk = await p.generateDataKey(context)
+    expect(unwrap(dk.wrappedKey, 'v1', context)).toBeDefined()
+    p.unwrapDataKey = async () => {
+      throw new Error('hooked')
+    }
+    p.generateDataKey = async () => {
+      throw new Error('hooked')
+    }
+    expect(unwrap(dk.wrappedKey, 'v1', context)).toBeUndefined()
+    expect(generate(context)).toBeUndefined()
   })
 })
