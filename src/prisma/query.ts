@@ -941,7 +941,8 @@ export class QueryEngine {
       return v
     }
     const out: Obj[] = []
-    const accept: string[] = []
+    // One set of accepted values per operator: `{ equals, in }` must meet both.
+    const accepts: Array<Set<string>> = []
     for (const [op, v] of Object.entries(filter)) {
       if (v === undefined) continue
       if (!INDEX_OPERATORS.has(op)) throw new UnsupportedQueryError(`${at}: only equality (equals, in, notIn, not) can be searched through its blind index, not ${op}`)
@@ -955,12 +956,12 @@ export class QueryEngine {
           else {
             const all = values(v)
             out.push({ [column]: all.length === 1 ? all[0] : { in: all } })
-            accept.push(field.index!.normalize(v as string))
+            accepts.push(new Set([field.index!.normalize(v as string)]))
           }
           break
         case 'in':
           out.push({ [column]: { in: list(v).flatMap(values) } })
-          for (const x of list(v)) accept.push(field.index!.normalize(x as string))
+          accepts.push(new Set(list(v).map((x) => field.index!.normalize(x as string))))
           break
         case 'notIn':
           out.push({ [column]: { notIn: list(v).flatMap(values) } })
@@ -979,7 +980,7 @@ export class QueryEngine {
     }
     // Equality at the top level is re-checked on the decrypted value: truncated indexes drop their
     // false positives; untruncated ones catch an index column copied from another row.
-    if (!negated && accept.length > 0 && (truncated || topRead)) scope.rechecks.push({ field, accept: new Set(accept), strict: !truncated })
+    if (!negated && (truncated || topRead)) for (const accept of accepts) scope.rechecks.push({ field, accept, strict: !truncated })
     return out
   }
 

@@ -211,6 +211,7 @@ describe.each(DATABASES)('blind indexes on %s', (kind) => {
     // SSN_BITS = 8: 256 index values, so 300 rows collide; the re-check removes false positives.
     const ssnOf = (i: number) => `900-00-${String(i).padStart(4, '0')}`
     let target: string
+    let sibling: string
     let sharing: number
 
     beforeAll(async () => {
@@ -224,6 +225,7 @@ describe.each(DATABASES)('blind indexes on %s', (kind) => {
       const byId = new Map(idx.map((r) => [r.id, r.ssnIdx]))
       const pick = all.find((r) => (buckets.get(byId.get(r.id)!) ?? 0) >= 3)!
       target = pick.ssn!
+      sibling = all.find((r) => r.id !== pick.id && byId.get(r.id) === byId.get(pick.id))!.ssn!
       sharing = buckets.get(byId.get(pick.id)!)!
     })
 
@@ -244,6 +246,10 @@ describe.each(DATABASES)('blind indexes on %s', (kind) => {
         expect(firstTwo).toHaveLength(2)
         expect(firstTwo.every((r) => [target, ssnOf(1), ssnOf(2)].includes(r.ssn!))).toBe(true)
         expect(await prisma.customer.count({ where: { ssn: { equals: null } } })).toBe(0)
+        // Two operators on one field must both hold: the database sees the same bucket for both.
+        expect(await prisma.customer.findMany({ where: { ssn: { equals: target, in: [sibling] } } })).toEqual([])
+        expect(await prisma.customer.count({ where: { ssn: { equals: target, in: [sibling] } } })).toBe(0)
+        expect((await prisma.customer.findMany({ where: { ssn: { equals: target, in: [sibling, target] } } })).map((r) => r.ssn)).toEqual([target])
         expect(await prisma.customer.updateMany({ where: { ssn: target }, data: { plan: 'picked' } })).toEqual({ count: 1 })
         expect(await prisma.customer.count({ where: { plan: 'picked' } })).toBe(1)
         expect(await prisma.customer.deleteMany({ where: { ssn: target } })).toEqual({ count: 1 })
