@@ -67,10 +67,18 @@ export function appendContext(prefix: Buffer, kv: readonly string[]): Buffer {
   return out
 }
 
+/**
+ * True when `s` is well-formed UTF-16 (no lone surrogate). UTF-8 writes every lone surrogate as
+ * U+FFFD, so two strings that differ only there would encode (bind, index, store) alike.
+ */
+export function isWellFormed(s: string): boolean {
+  return (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+}
+
 // The UTF-8 length of a context string, refusing strings UTF-8 cannot represent exactly. Without
 // this, tenant ids (or row ids) differing only in lone surrogates would share one binding.
 function byteLength(s: string): number {
-  if (!(s as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+  if (!isWellFormed(s)) {
     throw new InvalidValueError('a binding value (tenant id, row id, model or field name) is not well-formed Unicode: it contains a lone surrogate')
   }
   return Buffer.byteLength(s, 'utf8')

@@ -2,6 +2,7 @@
 // tries, and the per-call session holding the tenant's index keys (zeroed when the call ends).
 import { zero } from '../crypto/aes-gcm'
 import { blindIndexHex, deriveFieldIndexKey } from '../crypto/blind-index'
+import { isWellFormed } from '../crypto/context'
 import { ConfigError, InvalidValueError, KeyProviderError, RowcryptError } from '../errors'
 import type { KeyProvider } from '../keys/provider'
 import type { FieldSpec, ModelSpec } from './spec'
@@ -26,7 +27,6 @@ export interface BlindIndexOptions {
 const VERSION_NAME = /^[A-Za-z0-9._-]{1,64}$/
 // Stored index values are `<version>:<hex>`; the version tells reindexing which rows are done.
 const SEPARATOR = ':'
-const LONE_SURROGATE = /\p{Cs}/u
 
 /** @internal Normalized blind-index settings and the key provider they derive keys from. */
 export class BlindIndexes {
@@ -131,7 +131,7 @@ export class IndexSession {
     const normalized = index.normalize(value)
     if (typeof normalized !== 'string') throw new ConfigError(`model ${spec.name}, field ${field.name}: the normalize function must return a string`)
     // UTF-8 writes a lone surrogate as U+FFFD: 'a\uD800' and 'a\uFFFD' would share an index.
-    if (LONE_SURROGATE.test(normalized)) throw new InvalidValueError(`model ${spec.name}, field ${field.name}: a searchable value must be well-formed Unicode (no lone surrogates)`)
+    if (!isWellFormed(normalized)) throw new InvalidValueError(`model ${spec.name}, field ${field.name}: a searchable value must be well-formed Unicode (no lone surrogates)`)
     return `${version}${SEPARATOR}${blindIndexHex(this.#fieldKey(spec, field, version), normalized, index.bits)}`
   }
 

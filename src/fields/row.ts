@@ -1,7 +1,7 @@
 // The Prisma-free core: encrypt, decrypt and re-wrap one row. The Prisma extension is a thin
 // layer over this; it can also be used on its own (queues, exports, other ORMs).
 import { AuthenticationFailure, generateIv, generateKey, open, seal, sealUtf8, zero } from '../crypto/aes-gcm'
-import { encodeContext, type BindingContext } from '../crypto/context'
+import { encodeContext, isWellFormed, type BindingContext } from '../crypto/context'
 import { ALGORITHM, FORMAT_VERSION, formatCiphertext, formatCiphertextBody, isCiphertext, parseCiphertext, typeCode, type ValueType } from '../envelope/ciphertext'
 import { formatWrappedKey, parseWrappedKey } from '../envelope/wrapped-key'
 import { CiphertextFormatError, ConfigError, DecryptionError, InvalidValueError, KeyProviderError, RowcryptError, TenantMismatchError, type DecryptionErrorLocation } from '../errors'
@@ -389,7 +389,7 @@ export class RowKey {
     if (value === null || value === undefined) return value
     if (field.type === 'string' && typeof value === 'string') {
       // UTF-8 would store a lone surrogate as U+FFFD: the value read back would not be the one written.
-      if (!(value as unknown as { isWellFormed(): boolean }).isWellFormed()) throw new InvalidValueError(`model ${this.spec.name}, field ${field.name}: a string must be well-formed Unicode (no lone surrogates)`)
+      if (!isWellFormed(value)) throw new InvalidValueError(`model ${this.spec.name}, field ${field.name}: a string must be well-formed Unicode (no lone surrogates)`)
       // Strings, the common case: encrypted straight from the string, ciphertext and tag in one buffer.
       const iv = generateIv()
       return formatCiphertextBody('string', iv, sealUtf8(this.plaintextKey, iv, value, this.#fieldAad(field)))

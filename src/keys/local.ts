@@ -23,7 +23,6 @@ const VERSION_NAME = /^[A-Za-z0-9._-]{1,64}$/
 // Bound of the per-provider cache of encoded AAD prefixes (one per key version, model and purpose).
 const AAD_PREFIXES_MAX = 1024
 
-/** @internal A provider's synchronous unwrap (see {@link syncUnwrapOf}). */
 /** @internal A synchronous unwrap; undefined when the provider's method was replaced (use the async one). */
 export type SyncUnwrap = (wrappedKey: Uint8Array, keyVersion: string, context: BindingContext) => Uint8Array | undefined
 
@@ -49,12 +48,12 @@ export class LocalKeyProvider implements KeyProvider {
   readonly activeKeyVersion: string
   readonly #wrappingKeys = new Map<string, Buffer>()
   readonly #aadPrefixes = new Map<string, Buffer>()
+  readonly #indexRoots = new Map<string, Buffer>()
 
   static {
     unwrapSync = (p, wrappedKey, keyVersion, context) => p.#unwrap(wrappedKey, keyVersion, context)
     generateSync = (p, context) => p.#generate(context)
   }
-  readonly #indexRoots = new Map<string, Buffer>()
 
   constructor(options: LocalKeyProviderOptions) {
     if (options === null || typeof options !== 'object' || options.keys === null || typeof options.keys !== 'object') {

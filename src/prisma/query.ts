@@ -1042,7 +1042,7 @@ export class QueryEngine {
     if (id === undefined) throw new UnsupportedQueryError(`model ${info.name}: a truncated index needs a single-column id`)
     const fields = [...new Set(scope.rechecks.map((r) => r.field.name))]
     const rows = await io.readMany(info.name, args.where as Obj, selectOf([...requiredColumns(spec), ...fields]), args.orderBy)
-    await Promise.all(rows.map((r) => this.decryptRow(spec, r, scope)))
+    await this.decryptTree({ info, strip: [], relations: [] }, rows, scope)
     return rows.filter((r) => this.meetsRechecks(spec, r, scope)).map((r) => r[id])
   }
 

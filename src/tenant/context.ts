@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { isWellFormed } from '../crypto/context'
 import { InvalidTenantError } from '../errors'
 
 interface TenantScope {
@@ -14,7 +15,6 @@ function store(): AsyncLocalStorage<TenantScope> {
 }
 
 const MAX_TENANT_ID_LENGTH = 256
-const LONE_SURROGATE = /\p{Cs}/u
 
 /**
  * Runs `fn` with `tenantId` as the current tenant. Every rowcrypt query inside it (and in any
@@ -89,5 +89,5 @@ export function assertTenantId(tenantId: unknown): asserts tenantId is string {
   }
   // A lone surrogate is written as U+FFFD by UTF-8 encoders (ours and the database driver's), so
   // two different ids would name one tenant.
-  if (LONE_SURROGATE.test(tenantId)) throw new InvalidTenantError('a tenant id must be well-formed Unicode (no lone surrogates)')
+  if (!isWellFormed(tenantId)) throw new InvalidTenantError('a tenant id must be well-formed Unicode (no lone surrogates)')
 }

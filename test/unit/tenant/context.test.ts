@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { assertTenantId, currentScope, currentTenant, unsafeBypassTenantScope, withTenant } from '../../../src/tenant/context'
 import * as publicApi from '../../../src'
 import { InvalidTenantError, RowcryptError } from '../../../src/errors'
+import { prng } from '../../support/markers'
 
 const tick = () => new Promise<void>((r) => setImmediate(r))
 
@@ -15,17 +16,6 @@ function codeOf(fn: () => unknown): string | undefined {
   return undefined
 }
 
-// A small seeded PRNG so the concurrency test is random but reproducible.
-function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 describe('withTenant / currentTenant', () => {
   it('is what the public entry point exports', () => {
