@@ -3,7 +3,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { ConfigError } from '../errors'
 import type { BlindIndexOptions } from '../fields/blind-index'
-import { buildModelSpec, type FieldDeclaration, type ModelSpec, type SidecarColumns } from '../fields/spec'
+import { buildModelSpec, type FieldDeclaration, type FieldSpec, type ModelSpec, type SidecarColumns } from '../fields/spec'
 import type { KeyProvider } from '../keys/provider'
 import type { RowcryptObserver } from '../metrics/observer'
 import type { Manifest, ManifestField, ManifestModel } from './manifest'
@@ -95,6 +95,31 @@ export interface ModelInfo {
    * Prisma's unique input (`emailIndex` or `tenantId_emailIndex`) and its fields.
    */
   readonly indexUniques: ReadonlyMap<string, { readonly key: string; readonly fields: readonly string[] }>
+  /** What every call on the model needs, worked out once here so that a call only looks it up. */
+  readonly plan: ModelPlan
+}
+
+/**
+ * @internal The per-model lists and selections the query path uses on every call, built once with
+ * the table (issue 8: the hot path is a lookup, not a rebuild). Frozen: calls copy before changing.
+ */
+export interface ModelPlan {
+  /** The columns a decryption needs: wrapped key, key version, tenant and (when single) the id. Empty when unscoped. */
+  readonly required: readonly string[]
+  /** `required` as a Prisma `select`, for rowcrypt's own reads of a row's key. */
+  readonly requiredSelect: Readonly<Record<string, true>>
+  /** `required` and every encrypted field as a `select` (migrating mode: a row may still be plaintext). */
+  readonly migratingSelect: Readonly<Record<string, true>>
+  /** Columns a create may not set: the wrapped key, the key version and the blind-index columns. */
+  readonly createManaged: readonly string[]
+  /** Columns an update may not set: those, the tenant column and the id. */
+  readonly updateManaged: readonly string[]
+  /** The encrypted fields, in declaration order. */
+  readonly fields: readonly FieldSpec[]
+  /** The list relations (what `_count: true` counts). */
+  readonly listRelations: readonly string[]
+  /** Relations whose foreign key this model holds and whose target is scoped: a write setting them is checked. */
+  readonly foreignKeys: ReadonlyArray<{ readonly name: string; readonly relation: RelationInfo; readonly target: ModelSpec }>
 }
 
 /** @internal Validates options against the manifest and builds the per-model table. */
@@ -153,16 +178,49 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
   const reaches = reachability(manifest, new Set(specs.keys()))
   for (const [name, model] of Object.entries(manifest.models)) {
     const spec = specs.get(name)
+    const relations = relationsOf(model)
     table.set(name, {
       name,
       spec,
-      relations: relationsOf(model),
+      relations,
       reachesScoped: reaches.has(name),
       makeId: spec?.idField !== undefined ? idMaker(own(model.fields, spec.idField)) : undefined,
       indexUniques: spec === undefined ? new Map() : indexUniques(spec, model),
+      plan: modelPlan(spec, relations, specs),
     })
   }
   return table
+}
+
+function modelPlan(spec: ModelSpec | undefined, relations: ReadonlyMap<string, RelationInfo>, specs: ReadonlyMap<string, ModelSpec>): ModelPlan {
+  const selectOf = (cols: readonly string[]) => Object.freeze(Object.fromEntries(cols.map((c) => [c, true] as const)))
+  const required: string[] = []
+  const createManaged: string[] = []
+  const updateManaged: string[] = []
+  if (spec !== undefined) {
+    const c = spec.columns
+    required.push(c.wrappedDek, c.keyVersion, c.tenantId)
+    if (spec.idField !== undefined) required.push(spec.idField)
+    createManaged.push(c.wrappedDek, c.keyVersion, ...spec.indexed.map((f) => f.index!.column))
+    updateManaged.push(...createManaged, c.tenantId)
+    if (spec.idField !== undefined) updateManaged.push(spec.idField)
+  }
+  const fields = spec === undefined ? [] : [...spec.fields.values()]
+  const foreignKeys: Array<{ name: string; relation: RelationInfo; target: ModelSpec }> = []
+  for (const [name, relation] of relations) {
+    const target = specs.get(relation.target)
+    if (relation.fromFields.length > 0 && target !== undefined) foreignKeys.push(Object.freeze({ name, relation, target }))
+  }
+  return Object.freeze({
+    required: Object.freeze(required),
+    requiredSelect: selectOf(required),
+    migratingSelect: selectOf([...required, ...fields.map((f) => f.name)]),
+    createManaged: Object.freeze(createManaged),
+    updateManaged: Object.freeze(updateManaged),
+    fields: Object.freeze(fields),
+    listRelations: Object.freeze([...relations].filter(([, r]) => r.isList).map(([n]) => n)),
+    foreignKeys: Object.freeze(foreignKeys),
+  })
 }
 
 // A searchable field can be the target of findUnique when its index column is unique on its own

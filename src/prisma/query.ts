@@ -213,8 +213,8 @@ export class QueryEngine {
         if (scope.rechecks.length > 0) await this.narrowToMatches(info, args, io, scope)
         await this.checkForeignKeys(info, [args.data], scope, io)
         if (info.spec) {
-          this.checkUpdateData(info.spec, args.data)
-          if (this.touchedFields(info.spec, args.data).length > 0) {
+          this.checkUpdateData(info, args.data)
+          if (this.touchedFields(info, args.data).length > 0) {
             throw new UnsupportedQueryError(`model ${model}: ${operation} cannot set encrypted fields (each row has its own key); update rows one by one`)
           }
         }
@@ -261,7 +261,7 @@ export class QueryEngine {
       }
       if (spec !== undefined) {
         // The tenant column is always read, so every scoped row in a result can be checked.
-        const needed = readsEncrypted ? requiredColumns(spec) : [spec.columns.tenantId]
+        const needed = readsEncrypted ? info.plan.required : [spec.columns.tenantId]
         for (const col of needed) {
           if (!select[col]) {
             select[col] = true
@@ -275,7 +275,7 @@ export class QueryEngine {
     if (spec !== undefined) {
       // `false` also overrides a client-level `omit`, which rowcrypt cannot see.
       const omit: Obj = isObj(args.omit) ? { ...args.omit } : {}
-      for (const col of requiredColumns(spec)) {
+      for (const col of info.plan.required) {
         if (omit[col]) plan.strip.push(col)
         omit[col] = false
       }
@@ -307,8 +307,7 @@ export class QueryEngine {
 
   /** Confines relation counts of scoped models to the tenant. */
   private scopeCount(info: ModelInfo, value: unknown, scope: Scope): unknown {
-    const listRelations = [...info.relations].filter(([, r]) => r.isList)
-    const select: Obj = value === true ? Object.fromEntries(listRelations.map(([n]) => [n, true])) : { ...((value as Obj).select as Obj) }
+    const select: Obj = value === true ? Object.fromEntries(info.plan.listRelations.map((n) => [n, true])) : { ...((value as Obj).select as Obj) }
     for (const [name, v] of Object.entries(select)) {
       const rel = info.relations.get(name)
       const target = rel && this.table.get(rel.target)
@@ -401,7 +400,7 @@ export class QueryEngine {
   private async encryptNew(info: ModelInfo, data: Obj, scope: Scope): Promise<Obj> {
     const spec = info.spec!
     if (!isObj(data)) return data
-    this.checkNoManagedColumns(spec, data, [spec.columns.wrappedDek, spec.columns.keyVersion, ...spec.indexed.map((f) => f.index!.column)])
+    this.checkNoManagedColumns(spec, data, info.plan.createManaged)
     const given = data[spec.columns.tenantId]
     let tenantId = scope.tenantId
     if (scope.bypass) {
@@ -434,7 +433,7 @@ export class QueryEngine {
     args.where = this.filterWhere(info, args.where, scope, { top: true, unique: true })
     const known = this.knownRow(info, args.where, scope)
     this.scopeWhere(info, args, scope)
-    if (info.spec !== undefined) this.checkUpdateData(info.spec, args.data)
+    if (info.spec !== undefined) this.checkUpdateData(info, args.data)
     const readFresh = (select: Obj) => io.readUnique(info.name, args.where as Obj, select)
 
     // Encrypted fields are written under the row's existing key, so it is read first (or taken from
@@ -543,7 +542,7 @@ export class QueryEngine {
   private async upsert(info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
     args.where = this.filterWhere(info, args.where, scope, { top: true, unique: true })
     this.scopeWhere(info, args, scope)
-    if (info.spec !== undefined) this.checkUpdateData(info.spec, args.update)
+    if (info.spec !== undefined) this.checkUpdateData(info, args.update)
     const ctx = writeContext(scope, io)
     const readSelf = (select: Obj) => io.readUnique(info.name, args.where as Obj, select)
     const { data: update, cas } = await this.updatedRow(info, args.update, readSelf, ctx, 'guard')
@@ -579,11 +578,11 @@ export class QueryEngine {
     ctx.foreignKeys.push([info, inner])
     const spec = info.spec
     if (spec === undefined || !isObj(inner)) return { data: inner }
-    this.checkUpdateData(spec, inner)
-    const touched = this.touchedFields(spec, inner)
+    this.checkUpdateData(info, inner)
+    const touched = this.touchedFields(info, inner)
     // In migrating mode every write looks at the row: a plaintext one gets encrypted now.
     if (touched.length === 0 && !spec.migrating) return { data: inner }
-    const row = await read(selectOf(spec.migrating ? [...requiredColumns(spec), ...spec.fields.keys()] : requiredColumns(spec)))
+    const row = await read(spec.migrating ? info.plan.migratingSelect : info.plan.requiredSelect)
     if (row !== null && isLegacyPlaintextRow(spec, row)) return this.encryptLegacyRow(spec, row, inner, touched, ctx.scope)
     if (touched.length === 0) return { data: inner }
     if (row === null) {
@@ -640,26 +639,25 @@ export class QueryEngine {
     }
   }
 
-  private touchedFields(spec: ModelSpec, data: unknown): FieldSpec[] {
+  private touchedFields(info: ModelInfo, data: unknown): FieldSpec[] {
     if (!isObj(data)) return []
-    return [...spec.fields.values()].filter((f) => data[f.name] !== undefined)
+    return info.plan.fields.filter((f) => data[f.name] !== undefined)
   }
 
-  private checkUpdateData(spec: ModelSpec, data: unknown): void {
+  private checkUpdateData(info: ModelInfo, data: unknown): void {
     if (!isObj(data)) return
-    const managed = [spec.columns.wrappedDek, spec.columns.keyVersion, spec.columns.tenantId, ...spec.indexed.map((f) => f.index!.column)]
-    if (spec.idField !== undefined) managed.push(spec.idField)
-    this.checkNoManagedColumns(spec, data, managed)
-    for (const f of spec.fields.keys()) {
-      const v = data[f]
+    const spec = info.spec!
+    this.checkNoManagedColumns(spec, data, info.plan.updateManaged)
+    for (const f of info.plan.fields) {
+      const v = data[f.name]
       // A JSON field's value may itself be an object: only `{ set }` is an operation there.
-      if (isObj(v) && !isSetOp(v) && spec.fields.get(f)!.type !== 'json') {
-        throw new UnsupportedQueryError(`model ${spec.name}: field ${f} is encrypted; only plain values or { set } can be written to it`)
+      if (isObj(v) && !isSetOp(v) && f.type !== 'json') {
+        throw new UnsupportedQueryError(`model ${spec.name}: field ${f.name} is encrypted; only plain values or { set } can be written to it`)
       }
     }
   }
 
-  private checkNoManagedColumns(spec: ModelSpec, data: Obj, columns: string[]): void {
+  private checkNoManagedColumns(spec: ModelSpec, data: Obj, columns: readonly string[]): void {
     for (const col of columns) {
       if (data[col] !== undefined) throw new UnsupportedQueryError(`model ${spec.name}: column ${col} is managed by rowcrypt and cannot be written directly`)
     }
@@ -727,8 +725,8 @@ export class QueryEngine {
         return mapItemsAsync(value, async (v) => {
           if (!isObj(v)) return v
           if (target.spec !== undefined) {
-            this.checkUpdateData(target.spec, v.data)
-            if (this.touchedFields(target.spec, v.data).length > 0) {
+            this.checkUpdateData(target, v.data)
+            if (this.touchedFields(target, v.data).length > 0) {
               throw new UnsupportedQueryError(`model ${parent.name}: nested updateMany on ${key} cannot set encrypted fields (each row has its own key)`)
             }
           }
@@ -803,7 +801,7 @@ export class QueryEngine {
   }
 
   private async runForeignKeyChecks(ctx: WriteContext): Promise<void> {
-    for (const [info, row] of ctx.foreignKeys) await this.checkForeignKeys(info, [row], ctx.scope, ctx.io)
+    for (const [info, row] of ctx.foreignKeys) if (info.plan.foreignKeys.length > 0) await this.checkForeignKeys(info, [row], ctx.scope, ctx.io)
   }
 
   /**
@@ -813,9 +811,7 @@ export class QueryEngine {
    */
   private async checkForeignKeys(info: ModelInfo, rows: unknown[], scope: Scope, io: QueryIO): Promise<void> {
     if (scope.bypass) return
-    for (const [name, rel] of info.relations) {
-      const target = this.table.get(rel.target)!
-      if (rel.fromFields.length === 0 || target.spec === undefined) continue
+    for (const { name, relation: rel, target } of info.plan.foreignKeys) {
       const checked = new Set<string>()
       for (const row of rows) {
         if (!isObj(row)) continue
@@ -829,7 +825,7 @@ export class QueryEngine {
         checked.add(id)
         scope.require(target.name)
         const where: Obj = Object.fromEntries(rel.toFields.map((f, i) => [f, values[i]]))
-        where[target.spec.columns.tenantId] = scope.tenantId
+        where[target.columns.tenantId] = scope.tenantId
         if (!(await io.exists(target.name, where))) {
           throw new RecordNotFoundError(`model ${info.name}: ${name} refers to no ${target.name} row of the current tenant`)
         }
@@ -1041,7 +1037,7 @@ export class QueryEngine {
     const id = spec.idField
     if (id === undefined) throw new UnsupportedQueryError(`model ${info.name}: a truncated index needs a single-column id`)
     const fields = [...new Set(scope.rechecks.map((r) => r.field.name))]
-    const rows = await io.readMany(info.name, args.where as Obj, selectOf([...requiredColumns(spec), ...fields]), args.orderBy)
+    const rows = await io.readMany(info.name, args.where as Obj, selectOf([...info.plan.required, ...fields]), args.orderBy)
     await this.decryptTree({ info, strip: [], relations: [] }, rows, scope)
     return rows.filter((r) => this.meetsRechecks(spec, r, scope)).map((r) => r[id])
   }
@@ -1231,12 +1227,6 @@ function withTenantFilter(spec: ModelSpec, where: Obj, tenantId: string): Obj {
 
 function andWhere(where: Obj, extra: Obj): Obj {
   return { ...where, AND: [...toArray(where.AND), extra] }
-}
-
-function requiredColumns(spec: ModelSpec): string[] {
-  const cols = [spec.columns.wrappedDek, spec.columns.keyVersion, spec.columns.tenantId]
-  if (spec.idField !== undefined) cols.push(spec.idField)
-  return cols
 }
 
 function hasEncryptedValue(spec: ModelSpec, row: Obj): boolean {
