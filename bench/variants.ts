@@ -6,11 +6,12 @@
 //   rowcrypt-rls  the same with `rls: true`, on a client connected as a restricted role (no
 //                 SUPERUSER, no BYPASSRLS) after rowcrypt's policies are applied to the table
 //   rowcrypt-kms  rowcrypt with AwsKmsKeyProvider (hierarchical) against a local KMS server (bench/kms.ts)
+//   bound         the least a per-row-key, per-field AES-256-GCM extension can cost (workloads.ts boundTarget)
 import { loadKmsVariant, type KmsVariant } from './kms'
 import { extend, extendNoop, localKeyProvider, type BenchDatabase } from './setup'
-import { noopExtensionTarget, plainTarget, rowcryptTarget, type Target } from './workloads'
+import { boundTarget, noopExtensionTarget, plainTarget, rowcryptTarget, type Target } from './workloads'
 
-export const VARIANT_NAMES = ['plain', 'noop-ext', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-kms'] as const
+export const VARIANT_NAMES = ['plain', 'noop-ext', 'bound', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-kms'] as const
 export type VariantName = (typeof VARIANT_NAMES)[number]
 
 export interface BuiltVariant {
@@ -32,6 +33,8 @@ export async function buildVariant(db: BenchDatabase, name: VariantName): Promis
       return { target: plainTarget(db.base) }
     case 'noop-ext':
       return { target: noopExtensionTarget(extendNoop(db.base)) }
+    case 'bound':
+      return { target: boundTarget(extendNoop(db.base)) }
     case 'rowcrypt':
       return { target: rowcryptTarget(name, extend(db.base, localKeyProvider())) }
     case 'rowcrypt-rls':

@@ -1,7 +1,7 @@
 // The bench's workloads, as plain functions over a `Target` (one per variant: plain Prisma,
 // rowcrypt with LocalKeyProvider, rowcrypt with a KMS provider). Shared by bench/run.ts and by
 // test/integration/bench-smoke.test.ts, which runs them on tiny sizes.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto'
 import { withTenant } from '../src'
 import { RowLevelEncryption } from '../src/fields/row'
 import type { KeyProvider } from '../src'
@@ -79,6 +79,109 @@ export function rowcryptTarget(name: string, client: RowcryptClient): Target {
     findUnique: (t, id) => withTenant(t, () => c.findUnique({ where: { id } })),
     update: (t, id, name) => withTenant(t, () => c.update({ where: { id }, data: { name } })),
   }
+}
+
+/**
+ * The bound: the least any extension storing these four values with AES-256-GCM under a per-row
+ * key can cost here. A pass-through query extension (noop-ext's) inside `withTenant`, doing with raw
+ * `node:crypto` only the cryptography such a design cannot avoid, and storing values of exactly
+ * rowcrypt's size (same header length, base64url IV and ciphertext + tag, a 62-byte wrapped key):
+ *
+ * - create: a 32-byte key from the CSPRNG, its wrap under a key-encryption key (one GCM seal), four
+ *   GCM seals; the caller's plaintext is handed back (no decryption of the returned row).
+ * - createMany: the same per row.
+ * - findMany / findUnique: per row, one unwrap and four GCM opens (base64url and UTF-8 decoding).
+ * - update of one field: one unwrap (the wrapped key is known from an earlier read, as rowcrypt's
+ *   is), one seal, then the returned row's other three values opened.
+ *
+ * What it leaves out, so it stays a bound and not a competitor: no binding of values to the model,
+ * field, tenant or row (one fixed AAD), no key versions, no format checks, no tenant checks on
+ * results, no compare-and-swap on updates, no zeroing of keys, no error handling.
+ */
+export function boundTarget(client: NoopClient): Target {
+  const c = client.customer
+  const kek = randomBytes(32)
+  const known = new Map<string, Uint8Array>()
+  const open = (row: CustomerRow | null, skip?: string): CustomerRow | null => {
+    if (row === null) return null
+    const key = boundUnwrap(kek, row.wrappedDek!)
+    const r = row as unknown as Record<string, unknown>
+    for (const f of ENCRYPTED_FIELDS) if (f !== skip) r[f] = boundOpen(key, r[f] as string)
+    known.set(row.id, row.wrappedDek!)
+    return row
+  }
+  const encrypt = (tenantId: string, data: CustomerInput) => {
+    const key = randomFillSync(Buffer.alloc(32))
+    return { ...data, email: boundSeal(key, data.email), name: boundSeal(key, data.name), ssn: boundSeal(key, data.ssn), notes: boundSeal(key, data.notes), wrappedDek: boundWrap(kek, key), keyVersion: 'v1', tenantId }
+  }
+  return {
+    name: 'bound',
+    create: (tenantId, data) => withTenant(tenantId, async () => Object.assign(await c.create({ data: encrypt(tenantId, data) }), { email: data.email, name: data.name, ssn: data.ssn, notes: data.notes })),
+    createMany: async (tenantId, data) => (await withTenant(tenantId, () => c.createMany({ data: data.map((d) => encrypt(tenantId, d)) }))).count,
+    findMany: (tenantId) => withTenant(tenantId, async () => (await c.findMany({ where: { tenantId } })).map((r) => open(r)!)),
+    findUnique: (tenantId, id) => withTenant(tenantId, async () => open(await c.findUnique({ where: { id, tenantId } }))),
+    update: (tenantId, id, name) =>
+      withTenant(tenantId, async () => {
+        let wrapped = known.get(id)
+        if (wrapped === undefined) wrapped = (await c.findUniqueOrThrow({ where: { id, tenantId }, select: { wrappedDek: true } })).wrappedDek!
+        const row = await c.update({ where: { id, tenantId }, data: { name: boundSeal(boundUnwrap(kek, wrapped), name) } })
+        return Object.assign(open(row, 'name')!, { name })
+      }),
+  }
+}
+
+// As long as rowcrypt's header (`rc1.A256GCM.s.`): the bound's values match rowcrypt's in size.
+const BOUND_HEADER = 'bnd.A256GCM.s.'
+// About the size of the binding context rowcrypt authenticates with every value.
+const BOUND_AAD = Buffer.alloc(100, 0x61)
+let boundIvs = Buffer.alloc(0)
+let boundIvAt = 0
+
+// IVs cut from a CSPRNG pool, as rowcrypt does (IVs are not secret).
+function boundIv(): Buffer {
+  if (boundIvAt + 12 > boundIvs.length) {
+    boundIvs = randomFillSync(Buffer.allocUnsafe(12 * 341))
+    boundIvAt = 0
+  }
+  boundIvAt += 12
+  return boundIvs.subarray(boundIvAt - 12, boundIvAt)
+}
+
+function boundSeal(key: Buffer, value: string): string {
+  const iv = boundIv()
+  const c = createCipheriv('aes-256-gcm', key, iv)
+  c.setAAD(BOUND_AAD)
+  const ct = c.update(value, 'utf8')
+  c.final()
+  return `${BOUND_HEADER}${iv.toString('base64url')}.${Buffer.concat([ct, c.getAuthTag()]).toString('base64url')}`
+}
+
+function boundOpen(key: Buffer, value: string): string {
+  const dot = value.indexOf('.', BOUND_HEADER.length)
+  const body = Buffer.from(value.slice(dot + 1), 'base64url')
+  const d = createDecipheriv('aes-256-gcm', key, Buffer.from(value.slice(BOUND_HEADER.length, dot), 'base64url'))
+  d.setAAD(BOUND_AAD)
+  d.setAuthTag(body.subarray(body.length - 16))
+  const out = d.update(body.subarray(0, body.length - 16))
+  d.final()
+  return out.toString('utf8')
+}
+
+function boundWrap(kek: Buffer, key: Buffer): Uint8Array<ArrayBuffer> {
+  const iv = boundIv()
+  const c = createCipheriv('aes-256-gcm', kek, iv)
+  c.setAAD(BOUND_AAD)
+  return new Uint8Array(Buffer.concat([Buffer.from([1, 0]), iv, c.update(key), c.final(), c.getAuthTag()]))
+}
+
+function boundUnwrap(kek: Buffer, wrapped: Uint8Array): Buffer {
+  const w = Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.byteLength)
+  const d = createDecipheriv('aes-256-gcm', kek, w.subarray(2, 14))
+  d.setAAD(BOUND_AAD)
+  d.setAuthTag(w.subarray(46, 62))
+  const key = d.update(w.subarray(14, 46))
+  d.final()
+  return key
 }
 
 // ---- data ------------------------------------------------------------------------------------

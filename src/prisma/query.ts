@@ -16,6 +16,7 @@ import type { CallStats } from '../metrics/observer'
 import type { FieldSpec, ModelSpec } from '../fields/spec'
 import { assertTenantId, currentScope } from '../tenant/context'
 import type { ModelInfo, RelationInfo } from './config'
+import { Recent } from './recent'
 
 type Obj = Record<string, unknown>
 type Query = (args: Obj) => Promise<unknown>
@@ -446,7 +447,7 @@ export class QueryEngine {
       const ctx = writeContext(scope, io)
       const { data, cas } = await this.updatedRow(info, args.data, readSelf, ctx, 'throw')
       await this.runForeignKeyChecks(ctx)
-      const attemptArgs: Obj = { ...args, data, where: cas === undefined ? args.where : andWhere(args.where as Obj, cas) }
+      const attemptArgs: Obj = { ...args, data, where: cas === undefined ? args.where : withCondition(args.where as Obj, cas) }
       try {
         return cas === undefined ? await this.run(info, attemptArgs, query, scope) : await this.runChecked(info, attemptArgs, data, query, scope)
       } catch (e) {
@@ -466,17 +467,14 @@ export class QueryEngine {
    * holds), so that an update by id can skip reading its row's key. Bounded; a stale entry only
    * costs the failed compare-and-swap and a fresh read.
    */
-  private readonly knownKeys = new Map<string, { wrappedDek: Uint8Array; keyVersion: string }>()
+  private readonly knownKeys = new Recent<string, { wrappedDek: Uint8Array; keyVersion: string }>(KNOWN_KEYS_MAX)
 
   private rememberKey(spec: ModelSpec, tenantId: string, row: Obj): void {
     const id = spec.idField === undefined ? undefined : row[spec.idField]
     const wrappedDek = row[spec.columns.wrappedDek]
     const keyVersion = row[spec.columns.keyVersion]
     if (id == null || !(wrappedDek instanceof Uint8Array) || typeof keyVersion !== 'string') return
-    const k = knownKeyId(spec, tenantId, id)
-    this.knownKeys.delete(k)
-    this.knownKeys.set(k, { wrappedDek, keyVersion })
-    if (this.knownKeys.size > KNOWN_KEYS_MAX) this.knownKeys.delete(this.knownKeys.keys().next().value as string)
+    this.knownKeys.set(knownKeyId(spec, tenantId, id), { wrappedDek, keyVersion })
   }
 
   /** The sidecar columns of the row an update names by its id alone, if this client knows them. */
@@ -547,7 +545,7 @@ export class QueryEngine {
     const readSelf = (select: Obj) => io.readUnique(info.name, args.where as Obj, select)
     const { data: update, cas } = await this.updatedRow(info, args.update, readSelf, ctx, 'guard')
     args.update = update
-    if (cas !== undefined) args.where = andWhere(args.where as Obj, cas)
+    if (cas !== undefined) args.where = withCondition(args.where as Obj, cas)
     args.create = await this.newRow(info, args.create, ctx)
     await this.runForeignKeyChecks(ctx)
     const result = await this.run(info, args, query, scope)
@@ -1225,6 +1223,12 @@ function withTenantFilter(spec: ModelSpec, where: Obj, tenantId: string): Obj {
   return andWhere(where, { [col]: tenantId })
 }
 
+/** `where` with the conditions of `extra` added: as plain keys when `where` has none of them (cheaper for Prisma), else under AND. */
+function withCondition(where: Obj, extra: Obj): Obj {
+  for (const k of Object.keys(extra)) if (k in where) return andWhere(where, extra)
+  return { ...where, ...extra }
+}
+
 function andWhere(where: Obj, extra: Obj): Obj {
   return { ...where, AND: [...toArray(where.AND), extra] }
 }
@@ -1264,8 +1268,18 @@ async function mapItemsAsync(v: unknown, fn: (item: unknown) => Promise<unknown>
   return Array.isArray(v) ? Promise.all(v.map(fn)) : fn(v)
 }
 
+/**
+ * The key of a written value: its start, format header and random IV, unique per value. Hashing
+ * these few characters instead of the whole ciphertext (~1.4 KB for a 1 KB text) is what makes
+ * the lookup cheap; a hit is then compared in full.
+ */
+function writtenKey(ciphertext: string): string {
+  return ciphertext.slice(0, 32)
+}
+
 /** A string value a call encrypted: which row key, field and tenant it was written for, and its plaintext. */
 interface WrittenValue {
+  readonly ciphertext: string
   readonly spec: ModelSpec
   readonly field: string
   readonly tenantId: string
@@ -1284,7 +1298,7 @@ function noteWritten(scope: Scope, key: RowKey, fields: Iterable<FieldSpec>, sou
     const plaintext = isSetOp(v) ? v.set : v
     const ciphertext = isSetOp(t) ? t.set : t
     if (typeof plaintext !== 'string' || typeof ciphertext !== 'string') continue
-    ;(scope.written ??= new Map()).set(ciphertext, { spec: key.spec, field: field.name, tenantId: key.tenantId, rowLabel: key.rowBound ? key.rowLabel : undefined, wrappedDek: key.wrappedDek, keyVersion: key.keyVersion, plaintext })
+    ;(scope.written ??= new Map()).set(writtenKey(ciphertext), { ciphertext, spec: key.spec, field: field.name, tenantId: key.tenantId, rowLabel: key.rowBound ? key.rowLabel : undefined, wrappedDek: key.wrappedDek, keyVersion: key.keyVersion, plaintext })
   }
 }
 
@@ -1306,9 +1320,10 @@ function takeWritten(spec: ModelSpec, row: Obj, tenantId: string, written: Map<s
     if (!(name in row)) continue
     const v = row[name]
     if (v === null || v === undefined) continue
-    const w = typeof v === 'string' ? written.get(v) : undefined
+    const w = typeof v === 'string' ? written.get(writtenKey(v)) : undefined
     if (
       w !== undefined &&
+      w.ciphertext === v &&
       w.spec === spec &&
       w.field === name &&
       w.tenantId === tenantId &&

@@ -25,7 +25,7 @@ describe('bench workloads (tiny sizes)', () => {
 
   beforeAll(async () => {
     db = await openBenchDatabase('bench_smoke')
-    const names: VariantName[] = ['plain', 'noop-ext', 'rowcrypt', 'rowcrypt-rls']
+    const names: VariantName[] = ['plain', 'noop-ext', 'bound', 'rowcrypt', 'rowcrypt-rls']
     targets = (await Promise.all(names.map((n) => buildVariant(db, n)))).map((v) => v.target!)
   })
   afterAll(async () => {
@@ -42,7 +42,7 @@ describe('bench workloads (tiny sizes)', () => {
     expect(makeInputs(3)).toEqual(inputs) // deterministic
   })
 
-  it.each(['plain', 'noop-ext', 'rowcrypt', 'rowcrypt-rls'])('runs every workload for %s', async (name) => {
+  it.each(['plain', 'noop-ext', 'bound', 'rowcrypt', 'rowcrypt-rls'])('runs every workload for %s', async (name) => {
     const t = targets.find((x) => x.name === name)!
     const tenant = `smoke-${name}`
     const ids = await seed(t, tenant, makeInputs(N, 1))
@@ -106,6 +106,27 @@ describe('bench workloads (tiny sizes)', () => {
     expect(await db.raw(`SELECT id FROM "${db.schema}"."Customer" WHERE "tenantId" = 'smoke-rls'`)).toHaveLength(2)
     const visible = await rls.$queryRawUnsafe<unknown[]>(`SELECT id FROM "${db.schema}"."Customer"`)
     expect(visible).toHaveLength(0)
+  })
+
+  it('the bound variant stores values of exactly rowcrypt\'s size, encrypted, and reads them back', async () => {
+    const inputs = makeInputs(N, 8)
+    const bound = targets.find((x) => x.name === 'bound')!
+    const rowcrypt = targets.find((x) => x.name === 'rowcrypt')!
+    const ids = await seed(bound, 'size-bound', inputs)
+    await seed(rowcrypt, 'size-bound-rc', inputs)
+    const at = async (tenant: string) => db.raw<Record<string, unknown>>(`SELECT * FROM "${db.schema}"."Customer" WHERE "tenantId" = $1 ORDER BY seq`, [tenant])
+    const [b, r] = [await at('size-bound'), await at('size-bound-rc')]
+    expect(b).toHaveLength(N)
+    for (let i = 0; i < N; i++) {
+      for (const f of FIELDS) {
+        expect(b[i]![f]).not.toContain(inputs[i]![f].slice(0, 8))
+        expect((b[i]![f] as string).length).toBe((r[i]![f] as string).length)
+      }
+      expect((b[i]!.wrappedDek as Uint8Array).length).toBe((r[i]!.wrappedDek as Uint8Array).length)
+    }
+    expect((await bound.findMany('size-bound')).sort((x, y) => x.seq - y.seq).map((x) => x.notes)).toEqual(inputs.map((d) => d.notes))
+    await bound.update('size-bound', ids[1]!, 'Renamed')
+    expect(await bound.findUnique('size-bound', ids[1]!)).toMatchObject({ ...inputs[1]!, name: 'Renamed' })
   })
 
   it('computes the floor over the same values', () => {
