@@ -7,11 +7,12 @@
 //                 SUPERUSER, no BYPASSRLS) after rowcrypt's policies are applied to the table
 //   rowcrypt-kms  rowcrypt with AwsKmsKeyProvider (hierarchical) against a local KMS server (bench/kms.ts)
 //   bound         the least a per-row-key, per-field AES-256-GCM extension can cost (workloads.ts boundTarget)
+//   bound-row     the same for one GCM message per row (a format rowcrypt does not use; for comparison)
 import { loadKmsVariant, type KmsVariant } from './kms'
 import { extend, extendNoop, localKeyProvider, type BenchDatabase } from './setup'
-import { boundTarget, noopExtensionTarget, plainTarget, rowcryptTarget, type Target } from './workloads'
+import { boundRowTarget, boundTarget, noopExtensionTarget, plainTarget, rowcryptTarget, type Target } from './workloads'
 
-export const VARIANT_NAMES = ['plain', 'noop-ext', 'bound', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-kms'] as const
+export const VARIANT_NAMES = ['plain', 'noop-ext', 'bound', 'bound-row', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-kms'] as const
 export type VariantName = (typeof VARIANT_NAMES)[number]
 
 export interface BuiltVariant {
@@ -35,6 +36,8 @@ export async function buildVariant(db: BenchDatabase, name: VariantName): Promis
       return { target: noopExtensionTarget(extendNoop(db.base)) }
     case 'bound':
       return { target: boundTarget(extendNoop(db.base)) }
+    case 'bound-row':
+      return { target: boundRowTarget(extendNoop(db.base)) }
     case 'rowcrypt':
       return { target: rowcryptTarget(name, extend(db.base, localKeyProvider())) }
     case 'rowcrypt-rls':

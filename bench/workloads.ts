@@ -130,6 +130,74 @@ export function boundTarget(client: NoopClient): Target {
   }
 }
 
+/**
+ * The bound of a different design, for comparison only: all four values of a row in ONE AES-256-GCM
+ * message (a per-row format, which rowcrypt does not use), each column holding its slice of the
+ * ciphertext and the email column also the IV and tag. Same key per row, same wrap, same
+ * extension. Reads need one GCM operation per row instead of four; but every update of one field
+ * must read the row and re-encrypt all four values (two statements), and a read of one field must
+ * fetch all four.
+ */
+export function boundRowTarget(client: NoopClient): Target {
+  const c = client.customer
+  const kek = randomBytes(32)
+  const open = (row: CustomerRow | null): CustomerRow | null => {
+    if (row === null) return null
+    const key = boundUnwrap(kek, row.wrappedDek!)
+    const r = row as unknown as Record<string, unknown>
+    const email = r.email as string
+    const ivEnd = email.indexOf('.', BOUND_ROW_HEADER.length)
+    const tagEnd = email.indexOf('.', ivEnd + 1)
+    const slices = ENCRYPTED_FIELDS.map((f) => Buffer.from(f === 'email' ? email.slice(tagEnd + 1) : (r[f] as string).slice(BOUND_ROW_HEADER.length), 'base64url'))
+    const d = createDecipheriv('aes-256-gcm', key, Buffer.from(email.slice(BOUND_ROW_HEADER.length, ivEnd), 'base64url'))
+    d.setAAD(BOUND_AAD)
+    d.setAuthTag(Buffer.from(email.slice(ivEnd + 1, tagEnd), 'base64url'))
+    const plain = d.update(Buffer.concat(slices))
+    d.final()
+    let at = 0
+    ENCRYPTED_FIELDS.forEach((f, i) => {
+      r[f] = plain.toString('utf8', at, at + slices[i]!.length)
+      at += slices[i]!.length
+    })
+    return row
+  }
+  const encrypt = (tenantId: string, data: CustomerInput, wrapped?: { key: Buffer; wrappedDek: Uint8Array<ArrayBuffer> }) => {
+    const key = wrapped?.key ?? randomFillSync(Buffer.alloc(32))
+    const parts = ENCRYPTED_FIELDS.map((f) => Buffer.from(data[f], 'utf8'))
+    const iv = boundIv()
+    const e = createCipheriv('aes-256-gcm', key, iv)
+    e.setAAD(BOUND_AAD)
+    const ct = e.update(Buffer.concat(parts))
+    e.final()
+    const out: Record<string, string> = {}
+    let at = 0
+    ENCRYPTED_FIELDS.forEach((f, i) => {
+      const slice = ct.toString('base64url', at, at + parts[i]!.length)
+      at += parts[i]!.length
+      out[f] = f === 'email' ? `${BOUND_ROW_HEADER}${iv.toString('base64url')}.${e.getAuthTag().toString('base64url')}.${slice}` : `${BOUND_ROW_HEADER}${slice}`
+    })
+    return { ...data, ...out, wrappedDek: wrapped?.wrappedDek ?? boundWrap(kek, key), keyVersion: 'v1', tenantId }
+  }
+  return {
+    name: 'bound-row',
+    create: (tenantId, data) => withTenant(tenantId, async () => Object.assign(await c.create({ data: encrypt(tenantId, data) }), { email: data.email, name: data.name, ssn: data.ssn, notes: data.notes })),
+    createMany: async (tenantId, data) => (await withTenant(tenantId, () => c.createMany({ data: data.map((d) => encrypt(tenantId, d)) }))).count,
+    findMany: (tenantId) => withTenant(tenantId, async () => (await c.findMany({ where: { tenantId } })).map((r) => open(r)!)),
+    findUnique: (tenantId, id) => withTenant(tenantId, async () => open(await c.findUnique({ where: { id, tenantId } }))),
+    update: (tenantId, id, name) =>
+      withTenant(tenantId, async () => {
+        // The other three values are needed to re-encrypt the row: read it first.
+        const current = open(await c.findUniqueOrThrow({ where: { id, tenantId } }))!
+        const wrappedDek = new Uint8Array(current.wrappedDek!)
+        const data = encrypt(tenantId, { ...current, name }, { key: boundUnwrap(kek, wrappedDek), wrappedDek })
+        const row = await c.update({ where: { id, tenantId }, data: { email: data.email, name: data.name, ssn: data.ssn, notes: data.notes } })
+        return Object.assign(row, { email: current.email, name, ssn: current.ssn, notes: current.notes })
+      }),
+  }
+}
+
+const BOUND_ROW_HEADER = 'bnr.A256GCM.s.'
+
 // As long as rowcrypt's header (`rc1.A256GCM.s.`): the bound's values match rowcrypt's in size.
 const BOUND_HEADER = 'bnd.A256GCM.s.'
 // About the size of the binding context rowcrypt authenticates with every value.

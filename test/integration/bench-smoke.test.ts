@@ -25,7 +25,7 @@ describe('bench workloads (tiny sizes)', () => {
 
   beforeAll(async () => {
     db = await openBenchDatabase('bench_smoke')
-    const names: VariantName[] = ['plain', 'noop-ext', 'bound', 'rowcrypt', 'rowcrypt-rls']
+    const names: VariantName[] = ['plain', 'noop-ext', 'bound', 'bound-row', 'rowcrypt', 'rowcrypt-rls']
     targets = (await Promise.all(names.map((n) => buildVariant(db, n)))).map((v) => v.target!)
   })
   afterAll(async () => {
@@ -42,7 +42,7 @@ describe('bench workloads (tiny sizes)', () => {
     expect(makeInputs(3)).toEqual(inputs) // deterministic
   })
 
-  it.each(['plain', 'noop-ext', 'bound', 'rowcrypt', 'rowcrypt-rls'])('runs every workload for %s', async (name) => {
+  it.each(['plain', 'noop-ext', 'bound', 'bound-row', 'rowcrypt', 'rowcrypt-rls'])('runs every workload for %s', async (name) => {
     const t = targets.find((x) => x.name === name)!
     const tenant = `smoke-${name}`
     const ids = await seed(t, tenant, makeInputs(N, 1))
@@ -127,6 +127,17 @@ describe('bench workloads (tiny sizes)', () => {
     expect((await bound.findMany('size-bound')).sort((x, y) => x.seq - y.seq).map((x) => x.notes)).toEqual(inputs.map((d) => d.notes))
     await bound.update('size-bound', ids[1]!, 'Renamed')
     expect(await bound.findUnique('size-bound', ids[1]!)).toMatchObject({ ...inputs[1]!, name: 'Renamed' })
+  })
+
+  it('the bound-row variant (one GCM message per row) stores ciphertext and reads it back', async () => {
+    const inputs = makeInputs(N, 9)
+    const t = targets.find((x) => x.name === 'bound-row')!
+    const ids = await seed(t, 'size-bound-row', inputs)
+    const stored = await db.raw<Record<string, unknown>>(`SELECT * FROM "${db.schema}"."Customer" WHERE "tenantId" = $1 ORDER BY seq`, ['size-bound-row'])
+    for (let i = 0; i < N; i++) for (const f of FIELDS) expect(stored[i]![f]).not.toContain(inputs[i]![f].slice(0, 8))
+    expect((await t.findMany('size-bound-row')).sort((x, y) => x.seq - y.seq).map((x) => [x.email, x.name, x.ssn, x.notes])).toEqual(inputs.map((d) => [d.email, d.name, d.ssn, d.notes]))
+    await t.update('size-bound-row', ids[2]!, 'Renamed row')
+    expect(await t.findUnique('size-bound-row', ids[2]!)).toMatchObject({ ...inputs[2]!, name: 'Renamed row' })
   })
 
   it('computes the floor over the same values', () => {
