@@ -201,8 +201,9 @@ function modelPlan(spec: ModelSpec | undefined, relations: ReadonlyMap<string, R
     const c = spec.columns
     required.push(c.wrappedDek, c.keyVersion, c.tenantId)
     if (spec.idField !== undefined) required.push(spec.idField)
-    createManaged.push(c.wrappedDek, c.keyVersion, ...spec.indexed.map((f) => f.index!.column))
-    updateManaged.push(...createManaged, c.tenantId)
+    const indexColumns = spec.indexed.map((f) => f.index!.column)
+    createManaged.push(c.wrappedDek, c.keyVersion, ...indexColumns)
+    updateManaged.push(c.wrappedDek, c.keyVersion, c.tenantId, ...indexColumns)
     if (spec.idField !== undefined) updateManaged.push(spec.idField)
   }
   const fields = spec === undefined ? [] : [...spec.fields.values()]

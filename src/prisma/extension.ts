@@ -96,6 +96,7 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
       exists: async (model, where) => (await read(model, (d) => d.findFirst({ where, select: { [Object.keys(where)[0]!]: true } }))) !== null,
       readMany: (model, where, select, orderBy) => read(model, (d) => d.findMany({ where, select, ...(orderBy !== undefined ? { orderBy } : {}) })),
       inBatch: () => transactions.getStore()?.batch === true,
+      globallyOmitted: globalOmitOf(client),
     }
 
     const scoped = client.$extends({
@@ -269,6 +270,29 @@ function targetOf(args: unknown, idField: string | undefined): { targetId?: stri
 
 function idString(v: unknown): string | undefined {
   return typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint' ? String(v) : undefined
+}
+
+/**
+ * The client's default `omit` (`new PrismaClient({ omit })`), per model. Prisma keeps it in an
+ * internal field, read here once per client; when that field is not there (another Prisma
+ * version), every model answers undefined and reads un-hide the columns they need explicitly,
+ * as they would for a client that hides them.
+ */
+function globalOmitOf(client: unknown): (model: string) => ReadonlySet<string> | undefined {
+  if (typeof client !== 'object' || client === null || !('_globalOmit' in client)) return () => undefined
+  const option = (client as { _globalOmit?: unknown })._globalOmit
+  if (option === undefined || option === null) {
+    const none: ReadonlySet<string> = new Set()
+    return () => none
+  }
+  if (typeof option !== 'object') return () => undefined
+  const perModel = new Map<string, ReadonlySet<string>>()
+  for (const [key, cols] of Object.entries(option as Record<string, unknown>)) {
+    if (typeof cols !== 'object' || cols === null) return () => undefined
+    perModel.set(key, new Set(Object.entries(cols as Record<string, unknown>).filter(([, v]) => v === true).map(([c]) => c)))
+  }
+  const none: ReadonlySet<string> = new Set()
+  return (model) => perModel.get(delegateName(model)) ?? none
 }
 
 function delegateName(model: string): string {

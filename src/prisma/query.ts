@@ -25,7 +25,8 @@ type Query = (args: Obj) => Promise<unknown>
 export interface QueryIO {
   /**
    * Reads one row by a unique `where` (already tenant-scoped) with `select`, inside the caller's
-   * interactive transaction when there is one; null when no row matches.
+   * interactive transaction when there is one; null when no row matches. `select` may be a frozen
+   * object of the model's plan, shared between calls: never modify it.
    */
   readUnique(model: string, where: Obj, select: Obj): Promise<Obj | null>
   /**
@@ -33,6 +34,12 @@ export interface QueryIO {
    * second call would run outside the batch and split it.
    */
   inBatch(): boolean
+  /**
+   * The columns of `model` the client hides by default (PrismaClient's `omit` option), so that
+   * reads un-hide only those rowcrypt needs; undefined when this cannot be known (then every
+   * column rowcrypt needs is un-hidden explicitly).
+   */
+  globallyOmitted(model: string): ReadonlySet<string> | undefined
   /** True when a row of `model` matches `where`, read like `readUnique`. */
   exists(model: string, where: Obj): Promise<boolean>
   /** Reads the rows of `model` matching `where` (already tenant-scoped), read like `readUnique`. */
@@ -69,18 +76,20 @@ class Scope {
   uniqueVersion = 0
   /** Truncated-index conditions of the top-level `where`, checked after decryption. */
   rechecks: Recheck[] = []
-  /** String values this call encrypted, by ciphertext: the result gets them back without decryption. */
+  /** String values this call encrypted, by header + IV (`writtenKey`): the result gets them back without decryption. */
   written: Map<string, WrittenValue> | undefined
 
   constructor(
     readonly tenantId: string | undefined,
     readonly bypass: boolean,
     readonly stats: CallStats,
+    /** The client's default `omit` per model (`QueryIO.globallyOmitted`). */
+    readonly globallyOmitted: (model: string) => ReadonlySet<string> | undefined,
   ) {}
 
-  static current(stats: CallStats): Scope {
+  static current(stats: CallStats, io: QueryIO): Scope {
     const s = currentScope()
-    return new Scope(s?.tenantId, s?.bypass !== undefined, stats)
+    return new Scope(s?.tenantId, s?.bypass !== undefined, stats, io.globallyOmitted)
   }
 
   /** Fails closed: a scoped model outside withTenant (and outside an explicit bypass). */
@@ -137,7 +146,7 @@ export class QueryEngine {
 
   async handle(model: string, operation: string, rawArgs: unknown, query: Query, io: QueryIO, stats: CallStats): Promise<unknown> {
     const info = this.table.get(model) as ModelInfo
-    const scope = Scope.current(stats)
+    const scope = Scope.current(stats, io)
     if (info.spec !== undefined) scope.require(model)
     const searchable = this.searchable.get(model)
     if (searchable !== undefined && this.rle.indexes !== undefined && scope.tenantId !== undefined && mentions(rawArgs, searchable, 0)) {
@@ -274,13 +283,18 @@ export class QueryEngine {
       return plan
     }
     if (spec !== undefined) {
-      // `false` also overrides a client-level `omit`, which rowcrypt cannot see.
-      const omit: Obj = isObj(args.omit) ? { ...args.omit } : {}
+      // The columns decryption needs are un-hidden where the call's `omit` or the client's default
+      // one hides them (and removed from the result again); when the client's default cannot be
+      // known, they are un-hidden anyway. An `omit` Prisma need not process is cheaper for it.
+      const given = isObj(args.omit) ? args.omit : undefined
+      const hidden = scope.globallyOmitted(info.name)
+      let omit: Obj | undefined
       for (const col of info.plan.required) {
-        if (omit[col]) plan.strip.push(col)
-        omit[col] = false
+        const mine = given?.[col]
+        if (mine === true || (mine === undefined && hidden?.has(col) === true)) plan.strip.push(col)
+        if (mine || hidden === undefined || hidden.has(col)) (omit ??= { ...given })[col] = false
       }
-      args.omit = omit
+      if (omit !== undefined) args.omit = omit
     }
     if (isObj(args.include)) {
       const include: Obj = { ...args.include }
@@ -1223,9 +1237,14 @@ function withTenantFilter(spec: ModelSpec, where: Obj, tenantId: string): Obj {
   return andWhere(where, { [col]: tenantId })
 }
 
-/** `where` with the conditions of `extra` added: as plain keys when `where` has none of them (cheaper for Prisma), else under AND. */
+/**
+ * `where` with the conditions of `extra` added: as plain keys (cheaper for Prisma) when `where`
+ * has none of them and no value is null (a unique where input refuses null for a unique column),
+ * else under AND. Top-level keys of a where are ANDed, so both forms mean the same.
+ */
 function withCondition(where: Obj, extra: Obj): Obj {
-  for (const k of Object.keys(extra)) if (k in where) return andWhere(where, extra)
+  if (!isObj(where)) return andWhere(where, extra)
+  for (const [k, v] of Object.entries(extra)) if (v === null || k in where) return andWhere(where, extra)
   return { ...where, ...extra }
 }
 

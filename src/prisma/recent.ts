@@ -1,10 +1,10 @@
 // A bounded map of recent entries for the query path's caches.
 
 /**
- * @internal A map that keeps at most `max` entries, the most recently set ones: two generations
- * of up to `max / 2` entries; when the current one fills, it becomes the previous one and the
- * older generation is dropped whole. Every operation is O(1) with no per-entry eviction (a `Map`
- * used as an LRU queue deletes from its front on every insert, leaving V8 tombstones to skip).
+ * @internal A map that keeps the `max` most recently set entries (and at most `2 * max`): two
+ * generations of up to `max` entries; when the current one fills, it becomes the previous one and
+ * the older generation is dropped whole. Every operation is O(1) with no per-entry eviction (a
+ * `Map` used as an LRU queue deletes from its front on every insert, leaving V8 tombstones to skip).
  *
  * @example
  * ```ts
@@ -19,7 +19,7 @@ export class Recent<K, V> {
   readonly #generation: number
 
   constructor(max: number) {
-    this.#generation = Math.max(1, Math.floor(max / 2))
+    this.#generation = Math.max(1, Math.floor(max))
   }
 
   /** The entry last set for `key`, if it is still held. */
@@ -41,7 +41,7 @@ export class Recent<K, V> {
     this.#previous.delete(key)
   }
 
-  /** How many entries are held (at most `max`; a key set in both generations counts twice). */
+  /** How many entries are held (at most `2 * max`; a key set in both generations counts twice). */
   get size(): number {
     return this.#current.size + this.#previous.size
   }

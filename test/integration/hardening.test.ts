@@ -111,10 +111,43 @@ describe.each(DATABASES)('hardening on %s', (kind) => {
       const u = await withTenant('A', () => p.user.create({ data: { name: 'o', email: 'omit-secret' } }))
       const back = await withTenant('A', () => p.user.findUniqueOrThrow({ where: { id: u.id } }))
       expect(back.email).toBe('omit-secret')
+      // The client's default omit still holds for the caller: what rowcrypt un-hid is removed again.
+      expect(back).not.toHaveProperty('wrappedDek')
+      expect(back).not.toHaveProperty('keyVersion')
+      expect(back).not.toHaveProperty('tenantId')
+      expect(u).not.toHaveProperty('wrappedDek')
+      // Asked for explicitly, a hidden column is returned.
+      const asked = await withTenant('A', () => p.user.findUniqueOrThrow({ where: { id: u.id }, omit: { keyVersion: false } }))
+      expect(asked.keyVersion).toBe('v1')
+      expect(asked).not.toHaveProperty('wrappedDek')
       expect(await withTenant('B', () => p.user.findUnique({ where: { id: u.id } }))).toBeNull()
     } finally {
       await omitting.close()
     }
+  })
+
+  it('sends Prisma an omit only for columns it must un-hide (none when the client hides none)', async () => {
+    const seen: unknown[] = []
+    // Prisma runs query extensions in the order they were applied: one applied after rowcrypt sees
+    // the arguments rowcrypt passes on.
+    const p = db.prisma
+      .$extends(rowcrypt({ ...rlsOf(db), schema: db.manifest, keyProvider: testKeyProvider(), models: { User: { fields: ['email'] } } }))
+      .$extends({ query: { $allModels: { $allOperations: ({ operation, args, query }) => (seen.push([operation, (args as { omit?: unknown }).omit]), query(args)) } } })
+    const u = await withTenant('A', () => p.user.create({ data: { name: 'no-omit', email: 'no-omit@x' } }))
+    const back = await withTenant('A', () => p.user.findUniqueOrThrow({ where: { id: u.id } }))
+    expect(back.email).toBe('no-omit@x')
+    expect(back.wrappedDek).toBeInstanceOf(Uint8Array)
+    expect(seen.filter(([op]) => op === 'create' || op === 'findUniqueOrThrow')).toEqual([
+      ['create', undefined],
+      ['findUniqueOrThrow', undefined],
+    ])
+    // The caller's own omit of a needed column is un-hidden for rowcrypt and removed from the result.
+    seen.length = 0
+    const om = await withTenant('A', () => p.user.findUniqueOrThrow({ where: { id: u.id }, omit: { wrappedDek: true, name: true } }))
+    expect(seen.filter(([op]) => op === 'findUniqueOrThrow')).toEqual([['findUniqueOrThrow', { wrappedDek: false, name: true }]])
+    expect(om).not.toHaveProperty('wrappedDek')
+    expect(om).not.toHaveProperty('name')
+    expect(om.email).toBe('no-omit@x')
   })
 
   it('reports a key-provider outage as ERR_ROWCRYPT_KEY_PROVIDER, not as tampering', async () => {

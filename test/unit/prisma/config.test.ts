@@ -225,6 +225,47 @@ describe('buildModelTable: managed columns that are foreign keys', () => {
   })
 })
 
+describe('buildModelTable: per-model plans (built once, looked up per call)', () => {
+  const table = build(GOOD_MODELS)
+
+  it('lists the columns a decryption needs, as a list and as frozen selects', () => {
+    const user = table.get('User')!.plan
+    expect(user.required).toEqual(['wrappedDek', 'keyVersion', 'tenantId', 'id'])
+    expect(user.requiredSelect).toEqual({ wrappedDek: true, keyVersion: true, tenantId: true, id: true })
+    expect(user.migratingSelect).toEqual({ wrappedDek: true, keyVersion: true, tenantId: true, id: true, email: true, ssn: true, notes: true, prefs: true, avatar: true })
+    expect(table.get('Document')!.plan.required).toEqual(['wrappedDek', 'keyVersion', 'orgId', 'id'])
+    expect(table.get('Team')!.plan.required).toEqual([])
+    for (const o of [user, user.required, user.requiredSelect, user.migratingSelect, user.fields, user.foreignKeys, user.createManaged, user.updateManaged]) expect(Object.isFrozen(o)).toBe(true)
+  })
+
+  it('lists the managed columns a create or an update may not set', () => {
+    const user = table.get('User')!.plan
+    expect(user.createManaged).toEqual(['wrappedDek', 'keyVersion'])
+    expect(user.updateManaged).toEqual(['wrappedDek', 'keyVersion', 'tenantId', 'id'])
+    const customer = build({ Customer: { fields: [{ name: 'email', searchable: true }] } }, { blindIndex: { keyVersion: 'i1' } }).get('Customer')!.plan
+    expect(customer.createManaged).toEqual(['wrappedDek', 'keyVersion', 'emailIndex'])
+    expect(customer.updateManaged).toEqual(['wrappedDek', 'keyVersion', 'tenantId', 'emailIndex', 'id'])
+  })
+
+  it('lists the encrypted fields in order and the list relations', () => {
+    expect(table.get('User')!.plan.fields.map((f) => f.name)).toEqual(['email', 'ssn', 'notes', 'prefs', 'avatar'])
+    expect(table.get('User')!.plan.listRelations).toEqual(['posts'])
+    expect(table.get('Team')!.plan.listRelations).toEqual(['members'])
+  })
+
+  it('lists the foreign keys that point at a scoped model, for scoped and unscoped models alike', () => {
+    // Post -> User (scoped): checked; User -> Team (unscoped): not.
+    expect(table.get('Post')!.plan.foreignKeys.map((f) => [f.name, f.target.name, f.relation.fromFields])).toEqual([['author', 'User', ['authorId']]])
+    expect(table.get('User')!.plan.foreignKeys).toEqual([])
+    // With Post left unscoped, its foreign key into the scoped User is still checked.
+    const userOnly = build({ User: { fields: ['email'] } })
+    expect(userOnly.get('Post')!.spec).toBeUndefined()
+    expect(userOnly.get('Post')!.plan.foreignKeys.map((f) => f.name)).toEqual(['author'])
+    // Invoice -> Customer: only when Customer is scoped.
+    expect(table.get('Invoice')!.plan.foreignKeys).toEqual([])
+  })
+})
+
 describe('rowcrypt() from the public entry point', () => {
   it('accepts a valid configuration without a client', () => {
     expect(() => rowcrypt({ schema: manifest, keyProvider, models: { User: { fields: ['email', { name: 'prefs', type: 'json' }] }, Document: { fields: ['body'], columns: { tenantId: 'orgId' } } } })).not.toThrow()
