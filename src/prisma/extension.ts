@@ -96,7 +96,7 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
       exists: async (model, where) => (await read(model, (d) => d.findFirst({ where, select: { [Object.keys(where)[0]!]: true } }))) !== null,
       readMany: (model, where, select, orderBy) => read(model, (d) => d.findMany({ where, select, ...(orderBy !== undefined ? { orderBy } : {}) })),
       inBatch: () => transactions.getStore()?.batch === true,
-      globallyOmitted: globalOmitOf(client),
+      globallyOmitted: globalOmitOf(client, Object.keys(options.schema.models)),
     }
 
     const scoped = client.$extends({
@@ -274,25 +274,31 @@ function idString(v: unknown): string | undefined {
 
 /**
  * The client's default `omit` (`new PrismaClient({ omit })`), per model. Prisma keeps it in an
- * internal field, read here once per client; when that field is not there (another Prisma
- * version), every model answers undefined and reads un-hide the columns they need explicitly,
- * as they would for a client that hides them.
+ * internal field, read here once per client. Anything but the shape Prisma 7 gives it (absent, or a
+ * plain object of model delegate names to plain objects of booleans) reads as unknown: every model
+ * then answers undefined and reads un-hide the columns they need explicitly. Results are checked
+ * for the tenant column anyway (a row without it fails closed).
  */
-function globalOmitOf(client: unknown): (model: string) => ReadonlySet<string> | undefined {
-  if (typeof client !== 'object' || client === null || !('_globalOmit' in client)) return () => undefined
+function globalOmitOf(client: unknown, models: readonly string[]): (model: string) => ReadonlySet<string> | undefined {
+  const unknown = () => undefined
+  if (typeof client !== 'object' || client === null || !('_globalOmit' in client)) return unknown
   const option = (client as { _globalOmit?: unknown })._globalOmit
-  if (option === undefined || option === null) {
-    const none: ReadonlySet<string> = new Set()
-    return () => none
-  }
-  if (typeof option !== 'object') return () => undefined
-  const perModel = new Map<string, ReadonlySet<string>>()
-  for (const [key, cols] of Object.entries(option as Record<string, unknown>)) {
-    if (typeof cols !== 'object' || cols === null) return () => undefined
-    perModel.set(key, new Set(Object.entries(cols as Record<string, unknown>).filter(([, v]) => v === true).map(([c]) => c)))
-  }
   const none: ReadonlySet<string> = new Set()
+  if (option === undefined) return () => none
+  if (!isPlainObject(option)) return unknown
+  const delegates = new Set(models.map(delegateName))
+  const perModel = new Map<string, ReadonlySet<string>>()
+  for (const [key, cols] of Object.entries(option)) {
+    if (!delegates.has(key) || !isPlainObject(cols) || Object.values(cols).some((v) => typeof v !== 'boolean')) return unknown
+    perModel.set(key, new Set(Object.keys(cols).filter((c) => cols[c] === true)))
+  }
   return (model) => perModel.get(delegateName(model)) ?? none
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false
+  const proto = Object.getPrototypeOf(v)
+  return proto === Object.prototype || proto === null
 }
 
 function delegateName(model: string): string {

@@ -291,7 +291,9 @@ export class QueryEngine {
       let omit: Obj | undefined
       for (const col of info.plan.required) {
         const mine = given?.[col]
-        if (mine === true || (mine === undefined && hidden?.has(col) === true)) plan.strip.push(col)
+        // Hidden by the call (any truthy value, as Prisma reads it), or by the client's default
+        // unless the call shows it; the id stays (it names the row in audit events).
+        if (mine ? true : mine === undefined && col !== spec.idField && hidden?.has(col) === true) plan.strip.push(col)
         if (mine || hidden === undefined || hidden.has(col)) (omit ??= { ...given })[col] = false
       }
       if (omit !== undefined) args.omit = omit
@@ -368,8 +370,11 @@ export class QueryEngine {
     const spec = plan.info.spec
     if (spec !== undefined) {
       const rowTenant = value[spec.columns.tenantId]
-      // Defence in depth: a scoped row of another tenant never reaches the caller.
-      if (!scope.bypass && rowTenant !== undefined && rowTenant !== scope.tenantId) {
+      // Defence in depth: a scoped row of another tenant never reaches the caller. rowcrypt always
+      // reads the tenant column, so a row without it was hidden by something else (an extension
+      // after rowcrypt, a client default omit rowcrypt could not see): it fails closed too.
+      if (!scope.bypass && rowTenant !== scope.tenantId) {
+        if (rowTenant === undefined) throw new TenantMismatchError(`model ${spec.name}: a row came back without its tenant column ${spec.columns.tenantId}, so its tenant cannot be checked`)
         throw new TenantMismatchError(`model ${spec.name}: a row of another tenant was reached through a relation`)
       }
       if (hasEncryptedValue(spec, value)) rows.push([spec, value])
@@ -530,9 +535,13 @@ export class QueryEngine {
     if (isObj(args.select) && !args.select[p.field]) {
       args.select = { ...args.select, [p.field]: true }
       added = true
-    } else if (isObj(args.omit) && args.omit[p.field]) {
-      args.omit = { ...args.omit, [p.field]: false }
-      added = true
+    } else if (!isObj(args.select)) {
+      // Hidden by the call's omit, or by the client's default one: read it for the check, then drop it.
+      const mine = isObj(args.omit) ? args.omit[p.field] : undefined
+      if (mine || (mine === undefined && scope.globallyOmitted(info.name)?.has(p.field) === true)) {
+        args.omit = { ...(isObj(args.omit) ? args.omit : {}), [p.field]: false }
+        added = true
+      }
     }
     const checked: Query = async (a) => {
       const r = await query(a)
@@ -1243,7 +1252,7 @@ function withTenantFilter(spec: ModelSpec, where: Obj, tenantId: string): Obj {
  * else under AND. Top-level keys of a where are ANDed, so both forms mean the same.
  */
 function withCondition(where: Obj, extra: Obj): Obj {
-  if (!isObj(where)) return andWhere(where, extra)
+  if (!isObj(where)) return { AND: [extra] }
   for (const [k, v] of Object.entries(extra)) if (v === null || k in where) return andWhere(where, extra)
   return { ...where, ...extra }
 }

@@ -107,6 +107,8 @@ describe.each(DATABASES)('hardening on %s', (kind) => {
   it('still decrypts and checks tenants when the client omits sidecar columns globally', async () => {
     const omitting = await openDatabase(kind, 'hardening_omit', { omit: { user: { tenantId: true, wrappedDek: true, keyVersion: true } } })
     try {
+      // rowcrypt reads the client's default omit from this Prisma-internal field: pin its shape.
+      expect((omitting.prisma as unknown as { _globalOmit: unknown })._globalOmit).toEqual({ user: { tenantId: true, wrappedDek: true, keyVersion: true } })
       const p = extend(omitting)
       const u = await withTenant('A', () => p.user.create({ data: { name: 'o', email: 'omit-secret' } }))
       const back = await withTenant('A', () => p.user.findUniqueOrThrow({ where: { id: u.id } }))
@@ -127,7 +129,7 @@ describe.each(DATABASES)('hardening on %s', (kind) => {
   })
 
   it('sends Prisma an omit only for columns it must un-hide (none when the client hides none)', async () => {
-    const seen: unknown[] = []
+    const seen: Array<[string, unknown]> = []
     // Prisma runs query extensions in the order they were applied: one applied after rowcrypt sees
     // the arguments rowcrypt passes on.
     const p = db.prisma
@@ -148,6 +150,28 @@ describe.each(DATABASES)('hardening on %s', (kind) => {
     expect(om).not.toHaveProperty('wrappedDek')
     expect(om).not.toHaveProperty('name')
     expect(om.email).toBe('no-omit@x')
+  })
+
+  it('un-hides every column it needs when the client\'s default omit has a shape it does not know', async () => {
+    const odd = await openDatabase(kind, 'hardening_odd_omit')
+    try {
+      ;(odd.prisma as unknown as { _globalOmit: unknown })._globalOmit = new Map([['user', { wrappedDek: true }]])
+      const seen: Array<[string, unknown]> = []
+      const p = odd.prisma
+        .$extends(rowcrypt({ ...rlsOf(odd), schema: odd.manifest, keyProvider: testKeyProvider(), models: { User: { fields: ['email'] } } }))
+        .$extends({ query: { $allModels: { $allOperations: ({ operation, args, query }) => (seen.push([operation, (args as { omit?: unknown }).omit]), query(args)) } } })
+      const u = await withTenant('A', () => p.user.create({ data: { name: 'odd', email: 'odd@x' } }))
+      expect(await withTenant('A', () => p.user.findUniqueOrThrow({ where: { id: u.id } }))).toMatchObject({ email: 'odd@x' })
+      expect(seen.filter(([op]) => op === 'findUniqueOrThrow')).toEqual([['findUniqueOrThrow', { wrappedDek: false, keyVersion: false, tenantId: false, id: false }]])
+    } finally {
+      await odd.close()
+    }
+  })
+
+  it('fails closed when something after rowcrypt hides the tenant column of a scoped row', async () => {
+    const p = extend(db).$extends({ query: { $allModels: { $allOperations: ({ args, query }) => query({ ...(args as object), omit: { ...((args as { omit?: object }).omit ?? {}), tenantId: true } }) } } })
+    await expect(withTenant('A', () => p.user.findUnique({ where: { id: ids.userA } }))).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_TENANT_MISMATCH' })
+    await expect(withTenant('A', () => p.user.findMany())).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_TENANT_MISMATCH' })
   })
 
   it('reports a key-provider outage as ERR_ROWCRYPT_KEY_PROVIDER, not as tampering', async () => {
