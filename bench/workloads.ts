@@ -110,16 +110,13 @@ export function boundTarget(client: NoopClient): Target {
     known.set(row.id, row.wrappedDek!)
     return row
   }
-  const encrypt = (tenantId: string, data: CustomerInput) => {
+  const encrypt = (tenantId: string, data: CustomerInput): BoundRow => {
     const key = randomFillSync(Buffer.alloc(32))
     return { ...data, email: boundSeal(key, data.email), name: boundSeal(key, data.name), ssn: boundSeal(key, data.ssn), notes: boundSeal(key, data.notes), wrappedDek: boundWrap(kek, key), keyVersion: 'v1', tenantId }
   }
   return {
     name: 'bound',
-    create: (tenantId, data) => withTenant(tenantId, async () => Object.assign(await c.create({ data: encrypt(tenantId, data) }), { email: data.email, name: data.name, ssn: data.ssn, notes: data.notes })),
-    createMany: async (tenantId, data) => (await withTenant(tenantId, () => c.createMany({ data: data.map((d) => encrypt(tenantId, d)) }))).count,
-    findMany: (tenantId) => withTenant(tenantId, async () => (await c.findMany({ where: { tenantId } })).map((r) => open(r)!)),
-    findUnique: (tenantId, id) => withTenant(tenantId, async () => open(await c.findUnique({ where: { id, tenantId } }))),
+    ...boundReadsAndCreates(c, encrypt, open),
     update: (tenantId, id, name) =>
       withTenant(tenantId, async () => {
         let wrapped = known.get(id)
@@ -161,7 +158,7 @@ export function boundRowTarget(client: NoopClient): Target {
     })
     return row
   }
-  const encrypt = (tenantId: string, data: CustomerInput, wrapped?: { key: Buffer; wrappedDek: Uint8Array<ArrayBuffer> }) => {
+  const encrypt = (tenantId: string, data: CustomerInput, wrapped?: { key: Buffer; wrappedDek: Uint8Array<ArrayBuffer> }): BoundRow => {
     const key = wrapped?.key ?? randomFillSync(Buffer.alloc(32))
     const parts = ENCRYPTED_FIELDS.map((f) => Buffer.from(data[f], 'utf8'))
     const iv = boundIv()
@@ -180,10 +177,7 @@ export function boundRowTarget(client: NoopClient): Target {
   }
   return {
     name: 'bound-row',
-    create: (tenantId, data) => withTenant(tenantId, async () => Object.assign(await c.create({ data: encrypt(tenantId, data) }), { email: data.email, name: data.name, ssn: data.ssn, notes: data.notes })),
-    createMany: async (tenantId, data) => (await withTenant(tenantId, () => c.createMany({ data: data.map((d) => encrypt(tenantId, d)) }))).count,
-    findMany: (tenantId) => withTenant(tenantId, async () => (await c.findMany({ where: { tenantId } })).map((r) => open(r)!)),
-    findUnique: (tenantId, id) => withTenant(tenantId, async () => open(await c.findUnique({ where: { id, tenantId } }))),
+    ...boundReadsAndCreates(c, encrypt, open),
     update: (tenantId, id, name) =>
       withTenant(tenantId, async () => {
         // The other three values are needed to re-encrypt the row: read it first.
@@ -197,6 +191,19 @@ export function boundRowTarget(client: NoopClient): Target {
 }
 
 const BOUND_ROW_HEADER = 'bnr.A256GCM.s.'
+
+/** A row as the bounds store it: the values encrypted, the wrapped key and the tenant. */
+type BoundRow = CustomerInput & { wrappedDek: Uint8Array<ArrayBuffer>; keyVersion: string; tenantId: string }
+
+/** The methods both bounds share: rows written as `encrypt` makes them, read back through `open`. */
+function boundReadsAndCreates(c: NoopClient['customer'], encrypt: (tenantId: string, data: CustomerInput) => BoundRow, open: (row: CustomerRow | null) => CustomerRow | null): Omit<Target, 'name' | 'update'> {
+  return {
+    create: (tenantId, data) => withTenant(tenantId, async () => Object.assign(await c.create({ data: encrypt(tenantId, data) }), { email: data.email, name: data.name, ssn: data.ssn, notes: data.notes })),
+    createMany: async (tenantId, data) => (await withTenant(tenantId, () => c.createMany({ data: data.map((d) => encrypt(tenantId, d)) }))).count,
+    findMany: (tenantId) => withTenant(tenantId, async () => (await c.findMany({ where: { tenantId } })).map((r) => open(r)!)),
+    findUnique: (tenantId, id) => withTenant(tenantId, async () => open(await c.findUnique({ where: { id, tenantId } }))),
+  }
+}
 
 // As long as rowcrypt's header (`rc1.A256GCM.s.`): the bound's values match rowcrypt's in size.
 const BOUND_HEADER = 'bnd.A256GCM.s.'
