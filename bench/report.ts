@@ -65,7 +65,7 @@ export function rlsCosts(r: BenchResults): RlsCost[] {
     const b = w.variants['rowcrypt-rls']
     if (a === undefined || b === undefined) continue
     const perCall = (ms: number) => (ms * 1000) / w.callsPerRepetition
-    out.push({ workload: w.name, label: w.label.replace('N', String(w.size)), rowcryptUs: round2(perCall(a.medianMs)), rlsUs: round2(perCall(b.medianMs)), addedUs: round2(perCall(b.medianMs - a.medianMs)), ratio: round2(b.medianMs / a.medianMs) })
+    out.push({ workload: w.name, label: label(w), rowcryptUs: round2(perCall(a.medianMs)), rlsUs: round2(perCall(b.medianMs)), addedUs: round2(perCall(b.medianMs - a.medianMs)), ratio: round2(b.medianMs / a.medianMs) })
   }
   return out
 }
@@ -121,7 +121,7 @@ export function renderTable(r: BenchResults): string {
       const kms = v.kmsCalls === undefined ? '' : String(v.kmsCalls.median)
       lines.push(
         [
-          pad(first ? w.label.replace('N', String(w.size)) : '', 36),
+          pad(first ? label(w) : '', 36),
           pad(name, 13),
           pad(fmtMs(v.minMs), 9, true),
           pad(fmtMs(v.medianMs), 10, true),
@@ -171,9 +171,20 @@ export function boundGaps(r: BenchResults): Array<{ label: string; target: numbe
     const bound = w.variants.bound?.ratio
     const boundRow = w.variants['bound-row']?.ratio
     const rowcrypt = w.variants.rowcrypt?.ratio
-    if (bound !== undefined && rowcrypt !== undefined) out.push({ label: w.label.replace('N', String(w.size)), target: w.target, bound, ...(boundRow !== undefined ? { boundRow } : {}), rowcrypt })
+    if (bound !== undefined && rowcrypt !== undefined) out.push({ label: label(w), target: w.target, bound, ...(boundRow !== undefined ? { boundRow } : {}), rowcrypt })
   }
   return out
+}
+
+/** A Markdown table (first column left-aligned, the others right-aligned), then an empty line. */
+function markdownTable(head: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`
+  return [line(head), `|---|${head.slice(1).map(() => '---:|').join('')}`, ...rows.map(line), '']
+}
+
+/** A workload's label with its size (`findMany of 1000`). */
+function label(w: WorkloadResult): string {
+  return w.label.replace('N', String(w.size))
 }
 
 /** The committed summary of the last full run. */
@@ -194,77 +205,66 @@ export function renderMarkdown(r: BenchResults): string {
   out.push('- Variants: `plain` (Prisma 7, no extension, the tenant filtered by hand), `noop-ext` (a query extension that only calls `query(args)`, inside `withTenant`), `bound` (the least any per-row-key, per-field AES-256-GCM extension can cost: noop-ext plus only the unavoidable `node:crypto` calls, storing values of rowcrypt\'s size; `boundTarget` in `bench/workloads.ts`), `bound-row` (the same for one GCM message per row, a format rowcrypt does not use; `boundRowTarget`), `rowcrypt` (LocalKeyProvider), `rowcrypt-rls` (the same with `rls: true`, rowcrypt\'s policies from `rlsPolicySql` on the table, connected as a role without SUPERUSER or BYPASSRLS), `rowcrypt-kms` (AwsKmsKeyProvider, hierarchical, against the in-process KMS dev server); built in `bench/variants.ts`.')
   out.push(`- Load average of the machine (1/5/15 min) at start ${(m.loadAverageAtStart as unknown as number[]).join(' / ')}, at end ${(m.loadAverageAtEnd as unknown as number[]).join(' / ')} (other work on this 2-core machine widens min–max).`)
   out.push('')
-  out.push(`| workload | plain median (min–max) | ${variants.map((v) => `${v} median (min–max)`).join(' | ')} | ${variants.map((v) => `${v} ratio (paired)`).join(' | ')} | target |`)
-  out.push(`|---|---:|${variants.map(() => '---:|').join('')}${variants.map(() => '---:|').join('')}---:|`)
-  for (const w of r.workloads) {
-    const cell = (v: VariantResult | undefined) => (v === undefined ? 'n/a' : `${fmtMs(v.medianMs)} ms (${fmtMs(v.minMs)}–${fmtMs(v.maxMs)})`)
-    const ratios = variants.map((v) => {
-      const x = w.variants[v]
-      return x?.ratio === undefined ? 'n/a' : `**${x.ratio.toFixed(2)}×** ${x.meetsTarget ? '✓' : '✗'} (${x.pairedRatio?.toFixed(2)}×)`
-    })
-    out.push(`| ${w.label.replace('N', String(w.size))} | ${cell(w.variants.plain)} | ${variants.map((v) => cell(w.variants[v])).join(' | ')} | ${ratios.join(' | ')} | ≤ ${w.target.toFixed(2)}× |`)
-  }
-  out.push('')
+  const cell = (v: VariantResult | undefined) => (v === undefined ? 'n/a' : `${fmtMs(v.medianMs)} ms (${fmtMs(v.minMs)}–${fmtMs(v.maxMs)})`)
+  const ratio = (x: VariantResult | undefined) => (x?.ratio === undefined ? 'n/a' : `**${x.ratio.toFixed(2)}×** ${x.meetsTarget ? '✓' : '✗'} (${x.pairedRatio?.toFixed(2)}×)`)
+  out.push(
+    ...markdownTable(
+      ['workload', 'plain median (min–max)', ...variants.map((v) => `${v} median (min–max)`), ...variants.map((v) => `${v} ratio (paired)`), 'target'],
+      r.workloads.map((w) => [label(w), cell(w.variants.plain), ...variants.map((v) => cell(w.variants[v])), ...variants.map((v) => ratio(w.variants[v])), `≤ ${w.target.toFixed(2)}×`]),
+    ),
+  )
   const bounds = boundGaps(r)
   if (bounds.length > 0) {
     out.push('**Against the bound**: `bound` is what any extension with a key per row and AES-256-GCM per field must spend here (Prisma with ciphertext-sized values through a query extension, plus the cryptography alone). A target below the bound\'s ratio cannot be met by such a design on this machine; rowcrypt / bound is what rowcrypt\'s own work (binding, checks, formats, tenant confinement, compare-and-swap) adds on top.')
     out.push('')
     out.push('`bound-row` is the same bound for a different format, one GCM message per row (not rowcrypt\'s): what such a format change could give, and what it would cost updates of one field.')
     out.push('')
-    out.push('| workload | bound ratio to plain | target | rowcrypt ratio to plain | rowcrypt / bound | bound-row ratio to plain |')
-    out.push('|---|---:|---:|---:|---:|---:|')
-    for (const b of bounds) out.push(`| ${b.label} | ${b.bound.toFixed(2)}× ${b.bound <= b.target ? '(target reachable)' : '(**above the target**)'} | ≤ ${b.target.toFixed(2)}× | ${b.rowcrypt.toFixed(2)}× | ${(b.rowcrypt / b.bound).toFixed(2)}× | ${b.boundRow === undefined ? 'n/a' : `${b.boundRow.toFixed(2)}×`} |`)
-    out.push('')
+    out.push(
+      ...markdownTable(
+        ['workload', 'bound ratio to plain', 'target', 'rowcrypt ratio to plain', 'rowcrypt / bound', 'bound-row ratio to plain'],
+        bounds.map((b) => [b.label, `${b.bound.toFixed(2)}× ${b.bound <= b.target ? '(target reachable)' : '(**above the target**)'}`, `≤ ${b.target.toFixed(2)}×`, `${b.rowcrypt.toFixed(2)}×`, `${(b.rowcrypt / b.bound).toFixed(2)}×`, b.boundRow === undefined ? 'n/a' : `${b.boundRow.toFixed(2)}×`]),
+      ),
+    )
   }
   if (r.floor !== undefined) {
     const f = r.floor
     const fm = r.workloads.find((w) => w.name === 'findMany')
     out.push(`**Floor** (${f.rows} rows, 4 values each; sampled right after each findMany repetition, so under the same load; median of ${f.decrypt.samplesMs.length}):`)
     out.push('')
-    out.push('| what | median | min–max |')
-    out.push('|---|---:|---:|')
-    out.push(`| raw \`node:crypto\` AES-256-GCM decryption of the 4 values per row | ${fmtMs(f.decrypt.medianMs)} ms | ${fmtMs(f.decrypt.minMs)}–${fmtMs(f.decrypt.maxMs)} ms |`)
-    out.push(`| the same plus one key unwrap per row (envelope) | ${fmtMs(f.decryptWithUnwrap.medianMs)} ms | ${fmtMs(f.decryptWithUnwrap.minMs)}–${fmtMs(f.decryptWithUnwrap.maxMs)} ms |`)
-    out.push(`| rowcrypt core \`decryptRow\` of the stored rows (no Prisma, no database) | ${fmtMs(f.coreDecryptRow.medianMs)} ms | ${fmtMs(f.coreDecryptRow.minMs)}–${fmtMs(f.coreDecryptRow.maxMs)} ms |`)
+    const spread = (x: { medianMs: number; minMs: number; maxMs: number }) => [`${fmtMs(x.medianMs)} ms`, `${fmtMs(x.minMs)}–${fmtMs(x.maxMs)} ms`]
+    const rows = [
+      ['raw `node:crypto` AES-256-GCM decryption of the 4 values per row', ...spread(f.decrypt)],
+      ['the same plus one key unwrap per row (envelope)', ...spread(f.decryptWithUnwrap)],
+      ['rowcrypt core `decryptRow` of the stored rows (no Prisma, no database)', ...spread(f.coreDecryptRow)],
+    ]
     if (fm?.variants.plain !== undefined && fm.variants.rowcrypt !== undefined) {
       const best = fm.variants.plain.medianMs + f.decryptWithUnwrap.medianMs
-      out.push(`| plain findMany + floor with unwrap (the best rowcrypt findMany could do) | ${fmtMs(best)} ms | ratio ${(best / fm.variants.plain.medianMs).toFixed(2)}× |`)
+      rows.push(['plain findMany + floor with unwrap (the best rowcrypt findMany could do)', `${fmtMs(best)} ms`, `ratio ${(best / fm.variants.plain.medianMs).toFixed(2)}×`])
     }
-    out.push('')
+    out.push(...markdownTable(['what', 'median', 'min–max'], rows))
   }
   if (r.workloads.some((w) => Object.values(w.variants).some((v) => v.cpuRatio !== undefined))) {
     out.push('**CPU time** of the bench process (user + system; Prisma, pg and rowcrypt, not PostgreSQL), median per repetition and ratio to plain Prisma: less sensitive than wall time to other load on the machine.')
     out.push('')
-    out.push(`| workload | ${r.config.variants.join(' | ')} |`)
-    out.push(`|---|${r.config.variants.map(() => '---:|').join('')}`)
-    for (const w of r.workloads) {
-      const cells = r.config.variants.map((v) => {
-        const x = w.variants[v]
-        if (x?.cpuMedianMs === undefined) return 'n/a'
-        return `${fmtMs(x.cpuMedianMs)} ms${x.cpuRatio === undefined ? '' : ` (${x.cpuRatio.toFixed(2)}×)`}`
-      })
-      out.push(`| ${w.label.replace('N', String(w.size))} | ${cells.join(' | ')} |`)
-    }
-    out.push('')
+    const cpu = (x: VariantResult | undefined) => (x?.cpuMedianMs === undefined ? 'n/a' : `${fmtMs(x.cpuMedianMs)} ms${x.cpuRatio === undefined ? '' : ` (${x.cpuRatio.toFixed(2)}×)`}`)
+    out.push(...markdownTable(['workload', ...r.config.variants], r.workloads.map((w) => [label(w), ...r.config.variants.map((v) => cpu(w.variants[v]))])))
   }
   const rls = rlsCosts(r)
   if (rls.length > 0) {
     out.push('**Cost of RLS** (`rowcrypt-rls`: rowcrypt with `rls: true`, rowcrypt\'s policies on the table, connected as a role without SUPERUSER or BYPASSRLS; against `rowcrypt` without RLS, same run; median per Prisma call):')
     out.push('')
-    out.push('| workload | rowcrypt per query | rowcrypt-rls per query | added by RLS per query | rowcrypt-rls / rowcrypt |')
-    out.push('|---|---:|---:|---:|---:|')
-    for (const c of rls) out.push(`| ${c.label} | ${fmtUs(c.rowcryptUs)} | ${fmtUs(c.rlsUs)} | ${c.addedUs >= 0 ? '+' : ''}${fmtUs(c.addedUs)} | ${c.ratio.toFixed(2)}× |`)
-    out.push('')
+    out.push(
+      ...markdownTable(
+        ['workload', 'rowcrypt per query', 'rowcrypt-rls per query', 'added by RLS per query', 'rowcrypt-rls / rowcrypt'],
+        rls.map((c) => [c.label, fmtUs(c.rowcryptUs), fmtUs(c.rlsUs), `${c.addedUs >= 0 ? '+' : ''}${fmtUs(c.addedUs)}`, `${c.ratio.toFixed(2)}×`]),
+      ),
+    )
   }
   out.push('**Memory**: peak RSS per workload and variant (sampled every 5 ms; the process is shared, so a later')
   out.push('workload inherits earlier heap growth):')
   out.push('')
-  out.push(`| workload | ${r.config.variants.join(' | ')} |`)
-  out.push(`|---|${r.config.variants.map(() => '---:|').join('')}`)
-  for (const w of r.workloads) {
-    out.push(`| ${w.name} | ${r.config.variants.map((v) => (w.variants[v] ? `${w.variants[v]!.peakRssMiB.toFixed(0)} MiB RSS, ${w.variants[v]!.peakHeapUsedMiB.toFixed(0)} MiB heap` : 'n/a')).join(' | ')} |`)
-  }
-  out.push('')
+  const memory = (x: VariantResult | undefined) => (x ? `${x.peakRssMiB.toFixed(0)} MiB RSS, ${x.peakHeapUsedMiB.toFixed(0)} MiB heap` : 'n/a')
+  out.push(...markdownTable(['workload', ...r.config.variants], r.workloads.map((w) => [w.name, ...r.config.variants.map((v) => memory(w.variants[v]))])))
   out.push(`Whole process: peak RSS ${r.memory.maxRssMiB.toFixed(0)} MiB (\`process.resourceUsage().maxRSS\`).`)
   out.push('')
   out.push(`**KMS (AWS hierarchical) variant**: ${r.kms.status}.${r.kms.coldFindManyCalls !== undefined ? ` Cold findMany of ${r.config.size} rows of one tenant: ${r.kms.coldFindManyCalls} KMS call(s) (target ≤ 1).` : ''}`)
@@ -273,10 +273,7 @@ export function renderMarkdown(r: BenchResults): string {
   if (kmsVariants.length > 0) {
     out.push('KMS requests per repetition (median; creates write into a new tenant each repetition, so they include making that tenant\'s key; reads and updates use the warm cache):')
     out.push('')
-    out.push(`| workload | ${kmsVariants.join(' | ')} |`)
-    out.push(`|---|${kmsVariants.map(() => '---:|').join('')}`)
-    for (const w of r.workloads) out.push(`| ${w.label.replace('N', String(w.size))} | ${kmsVariants.map((v) => String(w.variants[v]?.kmsCalls?.median ?? 'n/a')).join(' | ')} |`)
-    out.push('')
+    out.push(...markdownTable(['workload', ...kmsVariants], r.workloads.map((w) => [label(w), ...kmsVariants.map((v) => String(w.variants[v]?.kmsCalls?.median ?? 'n/a'))])))
   }
   out.push('Reproduce: `npm ci && npm run bench` (PostgreSQL at `postgresql://postgres@127.0.0.1:5432/test`, or set')
   out.push('`ROWCRYPT_BENCH_PG_URL`; the `rowcrypt-rls` variant creates the login role `rowcrypt_bench_app` when it is missing, so that')

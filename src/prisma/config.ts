@@ -192,8 +192,12 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
   return table
 }
 
+/** @internal `cols` as a Prisma `select` (frozen: shared between calls). */
+export function selectOf(cols: readonly string[]): Readonly<Record<string, true>> {
+  return Object.freeze(Object.fromEntries(cols.map((c) => [c, true] as const)))
+}
+
 function modelPlan(spec: ModelSpec | undefined, relations: ReadonlyMap<string, RelationInfo>, specs: ReadonlyMap<string, ModelSpec>): ModelPlan {
-  const selectOf = (cols: readonly string[]) => Object.freeze(Object.fromEntries(cols.map((c) => [c, true] as const)))
   const required: string[] = []
   const createManaged: string[] = []
   const updateManaged: string[] = []

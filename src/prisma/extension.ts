@@ -280,16 +280,16 @@ function idString(v: unknown): string | undefined {
  * for the tenant column anyway (a row without it fails closed).
  */
 function globalOmitOf(client: unknown, models: readonly string[]): (model: string) => ReadonlySet<string> | undefined {
-  const unknown = () => undefined
-  if (typeof client !== 'object' || client === null || !('_globalOmit' in client)) return unknown
+  const notKnown = () => undefined
+  if (typeof client !== 'object' || client === null || !('_globalOmit' in client)) return notKnown
   const option = (client as { _globalOmit?: unknown })._globalOmit
   const none: ReadonlySet<string> = new Set()
   if (option === undefined) return () => none
-  if (!isPlainObject(option)) return unknown
+  if (!isPlainObject(option)) return notKnown
   const delegates = new Set(models.map(delegateName))
   const perModel = new Map<string, ReadonlySet<string>>()
   for (const [key, cols] of Object.entries(option)) {
-    if (!delegates.has(key) || !isPlainObject(cols) || Object.values(cols).some((v) => typeof v !== 'boolean')) return unknown
+    if (!delegates.has(key) || !isPlainObject(cols) || Object.values(cols).some((v) => typeof v !== 'boolean')) return notKnown
     perModel.set(key, new Set(Object.keys(cols).filter((c) => cols[c] === true)))
   }
   return (model) => perModel.get(delegateName(model)) ?? none

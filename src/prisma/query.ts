@@ -15,7 +15,7 @@ import { isLegacyPlaintextRow, type RowKey, type RowLevelEncryption } from '../f
 import type { CallStats } from '../metrics/observer'
 import type { FieldSpec, ModelSpec } from '../fields/spec'
 import { assertTenantId, currentScope } from '../tenant/context'
-import type { ModelInfo, RelationInfo } from './config'
+import { selectOf, type ModelInfo, type RelationInfo } from './config'
 import { Recent } from './recent'
 
 type Obj = Record<string, unknown>
@@ -290,11 +290,9 @@ export class QueryEngine {
       const hidden = scope.globallyOmitted(info.name)
       let omit: Obj | undefined
       for (const col of info.plan.required) {
-        const mine = given?.[col]
-        // Hidden by the call (any truthy value, as Prisma reads it), or by the client's default
-        // unless the call shows it; the id stays (it names the row in audit events).
-        if (mine ? true : mine === undefined && col !== spec.idField && hidden?.has(col) === true) plan.strip.push(col)
-        if (mine || hidden === undefined || hidden.has(col)) (omit ??= { ...given })[col] = false
+        // An id hidden only by the client's default stays: it names the row in audit events.
+        if (hiddenFromCaller(given, hidden, col) && (col !== spec.idField || given?.[col])) plan.strip.push(col)
+        if (given?.[col] || hidden === undefined || hidden.has(col)) (omit ??= { ...given })[col] = false
       }
       if (omit !== undefined) args.omit = omit
     }
@@ -536,9 +534,8 @@ export class QueryEngine {
       args.select = { ...args.select, [p.field]: true }
       added = true
     } else if (!isObj(args.select)) {
-      // Hidden by the call's omit, or by the client's default one: read it for the check, then drop it.
-      const mine = isObj(args.omit) ? args.omit[p.field] : undefined
-      if (mine || (mine === undefined && scope.globallyOmitted(info.name)?.has(p.field) === true)) {
+      // Hidden from the caller: read it for the check, then drop it.
+      if (hiddenFromCaller(isObj(args.omit) ? args.omit : undefined, scope.globallyOmitted(info.name), p.field)) {
         args.omit = { ...(isObj(args.omit) ? args.omit : {}), [p.field]: false }
         added = true
       }
@@ -1247,6 +1244,16 @@ function withTenantFilter(spec: ModelSpec, where: Obj, tenantId: string): Obj {
 }
 
 /**
+ * True when the caller does not get `col` in full-row results: the call's `omit` hides it (any
+ * truthy value, as Prisma reads it), or the client's default `omit` does and the call does not
+ * show it again.
+ */
+function hiddenFromCaller(given: Obj | undefined, hidden: ReadonlySet<string> | undefined, col: string): boolean {
+  const mine = given?.[col]
+  return mine ? true : mine === undefined && hidden?.has(col) === true
+}
+
+/**
  * `where` with the conditions of `extra` added: as plain keys (cheaper for Prisma) when `where`
  * has none of them and no value is null (a unique where input refuses null for a unique column),
  * else under AND. Top-level keys of a where are ANDed, so both forms mean the same.
@@ -1269,9 +1276,6 @@ function hasEncryptedValue(spec: ModelSpec, row: Obj): boolean {
   return false
 }
 
-function selectOf(cols: string[]): Obj {
-  return Object.fromEntries(cols.map((c) => [c, true]))
-}
 
 /** `{ set: v }`, Prisma's one update operation on a String column (exactly that key). */
 function isSetOp(v: unknown): v is { set: unknown } {
