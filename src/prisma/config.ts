@@ -24,8 +24,12 @@ export interface RowcryptModelConfig<MM = ManifestModel> {
    * values, or `{ name, searchable: true, normalize?, indexColumn?, indexBits? }` for equality
    * search through a keyed blind index (see `blindIndex`).
    */
-  fields: ReadonlyArray<FieldDeclaration<StringFieldOf<MM>>>
-  /** Sidecar column names, when they differ from `wrappedDek`, `keyVersion`, `tenantId`. */
+  fields?: ReadonlyArray<FieldDeclaration<StringFieldOf<MM>>>
+  /**
+   * Sidecar column names, when they differ from `wrappedDek`, `keyVersion`, `tenantId`. A model
+   * without encrypted fields (`fields` empty or absent) is tenant-scoped only and needs only the
+   * tenant column.
+   */
   columns?: { wrappedDek?: BytesFieldOf<MM>; keyVersion?: StringFieldOf<MM>; tenantId?: StringFieldOf<MM> }
   /**
    * Existing plaintext data: rows without a wrapped key are read as plaintext and encrypted on
@@ -52,7 +56,10 @@ export interface RowcryptOptions<M extends Manifest = Manifest> {
   schema: M
   /** Holder of the key-encryption keys. */
   keyProvider: KeyProvider
-  /** The tenant-scoped, encrypted models and their fields. */
+  /**
+   * The tenant-scoped models: with `fields`, their encrypted fields; with none (`{}`), scoped only
+   * (every query confined to the tenant, no keys).
+   */
   models: { [K in keyof M['models']]?: RowcryptModelConfig<M['models'][K]> }
   /** Receivers of operation events (metrics, stats, audit). None by default. */
   observers?: readonly RowcryptObserver[]
@@ -69,6 +76,17 @@ export interface RowcryptOptions<M extends Manifest = Manifest> {
    * `npx rowcrypt rotate --reindex` runs.
    */
   blindIndex?: BlindIndexOptions
+  /**
+   * How tenant ids reach the database. `'any'` (default): any well-formed string; before the first
+   * query on a scoped model, rowcrypt checks once that every scoped model's tenant column compares
+   * bytes, and refuses to run (`ConfigError`, naming the column, its collation and the migration
+   * that fixes it) when the database could take distinct tenant ids for one (MySQL/MariaDB's default
+   * collations, a non-deterministic PostgreSQL collation, SQLite `COLLATE NOCASE`). `'canonical'`,
+   * for a database whose collation cannot be changed: the check is skipped, and every tenant id a
+   * call uses (`withTenant`, and `data` of creates inside `unsafeBypassTenantScope`) must be 1 to 128
+   * lowercase ASCII letters and digits with `-` and `_` inside, else `InvalidTenantError` before any SQL.
+   */
+  tenantIds?: 'any' | 'canonical'
 }
 
 /** @internal One relation field. `fromFields`/`toFields` are set on the side holding the foreign key. */
@@ -77,15 +95,35 @@ export interface RelationInfo {
   readonly isList: boolean
   readonly fromFields: readonly string[]
   readonly toFields: readonly string[]
+  /**
+   * One row on each side at most: a to-one back relation (the foreign key sits on the target), or
+   * a to-one whose foreign key is unique on this model. Prisma keeps such a pair exclusive by
+   * disconnecting the slot's previous holder when another row takes it.
+   */
+  readonly oneToOne: boolean
+}
+
+/** @internal A scalar (or enum) column, as the query walk needs to know it. */
+export interface ScalarInfo {
+  readonly type: string
+  readonly isList: boolean
 }
 
 /** @internal What the query path knows about one model. */
 export interface ModelInfo {
   readonly name: string
-  /** Set when the model is tenant-scoped and encrypted. */
+  /** Set when the model is tenant-scoped and has encrypted fields. */
   readonly spec: ModelSpec | undefined
+  /** The single-column primary key, if any. */
+  readonly idField: string | undefined
+  /** The column that confines the model to a tenant; undefined when the model is not tenant-scoped. */
+  readonly tenantColumn: string | undefined
   /** Relation fields: target model and whether the relation is a list. */
   readonly relations: ReadonlyMap<string, RelationInfo>
+  /** Scalar and enum fields. */
+  readonly scalars: ReadonlyMap<string, ScalarInfo>
+  /** Compound unique inputs (`tenantId_emailIndex`, a compound id's `a_b`) and their fields. */
+  readonly compounds: ReadonlyMap<string, readonly string[]>
   /** True when the model is scoped or a relation path leads to a scoped model. */
   readonly reachesScoped: boolean
   /** Makes a primary key for creates that omit it, when the schema default is one we can reproduce. */
@@ -119,7 +157,13 @@ export interface ModelPlan {
   /** The list relations (what `_count: true` counts). */
   readonly listRelations: readonly string[]
   /** Relations whose foreign key this model holds and whose target is scoped: a write setting them is checked. */
-  readonly foreignKeys: ReadonlyArray<{ readonly name: string; readonly relation: RelationInfo; readonly target: ModelSpec }>
+  readonly foreignKeys: ReadonlyArray<{ readonly name: string; readonly relation: RelationInfo; readonly target: ScopedTarget }>
+}
+
+/** @internal A scoped model a foreign key points into: its name and tenant column. */
+export interface ScopedTarget {
+  readonly name: string
+  readonly tenantColumn: string
 }
 
 /** @internal Validates options against the manifest and builds the per-model table. */
@@ -136,12 +180,19 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
     throw new ConfigError('rowcrypt(): "models" must name at least one model')
   }
   const specs = new Map<string, ModelSpec>()
+  const tenantColumns = new Map<string, string>()
   for (const [name, config] of Object.entries(options.models)) {
     if (config === undefined) continue
     const model = own(manifest.models, name)
     if (model === undefined) throw new ConfigError(`rowcrypt(): unknown model ${name}`)
     const idField = model.primaryKey.length === 1 ? model.primaryKey[0] : undefined
-    const spec = buildModelSpec(name, { ...(config as RowcryptModelConfig), idField })
+    const declared = config as RowcryptModelConfig
+    if (declared === null || typeof declared !== 'object') throw new ConfigError(`rowcrypt(): model ${name}: its settings must be an object`)
+    if (declared.fields === undefined || (Array.isArray(declared.fields) && declared.fields.length === 0)) {
+      tenantColumns.set(name, scopeOnly(name, model, declared))
+      continue
+    }
+    const spec = buildModelSpec(name, { ...declared, fields: declared.fields, idField })
     for (const field of spec.fields.keys()) checkColumn(name, model, field, 'String', `encrypted field ${field}`)
     const c: SidecarColumns = spec.columns
     checkColumn(name, model, c.wrappedDek, 'Bytes', `sidecar column ${c.wrappedDek} (wrappedDek)`)
@@ -166,6 +217,7 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
       }
     }
     specs.set(name, spec)
+    tenantColumns.set(name, c.tenantId)
   }
 
   const table = new Map<string, ModelInfo>()
@@ -173,23 +225,62 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
     new Map<string, RelationInfo>(
       Object.entries(m.fields)
         .filter(([, f]) => f.kind === 'object')
-        .map(([n, f]) => [n, { target: f.type, isList: f.isList, fromFields: f.relationFromFields ?? [], toFields: f.relationToFields ?? [] }]),
+        .map(([n, f]) => {
+          const fromFields = f.relationFromFields ?? []
+          const oneToOne = !f.isList && (fromFields.length === 0 || isUnique(m, fromFields))
+          return [n, Object.freeze({ target: f.type, isList: f.isList, fromFields, toFields: f.relationToFields ?? [], oneToOne })]
+        }),
     )
-  const reaches = reachability(manifest, new Set(specs.keys()))
+  const reaches = reachability(manifest, new Set(tenantColumns.keys()))
   for (const [name, model] of Object.entries(manifest.models)) {
     const spec = specs.get(name)
     const relations = relationsOf(model)
+    const tenantColumn = tenantColumns.get(name)
+    const idField = model.primaryKey.length === 1 ? model.primaryKey[0] : undefined
     table.set(name, {
       name,
       spec,
+      idField,
+      tenantColumn,
       relations,
+      scalars: new Map(Object.entries(model.fields).filter(([, f]) => f.kind !== 'object').map(([n, f]) => [n, Object.freeze({ type: f.type, isList: f.isList })])),
+      compounds: compoundsOf(model),
       reachesScoped: reaches.has(name),
       makeId: spec?.idField !== undefined ? idMaker(own(model.fields, spec.idField)) : undefined,
       indexUniques: spec === undefined ? new Map() : indexUniques(spec, model),
-      plan: modelPlan(spec, relations, specs),
+      plan: modelPlan(spec, tenantColumn, idField, relations, tenantColumns),
     })
   }
   return table
+}
+
+// A model scoped without encrypted fields: it needs only its tenant column, a String that is not a
+// foreign key (a relation could move the row to another tenant) nor the primary key.
+function scopeOnly(name: string, model: ManifestModel, config: RowcryptModelConfig): string {
+  for (const option of ['wrappedDek', 'keyVersion'] as const) {
+    if (config.columns?.[option] !== undefined) throw new ConfigError(`rowcrypt(): model ${name} has no encrypted fields, so it has no ${option} column`)
+  }
+  if (config.migrating === true) throw new ConfigError(`rowcrypt(): model ${name} has no encrypted fields, so migrating does not apply`)
+  const col = config.columns?.tenantId ?? 'tenantId'
+  checkColumn(name, model, col, 'String', `tenant column ${col}`)
+  for (const [relName, f] of Object.entries(model.fields)) {
+    if (f.relationFromFields?.includes(col)) throw new ConfigError(`rowcrypt(): model ${name}: ${col} cannot be a foreign key of relation ${relName}`)
+  }
+  return col
+}
+
+// True when some unique constraint (or the primary key) lies within `fields`: then `fields` is unique too.
+function isUnique(m: ManifestModel, fields: readonly string[]): boolean {
+  const within = (u: readonly string[]) => u.length > 0 && u.every((f) => fields.includes(f))
+  return within(m.primaryKey) || (m.uniques ?? []).some((u) => within(u.fields))
+}
+
+// Prisma's names for compound unique inputs: `@@unique(name: ...)` or the fields joined by `_`.
+function compoundsOf(m: ManifestModel): Map<string, readonly string[]> {
+  const out = new Map<string, readonly string[]>()
+  if (m.primaryKey.length > 1) out.set(m.primaryKey.join('_'), Object.freeze([...m.primaryKey]))
+  for (const u of m.uniques ?? []) if (u.fields.length > 1) out.set(u.name ?? u.fields.join('_'), Object.freeze([...u.fields]))
+  return out
 }
 
 /** @internal `cols` as a Prisma `select` (frozen: shared between calls). */
@@ -197,10 +288,16 @@ export function selectOf(cols: readonly string[]): Readonly<Record<string, true>
   return Object.freeze(Object.fromEntries(cols.map((c) => [c, true] as const)))
 }
 
-function modelPlan(spec: ModelSpec | undefined, relations: ReadonlyMap<string, RelationInfo>, specs: ReadonlyMap<string, ModelSpec>): ModelPlan {
+function modelPlan(spec: ModelSpec | undefined, tenantColumn: string | undefined, idField: string | undefined, relations: ReadonlyMap<string, RelationInfo>, tenantColumns: ReadonlyMap<string, string>): ModelPlan {
   const required: string[] = []
   const createManaged: string[] = []
   const updateManaged: string[] = []
+  if (spec === undefined && tenantColumn !== undefined) {
+    // Scoped without encrypted fields: no keys, only the tenant (which a write cannot change).
+    required.push(tenantColumn)
+    if (idField !== undefined) required.push(idField)
+    updateManaged.push(tenantColumn)
+  }
   if (spec !== undefined) {
     const c = spec.columns
     required.push(c.wrappedDek, c.keyVersion, c.tenantId)
@@ -211,10 +308,10 @@ function modelPlan(spec: ModelSpec | undefined, relations: ReadonlyMap<string, R
     if (spec.idField !== undefined) updateManaged.push(spec.idField)
   }
   const fields = spec === undefined ? [] : [...spec.fields.values()]
-  const foreignKeys: Array<{ name: string; relation: RelationInfo; target: ModelSpec }> = []
+  const foreignKeys: Array<{ name: string; relation: RelationInfo; target: ScopedTarget }> = []
   for (const [name, relation] of relations) {
-    const target = specs.get(relation.target)
-    if (relation.fromFields.length > 0 && target !== undefined) foreignKeys.push(Object.freeze({ name, relation, target }))
+    const col = tenantColumns.get(relation.target)
+    if (relation.fromFields.length > 0 && col !== undefined) foreignKeys.push(Object.freeze({ name, relation, target: Object.freeze({ name: relation.target, tenantColumn: col }) }))
   }
   return Object.freeze({
     required: Object.freeze(required),

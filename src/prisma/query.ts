@@ -16,6 +16,13 @@ import type { CallStats } from '../metrics/observer'
 import type { FieldSpec, ModelSpec } from '../fields/spec'
 import { assertTenantId, currentScope } from '../tenant/context'
 import { selectOf, type ModelInfo, type RelationInfo } from './config'
+import { Scope, type WrittenValue } from './scope'
+import { checkData } from './walk/data'
+import { isPlain, OPERATION_KEYS, onlyKeys } from './walk/grammar'
+import { checkAggregateSelections, checkCountSelect, checkFieldList, checkOrderBy } from './walk/order'
+import { hiddenFromCaller, walkReadArgs, walkSelection, type ReadPlan } from './walk/read'
+import { READS, type FilterMode } from './walk/search'
+import { confine, walkWhere, type Walk } from './walk/where'
 import { Recent } from './recent'
 
 type Obj = Record<string, unknown>
@@ -46,66 +53,7 @@ export interface QueryIO {
   readMany(model: string, where: Obj, select: Obj, orderBy?: unknown): Promise<Obj[]>
 }
 
-/** How to post-process the result of one model in a result tree. */
-interface ReadPlan {
-  readonly info: ModelInfo
-  /** Columns we added to the selection and remove from the result. */
-  readonly strip: string[]
-  readonly relations: Array<{ field: string; plan: ReadPlan }>
-  /** The keys of an explicit `select` (after our additions); undefined for default selections. */
-  selected?: string[]
-}
-
-/** A truncated blind index used in a filter: rows it returns are re-checked on their plaintext. */
-interface Recheck {
-  readonly field: FieldSpec
-  /** The normalized values the field may have. */
-  readonly accept: ReadonlySet<string>
-  /**
-   * Untruncated index: a row that does not meet the condition cannot be a collision, only a
-   * tampered index column (copied from another row), and fails closed. Truncated: a false positive.
-   */
-  readonly strict: boolean
-}
-
-/** The tenant situation of one call. */
-class Scope {
-  /** The tenant's blind-index keys, when the call's filters search encrypted fields. */
-  idx: IndexSession | undefined
-  /** Which version a unique search (findUnique by a searchable field) uses: an index into idx.versions. */
-  uniqueVersion = 0
-  /** Truncated-index conditions of the top-level `where`, checked after decryption. */
-  rechecks: Recheck[] = []
-  /** String values this call encrypted, by header + IV (`writtenKey`): the result gets them back without decryption. */
-  written: Map<string, WrittenValue> | undefined
-
-  constructor(
-    readonly tenantId: string | undefined,
-    readonly bypass: boolean,
-    readonly stats: CallStats,
-    /** The client's default `omit` per model (`QueryIO.globallyOmitted`). */
-    readonly globallyOmitted: (model: string) => ReadonlySet<string> | undefined,
-  ) {}
-
-  static current(stats: CallStats, io: QueryIO): Scope {
-    const s = currentScope()
-    return new Scope(s?.tenantId, s?.bypass !== undefined, stats, io.globallyOmitted)
-  }
-
-  /** Fails closed: a scoped model outside withTenant (and outside an explicit bypass). */
-  require(model: string): void {
-    if (this.tenantId === undefined && !this.bypass) {
-      throw new TenantMissingError(`model ${model} is tenant-scoped: run the query inside withTenant(tenantId, fn)`)
-    }
-  }
-}
-
-const READS = new Set(['findUnique', 'findUniqueOrThrow', 'findFirst', 'findFirstOrThrow', 'findMany'])
 const UNIQUE_WHERE = new Set(['findUnique', 'findUniqueOrThrow', 'update', 'upsert', 'delete'])
-// Filter operators a blind index can answer; anything else on a searchable field is refused.
-const INDEX_OPERATORS = new Set(['equals', 'in', 'notIn', 'not', 'mode'])
-
-const RELATION_FILTERS = ['some', 'every', 'none', 'is', 'isNot']
 const P2025 = 'P2025'
 const CAS_ATTEMPTS = 3
 
@@ -146,8 +94,8 @@ export class QueryEngine {
 
   async handle(model: string, operation: string, rawArgs: unknown, query: Query, io: QueryIO, stats: CallStats): Promise<unknown> {
     const info = this.table.get(model) as ModelInfo
-    const scope = Scope.current(stats, io)
-    if (info.spec !== undefined) scope.require(model)
+    const scope = Scope.current(stats, io.globallyOmitted)
+    if (info.tenantColumn !== undefined) scope.require(model)
     const searchable = this.searchable.get(model)
     if (searchable !== undefined && this.rle.indexes !== undefined && scope.tenantId !== undefined && mentions(rawArgs, searchable, 0)) {
       scope.idx = await this.rle.indexes.session(scope.tenantId)
@@ -184,13 +132,18 @@ export class QueryEngine {
 
   private async operation(info: ModelInfo, operation: string, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
     const model = info.name
+    const keys = OPERATION_KEYS.get(operation)
+    if (keys === undefined) throw new UnsupportedQueryError(`model ${model}: operation ${operation} is not supported on tenant-scoped data`)
+    onlyKeys(model, args, keys, '')
+    const w: Walk = { table: this.table, scope }
+    const top: FilterMode = { top: true, unique: UNIQUE_WHERE.has(operation), operation }
     if (READS.has(operation)) {
-      this.checkReadArgs(info, args, scope, operation)
-      this.scopeWhere(info, args, scope)
+      walkReadArgs(w, info, args, top, '', true)
       return scope.rechecks.length > 0 ? this.runRechecked(info, operation, args, query, io, scope) : this.run(info, args, query, scope)
     }
     switch (operation) {
       case 'create': {
+        checkData(w, info, args.data, 'create', 'data')
         const ctx = writeContext(scope, io)
         args.data = await this.newRow(info, args.data, ctx)
         await this.runForeignKeyChecks(ctx)
@@ -198,6 +151,8 @@ export class QueryEngine {
       }
       case 'createMany':
       case 'createManyAndReturn': {
+        if (Array.isArray(args.data)) args.data.forEach((d, i) => checkData(w, info, d, 'create', `data[${i}]`))
+        else checkData(w, info, args.data, 'create', 'data')
         const ctx = writeContext(scope, io)
         args.data = await mapItemsAsync(args.data, (d) => this.newRow(info, d, ctx))
         await this.runForeignKeyChecks(ctx)
@@ -208,22 +163,20 @@ export class QueryEngine {
       case 'upsert':
         return this.upsert(info, args, query, io, scope)
       case 'delete':
-        args.where = this.filterWhere(info, args.where, scope, { top: true, unique: true, operation })
-        this.scopeWhere(info, args, scope)
+        walkReadArgs(w, info, args, top, '', true)
         return this.run(info, args, query, scope)
       case 'deleteMany':
-        args.where = this.filterWhere(info, args.where, scope, { top: true, unique: false, operation })
-        this.scopeWhere(info, args, scope)
+        walkReadArgs(w, info, args, top, '', true)
         if (scope.rechecks.length > 0) await this.narrowToMatches(info, args, io, scope)
         return query(args)
       case 'updateMany':
       case 'updateManyAndReturn': {
-        args.where = this.filterWhere(info, args.where, scope, { top: true, unique: false, operation })
-        this.scopeWhere(info, args, scope)
+        walkReadArgs(w, info, args, top, '', true)
+        checkData(w, info, args.data, 'update', 'data')
         if (scope.rechecks.length > 0) await this.narrowToMatches(info, args, io, scope)
         await this.checkForeignKeys(info, [args.data], scope, io)
+        this.checkUpdateData(info, args.data)
         if (info.spec) {
-          this.checkUpdateData(info, args.data)
           if (this.touchedFields(info, args.data).length > 0) {
             throw new UnsupportedQueryError(`model ${model}: ${operation} cannot set encrypted fields (each row has its own key); update rows one by one`)
           }
@@ -231,18 +184,23 @@ export class QueryEngine {
         return operation === 'updateMany' ? query(args) : this.run(info, args, query, scope)
       }
       case 'count':
-        this.checkReadArgs(info, args, scope, operation)
-        this.scopeWhere(info, args, scope)
+        walkReadArgs(w, info, args, top, '', true)
+        checkCountSelect(info, args.select)
         if (scope.rechecks.length > 0) return this.countMatches(info, args, io, scope)
         return query(args)
       case 'aggregate':
-      case 'groupBy':
-        this.checkReadArgs(info, args, scope, operation)
-        this.checkAggregates(info, args, operation)
-        this.scopeWhere(info, args, scope)
+        walkReadArgs(w, info, args, top, '', true)
+        checkAggregateSelections(info, args)
         return query(args)
-      default:
-        throw new UnsupportedQueryError(`model ${model}: operation ${operation} is not supported on tenant-scoped data`)
+      default: {
+        // groupBy: its orderBy also sorts by aggregates, and `having` filters them.
+        args.where = confine(w, info, walkWhere(w, info, args.where, top, 'where'))
+        checkOrderBy(w, info, args.orderBy, 'orderBy', true)
+        checkFieldList(info, args.by, 'by')
+        if (args.having !== undefined) args.having = walkWhere(w, info, args.having, { top: false, unique: false }, 'having', true)
+        checkAggregateSelections(info, args)
+        return query(args)
+      }
     }
   }
 
@@ -250,90 +208,13 @@ export class QueryEngine {
 
   /** Adds what decryption needs to the selection, runs the query and decrypts the result tree. */
   private async run(info: ModelInfo, args: Obj, query: Query, scope: Scope): Promise<unknown> {
-    const plan = this.prepareSelection(info, args, scope)
+    const plan = walkSelection({ table: this.table, scope }, info, args, '')
     const result = await query(args)
-    await this.decryptTree(planForResult(plan, result), result, scope)
+    const matched = planForResult(plan, result)
+    // The fluent API's to-one row (`team.findUnique(...).owner()`) of another tenant: none.
+    if (matched.otherTenantIsNull === true && isOtherTenants(matched.info, result, scope)) return null
+    await this.decryptTree(matched, result, scope)
     return result
-  }
-
-  private prepareSelection(info: ModelInfo, args: Obj, scope: Scope): ReadPlan {
-    const plan: ReadPlan = { info, strip: [], relations: [] }
-    const spec = info.spec
-    if (isObj(args.select)) {
-      const select: Obj = { ...args.select }
-      args.select = select
-      let readsEncrypted = false
-      for (const [key, value] of Object.entries(select)) {
-        if (!value) continue
-        if (key === '_count') select._count = this.scopeCount(info, value, scope)
-        else if (info.relations.has(key)) select[key] = this.prepareRelation(info, key, value, plan, scope)
-        else if (spec?.fields.has(key)) readsEncrypted = true
-      }
-      if (spec !== undefined) {
-        // The tenant column is always read, so every scoped row in a result can be checked.
-        const needed = readsEncrypted ? info.plan.required : [spec.columns.tenantId]
-        for (const col of needed) {
-          if (!select[col]) {
-            select[col] = true
-            plan.strip.push(col)
-          }
-        }
-      }
-      plan.selected = Object.keys(select).filter((k) => select[k])
-      return plan
-    }
-    if (spec !== undefined) {
-      // The columns decryption needs are un-hidden where the call's `omit` or the client's default
-      // one hides them (and removed from the result again); when the client's default cannot be
-      // known, they are un-hidden anyway. An `omit` Prisma need not process is cheaper for it.
-      const given = isObj(args.omit) ? args.omit : undefined
-      const hidden = scope.globallyOmitted(info.name)
-      let omit: Obj | undefined
-      for (const col of info.plan.required) {
-        // An id hidden only by the client's default stays: it names the row in audit events.
-        if (hiddenFromCaller(given, hidden, col) && (col !== spec.idField || given?.[col])) plan.strip.push(col)
-        if (given?.[col] || hidden === undefined || hidden.has(col)) (omit ??= { ...given })[col] = false
-      }
-      if (omit !== undefined) args.omit = omit
-    }
-    if (isObj(args.include)) {
-      const include: Obj = { ...args.include }
-      args.include = include
-      for (const [key, value] of Object.entries(include)) {
-        if (!value) continue
-        if (key === '_count') include._count = this.scopeCount(info, value, scope)
-        else if (info.relations.has(key)) include[key] = this.prepareRelation(info, key, value, plan, scope)
-      }
-    }
-    return plan
-  }
-
-  private prepareRelation(parent: ModelInfo, field: string, value: unknown, parentPlan: ReadPlan, scope: Scope): unknown {
-    const rel = parent.relations.get(field)!
-    const target = this.table.get(rel.target)!
-    if (!target.reachesScoped) return value
-    if (target.spec !== undefined) scope.require(target.name)
-    const sub: Obj = value === true ? {} : { ...(value as Obj) }
-    this.checkReadArgs(target, sub, scope)
-    if (rel.isList) this.scopeWhere(target, sub, scope)
-    parentPlan.relations.push({ field, plan: this.prepareSelection(target, sub, scope) })
-    return Object.keys(sub).length > 0 ? sub : true
-  }
-
-  /** Confines relation counts of scoped models to the tenant. */
-  private scopeCount(info: ModelInfo, value: unknown, scope: Scope): unknown {
-    const select: Obj = value === true ? Object.fromEntries(info.plan.listRelations.map((n) => [n, true])) : { ...((value as Obj).select as Obj) }
-    for (const [name, v] of Object.entries(select)) {
-      const rel = info.relations.get(name)
-      const target = rel && this.table.get(rel.target)
-      if (!v || target === undefined || !target.reachesScoped) continue
-      const sub: Obj = v === true ? {} : { ...(v as Obj) }
-      if (sub.where !== undefined) sub.where = this.filterWhere(target, sub.where, scope, NESTED)
-      if (target.spec !== undefined) scope.require(target.name)
-      this.scopeWhere(target, sub, scope)
-      select[name] = Object.keys(sub).length > 0 ? sub : true
-    }
-    return { select }
   }
 
   /** Decrypts every scoped row of a result tree in place, then removes the columns we added. */
@@ -365,20 +246,25 @@ export class QueryEngine {
       return
     }
     if (!isObj(value)) return
-    const spec = plan.info.spec
-    if (spec !== undefined) {
-      const rowTenant = value[spec.columns.tenantId]
+    const col = plan.info.tenantColumn
+    if (col !== undefined) {
+      const rowTenant = value[col]
       // Defence in depth: a scoped row of another tenant never reaches the caller. rowcrypt always
       // reads the tenant column, so a row without it was hidden by something else (an extension
       // after rowcrypt, a client default omit rowcrypt could not see): it fails closed too.
       if (!scope.bypass && rowTenant !== scope.tenantId) {
-        if (rowTenant === undefined) throw new TenantMismatchError(`model ${spec.name}: a row came back without its tenant column ${spec.columns.tenantId}, so its tenant cannot be checked`)
-        throw new TenantMismatchError(`model ${spec.name}: a row of another tenant was reached through a relation`)
+        if (rowTenant === undefined) throw new TenantMismatchError(`model ${plan.info.name}: a row came back without its tenant column ${col}, so its tenant cannot be checked`)
+        throw new TenantMismatchError(`model ${plan.info.name}: a row of another tenant was reached through a relation`)
       }
-      if (hasEncryptedValue(spec, value)) rows.push([spec, value])
+      const spec = plan.info.spec
+      if (spec !== undefined && hasEncryptedValue(spec, value)) rows.push([spec, value])
     }
     visited.push([plan, value])
-    for (const { field, plan: sub } of plan.relations) this.collect(sub, value[field], scope, rows, visited)
+    for (const { field, plan: sub } of plan.relations) {
+      const v = value[field]
+      if (sub.otherTenantIsNull === true && isOtherTenants(sub.info, v, scope)) value[field] = null
+      else this.collect(sub, v, scope, rows, visited)
+    }
   }
 
   /** Decrypts one row in place; a promise only when its key needs an asynchronous unwrap. */
@@ -418,16 +304,8 @@ export class QueryEngine {
   private async encryptNew(info: ModelInfo, data: Obj, scope: Scope): Promise<Obj> {
     const spec = info.spec!
     if (!isObj(data)) return data
-    this.checkNoManagedColumns(spec, data, info.plan.createManaged)
-    const given = data[spec.columns.tenantId]
-    let tenantId = scope.tenantId
-    if (scope.bypass) {
-      if (given === undefined) throw new TenantMissingError(`model ${spec.name}: inside unsafeBypassTenantScope a create must set ${spec.columns.tenantId}`)
-      assertTenantId(given)
-      tenantId = given
-    } else if (given !== undefined && given !== tenantId) {
-      throw new TenantMismatchError(`model ${spec.name}: data names another tenant than the current one (${String(tenantId)})`)
-    }
+    this.checkNoManagedColumns(info, data, info.plan.createManaged)
+    const tenantId = tenantOfNewRow(info, data, scope)
     const out: Obj = { ...data }
     let rowId: unknown = spec.idField === undefined ? undefined : data[spec.idField]
     if (rowId === undefined && info.makeId !== undefined) {
@@ -448,10 +326,12 @@ export class QueryEngine {
   }
 
   private async update(info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
-    args.where = this.filterWhere(info, args.where, scope, { top: true, unique: true })
-    const known = this.knownRow(info, args.where, scope)
-    this.scopeWhere(info, args, scope)
-    if (info.spec !== undefined) this.checkUpdateData(info, args.data)
+    const w: Walk = { table: this.table, scope }
+    const where = walkWhere(w, info, args.where, { top: true, unique: true, operation: 'update' }, 'where')
+    const known = this.knownRow(info, where, scope)
+    args.where = confine(w, info, where)
+    checkData(w, info, args.data, 'update', 'data')
+    this.checkUpdateData(info, args.data)
     const readFresh = (select: Obj) => io.readUnique(info.name, args.where as Obj, select)
 
     // Encrypted fields are written under the row's existing key, so it is read first (or taken from
@@ -558,9 +438,11 @@ export class QueryEngine {
   }
 
   private async upsert(info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
-    args.where = this.filterWhere(info, args.where, scope, { top: true, unique: true })
-    this.scopeWhere(info, args, scope)
-    if (info.spec !== undefined) this.checkUpdateData(info, args.update)
+    const w: Walk = { table: this.table, scope }
+    args.where = confine(w, info, walkWhere(w, info, args.where, { top: true, unique: true, operation: 'upsert' }, 'where'))
+    checkData(w, info, args.create, 'create', 'create')
+    checkData(w, info, args.update, 'update', 'update')
+    this.checkUpdateData(info, args.update)
     const ctx = writeContext(scope, io)
     const readSelf = (select: Obj) => io.readUnique(info.name, args.where as Obj, select)
     const { data: update, cas } = await this.updatedRow(info, args.update, readSelf, ctx, 'guard')
@@ -569,7 +451,7 @@ export class QueryEngine {
     args.create = await this.newRow(info, args.create, ctx)
     await this.runForeignKeyChecks(ctx)
     const result = await this.run(info, args, query, scope)
-    if (result === null && info.spec !== undefined) {
+    if (result === null && info.tenantColumn !== undefined) {
       // Prisma returns null when `where` matched nothing here but `create` hit an existing id.
       throw new TenantMismatchError(`model ${info.name}: upsert matched no row of the current tenant and its create conflicts with an existing row`)
     }
@@ -579,7 +461,9 @@ export class QueryEngine {
   /** A new row of `info`, top-level or nested: its nested writes, then its own fields encrypted. */
   private async newRow(info: ModelInfo, data: unknown, ctx: WriteContext): Promise<unknown> {
     const inner = await this.writeData(info, data, { ...ctx, readOwner: undefined })
-    const out = info.spec !== undefined && isObj(inner) ? await this.encryptNew(info, inner, ctx.scope) : inner
+    let out = inner
+    if (info.spec !== undefined && isObj(inner)) out = await this.encryptNew(info, inner, ctx.scope)
+    else if (info.tenantColumn !== undefined && isObj(inner)) out = { ...inner, [info.tenantColumn]: tenantOfNewRow(info, inner, ctx.scope) }
     ctx.foreignKeys.push([info, out])
     return out
   }
@@ -594,9 +478,9 @@ export class QueryEngine {
   private async updatedRow(info: ModelInfo, data: unknown, read: (select: Obj) => Promise<Obj | null>, ctx: WriteContext, ifMissing: 'throw' | 'guard'): Promise<{ data: unknown; cas?: Obj }> {
     const inner = await this.writeData(info, data, { ...ctx, readOwner: read })
     ctx.foreignKeys.push([info, inner])
+    this.checkUpdateData(info, inner)
     const spec = info.spec
     if (spec === undefined || !isObj(inner)) return { data: inner }
-    this.checkUpdateData(info, inner)
     const touched = this.touchedFields(info, inner)
     // In migrating mode every write looks at the row: a plaintext one gets encrypted now.
     if (touched.length === 0 && !spec.migrating) return { data: inner }
@@ -662,22 +546,22 @@ export class QueryEngine {
     return info.plan.fields.filter((f) => data[f.name] !== undefined)
   }
 
+  /** The columns an update may not write (sidecars, tenant, bound id), and the encrypted fields' values. */
   private checkUpdateData(info: ModelInfo, data: unknown): void {
-    if (!isObj(data)) return
-    const spec = info.spec!
-    this.checkNoManagedColumns(spec, data, info.plan.updateManaged)
+    if (!isObj(data) || info.tenantColumn === undefined) return
+    this.checkNoManagedColumns(info, data, info.plan.updateManaged)
     for (const f of info.plan.fields) {
       const v = data[f.name]
       // A JSON field's value may itself be an object: only `{ set }` is an operation there.
       if (isObj(v) && !isSetOp(v) && f.type !== 'json') {
-        throw new UnsupportedQueryError(`model ${spec.name}: field ${f.name} is encrypted; only plain values or { set } can be written to it`)
+        throw new UnsupportedQueryError(`model ${info.name}: field ${f.name} is encrypted; only plain values or { set } can be written to it`)
       }
     }
   }
 
-  private checkNoManagedColumns(spec: ModelSpec, data: Obj, columns: readonly string[]): void {
+  private checkNoManagedColumns(info: ModelInfo, data: Obj, columns: readonly string[]): void {
     for (const col of columns) {
-      if (data[col] !== undefined) throw new UnsupportedQueryError(`model ${spec.name}: column ${col} is managed by rowcrypt and cannot be written directly`)
+      if (data[col] !== undefined) throw new UnsupportedQueryError(`model ${info.name}: column ${col} is managed by rowcrypt and cannot be written directly`)
     }
   }
 
@@ -696,11 +580,18 @@ export class QueryEngine {
       if (rel === undefined || !isObj(value)) continue
       const target = this.table.get(rel.target)!
       if (!target.reachesScoped) continue
-      if (target.spec !== undefined) ctx.scope.require(target.name)
+      if (target.tenantColumn !== undefined) ctx.scope.require(target.name)
       let ops: Obj = {}
       for (const [op, opValue] of Object.entries(value)) {
         if (opValue === undefined) continue
-        if (op === 'set' && target.spec !== undefined && !ctx.scope.bypass) {
+        this.refuseDisplacing(info, key, rel, target, op, ctx)
+        if (op === 'upsert' && !rel.isList && target.tenantColumn !== undefined && !(await this.relatedIsTenants(key, target, ctx))) {
+          // The relation holds no row of the tenant (none, or another tenant's it cannot see): the
+          // tenant's view of the upsert is a create.
+          ops.create = await this.newRow(target, (opValue as Obj).create, ctx)
+          continue
+        }
+        if (op === 'set' && target.tenantColumn !== undefined && !ctx.scope.bypass) {
           if ('connect' in value || 'disconnect' in value) throw new UnsupportedQueryError(`model ${info.name}: combine set with connect or disconnect on ${key} in separate writes`)
           ops = { ...ops, ...(await this.scopedSet(info, key, target, opValue, ctx)) }
         } else {
@@ -724,8 +615,12 @@ export class QueryEngine {
       case 'connect':
         return mapItems(value, uniqueFilter)
       case 'disconnect':
-      case 'set':
       case 'delete':
+        // To-one `true`: the related row, whoever's it is; confined, only the tenant's.
+        if (value === true && !rel.isList) return target.tenantColumn === undefined || ctx.scope.bypass ? true : this.confineFilter(target, {}, ctx.scope, false)
+        if (value === false) return value
+        return mapItems(value, filter)
+      case 'set':
         return mapItems(value, filter)
       case 'deleteMany':
         return mapItems(value, plainFilter)
@@ -742,8 +637,8 @@ export class QueryEngine {
       case 'updateMany':
         return mapItemsAsync(value, async (v) => {
           if (!isObj(v)) return v
+          this.checkUpdateData(target, v.data)
           if (target.spec !== undefined) {
-            this.checkUpdateData(target, v.data)
             if (this.touchedFields(target, v.data).length > 0) {
               throw new UnsupportedQueryError(`model ${parent.name}: nested updateMany on ${key} cannot set encrypted fields (each row has its own key)`)
             }
@@ -756,12 +651,43 @@ export class QueryEngine {
     }
   }
 
-  /** Reads the row a to-one nested write targets: the owner's related row. */
-  private relatedReader(key: string, ctx: WriteContext): (select: Obj) => Promise<Obj | null> {
+  /**
+   * Reads the row a to-one nested write targets: the owner's related row, or null when there is
+   * none or it is another tenant's (the tenant cannot tell the two apart).
+   */
+  private relatedReader(key: string, target: ModelInfo, ctx: WriteContext): (select: Obj) => Promise<Obj | null> {
     return async (select) => {
       if (ctx.readOwner === undefined) return null
-      const owner = await ctx.readOwner({ [key]: { select } })
-      return (owner?.[key] as Obj | null | undefined) ?? null
+      const col = target.tenantColumn
+      const withTenantColumn = col === undefined || select[col] ? select : { ...select, [col]: true }
+      const owner = await ctx.readOwner({ [key]: { select: withTenantColumn } })
+      const row = (owner?.[key] as Obj | null | undefined) ?? null
+      if (row !== null && col !== undefined && !ctx.scope.bypass && row[col] !== ctx.scope.tenantId) return null
+      return row
+    }
+  }
+
+  /** True when the owner's to-one relation `key` holds a row of the tenant. */
+  private async relatedIsTenants(key: string, target: ModelInfo, ctx: WriteContext): Promise<boolean> {
+    return (await this.relatedReader(key, target, ctx)(selectOf([target.tenantColumn!]))) !== null
+  }
+
+  /**
+   * Prisma keeps a one-to-one exclusive by disconnecting the previous holder of the slot, with no
+   * tenant filter. Where that holder may be another tenant's row, taking the slot through the
+   * relation is refused: a row of a scoped model with a unique foreign key into an unscoped one
+   * (`connect`, `connectOrCreate`: write the foreign key column instead, and the unique constraint
+   * answers), and an existing unscoped row taking a new scoped holder through its back relation.
+   */
+  private refuseDisplacing(parent: ModelInfo, key: string, rel: RelationInfo, target: ModelInfo, op: string, ctx: WriteContext): void {
+    if (!rel.oneToOne || ctx.scope.bypass) return
+    const holdsKey = rel.fromFields.length > 0
+    if (holdsKey && parent.tenantColumn !== undefined && target.tenantColumn === undefined && (op === 'connect' || op === 'connectOrCreate')) {
+      throw new UnsupportedQueryError(`model ${parent.name}: ${op} on one-to-one ${key} could take the slot from another tenant's row; write ${rel.fromFields.join(', ')} directly instead`)
+    }
+    const taking = op === 'connect' || op === 'connectOrCreate' || op === 'create' || op === 'upsert'
+    if (!holdsKey && parent.tenantColumn === undefined && target.tenantColumn !== undefined && ctx.readOwner !== undefined && taking) {
+      throw new UnsupportedQueryError(`model ${parent.name}: ${op} on one-to-one ${key} of an existing row could take the slot from another tenant's row; write the foreign key on ${target.name} instead`)
     }
   }
 
@@ -771,7 +697,7 @@ export class QueryEngine {
     if (!isObj(v)) return v
     const wrapped = rel.isList || (isObj(v.data) && Object.keys(v).every((k) => k === 'data' || k === 'where'))
     const where = this.confineFilter(target, (wrapped ? v.where : undefined) ?? {}, ctx.scope, rel.isList) as Obj
-    const read = rel.isList ? (select: Obj) => ctx.io.readUnique(target.name, where, select) : this.relatedReader(key, ctx)
+    const read = rel.isList ? (select: Obj) => ctx.io.readUnique(target.name, where, select) : this.relatedReader(key, target, ctx)
     const { data, cas } = await this.updatedRow(target, wrapped ? v.data : v, read, ctx, 'throw')
     const finalWhere = cas === undefined ? where : andWhere(where, cas)
     if (rel.isList) return { ...v, where: finalWhere, data }
@@ -781,7 +707,7 @@ export class QueryEngine {
   private async nestedUpsert(key: string, rel: RelationInfo, target: ModelInfo, v: unknown, ctx: WriteContext): Promise<unknown> {
     if (!isObj(v)) return v
     const where = this.confineFilter(target, v.where ?? {}, ctx.scope, rel.isList) as Obj
-    const read = rel.isList ? (select: Obj) => ctx.io.readUnique(target.name, where, select) : this.relatedReader(key, ctx)
+    const read = rel.isList ? (select: Obj) => ctx.io.readUnique(target.name, where, select) : this.relatedReader(key, target, ctx)
     const { data: update, cas } = await this.updatedRow(target, v.update, read, ctx, 'guard')
     const create = await this.newRow(target, v.create, ctx)
     const finalWhere = cas === undefined ? where : andWhere(where, cas)
@@ -794,13 +720,12 @@ export class QueryEngine {
    * `connect` of the list (plain `set` would also disconnect other tenants' rows).
    */
   private async scopedSet(parent: ModelInfo, key: string, target: ModelInfo, value: unknown, ctx: WriteContext): Promise<Obj> {
-    const spec = target.spec!
-    const id = spec.idField
+    const id = target.idField
     const items = toArray(value)
     if (id === undefined || ctx.readOwner === undefined || items.some((i) => !isObj(i) || i[id] === undefined)) {
       throw new UnsupportedQueryError(`model ${parent.name}: set on tenant-scoped ${key} needs an existing row and each ${target.name} named by ${id ?? 'its id'}`)
     }
-    const owner = await ctx.readOwner({ [key]: { where: { [spec.columns.tenantId]: ctx.scope.tenantId }, select: { [id]: true } } })
+    const owner = await ctx.readOwner({ [key]: { where: { [target.tenantColumn!]: ctx.scope.tenantId }, select: { [id]: true } } })
     const wanted = new Set(items.map((i) => String((i as Obj)[id])))
     const current = ((owner?.[key] as Obj[] | undefined) ?? []).map((r) => r[id])
     return {
@@ -810,12 +735,9 @@ export class QueryEngine {
   }
 
   /** Checks a filter for encrypted fields and confines it (and its relation filters) to the tenant. */
-  private confineFilter(target: ModelInfo, where: unknown, scope: Scope, unique: boolean): unknown {
-    if (!isObj(where)) return where
-    const filtered = this.filterWhere(target, where, scope, { top: false, unique }) as Obj
-    if (scope.bypass) return filtered
-    const inner = this.scopeRelationFilters(target, filtered, scope)
-    return target.spec !== undefined ? withTenantFilter(target.spec, inner, scope.tenantId!) : inner
+  private confineFilter(target: ModelInfo, where: unknown, scope: Scope, unique: boolean): Obj {
+    const w: Walk = { table: this.table, scope }
+    return confine(w, target, walkWhere(w, target, where, { top: false, unique }, 'data'))
   }
 
   private async runForeignKeyChecks(ctx: WriteContext): Promise<void> {
@@ -843,7 +765,7 @@ export class QueryEngine {
         checked.add(id)
         scope.require(target.name)
         const where: Obj = Object.fromEntries(rel.toFields.map((f, i) => [f, values[i]]))
-        where[target.columns.tenantId] = scope.tenantId
+        where[target.tenantColumn] = scope.tenantId
         if (!(await io.exists(target.name, where))) {
           throw new RecordNotFoundError(`model ${info.name}: ${name} refers to no ${target.name} row of the current tenant`)
         }
@@ -852,17 +774,6 @@ export class QueryEngine {
   }
 
   // ---- argument checks --------------------------------------------------------------------
-
-  private checkReadArgs(info: ModelInfo, args: Obj, scope: Scope, topOperation?: string): void {
-    if (args.where !== undefined) {
-      args.where = this.filterWhere(info, args.where, scope, topOperation === undefined ? NESTED : { top: true, unique: UNIQUE_WHERE.has(topOperation), operation: topOperation })
-    }
-    this.checkOrderBy(info, args.orderBy)
-    if (info.spec !== undefined) {
-      for (const f of toArray(args.distinct)) this.refuseEncrypted(info, f, 'distinct')
-      if (isObj(args.cursor)) for (const f of Object.keys(args.cursor)) this.refuseEncrypted(info, f, 'cursor')
-    }
-  }
 
   // ---- blind indexes ----------------------------------------------------------------------
 
@@ -877,125 +788,6 @@ export class QueryEngine {
     } finally {
       session.dispose()
     }
-  }
-
-  /**
-   * Checks a filter and rewrites conditions on searchable fields into conditions on their index
-   * columns (other encrypted fields are refused). In a unique `where` (findUnique, update, ...) a
-   * searchable field whose index is unique becomes Prisma's unique input. Truncated indexes are
-   * only accepted as `equals`/`in` at the top level of the call's own `where`, where the rows they
-   * return are re-checked on their plaintext.
-   */
-  private filterWhere(info: ModelInfo, where: unknown, scope: Scope, mode: FilterMode): unknown {
-    if (!isObj(where) || !info.reachesScoped) return where
-    let out: Obj | undefined
-    const conditions: Obj[] = []
-    for (const [key, value] of Object.entries(where)) {
-      if (value === undefined) continue
-      if (key === 'AND' || key === 'OR' || key === 'NOT') {
-        const sub: FilterMode = { top: mode.top && key === 'AND', unique: false, operation: mode.operation }
-        const one = (w: unknown) => this.filterWhere(info, w, scope, sub)
-        const next = Array.isArray(value) ? value.map(one) : one(value)
-        if (Array.isArray(value) ? (next as unknown[]).some((w, i) => w !== value[i]) : next !== value) (out ??= { ...where })[key] = next
-        continue
-      }
-      const field = info.spec?.fields.get(key)
-      if (field !== undefined) {
-        if (field.index === undefined) this.refuseEncrypted(info, key, 'where')
-        out ??= { ...where }
-        delete out[key]
-        const unique = mode.unique ? info.indexUniques.get(key) : undefined
-        const plain = typeof value === 'string' ? value : isObj(value) && Object.keys(value).length === 1 && typeof value.equals === 'string' ? value.equals : undefined
-        if (unique !== undefined && plain !== undefined) {
-          const session = this.session(info, key, scope)
-          if (session.versions.length > 1 && !READS.has(mode.operation ?? '')) {
-            // One unique input holds one version's value: a row still indexed under an older one
-            // would be missed, and an upsert or connectOrCreate would then create a duplicate.
-            throw new UnsupportedQueryError(`model ${info.name}: a write by searchable field ${key} is not possible while blindIndex.previousKeyVersions is set (rotate --reindex pending); find the row, then write it by id`)
-          }
-          if (mode.top && READS.has(mode.operation ?? '')) scope.rechecks.push({ field, accept: new Set([field.index!.normalize(plain)]), strict: true })
-          const indexValue = session.all(info.spec!, field, plain)[scope.uniqueVersion] as string
-          const column = field.index!.column
-          out[unique.key] = unique.fields.length === 1 ? indexValue : Object.fromEntries(unique.fields.map((f) => [f, f === column ? indexValue : scope.tenantId]))
-        } else {
-          conditions.push(...this.indexConditions(info, field, value, scope, mode))
-        }
-        continue
-      }
-      const rel = info.relations.get(key)
-      if (rel === undefined || !isObj(value)) continue
-      const target = this.table.get(rel.target)!
-      const filters = RELATION_FILTERS.filter((f) => f in value)
-      const next = filters.length > 0 ? Object.fromEntries(Object.entries(value).map(([f, w]) => [f, filters.includes(f) ? this.filterWhere(target, w, scope, NESTED) : w])) : this.filterWhere(target, value, scope, NESTED)
-      if (filters.length > 0 ? filters.some((f) => (next as Obj)[f] !== value[f]) : next !== value) (out ??= { ...where })[key] = next
-    }
-    if (conditions.length > 0) out!.AND = [...toArray(out!.AND), ...conditions]
-    return out ?? where
-  }
-
-  private session(info: ModelInfo, field: string, scope: Scope): IndexSession {
-    if (scope.idx === undefined) {
-      throw new UnsupportedQueryError(`model ${info.name}: searching encrypted field ${field} needs a tenant (withTenant): its index keys are per tenant`)
-    }
-    return scope.idx
-  }
-
-  /** The index-column conditions (ANDed) equivalent to one filter on a searchable field. */
-  private indexConditions(info: ModelInfo, field: FieldSpec, value: unknown, scope: Scope, mode: FilterMode, negated = false): Obj[] {
-    const spec = info.spec!
-    const column = field.index!.column
-    const truncated = field.index!.bits < 256
-    if (value === null) return [{ [field.name]: null }]
-    const filter: Obj = typeof value === 'string' ? { equals: value } : isObj(value) ? value : {}
-    if (!isObj(value) && typeof value !== 'string') throw new InvalidValueError(`model ${info.name}: a filter on searchable field ${field.name} must be a string or a filter object`)
-    const at = `model ${info.name}: searchable field ${field.name}`
-    const values = (v: unknown): string[] => this.session(info, field.name, scope).all(spec, field, v)
-    const list = (v: unknown): unknown[] => {
-      if (!Array.isArray(v)) throw new InvalidValueError(`${at}: in and notIn take an array`)
-      return v
-    }
-    const out: Obj[] = []
-    // One set of accepted values per operator: `{ equals, in }` must meet both.
-    const accepts: Array<Set<string>> = []
-    for (const [op, v] of Object.entries(filter)) {
-      if (v === undefined) continue
-      if (!INDEX_OPERATORS.has(op)) throw new UnsupportedQueryError(`${at}: only equality (equals, in, notIn, not) can be searched through its blind index, not ${op}`)
-      if (truncated && op !== 'equals' && op !== 'in' && op !== 'mode') throw new UnsupportedQueryError(`${at}: its index is truncated, so it can be searched with equals or in only (not ${op}), at the top level of where`)
-      switch (op) {
-        case 'mode':
-          if (v !== 'default') throw new UnsupportedQueryError(`${at}: mode "${String(v)}" is not possible on an index; normalize the field instead (normalize: 'lowercase')`)
-          break
-        case 'equals':
-          if (v === null) out.push({ [field.name]: null })
-          else {
-            const all = values(v)
-            out.push({ [column]: all.length === 1 ? all[0] : { in: all } })
-            accepts.push(new Set([field.index!.normalize(v as string)]))
-          }
-          break
-        case 'in':
-          out.push({ [column]: { in: list(v).flatMap(values) } })
-          accepts.push(new Set(list(v).map((x) => field.index!.normalize(x as string))))
-          break
-        case 'notIn':
-          out.push({ [column]: { notIn: list(v).flatMap(values) } })
-          break
-        case 'not':
-          if (v === null) out.push({ [field.name]: { not: null } })
-          else if (typeof v === 'string') out.push({ [column]: { notIn: values(v) } })
-          else out.push({ NOT: this.indexConditions(info, field, v, scope, mode, true) })
-          break
-      }
-    }
-    const topRead = mode.top && READS.has(mode.operation ?? '')
-    if (truncated) {
-      const supported = mode.top && (mode.operation === undefined ? false : RECHECKED.has(mode.operation))
-      if (!supported) throw new UnsupportedQueryError(`${at}: its index is truncated, so it can only be searched at the top level of where (AND) in findMany, findFirst, count, updateMany and deleteMany, where rowcrypt re-checks candidates`)
-    }
-    // Equality at the top level is re-checked on the decrypted value: truncated indexes drop their
-    // false positives; untruncated ones catch an index column copied from another row.
-    if (!negated && (truncated || topRead)) for (const accept of accepts) scope.rechecks.push({ field, accept, strict: !truncated })
-    return out
   }
 
   /**
@@ -1074,99 +866,6 @@ export class QueryEngine {
     return (await this.matchingIds(info, args, io, scope)).length
   }
 
-  private checkWhere(info: ModelInfo, where: unknown): void {
-    if (!isObj(where) || !info.reachesScoped) return
-    for (const [key, value] of Object.entries(where)) {
-      if (value === undefined) continue
-      if (key === 'AND' || key === 'OR' || key === 'NOT') {
-        for (const w of toArray(value)) this.checkWhere(info, w)
-        continue
-      }
-      this.refuseEncrypted(info, key, 'where')
-      const rel = info.relations.get(key)
-      if (rel === undefined || !isObj(value)) continue
-      const target = this.table.get(rel.target)!
-      const filters = RELATION_FILTERS.filter((f) => f in value)
-      if (filters.length > 0) for (const f of filters) this.checkWhere(target, value[f])
-      else this.checkWhere(target, value)
-    }
-  }
-
-  private checkOrderBy(info: ModelInfo, orderBy: unknown): void {
-    for (const o of toArray(orderBy)) {
-      if (!isObj(o)) continue
-      for (const [key, value] of Object.entries(o)) {
-        this.refuseEncrypted(info, key, 'orderBy')
-        const rel = info.relations.get(key)
-        if (rel === undefined || !isObj(value)) continue
-        const target = this.table.get(rel.target)!
-        // Prisma cannot filter inside a relation-count sort: from an unscoped model it would
-        // order by every tenant's rows.
-        if (target.spec !== undefined && info.spec === undefined && '_count' in value) {
-          throw new UnsupportedQueryError(`model ${info.name}: ordering by the count of tenant-scoped ${key} is not supported`)
-        }
-        this.checkOrderBy(target, value)
-      }
-    }
-  }
-
-  private checkAggregates(info: ModelInfo, args: Obj, operation: string): void {
-    for (const f of toArray(args.by)) this.refuseEncrypted(info, f, `${operation} by`)
-    for (const agg of ['_min', '_max', '_avg', '_sum']) {
-      if (isObj(args[agg])) for (const [f, on] of Object.entries(args[agg])) if (on) this.refuseEncrypted(info, f, agg)
-    }
-    if (isObj(args.having)) this.checkWhere(info, args.having)
-  }
-
-  private refuseEncrypted(info: ModelInfo, field: unknown, where: string): void {
-    if (typeof field === 'string' && info.spec?.fields.has(field)) {
-      throw new UnsupportedQueryError(`model ${info.name}: field ${field} is encrypted and cannot be used in ${where}`)
-    }
-  }
-
-  /**
-   * Confines `args.where` to the current tenant (not inside an explicit bypass): the model's own
-   * rows, and every relation filter that reaches a scoped model, also from an unscoped model.
-   */
-  private scopeWhere(info: ModelInfo, args: Obj, scope: Scope): void {
-    if (scope.bypass) return
-    if (isObj(args.where)) args.where = this.scopeRelationFilters(info, args.where, scope)
-    if (info.spec === undefined) return
-    args.where = withTenantFilter(info.spec, (args.where as Obj | undefined) ?? {}, scope.tenantId!)
-    // Prisma finds a cursor row with an unfiltered subquery: a cursor on another tenant's row would
-    // let its columns steer the page. Confined, it matches nothing.
-    if (isObj(args.cursor)) args.cursor = { ...args.cursor, [info.spec.columns.tenantId]: scope.tenantId }
-  }
-
-  // Other tenants' rows match no relation filter: `some`/`none`/`is`/`isNot` (and the to-one
-  // shorthand) only look at the tenant's rows, and `every` holds for rows of other tenants.
-  private scopeRelationFilters(info: ModelInfo, where: Obj, scope: Scope): Obj {
-    if (!info.reachesScoped) return where
-    const out: Obj = { ...where }
-    for (const [key, value] of Object.entries(where)) {
-      if (key === 'AND' || key === 'OR' || key === 'NOT') {
-        const one = (w: unknown) => (isObj(w) ? this.scopeRelationFilters(info, w, scope) : w)
-        out[key] = Array.isArray(value) ? value.map(one) : one(value)
-        continue
-      }
-      const rel = info.relations.get(key)
-      if (rel === undefined || !isObj(value)) continue
-      const target = this.table.get(rel.target)!
-      if (!target.reachesScoped) continue
-      if (target.spec !== undefined) scope.require(target.name)
-      const confine = (w: unknown, every: boolean): unknown => {
-        if (!isObj(w)) return w
-        const inner = this.scopeRelationFilters(target, w, scope)
-        if (target.spec === undefined) return inner
-        const col = target.spec.columns.tenantId
-        return every ? { OR: [{ [col]: { not: scope.tenantId } }, inner] } : withTenantFilter(target.spec, inner, scope.tenantId!)
-      }
-      const filters = RELATION_FILTERS.filter((f) => f in value)
-      if (filters.length === 0) out[key] = confine(value, false)
-      else out[key] = Object.fromEntries(Object.entries(value).map(([f, w]) => [f, filters.includes(f) ? confine(w, f === 'every') : w]))
-    }
-    return out
-  }
 }
 
 /**
@@ -1190,16 +889,6 @@ function planForResult(plan: ReadPlan, result: unknown): ReadPlan {
 }
 
 const KNOWN_KEYS_MAX = 10_000
-
-/** Where a filter sits: the call's own `where` (top), a unique `where`, and the call's operation. */
-interface FilterMode {
-  readonly top: boolean
-  readonly unique: boolean
-  readonly operation?: string
-}
-const NESTED: FilterMode = { top: false, unique: false }
-// Operations whose rows a truncated index's false positives can be removed from.
-const RECHECKED = new Set(['findMany', 'findFirst', 'findFirstOrThrow', 'count', 'updateMany', 'updateManyAndReturn', 'deleteMany'])
 
 /** True when some key of `v`, at any depth, is in `names` (a call that may search a searchable field). */
 function mentions(v: unknown, names: ReadonlySet<string>, depth: number): boolean {
@@ -1236,23 +925,6 @@ function knownKeyId(spec: ModelSpec, tenantId: string, id: unknown): string {
   return `${spec.name}\u0000${tenantId}\u0000${String(id)}`
 }
 
-function withTenantFilter(spec: ModelSpec, where: Obj, tenantId: string): Obj {
-  const col = spec.columns.tenantId
-  // Unique wheres accept extra filters, so `{ id, tenantId }` still works for findUnique/update.
-  if (!(col in where)) return { ...where, [col]: tenantId }
-  return andWhere(where, { [col]: tenantId })
-}
-
-/**
- * True when the caller does not get `col` in full-row results: the call's `omit` hides it (any
- * truthy value, as Prisma reads it), or the client's default `omit` does and the call does not
- * show it again.
- */
-function hiddenFromCaller(given: Obj | undefined, hidden: ReadonlySet<string> | undefined, col: string): boolean {
-  const mine = given?.[col]
-  return mine ? true : mine === undefined && hidden?.has(col) === true
-}
-
 /**
  * `where` with the conditions of `extra` added: as plain keys (cheaper for Prisma) when `where`
  * has none of them and no value is null (a unique where input refuses null for a unique column),
@@ -1262,6 +934,27 @@ function withCondition(where: Obj, extra: Obj): Obj {
   if (!isObj(where)) return { AND: [extra] }
   for (const [k, v] of Object.entries(extra)) if (v === null || k in where) return andWhere(where, extra)
   return { ...where, ...extra }
+}
+
+/**
+ * The tenant of a new scoped row: the call's, or inside an explicit bypass the one `data` names.
+ * A different tenant in `data` is refused.
+ */
+function tenantOfNewRow(info: ModelInfo, data: Obj, scope: Scope): string {
+  const col = info.tenantColumn!
+  const given = data[col]
+  if (scope.bypass) {
+    if (given === undefined) throw new TenantMissingError(`model ${info.name}: inside unsafeBypassTenantScope a create must set ${col}`)
+    assertTenantId(given)
+    return given
+  }
+  if (given !== undefined && given !== scope.tenantId) throw new TenantMismatchError(`model ${info.name}: data names another tenant than the current one (${String(scope.tenantId)})`)
+  return scope.tenantId!
+}
+
+/** A scoped row of another tenant than the call's (or without its tenant column). */
+function isOtherTenants(info: ModelInfo, row: unknown, scope: Scope): boolean {
+  return isObj(row) && !scope.bypass && row[info.tenantColumn!] !== scope.tenantId
 }
 
 function andWhere(where: Obj, extra: Obj): Obj {
@@ -1307,18 +1000,6 @@ async function mapItemsAsync(v: unknown, fn: (item: unknown) => Promise<unknown>
  */
 function writtenKey(ciphertext: string): string {
   return ciphertext.slice(0, 32)
-}
-
-/** A string value a call encrypted: which row key, field and tenant it was written for, and its plaintext. */
-interface WrittenValue {
-  readonly ciphertext: string
-  readonly spec: ModelSpec
-  readonly field: string
-  readonly tenantId: string
-  readonly rowLabel: string | undefined
-  readonly wrappedDek: Uint8Array
-  readonly keyVersion: string
-  readonly plaintext: string
 }
 
 /** Records the string values of `fields` that `key` encrypted from `source` into `target`. */

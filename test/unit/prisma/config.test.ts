@@ -52,12 +52,24 @@ describe('buildModelTable: a valid configuration', () => {
   })
 
   it('records relations and which models reach a scoped model', () => {
-    expect(table.get('User')?.relations.get('posts')).toEqual({ target: 'Post', isList: true, fromFields: [], toFields: [] })
-    expect(table.get('User')?.relations.get('team')).toEqual({ target: 'Team', isList: false, fromFields: ['teamId'], toFields: ['id'] })
-    expect(table.get('Team')?.relations.get('members')).toEqual({ target: 'User', isList: true, fromFields: [], toFields: [] })
-    expect(table.get('Post')?.relations.get('author')).toEqual({ target: 'User', isList: false, fromFields: ['authorId'], toFields: ['id'] })
+    expect(table.get('User')?.relations.get('posts')).toEqual({ target: 'Post', isList: true, fromFields: [], toFields: [], oneToOne: false })
+    expect(table.get('User')?.relations.get('team')).toEqual({ target: 'Team', isList: false, fromFields: ['teamId'], toFields: ['id'], oneToOne: false })
+    expect(table.get('Team')?.relations.get('members')).toEqual({ target: 'User', isList: true, fromFields: [], toFields: [], oneToOne: false })
+    expect(table.get('Post')?.relations.get('author')).toEqual({ target: 'User', isList: false, fromFields: ['authorId'], toFields: ['id'], oneToOne: false })
     expect(table.get('Team')?.reachesScoped).toBe(true)
     expect(table.get('Document')?.reachesScoped).toBe(true)
+  })
+
+  it('scopes a model without encrypted fields by its tenant column alone', () => {
+    const t = build({ User: { fields: ['email'] }, Document: { fields: [], columns: { tenantId: 'orgId' } }, Customer: {} })
+    expect(t.get('Document')).toMatchObject({ spec: undefined, tenantColumn: 'orgId', idField: 'id' })
+    expect(t.get('Document')?.plan.required).toEqual(['orgId', 'id'])
+    expect(t.get('Document')?.plan.updateManaged).toEqual(['orgId'])
+    expect(t.get('Customer')?.tenantColumn).toBe('tenantId')
+    expect(t.get('Team')?.tenantColumn).toBeUndefined()
+    // Invoice points into the scope-only Customer: its foreign key is checked like any other.
+    expect(t.get('Invoice')?.plan.foreignKeys.map((f) => [f.name, f.target])).toEqual([['customer', { name: 'Customer', tenantColumn: 'tenantId' }]])
+    expect(t.get('Invoice')?.reachesScoped).toBe(true)
   })
 
   it('makes ids only for uuid defaults it can reproduce', () => {
@@ -112,7 +124,10 @@ describe('buildModelTable: invalid configurations throw ConfigError naming model
     ['one column for two sidecar roles', { User: { fields: ['email'], columns: { keyVersion: 'tenantId' } } }, ['User', 'tenantId']],
     ['an unknown value type', { User: { fields: [{ name: 'prefs', type: 'yaml' }] } }, ['User', 'prefs']],
     ['fields not an array', { User: { fields: 'email' } }, ['User']],
-    ['no fields', { User: { fields: [] } }, ['User']],
+    ['a wrapped-key column on a model without encrypted fields', { User: { fields: [], columns: { wrappedDek: 'wrappedDek' } } }, ['User', 'wrappedDek']],
+    ['migrating on a model without encrypted fields', { User: { migrating: true } }, ['User', 'migrating']],
+    ['a model without encrypted fields and without a tenant column', { Team: {} }, ['Team', 'tenantId']],
+    ['settings that are not an object', { User: 'email' }, ['User']],
     ['a field listed twice', { User: { fields: ['email', 'email'] } }, ['User', 'email']],
   ]
 

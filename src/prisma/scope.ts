@@ -1,0 +1,65 @@
+// The tenant situation of one call: who it runs for, and what its filters asked of the blind
+// indexes. Built once per call by the query path and passed down to every part of it.
+import type { IndexSession } from '../fields/blind-index'
+import type { FieldSpec, ModelSpec } from '../fields/spec'
+import type { CallStats } from '../metrics/observer'
+import { TenantMissingError } from '../errors'
+import { currentScope } from '../tenant/context'
+
+/** A truncated blind index used in a filter: rows it returns are re-checked on their plaintext. */
+export interface Recheck {
+  readonly field: FieldSpec
+  /** The normalized values the field may have. */
+  readonly accept: ReadonlySet<string>
+  /**
+   * Untruncated index: a row that does not meet the condition cannot be a collision, only a
+   * tampered index column (copied from another row), and fails closed. Truncated: a false positive.
+   */
+  readonly strict: boolean
+}
+
+/** The tenant situation of one call. */
+export class Scope {
+  /** The tenant's blind-index keys, when the call's filters search encrypted fields. */
+  idx: IndexSession | undefined
+  /** Which version a unique search (findUnique by a searchable field) uses: an index into idx.versions. */
+  uniqueVersion = 0
+  /** Truncated-index conditions of the top-level `where`, checked after decryption. */
+  rechecks: Recheck[] = []
+  /** String values this call encrypted, by header + IV (`writtenKey`): the result gets them back without decryption. */
+  written: Map<string, WrittenValue> | undefined
+
+  constructor(
+    readonly tenantId: string | undefined,
+    readonly bypass: boolean,
+    readonly stats: CallStats,
+    /** The client's default `omit` per model (`QueryIO.globallyOmitted`). */
+    readonly globallyOmitted: (model: string) => ReadonlySet<string> | undefined,
+  ) {}
+
+  static current(stats: CallStats, globallyOmitted: (model: string) => ReadonlySet<string> | undefined): Scope {
+    const s = currentScope()
+    return new Scope(s?.tenantId, s?.bypass !== undefined, stats, globallyOmitted)
+  }
+
+  /** Fails closed: a scoped model outside withTenant (and outside an explicit bypass). */
+  require(model: string): void {
+    if (this.tenantId === undefined && !this.bypass) {
+      throw new TenantMissingError(`model ${model} is tenant-scoped: run the query inside withTenant(tenantId, fn)`)
+    }
+  }
+}
+
+
+/** A string value a call encrypted: which row key, field and tenant it was written for, and its plaintext. */
+export interface WrittenValue {
+  readonly ciphertext: string
+  readonly spec: ModelSpec
+  readonly field: string
+  readonly tenantId: string
+  readonly rowLabel: string | undefined
+  readonly wrappedDek: Uint8Array
+  readonly keyVersion: string
+  readonly plaintext: string
+}
+

@@ -1,0 +1,151 @@
+// The walk of what a call reads: its filters, sort and window (`where`, `orderBy`, `cursor`,
+// `distinct`), and its shape (`select`, `include`, `omit`, `_count`) at any depth. It confines
+// every relation that reaches a scoped model and returns the plan for the result: which columns
+// rowcrypt added (removed again) and which rows to decrypt.
+import type { ModelInfo } from '../config'
+import { isPlain, join, onlyKeys, TO_MANY_READ_KEYS, TO_ONE_READ_KEYS, unsupported, type Obj } from './grammar'
+import { checkFieldList, checkOrderBy } from './order'
+import { NESTED, type FilterMode } from './search'
+import { confine, walkWhere, type Walk } from './where'
+
+/** How to post-process the result of one model in a result tree. */
+export interface ReadPlan {
+  readonly info: ModelInfo
+  /** Columns we added to the selection and remove from the result. */
+  readonly strip: string[]
+  readonly relations: Array<{ field: string; plan: ReadPlan }>
+  /** The keys of an explicit `select` (after our additions); undefined for default selections. */
+  selected?: string[]
+  /**
+   * A to-one row of a scoped model reached from an unscoped one: when it is another tenant's, it
+   * reads as null, as if the shared row pointed at nothing (it may; the tenant cannot tell).
+   */
+  otherTenantIsNull?: boolean
+}
+
+/**
+ * The filter and window of a read of `info`: `where` walked (confined to the tenant when `own`),
+ * `orderBy`, `distinct` and `cursor` checked, the cursor confined too (Prisma finds a cursor row
+ * with an unfiltered subquery, so another tenant's row would steer the page).
+ */
+export function walkReadArgs(w: Walk, info: ModelInfo, args: Obj, mode: FilterMode, path: string, own: boolean): void {
+  const where = walkWhere(w, info, args.where, mode, join(path, 'where'))
+  args.where = own ? confine(w, info, where) : where
+  if (args.where === undefined) delete args.where
+  checkOrderBy(w, info, args.orderBy, join(path, 'orderBy'))
+  if (args.distinct !== undefined) checkFieldList(info, args.distinct, join(path, 'distinct'))
+  if (args.cursor !== undefined) {
+    const cursor = walkWhere(w, info, args.cursor, { top: false, unique: true }, join(path, 'cursor'))
+    if (cursor !== undefined) for (const f of Object.keys(cursor)) if (info.spec?.fields.has(f)) throw unsupported(info.name, join(path, 'cursor'), `field ${f} is encrypted and cannot be used in cursor`)
+    args.cursor = own && info.tenantColumn !== undefined && !w.scope.bypass ? { ...cursor, [info.tenantColumn]: w.scope.tenantId } : cursor
+  }
+}
+
+/** Adds what decryption needs to the selection, confines relations, and plans the result. */
+export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string): ReadPlan {
+  const plan: ReadPlan = { info, strip: [], relations: [] }
+  const spec = info.spec
+  if (args.select !== undefined && args.include !== undefined) throw unsupported(info.name, path, 'select and include cannot be combined')
+  if (args.select !== undefined && args.omit !== undefined) throw unsupported(info.name, path, 'select and omit cannot be combined')
+  if (isPlain(args.select)) {
+    const select: Obj = { ...args.select }
+    args.select = select
+    let readsEncrypted = false
+    for (const [key, value] of Object.entries(select)) {
+      const at = join(join(path, 'select'), key)
+      if (key === '_count') select._count = walkCount(w, info, value, at)
+      else if (info.relations.has(key)) select[key] = walkRelation(w, info, key, value, plan, at)
+      else if (!info.scalars.has(key)) throw unsupported(info.name, at, 'not a field of this model')
+      else if (value && spec?.fields.has(key)) readsEncrypted = true
+    }
+    if (info.tenantColumn !== undefined) {
+      // The tenant column is always read, so every scoped row in a result can be checked.
+      const needed = readsEncrypted ? info.plan.required : [info.tenantColumn]
+      for (const col of needed) {
+        if (!select[col]) {
+          select[col] = true
+          plan.strip.push(col)
+        }
+      }
+    }
+    plan.selected = Object.keys(select).filter((k) => select[k])
+    return plan
+  }
+  if (args.select !== undefined) throw unsupported(info.name, join(path, 'select'), 'select must be an object')
+  if (args.omit !== undefined) {
+    if (!isPlain(args.omit)) throw unsupported(info.name, join(path, 'omit'), 'omit must be an object')
+    for (const key of Object.keys(args.omit)) if (!info.scalars.has(key)) throw unsupported(info.name, join(join(path, 'omit'), key), 'only scalar fields can be omitted')
+  }
+  if (info.tenantColumn !== undefined) {
+    // The columns decryption needs are un-hidden where the call's `omit` or the client's default
+    // one hides them (and removed from the result again); when the client's default cannot be
+    // known, they are un-hidden anyway. An `omit` Prisma need not process is cheaper for it.
+    const given = isPlain(args.omit) ? args.omit : undefined
+    const hidden = w.scope.globallyOmitted(info.name)
+    let omit: Obj | undefined
+    for (const col of info.plan.required) {
+      // An id hidden only by the client's default stays: it names the row in audit events.
+      if (hiddenFromCaller(given, hidden, col) && (col !== spec?.idField || given?.[col])) plan.strip.push(col)
+      if (given?.[col] || hidden === undefined || hidden.has(col)) (omit ??= { ...given })[col] = false
+    }
+    if (omit !== undefined) args.omit = omit
+  }
+  if (args.include !== undefined) {
+    if (!isPlain(args.include)) throw unsupported(info.name, join(path, 'include'), 'include must be an object')
+    const include: Obj = { ...args.include }
+    args.include = include
+    for (const [key, value] of Object.entries(include)) {
+      const at = join(join(path, 'include'), key)
+      if (key === '_count') include._count = walkCount(w, info, value, at)
+      else if (info.relations.has(key)) include[key] = walkRelation(w, info, key, value, plan, at)
+      else throw unsupported(info.name, at, 'not a relation of this model')
+    }
+  }
+  return plan
+}
+
+function walkRelation(w: Walk, parent: ModelInfo, field: string, value: unknown, parentPlan: ReadPlan, path: string): unknown {
+  const rel = parent.relations.get(field)!
+  const target = w.table.get(rel.target)!
+  if (!target.reachesScoped || value === false || value === undefined) return value
+  if (value !== true && !isPlain(value)) throw unsupported(parent.name, path, 'a relation is selected with true or an object')
+  if (target.tenantColumn !== undefined) w.scope.require(target.name)
+  const sub: Obj = value === true ? {} : { ...value }
+  onlyKeys(parent.name, sub, rel.isList ? TO_MANY_READ_KEYS : TO_ONE_READ_KEYS, path)
+  if (rel.isList) walkReadArgs(w, target, sub, NESTED, path, true)
+  const plan = walkSelection(w, target, sub, path)
+  if (!rel.isList && target.tenantColumn !== undefined && parent.tenantColumn === undefined && !w.scope.bypass) plan.otherTenantIsNull = true
+  parentPlan.relations.push({ field, plan })
+  return Object.keys(sub).length > 0 ? sub : true
+}
+
+/** Relation counts (`_count`): counts of relations into scoped models only count the tenant's rows. */
+function walkCount(w: Walk, info: ModelInfo, value: unknown, path: string): unknown {
+  if (value === false || value === undefined) return value
+  if (value !== true && !(isPlain(value) && Object.keys(value).every((k) => k === 'select') && isPlain(value.select))) {
+    throw unsupported(info.name, path, '_count is true or { select: { relation: true | { where } } }')
+  }
+  const select: Obj = value === true ? Object.fromEntries(info.plan.listRelations.map((n) => [n, true])) : { ...(value.select as Obj) }
+  for (const [name, v] of Object.entries(select)) {
+    const at = join(join(path, 'select'), name)
+    const rel = info.relations.get(name)
+    if (rel === undefined || !rel.isList) throw unsupported(info.name, at, 'only to-many relations can be counted')
+    const target = w.table.get(rel.target)!
+    if (!v || !target.reachesScoped) continue
+    if (v !== true && !(isPlain(v) && Object.keys(v).every((k) => k === 'where'))) throw unsupported(info.name, at, 'a relation count takes true or { where }')
+    if (target.tenantColumn !== undefined) w.scope.require(target.name)
+    const where = confine(w, target, walkWhere(w, target, v === true ? undefined : v.where, NESTED, join(at, 'where')))
+    select[name] = Object.keys(where).length > 0 ? { where } : true
+  }
+  return { select }
+}
+
+/**
+ * True when the caller does not get `col` in full-row results: the call's `omit` hides it (any
+ * truthy value, as Prisma reads it), or the client's default `omit` does and the call does not
+ * show it again.
+ */
+export function hiddenFromCaller(given: Obj | undefined, hidden: ReadonlySet<string> | undefined, col: string): boolean {
+  const mine = given?.[col]
+  return mine ? true : mine === undefined && hidden?.has(col) === true
+}

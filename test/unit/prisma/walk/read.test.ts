@@ -1,0 +1,58 @@
+import { walkReadArgs, walkSelection } from '../../../../src/prisma/walk/read'
+import { codeOf, info, walkAs } from './fixture'
+
+const UNSUPPORTED = 'ERR_ROWCRYPT_UNSUPPORTED_QUERY'
+const top = { top: true, unique: false, operation: 'findMany' }
+
+describe('walkReadArgs', () => {
+  it('confines the where and the cursor of a scoped model', () => {
+    const args: Record<string, unknown> = { where: { name: 'a' }, cursor: { id: 3 }, take: 2 }
+    walkReadArgs(walkAs('A'), info('User'), args, top, '', true)
+    expect(args).toEqual({ where: { name: 'a', tenantId: 'A' }, cursor: { id: 3, tenantId: 'A' }, take: 2 })
+  })
+
+  it('refuses an encrypted cursor or distinct', () => {
+    expect(codeOf(() => walkReadArgs(walkAs('A'), info('User'), { distinct: ['email'] }, top, '', true))).toBe(UNSUPPORTED)
+    expect(codeOf(() => walkReadArgs(walkAs('A'), info('User'), { cursor: { email: 'x' } }, top, '', true))).toBe(UNSUPPORTED)
+  })
+})
+
+describe('walkSelection', () => {
+  it('confines to-many relations and relation counts into scoped models, at any depth', () => {
+    const args: Record<string, unknown> = { include: { members: { include: { posts: { where: { slug: 's' } } } }, _count: true } }
+    const plan = walkSelection(walkAs('A'), info('Team'), args, '')
+    expect(args.include).toEqual({
+      members: { where: { tenantId: 'A' }, include: { posts: { where: { slug: 's', tenantId: 'A' } } } },
+      _count: { select: { members: { where: { tenantId: 'A' } } } },
+    })
+    expect(plan.relations.map((r) => r.field)).toEqual(['members'])
+  })
+
+  it('marks a to-one into a scoped model from an unscoped one: another tenant row reads as null', () => {
+    const args: Record<string, unknown> = { select: { name: true, owner: true, profile: { select: { id: true } } } }
+    const plan = walkSelection(walkAs('A'), info('Team'), args, '')
+    expect(plan.relations.map((r) => [r.field, r.plan.otherTenantIsNull])).toEqual([
+      ['owner', true],
+      ['profile', true],
+    ])
+    // The tenant column is read for the check, and removed from the result again.
+    expect(args.select).toEqual({ name: true, owner: true, profile: { select: { id: true, tenantId: true } } })
+    const postArgs: Record<string, unknown> = { include: { author: true } }
+    expect(walkSelection(walkAs('A'), info('Post'), postArgs, '').relations[0]!.plan.otherTenantIsNull).toBeUndefined()
+  })
+
+  it('refuses unknown keys in select, include, omit and relation arguments', () => {
+    const w = walkAs('A')
+    expect(codeOf(() => walkSelection(w, info('User'), { select: { nope: true } }, ''))).toBe(UNSUPPORTED)
+    expect(codeOf(() => walkSelection(w, info('User'), { include: { name: true } }, ''))).toBe(UNSUPPORTED)
+    expect(codeOf(() => walkSelection(w, info('User'), { omit: { posts: true } }, ''))).toBe(UNSUPPORTED)
+    expect(codeOf(() => walkSelection(w, info('Team'), { include: { owner: { where: { name: 'x' } } } }, ''))).toBe(UNSUPPORTED)
+    expect(codeOf(() => walkSelection(w, info('Team'), { include: { members: { having: {} } } }, ''))).toBe(UNSUPPORTED)
+    expect(codeOf(() => walkSelection(w, info('Team'), { include: { _count: { select: { owner: true } } } }, ''))).toBe(UNSUPPORTED)
+    expect(codeOf(() => walkSelection(w, info('Team'), { select: { _count: { where: {} } } }, ''))).toBe(UNSUPPORTED)
+  })
+
+  it('fails closed without a tenant when a selection reaches a scoped model', () => {
+    expect(codeOf(() => walkSelection(walkAs(null), info('Team'), { include: { members: true } }, ''))).toBe('ERR_ROWCRYPT_TENANT_MISSING')
+  })
+})
