@@ -207,10 +207,11 @@ export class QueryEngine {
   // ---- reads ------------------------------------------------------------------------------
 
   /** Adds what decryption needs to the selection, runs the query and decrypts the result tree. */
-  private async run(info: ModelInfo, args: Obj, query: Query, scope: Scope): Promise<unknown> {
+  private async run(info: ModelInfo, args: Obj, query: Query, scope: Scope, fluent?: { returned: boolean }): Promise<unknown> {
     const plan = walkSelection({ table: this.table, scope }, info, args, '')
     const result = await query(args)
     const matched = planForResult(plan, result)
+    if (fluent !== undefined) fluent.returned = matched !== plan
     // The fluent API's to-one row (`team.findUnique(...).owner()`) of another tenant: none.
     if (matched.otherTenantIsNull === true && isOtherTenants(matched.info, result, scope)) return null
     await this.decryptTree(matched, result, scope)
@@ -829,7 +830,17 @@ export class QueryEngine {
     }
     const fields = [...new Set(scope.rechecks.map((r) => r.field.name))]
     const added = ensureSelected(a, [...fields, ...(id === undefined ? [] : [id])])
-    const result = await this.run(info, a, query, scope)
+    const fluent = { returned: false }
+    const result = await this.run(info, a, query, scope, fluent)
+    if (fluent.returned) {
+      // The fluent API returned the related rows, not the row the conditions are about: that row
+      // is re-checked by a read of its own (a truncated index has already narrowed it to matches).
+      const select = selectOf([...info.plan.required, ...fields])
+      const parents = UNIQUE_WHERE.has(operation) ? [await io.readUnique(info.name, a.where as Obj, select)].filter((r): r is Obj => r !== null) : await io.readMany(info.name, a.where as Obj, select)
+      await this.decryptTree({ info, strip: [], relations: [] }, parents, scope)
+      for (const p of parents) this.meetsRechecks(spec, p, scope)
+      return result
+    }
     const rows = (single ? (result === null ? [] : [result]) : (result as Obj[])) as Obj[]
     const kept = rows.filter((r) => this.meetsRechecks(spec, r, scope))
     for (const r of rows) for (const f of added) delete r[f]

@@ -181,6 +181,24 @@ describe.each(DATABASES)('blind indexes on %s', (kind) => {
     expect((await withTenant('a', () => prisma.customer.findFirst({ where: { email: 'cat@example.com' } })))?.id).toBe(ids.cat)
   })
 
+  it('the fluent API from a search returns the related rows, re-checking the row searched for', async () => {
+    const invoices = await inA(() => prisma.customer.findUnique({ where: { email: 'ann@example.com' } as never }).invoices({ orderBy: { amount: 'asc' } }))
+    expect(invoices?.map((i) => [i.reference, i.amount])).toEqual([['INV-1', 10], ['INV-2', 20]])
+    expect(await inA(() => prisma.customer.findFirst({ where: { email: 'bob@example.com' } }).invoices())).toHaveLength(1)
+    // The searched row's index copied onto another row still fails closed through the fluent API.
+    const [victim] = await db.raw<{ emailIndex: string }>(`SELECT "emailIndex" FROM ${db.table('Customer')} WHERE "id" = $1`, [ids.cat])
+    const evil = await inA(() => prisma.customer.create({ data: { email: 'eve@evil.example' } }))
+    await db.raw(`UPDATE ${db.table('Customer')} SET "emailIndex" = NULL WHERE "id" = $1`, [ids.cat])
+    await db.raw(`UPDATE ${db.table('Customer')} SET "emailIndex" = $1 WHERE "id" = $2`, [victim!.emailIndex, evil.id])
+    try {
+      expect(await inA(() => codeOf(prisma.customer.findUnique({ where: { email: 'cat@example.com' } as never }).invoices()))).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
+    } finally {
+      await db.raw(`UPDATE ${db.table('Customer')} SET "emailIndex" = NULL WHERE "id" = $1`, [evil.id])
+      await db.raw(`UPDATE ${db.table('Customer')} SET "emailIndex" = $1 WHERE "id" = $2`, [victim!.emailIndex, ids.cat])
+      await inA(() => prisma.customer.delete({ where: { id: evil.id } }))
+    }
+  })
+
   it('nested creates index their rows too', async () => {
     const [inv] = await db.raw<{ referenceIndex: string }>(`SELECT "referenceIndex" FROM ${db.table('Invoice')} WHERE "customerId" = $1`, [ids.annB])
     expect(inv!.referenceIndex).toMatch(/^v1:[0-9a-f]{64}$/)
