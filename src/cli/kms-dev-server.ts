@@ -11,7 +11,8 @@ A local AWS KMS-compatible server for development and tests. Keys are stored UNP
 
 Options:
   --port <n>          Port (default 4599; 0 picks a free one)
-  --host <addr>       Interface (default 127.0.0.1)
+  --host <addr>       Interface (default 127.0.0.1); requests must name a loopback
+                      host or <addr> in their Host header
   --file <path>       Key file, kept across restarts (default .rowcrypt-kms-dev.json)
   --memory            Keep keys in memory only
   --alias <name>      Make sure this alias exists (repeatable; default alias/rowcrypt-dev)

@@ -2,6 +2,7 @@
 // tries, and the per-call session holding the tenant's index keys (zeroed when the call ends).
 import { zero } from '../crypto/aes-gcm'
 import { blindIndexHex, deriveFieldIndexKey } from '../crypto/blind-index'
+import { cacheKey } from '../crypto/cache-key'
 import { isWellFormed } from '../crypto/context'
 import { ConfigError, InvalidValueError, KeyProviderError, RowcryptError } from '../errors'
 import type { KeyProvider } from '../keys/provider'
@@ -136,7 +137,8 @@ export class IndexSession {
   }
 
   #fieldKey(spec: ModelSpec, field: FieldSpec, version: string): Buffer {
-    const id = `${spec.name}\u0000${field.name}\u0000${version}`
+    // Model and field names may hold any character: the parts are length-prefixed, not joined.
+    const id = cacheKey(spec.name, field.name, version)
     let key = this.#fieldKeys.get(id)
     if (key === undefined) {
       const root = this.roots.get(version)

@@ -1,6 +1,7 @@
 // The Prisma-free core: encrypt, decrypt and re-wrap one row. The Prisma extension is a thin
 // layer over this; it can also be used on its own (queues, exports, other ORMs).
 import { AuthenticationFailure, generateIv, generateKey, open, seal, sealUtf8, zero } from '../crypto/aes-gcm'
+import { cacheKey } from '../crypto/cache-key'
 import { encodeContext, isWellFormed, type BindingContext } from '../crypto/context'
 import { ALGORITHM, FORMAT_VERSION, formatCiphertext, formatCiphertextBody, isCiphertext, parseCiphertext, typeCode, type ValueType } from '../envelope/ciphertext'
 import { formatWrappedKey, parseWrappedKey } from '../envelope/wrapped-key'
@@ -355,7 +356,9 @@ export class RowKey {
   ) {
     // When the provider's key was copied (not a Buffer), zero the provider's copy right away.
     if (providerKey !== plaintextKey) zero(providerKey)
-    this.#aadKey = aad === undefined ? tenantId : `${tenantId}\u0000${Buffer.from(aad).toString('base64url')}`
+    // The field AAD cache's key for (tenant, extra AAD): length-prefixed parts, so no tenant id can
+    // name the entry of another tenant with extra AAD (a separator could occur in the tenant id).
+    this.#aadKey = aad === undefined ? cacheKey(tenantId) : cacheKey(tenantId, Buffer.from(aad).toString('base64url'))
   }
 
   /**

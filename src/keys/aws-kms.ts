@@ -31,6 +31,7 @@ import type {
   ScheduleKeyDeletionCommandOutput,
 } from '@aws-sdk/client-kms'
 import { AuthenticationFailure, IV_BYTES, KEY_BYTES, TAG_BYTES, generateIv, generateKey, open, seal, zero } from '../crypto/aes-gcm'
+import { cacheKey } from '../crypto/cache-key'
 import { encodeContext, type BindingContext } from '../crypto/context'
 import {
   ConfigError,
@@ -471,7 +472,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
       if (this.#shredded.has(tenantId)) throw new TenantShreddedError(`tenant ${tenantId} was shredded: its keys are destroyed`)
       return fn(key)
     }
-    return this.#tenantCache.use(JSON.stringify([tenantId, keyVersion]), () => this.#loadTenantKey(store, tenantId, keyVersion, kmsKeyId, create), checked, [tenantTag(tenantId)])
+    return this.#tenantCache.use(cacheKey(tenantId, keyVersion), () => this.#loadTenantKey(store, tenantId, keyVersion, kmsKeyId, create), checked, [tenantTag(tenantId)])
   }
 
   async #loadTenantKey(store: TenantKeyStore, tenantId: string, keyVersion: string, kmsKeyId: string, create: boolean): Promise<Uint8Array> {
@@ -630,7 +631,7 @@ function versionMap(input: unknown, what: string): Map<string, string> {
 }
 
 function tenantTag(tenantId: string): string {
-  return `tenant:${tenantId}`
+  return cacheKey('tenant', tenantId)
 }
 
 function tenantKeyContext(tenantId: string, keyVersion: string): Record<string, string> {

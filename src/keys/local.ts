@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { hkdfSync, randomBytes } from 'node:crypto'
 import { AuthenticationFailure, IV_BYTES, KEY_BYTES, TAG_BYTES, generateIv, generateKey, open, seal, zero } from '../crypto/aes-gcm'
+import { cacheKey } from '../crypto/cache-key'
 import { appendContext, encodeContext, encodeContextPrefix, type BindingContext } from '../crypto/context'
 import { ConfigError, DecryptionError, KeyVersionError } from '../errors'
 import type { GeneratedDataKey, KeyProvider } from './provider'
@@ -203,7 +204,7 @@ export class LocalKeyProvider implements KeyProvider {
       Object.hasOwn(context, 'tenantId') &&
       (rowId === undefined ? Object.keys(context).length === 3 : typeof rowId === 'string' && Object.hasOwn(context, 'rowId') && Object.keys(context).length === 4)
     ) {
-      const id = `${keyVersion.length}:${keyVersion}${model.length}:${model}${purpose}`
+      const id = cacheKey(keyVersion, model, purpose)
       let prefix = this.#aadPrefixes.get(id)
       if (prefix === undefined) {
         if (this.#aadPrefixes.size >= AAD_PREFIXES_MAX) this.#aadPrefixes.clear()

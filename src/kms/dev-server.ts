@@ -19,7 +19,11 @@ import { ConfigError } from '../errors'
 export interface KmsDevServerOptions {
   /** TCP port; `0` (the default) picks a free one. */
   port?: number
-  /** Interface to listen on. Default `127.0.0.1`; anything else exposes unprotected keys. */
+  /**
+   * Interface to listen on. Default `127.0.0.1`; anything else exposes unprotected keys. Requests
+   * are answered only when their `Host` header is a loopback name or, when this is given and is not
+   * a loopback address, this host (see {@link KmsDevServer}).
+   */
   host?: string
   /** JSON file holding keys and aliases; the server survives restarts with it. Default: memory only. */
   file?: string
@@ -134,6 +138,17 @@ const OPERATIONS = [
  * Not a security boundary: key material sits in plaintext in memory and in `file`, and request
  * signatures are not verified (only required to be present).
  *
+ * Host check, against DNS rebinding: a web page can have a browser send requests to a loopback
+ * server through a name the page controls, and the browser then sends that name as `Host`. So a
+ * request is answered only when its `Host` header is a loopback name, `localhost`, `127.x.y.z` or
+ * `[::1]`, each with an optional `:port`; when the server was started with an explicit `host` that
+ * is not a loopback address, `Host` may also be that host (with an optional port; an IPv6 address in
+ * brackets). Every other request, and one without a `Host` header, is answered 403 with
+ * `{"__type":"AccessDeniedException","message":...}`, before any injected fault or latency and
+ * without touching keys; it is counted in `calls()` and logged in `requests()` like any other.
+ * So a server listening on a wildcard address (`0.0.0.0`, `::`) refuses clients that reach it by
+ * the machine's name or address: start it on the address or name those clients use instead.
+ *
  * @example
  * ```ts
  * const kms = await KmsDevServer.start({ port: 0, file: '.rowcrypt-kms-dev.json' })
@@ -161,6 +176,9 @@ export class KmsDevServer {
   readonly #timers = new Set<NodeJS.Timeout>()
   #port = 0
   #host: string
+  // The `Host` name accepted besides loopback names: the explicit `host` option when it is not
+  // loopback, lower-cased, an IPv6 address in brackets as it appears in a `Host` header.
+  readonly #extraHostName: string | undefined
 
   private constructor(options: KmsDevServerOptions) {
     this.latencyMs = options.latencyMs ?? 0
@@ -168,8 +186,11 @@ export class KmsDevServer {
     this.accountId = options.accountId ?? '111122223333'
     this.#file = options.file
     this.#host = options.host ?? '127.0.0.1'
+    const name = options.host === undefined ? undefined : hostHeaderName(options.host)
+    this.#extraHostName = name === undefined || isLoopbackName(name) ? undefined : name
     if (this.#file !== undefined) this.#loadFile(this.#file)
-    this.#server = createServer((req, res) => this.#handle(req, res))
+    // A request without `Host` is refused by #handle (403, KMS-shaped) rather than by node (400).
+    this.#server = createServer({ requireHostHeader: false }, (req, res) => this.#handle(req, res))
   }
 
   /**
@@ -295,6 +316,12 @@ export class KmsDevServer {
       const target = String(req.headers['x-amz-target'] ?? '')
       const operation = target.startsWith('TrentService.') ? target.slice('TrentService.'.length) : target || 'Unknown'
       this.#calls[operation] = (this.#calls[operation] ?? 0) + 1
+      if (!this.#hostAllowed(req.headers.host)) {
+        // Before faults, latency and keys: nothing of the request is looked at beyond its headers.
+        this.#record({ operation, status: 403, errorType: 'AccessDeniedException' })
+        this.#send(res, 403, { __type: 'AccessDeniedException', message: 'the KMS dev server answers only requests whose Host header is a loopback name (localhost, 127.x.y.z, [::1]) or the host it was started on' })
+        return
+      }
       const fault = this.#takeFault(operation)
       const delay = this.latencyMs + (fault?.latencyMs ?? 0)
       const respond = () => {
@@ -334,6 +361,13 @@ export class KmsDevServer {
         this.#timers.add(t)
       } else respond()
     })
+  }
+
+  #hostAllowed(header: string | undefined): boolean {
+    if (header === undefined) return false
+    const name = hostNameOf(header)
+    if (name === undefined) return false
+    return isLoopbackName(name) || (this.#extraHostName !== undefined && name === this.#extraHostName)
   }
 
   #send(res: ServerResponse, status: number, body: unknown): void {
@@ -578,6 +612,29 @@ export class KmsDevServer {
     writeFileSync(tmp, JSON.stringify(state, null, 2), { mode: 0o600 })
     renameSync(tmp, this.#file)
   }
+}
+
+// 127.0.0.0/8 in dotted-decimal form, each part 0 to 255 without leading zeros.
+const LOOPBACK_V4 = /^127(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/
+
+/** True for a loopback name as a `Host` header carries it (lower-cased, without port). */
+function isLoopbackName(name: string): boolean {
+  return name === 'localhost' || name === '[::1]' || LOOPBACK_V4.test(name)
+}
+
+/**
+ * The name of a `Host` header value (`name`, `name:port`, `[v6]`, `[v6]:port`), lower-cased,
+ * without its port; undefined when it has none of these forms.
+ */
+function hostNameOf(header: string): string | undefined {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]/@]+)(?::[0-9]{1,5})?$/.exec(header)
+  return m === null ? undefined : (m[1] as string).toLowerCase()
+}
+
+/** How a `host` option appears as the name of a `Host` header: lower-cased, IPv6 in brackets. */
+function hostHeaderName(host: string): string {
+  const h = host.toLowerCase()
+  return h.includes(':') && !h.startsWith('[') ? `[${h}]` : h
 }
 
 function validAlias(name: string): boolean {

@@ -7,8 +7,11 @@
 // AggregateError member), audit events, Prometheus metric text (tenant label on), anything written
 // to stdout / stderr / console during the run (with DEBUG=* for dependencies that log through
 // `debug`; rowcrypt itself has no debug channel, checked below), Prisma's query log (`query` and
-// `params` of every event: params carry ciphertexts, never plaintext), key-provider and progress
-// events, and the commands' --json output.
+// `params` of every event, each scanned on its own: params carry ciphertexts, wrapped keys, key
+// versions, tenant ids and blind-index values, checked too, never plaintext or an unwrapped key; the
+// tenant intermediate key and the blind-index keys in play are secrets as well), key-provider and
+// progress events, and the commands' --json output.
+import { DecryptCommand } from '@aws-sdk/client-kms'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -30,11 +33,26 @@ import {
   type RowcryptObserver,
 } from '../../src'
 import { rotateCommand, statusCommand, verifyCommand, type JobIO } from '../../src/cli/rotate'
+import { deriveFieldIndexKey } from '../../src/crypto/blind-index'
 import { tenantCommand } from '../../src/cli/tenant'
 import { openDatabase, type TestDatabase } from '../support/db'
-import { awsProvider } from '../support/kms'
+import { awsProvider, kmsClient } from '../support/kms'
+import { extendSearchable } from '../support/searchable'
 import { TEST_KEYS } from '../support/setup'
 import { captureOutput, errorTexts, KeyRecordingProvider, SecretSet } from '../support/secrets'
+
+/** A recording provider that also derives blind-index root keys, recording each as a secret. */
+class IndexingRecorder extends KeyRecordingProvider {
+  readonly indexRoots: Uint8Array[] = []
+  constructor(private readonly local: LocalKeyProvider) {
+    super(local)
+  }
+  async indexKey(tenantId: string, keyVersion: string): Promise<Uint8Array> {
+    const root = await this.local.indexKey(tenantId, keyVersion)
+    this.indexRoots.push(new Uint8Array(root))
+    return root
+  }
+}
 
 const MODELS = {
   User: { fields: ['email', 'ssn', 'notes', { name: 'prefs', type: 'json' }, { name: 'avatar', type: 'bytes' }] },
@@ -73,7 +91,9 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('secrets hygiene on %s',
   const errors: Array<{ where: string; error: unknown }> = []
   const audit: string[] = []
   const events: string[] = []
-  const queryLog: string[] = []
+  const queryLog: Array<{ query: string; params: string }> = []
+  // What the query log must show in `params` (checked in the second test): stored values read back.
+  const carried = { wrappedKeys: [] as Buffer[], indexValues: [] as string[] }
   const cliOutput: string[] = []
   let output: ReturnType<typeof captureOutput> | undefined
   let registry: promClient.Registry
@@ -85,7 +105,7 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('secrets hygiene on %s',
 
   beforeAll(async () => {
     db = await openDatabase(kind, 'hygiene')
-    ;(db.prisma as unknown as { $on(event: 'query', cb: (e: { query: string; params: string }) => void): void }).$on('query', (e) => queryLog.push(`${e.query}\n${e.params}`))
+    ;(db.prisma as unknown as { $on(event: 'query', cb: (e: { query: string; params: string }) => void): void }).$on('query', (e) => queryLog.push({ query: e.query, params: e.params }))
     kmsFile = join(mkdtempSync(join(tmpdir(), 'rowcrypt-hygiene-')), 'kms.json')
     kms = await KmsDevServer.start({ port: 0, file: kmsFile })
     kms.createKey({ alias: 'alias/test-v1' })
@@ -189,7 +209,7 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('secrets hygiene on %s',
     expect(await withTenant('hyg_other', () => prisma.user.findUnique({ where: { id: user.id } }))).toBeNull()
     expect(await failing('update of another tenant\'s row', () => withTenant('hyg_other', () => prisma.user.update({ where: { id: user.id }, data: { email: s('crossTenant') } })))).toMatch(/^(ERR_ROWCRYPT_NOT_FOUND|P2025)$/)
     expect(await failing('Prisma unique violation', () => withTenant(t, () => prisma.document.create({ data: { id: `${t}_doc1`, title: 'dup', body: s('duplicate') } })))).toBe('P2002')
-    expect(await failing('Prisma validation error', () => withTenant(t, () => prisma.user.create({ data: { name: 'i', email: s('validation'), bogus: 1 } as never })))).toBeUndefined()
+    expect(await failing('Prisma validation error', () => withTenant(t, () => prisma.user.create({ data: { name: 12345, email: s('validation') } as never })))).toBeUndefined()
 
     // Tampered rows: a flipped ciphertext, a value moved between rows, a row moved to another tenant.
     const rows = await db.raw<{ id: number; email: string }>(`SELECT "id", "email" FROM ${db.table('User')} WHERE "tenantId" = $1 ORDER BY "id"`, [t])
@@ -222,6 +242,38 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('secrets hygiene on %s',
       for (const k of aws.keys) secrets.addKey(`data key (${mode})`, k)
     }
 
+    // The hierarchical tenant's intermediate key, unwrapped here from its stored record: a secret too.
+    {
+      const tenantId = `hyg_kms_${kind}_hierarchical`
+      const record = await store.get(tenantId, 'v1')
+      const c = kmsClient(kms)
+      try {
+        const opened = await c.send(new DecryptCommand({ CiphertextBlob: record!.wrappedKey!, EncryptionContext: { purpose: 'tenant-key', tenantId, keyVersion: 'v1' } }))
+        secrets.addKey('tenant intermediate key (hierarchical)', opened.Plaintext!)
+      } finally {
+        c.destroy()
+      }
+    }
+
+    // Blind indexes: a searchable write and searches by searchable fields (the index values travel
+    // as query parameters; the searched plaintexts must not).
+    const indexing = new IndexingRecorder(new LocalKeyProvider({ keys: TEST_KEYS, activeVersion: 'v1' }))
+    const searchable = extendSearchable(db, indexing)
+    const indexedEmail = s('indexedEmail')
+    await withTenant(t, () => searchable.customer.create({ data: { email: indexedEmail, ssn: s('indexedSsn') } }))
+    expect((await withTenant(t, () => searchable.customer.findMany({ where: { email: indexedEmail } }))).map((c) => c.email)).toEqual([indexedEmail])
+    expect(await withTenant(t, () => searchable.customer.findMany({ where: { email: s('searchedEmail') } }))).toEqual([])
+    for (const k of indexing.keys) secrets.addKey('data key (searchable)', k)
+    for (const root of indexing.indexRoots) {
+      secrets.addKey('blind-index root key', root)
+      for (const [model, field] of [['Customer', 'email'], ['Customer', 'phone'], ['Customer', 'ssn'], ['Invoice', 'reference']] as const) {
+        secrets.addKey('blind-index field key', deriveFieldIndexKey(root, { purpose: 'blind-index-field', model, field }))
+      }
+    }
+    const indexed = await db.raw<{ emailIndex: string; ssnIdx: string }>(`SELECT "emailIndex", "ssnIdx" FROM ${db.table('Customer')} WHERE "tenantId" = $1`, [t])
+    expect(indexed).toHaveLength(1)
+    carried.indexValues.push(indexed[0]!.emailIndex, indexed[0]!.ssnIdx)
+
     // Crypto-shredding through the command, then a read of the shredded tenant.
     const shredder = awsProvider(kms, { tenantKeyStore: store })
     const shredClient = client(shredder)
@@ -247,6 +299,8 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('secrets hygiene on %s',
     expect(await verifyCommand(['--json', '--sample', '3', '--model', 'Post', '--tenant', t, '--config', __filename], io(config))).toBe(0)
     // Unwrapped during the run: the keys every key provider of the scenario handed out.
     for (const k of local.keys) secrets.addKey('data key (local)', k)
+    const wrapped = await db.raw<{ wrappedDek: Uint8Array | null }>(`SELECT "wrappedDek" FROM ${db.table('User')} WHERE "tenantId" = $1`, [t])
+    carried.wrappedKeys.push(...wrapped.flatMap((r) => (r.wrappedDek === null ? [] : [Buffer.from(r.wrappedDek)])))
   })
 
   it('no sentinel plaintext and no key material appears in errors, audit events, metrics, output, the query log or command output', async () => {
@@ -258,7 +312,7 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('secrets hygiene on %s',
       ...events.flatMap((e) => secrets.leaks('observer event', e)),
       ...secrets.leaks('Prometheus metrics', metricsText),
       ...secrets.leaks('stdout/stderr/console', captured),
-      ...queryLog.flatMap((q) => secrets.leaks('Prisma query log', q)),
+      ...queryLog.flatMap((q) => [...secrets.leaks('Prisma query log (query)', q.query), ...secrets.leaks('Prisma query log (params)', q.params)]),
       ...cliOutput.flatMap((o) => secrets.leaks('command output', o)),
     ]
     expect(leaks).toEqual([])
@@ -266,7 +320,16 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('secrets hygiene on %s',
     expect(errors.length).toBeGreaterThanOrEqual(20)
     expect(audit.length).toBeGreaterThan(20)
     expect(metricsText).toMatch(/row_encryption_operations_total\{[^}]*tenant="hyg_/)
-    expect(queryLog.some((q) => /rc1\.A256GCM\./.test(q))).toBe(true)
+    // What the query log does carry, in `params` (SECURITY.md, "Prisma's query log"): ciphertexts,
+    // wrapped data keys (bytes as base64), key versions, tenant ids and blind-index values.
+    const params = queryLog.map((q) => q.params).join('\n')
+    expect(params).toMatch(/rc1\.A256GCM\./)
+    expect(carried.wrappedKeys.length).toBeGreaterThan(0)
+    expect(carried.wrappedKeys.some((w) => params.includes(w.toString('base64').replace(/=+$/, '')))).toBe(true)
+    expect(params).toContain('"v1"')
+    expect(params).toContain(`"hyg_${kind}"`)
+    expect(carried.indexValues.length).toBe(2)
+    for (const v of carried.indexValues) expect(params).toContain(v)
     expect(cliOutput.join('')).toContain('"event":"done"')
     expect(captured).toMatch(/prisma:/) // DEBUG=* was in effect: Prisma's own debug lines were captured
     expect(secrets.size).toBeGreaterThan(150)

@@ -3,6 +3,8 @@
 import { createHmac, hkdfSync } from 'node:crypto'
 import vectors from '../../vectors/blind-index-v1.json'
 import { blindIndexHex } from '../../../src/crypto/blind-index'
+import { BlindIndexes } from '../../../src/fields/blind-index'
+import { buildModelSpec } from '../../../src/fields/spec'
 import { LocalKeyProvider, RowLevelEncryption, InMemoryTenantKeyStore, type KmsDevServer, type Normalizer } from '../../../src'
 import { awsProvider, startKms } from '../../support/kms'
 
@@ -85,6 +87,39 @@ describe('a user normalizer and bad values', () => {
     const plain = new RowLevelEncryption({ keyProvider: provider, blindIndex: { keyVersion: 'v1' }, models: { C: { fields: [{ name: 'email', searchable: true }] } } })
     await expect(plain.blindIndexes({ model: 'C', tenantId: 't', data: { email: 'a\uD800' } })).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_INVALID_VALUE' })
     expect((await plain.blindIndexes({ model: 'C', tenantId: 't', data: { email: 'a\uFFFD' } })).emailIndex).toMatch(/^v1:/)
+  })
+})
+
+describe('field index keys within one session', () => {
+  // Model `A\u0000x` field `y`, and model `A` field `x\u0000y`: a key joining model, field and
+  // version with U+0000 names both fields the same way, so one would be indexed under the other's key.
+  const specA = buildModelSpec('A\u0000x', { fields: [{ name: 'y', searchable: true }] })
+  const specB = buildModelSpec('A', { fields: [{ name: 'x\u0000y', searchable: true }] })
+  const fieldOf = (spec: typeof specA) => spec.indexed[0]!
+
+  it.each([
+    ['A\\u0000x.y first', [specA, specB]],
+    ['A.x\\u0000y first', [specB, specA]],
+  ] as const)('never share a key between fields whose names differ only in where U+0000 falls (%s)', async (_name, order) => {
+    const indexes = new BlindIndexes(provider, { keyVersion: 'v1' })
+    const shared = await indexes.session('t')
+    const alone = async (spec: typeof specA) => {
+      const s = await indexes.session('t')
+      try {
+        return s.active(spec, fieldOf(spec), 'same value')
+      } finally {
+        s.dispose()
+      }
+    }
+    try {
+      const values = order.map((spec) => shared.active(spec, fieldOf(spec), 'same value'))
+      expect(values[0]).not.toBe(values[1])
+      // Each equals the value a session computing only that field gives.
+      expect(values[0]).toBe(await alone(order[0]))
+      expect(values[1]).toBe(await alone(order[1]))
+    } finally {
+      shared.dispose()
+    }
   })
 })
 

@@ -1,5 +1,6 @@
 // The Prisma-free core, without any database: encryptRow / decryptRow / reEncryptRow, sidecar
 // columns, row-id binding, and a tamper matrix in which every manipulation must fail closed.
+import { createDecipheriv } from 'node:crypto'
 import { formatCiphertext, isCiphertext, parseCiphertext } from '../../../src/envelope/ciphertext'
 import { parseWrappedKey } from '../../../src/envelope/wrapped-key'
 import {
@@ -212,6 +213,95 @@ describe('RowLevelEncryption: round trip', () => {
     const aad = new TextEncoder().encode('request 7')
     const stored = await rle.encryptRow({ model: 'User', data: { email: 'aad@x.io' }, tenantId: 't', aad })
     expect((await rle.decryptRow(stored, { model: 'User', tenantId: 't', aad: Uint8Array.from(aad) })).email).toBe('aad@x.io')
+  })
+})
+
+// The field AAD, written out from the README's description with node:crypto only (no src/ helper):
+// a context map, entries sorted by key, every string 4-byte length-prefixed after a domain string.
+function independentFieldAad(model: string, field: string, type: 's' | 'j' | 'b', tenantId: string, aad?: Uint8Array): Buffer {
+  const ctx: Record<string, string> = { purpose: 'field', format: 'rc1', alg: 'A256GCM', model, tenantId, field, type }
+  if (aad !== undefined) ctx.aad = Buffer.from(aad).toString('base64url')
+  const lp = (s: string) => {
+    const b = Buffer.from(s, 'utf8')
+    const n = Buffer.alloc(4)
+    n.writeUInt32BE(b.length)
+    return Buffer.concat([n, b])
+  }
+  const keys = Object.keys(ctx).sort()
+  return Buffer.concat([lp('rowcrypt/context/v1'), ...keys.flatMap((k) => [lp(k), lp(ctx[k]!)])])
+}
+
+// Opens a stored field value with `key` under `aad`; undefined when authentication fails.
+function openWith(key: Uint8Array, stored: unknown, aad: Buffer): Buffer | undefined {
+  const p = parseCiphertext(stored)
+  const d = createDecipheriv('aes-256-gcm', key, p.iv)
+  d.setAAD(aad)
+  d.setAuthTag(p.tag)
+  try {
+    return Buffer.concat([d.update(p.ciphertext), d.final()])
+  } catch {
+    return undefined
+  }
+}
+
+describe('RowLevelEncryption: field AAD cache keys', () => {
+  // Tenant `x\u0000AQID` without extra AAD, and tenant `x` with extra AAD 01 02 03 (`AQID` in
+  // base64url): a cache key joining tenant and AAD with U+0000 names both the same way.
+  const CONTEXTS: Record<string, { tenantId: string; aad?: Uint8Array }> = {
+    nulInTenant: { tenantId: 'x\u0000AQID' },
+    withAad: { tenantId: 'x', aad: new Uint8Array([1, 2, 3]) },
+  }
+  const FIELDS = [
+    ['email', 's'],
+    ['prefs', 'j'],
+    ['avatar', 'b'],
+  ] as const
+
+  it.each([
+    ['tenant with U+0000 first', ['nulInTenant', 'withAad']],
+    ['tenant with extra aad first', ['withAad', 'nulInTenant']],
+  ] as const)('tenant "x\\u0000AQID" and tenant "x" with aad 01 02 03 never share a field AAD (%s)', async (_order, order) => {
+    const { rle, provider } = setup()
+    const written: Record<string, { stored: Row; key: Buffer; data: Row }> = {}
+    // One instance for both, in this order: the second row is encrypted with the cache warm from the first.
+    for (const name of order) {
+      const { tenantId, aad } = CONTEXTS[name]!
+      const data = userData(name)
+      const stored = await rle.encryptRow({ model: 'User', data, tenantId, ...(aad !== undefined ? { aad } : {}) })
+      written[name] = { stored, key: provider.seenKeys[provider.seenKeys.length - 1]!, data }
+    }
+    const names = Object.keys(CONTEXTS)
+    for (const name of names) {
+      const own = CONTEXTS[name]!
+      const other = CONTEXTS[names.find((n) => n !== name)!]!
+      const { stored, key, data } = written[name]!
+      for (const [field, type] of FIELDS) {
+        const ownAad = independentFieldAad('User', field, type, own.tenantId, own.aad)
+        const otherAad = independentFieldAad('User', field, type, other.tenantId, other.aad)
+        expect(ownAad.equals(otherAad)).toBe(false)
+        // Each ciphertext is bound to its own (tenant, aad), and to nothing else.
+        expect(openWith(key, stored[field], ownAad)).toBeDefined()
+        expect(openWith(key, stored[field], otherAad)).toBeUndefined()
+      }
+      // A fresh instance (an empty cache) decrypts each row under its own context only.
+      const fresh = setup().rle
+      const ctx = { model: 'User', tenantId: own.tenantId, ...(own.aad !== undefined ? { aad: own.aad } : {}) }
+      expect(await fresh.decryptRow(stored, ctx)).toMatchObject(data)
+      expect(await rle.decryptRow(stored, ctx)).toMatchObject(data)
+      const { tenantId: _t, ...withoutTenant } = stored
+      const elsewhere = { model: 'User', tenantId: other.tenantId, ...(other.aad !== undefined ? { aad: other.aad } : {}) }
+      expect((await caughtAsync(fresh.decryptRow(withoutTenant, elsewhere))).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
+    }
+  })
+
+  it('an empty extra aad and no extra aad are different bindings', async () => {
+    const { rle } = setup()
+    const none = await rle.encryptRow({ model: 'User', data: { email: 'a@x.io' }, tenantId: 't' })
+    const empty = await rle.encryptRow({ model: 'User', data: { email: 'a@x.io' }, tenantId: 't', aad: new Uint8Array(0) })
+    expect((await rle.decryptRow(none, { model: 'User', tenantId: 't' })).email).toBe('a@x.io')
+    expect((await rle.decryptRow(empty, { model: 'User', tenantId: 't', aad: new Uint8Array(0) })).email).toBe('a@x.io')
+    expect((await caughtAsync(rle.decryptRow(none, { model: 'User', tenantId: 't', aad: new Uint8Array(0) }))).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
+    expect((await caughtAsync(rle.decryptRow(empty, { model: 'User', tenantId: 't' }))).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
   })
 })
 

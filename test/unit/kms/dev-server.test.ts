@@ -1,5 +1,6 @@
 // The local KMS-compatible server, spoken to through the real AWS SDK.
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -28,6 +29,31 @@ async function failure(p: Promise<unknown>): Promise<{ name: string; status?: nu
     return { name: err.name, status: err.$metadata?.httpStatusCode, attempts: err.$metadata?.attempts }
   }
   throw new Error('expected a failure')
+}
+
+type RawReply = { status: number; body: { __type?: string; message?: string; KeyMetadata?: { KeyId?: string; KeyState?: string } } }
+
+/**
+ * A signed-looking JSON 1.1 request over plain node:http to 127.0.0.1, with the `Host` header
+ * given (none when undefined), as a web page reaching the server through DNS rebinding sends it.
+ */
+function raw(port: number, host: string | undefined, operation: string, body: Record<string, unknown>): Promise<RawReply> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/x-amz-json-1.1',
+    'x-amz-target': `TrentService.${operation}`,
+    authorization: 'AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=00',
+  }
+  if (host !== undefined) headers.host = host
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers, setHost: false, agent: false }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as RawReply['body'] }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(JSON.stringify(body))
+  })
 }
 
 describe('KmsDevServer', () => {
@@ -228,6 +254,73 @@ describe('KmsDevServer', () => {
     expect(server.maxInFlight).toBe(6)
   })
 
+  it('refuses a Host header that is not a loopback name (DNS rebinding) with 403 AccessDeniedException, touching no key', async () => {
+    const { keyId } = server.createKey({ alias: 'alias/rebind-target' })
+    const file = join(dir, 'keys.json')
+    const before = readFileSync(file, 'utf8')
+    server.resetStats()
+    // An injected fault is not used up by a refused request.
+    server.inject({ error: 'ThrottlingException', operations: ['DescribeKey'] })
+    const hosts = ['evil.example', `evil.example:${server.port}`, `127.0.0.1.evil.example:${server.port}`, 'localhost.evil.example', '127.0.0.1@evil.example', '128.0.0.1', '127.0.0.256', '127.1', '[::2]', '[::ffff:127.0.0.1]', '0.0.0.0', '', undefined]
+    const requests: Array<[string, Record<string, unknown>]> = [
+      ['CreateKey', {}],
+      ['CreateAlias', { AliasName: 'alias/rebound', TargetKeyId: keyId }],
+      ['DisableKey', { KeyId: keyId }],
+      ['ScheduleKeyDeletion', { KeyId: keyId, PendingWindowInDays: 7 }],
+      ['GenerateDataKey', { KeyId: keyId, KeySpec: 'AES_256' }],
+      ['DescribeKey', { KeyId: keyId }],
+    ]
+    for (const host of hosts) {
+      for (const [operation, body] of requests) {
+        const r = await raw(server.port, host, operation, body)
+        expect({ host, operation, status: r.status, type: r.body.__type }).toEqual({ host, operation, status: 403, type: 'AccessDeniedException' })
+        expect(typeof r.body.message).toBe('string')
+        expect(Object.keys(r.body).sort()).toEqual(['__type', 'message'])
+      }
+    }
+    // Counted and logged like any request, with nothing of their bodies.
+    expect(server.callCount('CreateKey')).toBe(hosts.length)
+    expect(server.callCount()).toBe(hosts.length * requests.length)
+    expect(server.requests().every((r) => r.status === 403 && r.errorType === 'AccessDeniedException' && r.keyId === undefined && r.encryptionContext === undefined)).toBe(true)
+    // The key store is unchanged: same file, no new alias, the key still enabled.
+    expect(readFileSync(file, 'utf8')).toBe(before)
+    expect(server.aliasTarget('alias/rebound')).toBeUndefined()
+    const once = kmsClient(server, { maxAttempts: 1 })
+    try {
+      expect(await failure(once.send(new DescribeKeyCommand({ KeyId: keyId })))).toMatchObject({ name: 'ThrottlingException' })
+      expect((await once.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({ KeyId: keyId, KeyState: 'Enabled', Enabled: true })
+    } finally {
+      once.destroy()
+    }
+  })
+
+  it('answers loopback Host headers: 127.0.0.1:<port>, localhost:<port>, any 127.x.y.z, [::1], with or without port', async () => {
+    const { keyId } = server.createKey({ alias: 'alias/loopback-host' })
+    const port = server.port
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'localhost', `LocalHost:${port}`, '127.0.0.1', '127.1.2.3:80', '127.255.255.255', `[::1]:${port}`, '[::1]']) {
+      const r = await raw(port, host, 'DescribeKey', { KeyId: 'alias/loopback-host' })
+      expect({ host, status: r.status, keyId: r.body.KeyMetadata?.KeyId }).toEqual({ host, status: 200, keyId })
+    }
+    const g = await raw(port, `localhost:${port}`, 'CreateAlias', { AliasName: 'alias/made-through-localhost', TargetKeyId: keyId })
+    expect(g.status).toBe(200)
+    expect(server.aliasTarget('alias/made-through-localhost')).toBe(keyId)
+  })
+
+  it('the real KMSClient works through 127.0.0.1 and localhost endpoints', async () => {
+    const { keyId } = server.createKey({ alias: 'alias/sdk-host' })
+    const viaLocalhost = kmsClient({ endpoint: `http://localhost:${server.port}` } as KmsDevServer)
+    try {
+      for (const c of [kms, viaLocalhost]) {
+        const g = await c.send(new GenerateDataKeyCommand({ KeyId: 'alias/sdk-host', KeySpec: 'AES_256', EncryptionContext: { tenantId: 'h' } }))
+        const d = await c.send(new DecryptCommand({ CiphertextBlob: g.CiphertextBlob, EncryptionContext: { tenantId: 'h' } }))
+        expect(Buffer.from(d.Plaintext!).equals(Buffer.from(g.Plaintext!))).toBe(true)
+        expect(d.KeyId).toContain(keyId)
+      }
+    } finally {
+      viaLocalhost.destroy()
+    }
+  })
+
   it('speaks only the signed JSON 1.1 protocol', async () => {
     const post = (headers: Record<string, string>, body = '{}') => fetch(server.endpoint, { method: 'POST', headers, body }).then(async (r) => ({ status: r.status, body: (await r.json()) as { __type: string } }))
     const json = { 'content-type': 'application/x-amz-json-1.1', authorization: 'AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=00' }
@@ -239,5 +332,52 @@ describe('KmsDevServer', () => {
     const get = await fetch(server.endpoint)
     expect(get.status).toBe(404)
     expect(readFileSync(join(dir, 'keys.json'), 'utf8')).toContain('"version": 1')
+  })
+})
+
+describe('KmsDevServer started on an explicit host that is not loopback', () => {
+  let server: KmsDevServer
+  beforeAll(async () => {
+    // The wildcard address is the one non-loopback address every test machine can listen on; the
+    // keys are in memory and only this describe's requests reach them.
+    server = await KmsDevServer.start({ port: 0, host: '0.0.0.0' })
+  })
+  afterAll(async () => server.stop())
+
+  it('also answers Host headers naming that host, with or without port, and still refuses other names', async () => {
+    const { keyId } = server.createKey({ alias: 'alias/explicit-host' })
+    const port = server.port
+    for (const host of [`0.0.0.0:${port}`, '0.0.0.0', `127.0.0.1:${port}`, `localhost:${port}`]) {
+      const r = await raw(port, host, 'DescribeKey', { KeyId: 'alias/explicit-host' })
+      expect({ host, status: r.status, keyId: r.body.KeyMetadata?.KeyId }).toEqual({ host, status: 200, keyId })
+    }
+    for (const host of ['evil.example', `evil.example:${port}`, '10.0.0.1', `0.0.0.0.evil.example:${port}`, undefined]) {
+      const r = await raw(port, host, 'DescribeKey', { KeyId: 'alias/explicit-host' })
+      expect({ host, status: r.status, type: r.body.__type }).toEqual({ host, status: 403, type: 'AccessDeniedException' })
+    }
+    const c = kmsClient(server)
+    try {
+      expect(server.endpoint).toBe(`http://0.0.0.0:${port}`)
+      expect((await c.send(new DescribeKeyCommand({ KeyId: 'alias/explicit-host' }))).KeyMetadata!.KeyId).toBe(keyId)
+    } finally {
+      c.destroy()
+    }
+  })
+
+  it('an explicit IPv6 host is matched in brackets, as a Host header writes it', async () => {
+    let v6: KmsDevServer
+    try {
+      v6 = await KmsDevServer.start({ port: 0, host: '::' })
+    } catch {
+      return // no IPv6 on this machine
+    }
+    try {
+      const ok = await raw(v6.port, `[::]:${v6.port}`, 'DescribeKey', { KeyId: 'alias/none' })
+      expect(ok.body.__type).toBe('NotFoundException')
+      const refused = await raw(v6.port, `::`, 'DescribeKey', { KeyId: 'alias/none' })
+      expect(refused).toMatchObject({ status: 403, body: { __type: 'AccessDeniedException' } })
+    } finally {
+      await v6.stop()
+    }
   })
 })
