@@ -38,6 +38,39 @@ export class ConfigError extends RowcryptError {
   static override readonly code = 'ERR_ROWCRYPT_CONFIG'
 }
 
+/** One tenant column the database can conflate distinct tenant ids in (see {@link TenantCollationError}). */
+export interface UnsafeTenantColumnInfo {
+  /** Model and field, as in the Prisma schema. */
+  readonly model: string
+  readonly field: string
+  /** Table, column and (where known) schema, as in the database. */
+  readonly table: string
+  readonly column: string
+  readonly schema?: string
+  /** What the database reported: the collation (and type), e.g. `collation utf8mb4_unicode_ci (varchar(191))`. */
+  readonly collation: string
+}
+
+/**
+ * A `ConfigError` (`ERR_ROWCRYPT_CONFIG`): a tenant column's collation (or type) can make two
+ * distinct tenant ids compare equal in the database (`acme` = `ACME` = `acme ` under MySQL's
+ * default collations), so rowcrypt refuses to run. `columns` lists them; the message names each with
+ * its collation and the migration that fixes it. Or set `tenantIds: 'canonical'`.
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (e instanceof TenantCollationError) for (const c of e.columns) log.error(`${c.table}.${c.column}: ${c.collation}`) }
+ * ```
+ */
+export class TenantCollationError extends ConfigError {
+  readonly columns: readonly UnsafeTenantColumnInfo[]
+
+  constructor(message: string, columns: readonly UnsafeTenantColumnInfo[]) {
+    super(message)
+    this.columns = columns
+  }
+}
+
 /**
  * A query touched a tenant-scoped model outside `withTenant()`. Thrown before any SQL is sent.
  *

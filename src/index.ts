@@ -57,5 +57,8 @@ export type { KmsDevServerOptions, KmsFault, KmsRequestRecord } from './kms/dev-
 export { defineConfig } from './cli/config'
 export type { RowcryptCliConfig } from './cli/config'
 export { KmsUnavailableError, KmsAccessDeniedError, KmsKeyUnusableError, TenantShreddedError } from './errors'
+export { TenantCollationError } from './errors'
+export type { UnsafeTenantColumnInfo } from './errors'
+export { isCanonicalTenantId } from './prisma/collation'
 export { rlsPolicySql } from './prisma/rls'
 export type { RlsOptions, RlsPolicySource, RlsPolicySqlOptions } from './prisma/rls'

@@ -6,8 +6,9 @@ import { redactCiphertexts } from '../envelope/ciphertext'
 import { RowLevelEncryption } from '../fields/row'
 import { notify, outcomeOf, type CallStats, type RowcryptObserver } from '../metrics/observer'
 import { currentScope } from '../tenant/context'
-import type { ModelSpec, SidecarColumns } from '../fields/spec'
+import { DEFAULT_COLUMNS, type ModelSpec, type SidecarColumns } from '../fields/spec'
 import { buildModelTable, type RowcryptOptions } from './config'
+import { assertCanonicalTenantId, checkTenantCollations, CollationGate, resolveTenantIdMode, tenantCollationError, tenantColumnsOf, tenantIdsInArgs, type RawQuery, type TenantColumn } from './collation'
 import type { Manifest } from './manifest'
 import { ROWCRYPT_INTERNALS, type RowcryptInternals } from './internals'
 import { QueryEngine, type QueryIO } from './query'
@@ -73,6 +74,15 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
   const engine = new QueryEngine(table, core)
   const observers = [...(options.observers ?? [])]
   const idFields = primaryKeyFields(options.schema)
+  // Tenant ids as the database compares them (collation.ts): canonical ids, or a check that every
+  // scoped model's tenant column compares bytes.
+  const tenantIds = resolveTenantIdMode(options.tenantIds, 'rowcrypt()')
+  const tenantFields = new Map(
+    Object.entries(options.models as Record<string, { columns?: { tenantId?: string } } | undefined>)
+      .filter(([, config]) => config !== undefined)
+      .map(([model, config]) => [model, config!.columns?.tenantId ?? DEFAULT_COLUMNS.tenantId]),
+  )
+  const tenantColumns = tenantIds === 'canonical' ? [] : tenantColumnsOf(options.schema, [...tenantFields].map(([model, field]) => ({ model, field })))
 
   return Prisma.defineExtension((client) => {
     // Per extended client: the caller's interactive transaction client, so that rowcrypt's own
@@ -81,6 +91,7 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
     const internalRead = new AsyncLocalStorage<true>()
     const base = client as unknown as AnyClient
     const pin = rls === undefined ? undefined : rlsPinning(rls, base, transactions)
+    const tenantReady = tenantIdCheck(options.schema, tenantIds, tenantFields, tenantColumns, base)
 
     // rowcrypt's own reads: inside the caller's interactive transaction when there is one (the
     // query hook pins the RLS settings there); otherwise through the base client, in RLS mode in
@@ -109,8 +120,12 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
             if (engine.passThrough(model)) return query(args)
             // Prisma's validation errors render the arguments, which now hold ciphertext.
             const guarded: Query = pin === undefined ? (a) => (query as Query)(a).catch(redactError) : (a) => pin.run(() => (query as Query)(a)).catch(redactError)
-            if (observers.length === 0) return engine.handle(model, operation, args, guarded, io, { rowsEncrypted: 0, rowsDecrypted: 0 })
-            return observed(observers, model!, operation, args, idFields.get(model!), (stats) => engine.handle(model, operation, args, guarded, io, stats))
+            const handle = (stats: CallStats) => {
+              const ready = tenantReady(model!, args)
+              return ready === undefined ? engine.handle(model, operation, args, guarded, io, stats) : ready.then(() => engine.handle(model, operation, args, guarded, io, stats))
+            }
+            if (observers.length === 0) return handle({ rowsEncrypted: 0, rowsDecrypted: 0 })
+            return observed(observers, model!, operation, args, idFields.get(model!), handle)
           },
         },
         // RLS: raw queries run with the tenant pinned like every model query (untouched otherwise).
@@ -141,6 +156,45 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
 }
 
 type Query = (args: unknown) => Promise<unknown>
+
+/**
+ * Before a call that reaches a scoped model inside `withTenant` or `unsafeBypassTenantScope`
+ * (without either the engine refuses it, before any SQL): with `tenantIds: 'canonical'`, every
+ * tenant id the call names must be canonical; otherwise the tenant columns' collations are checked
+ * once per extended client, through the base client's `$queryRawUnsafe`: not pinned for RLS (the
+ * catalogs have no policies) and outside the caller's transaction, so a batch `$transaction([...])`
+ * still sends each item once, after the check. Undefined when there is nothing to wait for.
+ */
+function tenantIdCheck(
+  manifest: Manifest,
+  mode: 'any' | 'canonical',
+  tenantFields: ReadonlyMap<string, string>,
+  columns: readonly TenantColumn[],
+  base: AnyClient,
+): (model: string, args: unknown) => Promise<void> | undefined {
+  const raw: RawQuery = async (sql, ...values) => (await (base as unknown as { $queryRawUnsafe: (...a: unknown[]) => PromiseLike<Array<Record<string, unknown>>> }).$queryRawUnsafe(sql, ...values)) ?? []
+  const gate =
+    columns.length === 0
+      ? undefined
+      : new CollationGate(async () => {
+          const unsafe = await checkTenantCollations(manifest.provider, raw, columns)
+          return unsafe.length === 0 ? undefined : tenantCollationError(unsafe, 'rowcrypt()', "set rowcrypt({ tenantIds: 'canonical' }) to take only tenant ids no collation conflates")
+        })
+  return (model, args) => {
+    const scope = currentScope()
+    if (scope === undefined || (scope.tenantId === undefined && scope.bypass === undefined)) return undefined
+    if (mode === 'canonical') {
+      try {
+        if (scope.bypass === undefined) assertCanonicalTenantId(scope.tenantId)
+        else for (const id of tenantIdsInArgs(manifest, tenantFields, model, args)) assertCanonicalTenantId(id)
+      } catch (e) {
+        return Promise.reject(e)
+      }
+      return undefined
+    }
+    return gate === undefined || gate.passed ? undefined : gate.ready()
+  }
+}
 
 /** How RLS mode runs statements with the tenant pinned in their transaction. */
 interface RlsPinning {

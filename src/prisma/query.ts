@@ -593,7 +593,7 @@ export class QueryEngine {
           continue
         }
         if (op === 'set' && target.tenantColumn !== undefined && !ctx.scope.bypass) {
-          if ('connect' in value || 'disconnect' in value) throw new UnsupportedQueryError(`model ${info.name}: combine set with connect or disconnect on ${key} in separate writes`)
+          if (value.connect !== undefined || value.disconnect !== undefined) throw new UnsupportedQueryError(`model ${info.name}: combine set with connect or disconnect on ${key} in separate writes`)
           ops = { ...ops, ...(await this.scopedSet(info, key, target, opValue, ctx)) }
         } else {
           ops[op] = await this.nestedOp(info, key, rel, target, op, opValue, ctx)
@@ -832,7 +832,8 @@ export class QueryEngine {
     const added = ensureSelected(a, [...fields, ...(id === undefined ? [] : [id])])
     const fluent = { returned: false }
     const result = await this.run(info, a, query, scope, fluent)
-    if (fluent.returned) {
+    // A single-row read that returns a list is the fluent API's to-many relation (even when empty).
+    if (fluent.returned || (single && Array.isArray(result))) {
       // The fluent API returned the related rows, not the row the conditions are about: that row
       // is re-checked by a read of its own (a truncated index has already narrowed it to matches).
       const select = selectOf([...info.plan.required, ...fields])

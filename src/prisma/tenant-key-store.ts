@@ -2,6 +2,7 @@
 // is duck-typed (no import of @prisma/client), so any generated client with the model works.
 import { ConfigError, KeyProviderError } from '../errors'
 import { TOMBSTONE_VERSION, type TenantKeyRecord, type TenantKeyStore } from '../keys/tenant-key-store'
+import { assertCanonicalTenantId, checkTenantCollations, CollationGate, detectProvider, resolveTenantIdMode, tenantCollationError, tenantColumnsOf, type RawQuery, type TenantColumn, type TenantIdMode } from './collation'
 import type { Manifest } from './manifest'
 
 /**
@@ -25,6 +26,17 @@ export interface PrismaTenantKeyStoreOptions {
    * When given, `validate()` also checks the model's fields, types and primary key.
    */
   schema?: Manifest
+  /**
+   * How tenant ids reach the table. `'any'` (default): the store checks once, before its first
+   * use, that the database compares the `tenantId` column as bytes, and refuses to run
+   * (`ConfigError`) when its collation can take distinct tenant ids for one (MySQL/MariaDB's default
+   * collations, a non-deterministic PostgreSQL collation, SQLite `COLLATE NOCASE`): otherwise
+   * `shred('ACME')` could destroy the key of tenant `acme`. `'canonical'`: the check is skipped and
+   * every tenant id must have the canonical form (lowercase ASCII letters and digits, `-` and `_`
+   * inside, at most 128 characters), else `InvalidTenantError`. Use the same setting as
+   * `rowcrypt({ tenantIds })`.
+   */
+  tenantIds?: 'any' | 'canonical'
 }
 
 type Row = { tenantId: string; keyVersion: string; kmsKeyId: string; wrappedKey: Uint8Array | null; createdAt: Date; shreddedAt: Date | null }
@@ -77,6 +89,9 @@ export class PrismaTenantKeyStore implements TenantKeyStore {
   readonly #client: Record<string, unknown>
   readonly #model: string
   readonly #schema: Manifest | undefined
+  readonly #tenantIds: TenantIdMode
+  // The tenant column's collation, checked once before first use (collation.ts).
+  readonly #collations: CollationGate | undefined
 
   constructor(options: PrismaTenantKeyStoreOptions) {
     if (options === null || typeof options !== 'object' || options.prisma === null || typeof options.prisma !== 'object') {
@@ -85,6 +100,8 @@ export class PrismaTenantKeyStore implements TenantKeyStore {
     this.#client = options.prisma as Record<string, unknown>
     this.#model = options.model ?? 'RowcryptTenantKey'
     this.#schema = options.schema
+    this.#tenantIds = resolveTenantIdMode(options.tenantIds, 'PrismaTenantKeyStore')
+    this.#collations = this.#tenantIds === 'canonical' ? undefined : new CollationGate(() => this.#checkCollation())
   }
 
   /**
@@ -106,9 +123,11 @@ export class PrismaTenantKeyStore implements TenantKeyStore {
       const what = code === 'P2021' ? 'its table does not exist' : code === 'P2022' ? 'a column is missing' : 'reading it failed'
       throw new ConfigError(`PrismaTenantKeyStore: model ${this.#model} is not usable: ${what}; apply the migration from docs/aws-kms.md`, { cause })
     }
+    if (this.#collations !== undefined) await this.#collations.ready()
   }
 
   async get(tenantId: string, keyVersion: string): Promise<TenantKeyRecord | null> {
+    await this.#ready(tenantId)
     const rows = await this.#delegate().findMany({ where: { tenantId, keyVersion: { in: [keyVersion, TOMBSTONE_VERSION] } }, select: COLUMNS })
     const tombstone = rows.find((r) => r.keyVersion === TOMBSTONE_VERSION)
     const row = tombstone ?? rows.find((r) => r.keyVersion === keyVersion)
@@ -116,6 +135,7 @@ export class PrismaTenantKeyStore implements TenantKeyStore {
   }
 
   async putIfAbsent(record: TenantKeyRecord): Promise<TenantKeyRecord> {
+    await this.#ready(record.tenantId)
     try {
       return toRecord(await this.#delegate().create({ data: { ...record }, select: COLUMNS }))
     } catch (e) {
@@ -128,6 +148,7 @@ export class PrismaTenantKeyStore implements TenantKeyStore {
   }
 
   async shred(tenantId: string, at: Date): Promise<{ keysDestroyed: number }> {
+    await this.#ready(tenantId)
     const d = this.#delegate()
     const $transaction = this.#client.$transaction as ((ops: unknown[]) => Promise<unknown[]>) | undefined
     if (typeof $transaction !== 'function') throw new ConfigError('PrismaTenantKeyStore: the client has no $transaction')
@@ -141,6 +162,25 @@ export class PrismaTenantKeyStore implements TenantKeyStore {
       }),
     ])) as [{ count: number }, unknown]
     return { keysDestroyed: updated.count }
+  }
+
+  // Before any statement naming a tenant: the canonical form, or the column's collation checked.
+  async #ready(tenantId: string): Promise<void> {
+    if (this.#tenantIds === 'canonical') assertCanonicalTenantId(tenantId)
+    else if (this.#collations !== undefined && !this.#collations.passed) await this.#collations.ready()
+  }
+
+  // Through the client the store is given, outside any transaction: the provider comes from the
+  // manifest when there is one, else from the server's version function.
+  async #checkCollation(): Promise<ConfigError | undefined> {
+    const raw = this.#client.$queryRawUnsafe
+    if (typeof raw !== 'function') throw new ConfigError('PrismaTenantKeyStore: the client has no $queryRawUnsafe to check the tenant column with')
+    const query: RawQuery = async (sql, ...values) => (await (raw as (...a: unknown[]) => PromiseLike<Array<Record<string, unknown>>>).call(this.#client, sql, ...values)) ?? []
+    const provider = this.#schema?.provider ?? (await detectProvider(query)) ?? 'unknown'
+    const inSchema = this.#schema !== undefined && Object.hasOwn(this.#schema.models ?? {}, this.#model)
+    const columns: TenantColumn[] = inSchema ? tenantColumnsOf(this.#schema!, [{ model: this.#model, field: 'tenantId' }]) : [{ model: this.#model, field: 'tenantId', table: this.#model, column: 'tenantId' }]
+    const unsafe = await checkTenantCollations(provider, query, columns)
+    return unsafe.length === 0 ? undefined : tenantCollationError(unsafe, 'PrismaTenantKeyStore', "set tenantIds: 'canonical' here and in rowcrypt()")
   }
 
   #delegate(): Delegate {

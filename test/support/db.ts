@@ -114,7 +114,7 @@ export async function openDatabase(kind: DatabaseKind, label: string, clientOpti
 }
 
 /** The policies of `rowcrypt rls sql` on `schema`, and the restricted role's grants on it. */
-async function applyRls(admin: Client, schema: string): Promise<void> {
+export async function applyRls(admin: Client, schema: string): Promise<void> {
   await ensureRole(admin, RLS_ROLE)
   await admin.query(rlsPolicySql({ schema: postgresManifest, models: RLS_MODELS, rls: true }, { dbSchema: schema }))
   const s = `"${schema}"`

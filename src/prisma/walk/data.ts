@@ -5,6 +5,7 @@
 // confined (the write path), the values themselves are Prisma's to check.
 import type { ModelInfo, RelationInfo } from '../config'
 import {
+  isKnownValue,
   isPlain,
   join,
   onlyKeys,
@@ -19,6 +20,11 @@ import {
 } from './grammar'
 import type { Walk } from './where'
 
+const CREATE_MANY_KEYS: ReadonlySet<string> = new Set(['data', 'skipDuplicates'])
+const CONNECT_OR_CREATE_KEYS: ReadonlySet<string> = new Set(['where', 'create'])
+const WHERE_DATA_KEYS: ReadonlySet<string> = new Set(['where', 'data'])
+const UPSERT_KEYS: ReadonlySet<string> = new Set(['where', 'create', 'update'])
+
 /** Checks the data of a new (`create`) or existing (`update`) row of `info`, nested writes included. */
 export function checkData(w: Walk, info: ModelInfo, data: unknown, kind: 'create' | 'update', path: string): void {
   if (!info.reachesScoped || data === undefined) return
@@ -30,6 +36,7 @@ export function checkData(w: Walk, info: ModelInfo, data: unknown, kind: 'create
     if (scalar !== undefined) {
       // A JSON value may itself be an object; elsewhere an object is an update operation.
       if (kind === 'update' && isPlain(value) && scalar.type !== 'Json' && !info.spec?.fields.has(key)) onlyKeys(info.name, value, SCALAR_UPDATE_KEYS, at)
+      else if (!isPlain(value) && !Array.isArray(value) && !isKnownValue(value)) throw unsupported(info.name, at, 'a value of an unknown kind')
       continue
     }
     const rel = info.relations.get(key)
@@ -57,13 +64,13 @@ function checkNested(w: Walk, parent: ModelInfo, rel: RelationInfo, value: unkno
         break
       case 'createMany':
         if (!isPlain(v)) throw unsupported(parent.name, at, 'createMany takes { data, skipDuplicates }')
-        onlyKeys(parent.name, v, new Set(['data', 'skipDuplicates']), at)
+        onlyKeys(parent.name, v, CREATE_MANY_KEYS, at)
         toArray(v.data).forEach((item, i) => checkData(w, target, item, 'create', join(join(at, 'data'), i)))
         break
       case 'connectOrCreate':
         each(v, at, (item, p) => {
           if (!isPlain(item)) throw unsupported(parent.name, p, 'connectOrCreate takes { where, create }')
-          onlyKeys(parent.name, item, new Set(['where', 'create']), p)
+          onlyKeys(parent.name, item, CONNECT_OR_CREATE_KEYS, p)
           checkData(w, target, item.create, 'create', join(p, 'create'))
         })
         break
@@ -72,14 +79,14 @@ function checkNested(w: Walk, parent: ModelInfo, rel: RelationInfo, value: unkno
           if (!isPlain(item)) throw unsupported(parent.name, p, 'update takes an object')
           // To-many: `{ where, data }`; to-one: the data itself or `{ where?, data }`.
           const wrapped = rel.isList || (isPlain(item.data) && Object.keys(item).every((k) => k === 'data' || k === 'where'))
-          if (rel.isList) onlyKeys(parent.name, item, new Set(['where', 'data']), p)
+          if (rel.isList) onlyKeys(parent.name, item, WHERE_DATA_KEYS, p)
           checkData(w, target, wrapped ? item.data : item, 'update', wrapped ? join(p, 'data') : p)
         })
         break
       case 'upsert':
         each(v, at, (item, p) => {
           if (!isPlain(item)) throw unsupported(parent.name, p, 'upsert takes { where, create, update }')
-          onlyKeys(parent.name, item, new Set(['where', 'create', 'update']), p)
+          onlyKeys(parent.name, item, UPSERT_KEYS, p)
           checkData(w, target, item.create, 'create', join(p, 'create'))
           checkData(w, target, item.update, 'update', join(p, 'update'))
         })
@@ -87,7 +94,7 @@ function checkNested(w: Walk, parent: ModelInfo, rel: RelationInfo, value: unkno
       case 'updateMany':
         each(v, at, (item, p) => {
           if (!isPlain(item)) throw unsupported(parent.name, p, 'updateMany takes { where, data }')
-          onlyKeys(parent.name, item, new Set(['where', 'data']), p)
+          onlyKeys(parent.name, item, WHERE_DATA_KEYS, p)
           checkData(w, target, item.data, 'update', join(p, 'data'))
         })
         break

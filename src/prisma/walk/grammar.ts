@@ -65,6 +65,19 @@ export function isPlain(v: unknown): v is Obj {
   return proto === Object.prototype || proto === null
 }
 
+/**
+ * A value Prisma sends as a value (a Date, bytes, a Decimal, a field reference, `Prisma.DbNull` and
+ * its kin), as opposed to a node of arguments. Any other object is not understood.
+ */
+export function isKnownValue(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return true
+  if (v instanceof Date || v instanceof Uint8Array || fieldRefOf(v) !== undefined) return true
+  const o = v as Record<string, unknown>
+  const decimal = typeof o.toFixed === 'function' && 'd' in o && 'e' in o && 's' in o
+  const nullType = typeof o._getName === 'function' && typeof o._getNamespace === 'function'
+  return decimal || nullType
+}
+
 /** A Prisma field reference (`prisma.user.fields.name`) used as a filter value. */
 export function fieldRefOf(v: unknown): { modelName: string; name: string } | undefined {
   if (typeof v !== 'object' || v === null || isPlain(v)) return undefined

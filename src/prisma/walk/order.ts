@@ -79,7 +79,7 @@ export function checkFieldList(info: ModelInfo, value: unknown, path: string): v
 export function checkAggregateSelections(info: ModelInfo, args: Obj): void {
   for (const key of AGGREGATE_KEYS) {
     const value = args[key]
-    if (value === undefined) continue
+    if (value === undefined || value === null || value === false) continue
     if (key === '_count' && value === true) continue
     if (!isPlain(value)) throw unsupported(info.name, key, 'an aggregate selection must be an object of fields')
     for (const [f, on] of Object.entries(value)) {

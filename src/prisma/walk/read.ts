@@ -45,6 +45,8 @@ export function walkReadArgs(w: Walk, info: ModelInfo, args: Obj, mode: FilterMo
 export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string): ReadPlan {
   const plan: ReadPlan = { info, strip: [], relations: [] }
   const spec = info.spec
+  // Prisma reads null as absent.
+  for (const k of ['select', 'include', 'omit']) if (args[k] === null) delete args[k]
   if (args.select !== undefined && args.include !== undefined) throw unsupported(info.name, path, 'select and include cannot be combined')
   if (args.select !== undefined && args.omit !== undefined) throw unsupported(info.name, path, 'select and omit cannot be combined')
   if (isPlain(args.select)) {

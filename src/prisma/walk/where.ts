@@ -4,7 +4,7 @@
 // match nor stop a match.
 import type { ModelInfo, RelationInfo } from '../config'
 import type { Scope } from '../scope'
-import { AGGREGATE_KEYS, fieldRefOf, isPlain, join, SCALAR_FILTER_KEYS, toArray, unsupported, type Obj } from './grammar'
+import { AGGREGATE_KEYS, fieldRefOf, isKnownValue, isPlain, join, SCALAR_FILTER_KEYS, toArray, unsupported, type Obj } from './grammar'
 import { NESTED, searchCondition, type FilterMode } from './search'
 
 /** What a walk needs: the per-model table and the call's scope. */
@@ -87,7 +87,10 @@ export function withTenant(col: string, where: Obj, tenantId: string): Obj {
 // ciphertexts).
 function checkScalarFilter(w: Walk, info: ModelInfo, value: unknown, path: string, having: boolean): void {
   checkValue(w, info, value, path)
-  if (!isPlain(value)) return
+  if (!isPlain(value)) {
+    if (!Array.isArray(value) && !isKnownValue(value)) throw unsupported(info.name, path, 'a filter value of an unknown kind')
+    return
+  }
   for (const [op, v] of Object.entries(value)) {
     if (v === undefined) continue
     const at = join(path, op)

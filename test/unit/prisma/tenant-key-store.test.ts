@@ -15,6 +15,8 @@ const wrappedKey = Uint8Array.from(Buffer.alloc(184, 0xab))
 
 function clientWhoseCreateFails(error: unknown) {
   return {
+    // The tenant-column collation check before first use: a PostgreSQL server without the table.
+    $queryRawUnsafe: async (sql: string) => (sql.includes('version()') ? [{ v: 'PostgreSQL 16.4' }] : []),
     rowcryptTenantKey: {
       findMany: async () => [],
       findFirst: async () => null,
