@@ -41,6 +41,12 @@ describe('walkSelection', () => {
     expect(walkSelection(walkAs('A'), info('Post'), postArgs, '').relations[0]!.plan.otherTenantIsNull).toBeUndefined()
   })
 
+  it('refuses selecting only a relation under a to-one into a scoped model from an unscoped one (fluent chains)', () => {
+    expect(codeOf(() => walkSelection(walkAs('A'), info('Team'), { select: { owner: { select: { posts: true } } } }, ''))).toBe(UNSUPPORTED)
+    expect(codeOf(() => walkSelection(walkAs('A'), info('Team'), { select: { owner: { select: { posts: true, name: true } } } }, ''))).toBeUndefined()
+    expect(codeOf(() => walkSelection(walkAs('A'), info('Post'), { select: { author: { select: { posts: true } } } }, ''))).toBeUndefined()
+  })
+
   it('refuses unknown keys in select, include, omit and relation arguments', () => {
     const w = walkAs('A')
     expect(codeOf(() => walkSelection(w, info('User'), { select: { nope: true } }, ''))).toBe(UNSUPPORTED)
