@@ -116,6 +116,8 @@ export interface ModelInfo {
   readonly spec: ModelSpec | undefined
   /** The single-column primary key, if any. */
   readonly idField: string | undefined
+  /** For a view declared as showing a scoped model's rows: that model (read-only; bound and decrypted as it). */
+  readonly viewOf: string | undefined
   /** The column that confines the model to a tenant; undefined when the model is not tenant-scoped. */
   readonly tenantColumn: string | undefined
   /** Relation fields: target model and whether the relation is a list. */
@@ -241,6 +243,7 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
       name,
       spec,
       idField,
+      viewOf: undefined,
       tenantColumn,
       relations,
       scalars: new Map(Object.entries(model.fields).filter(([, f]) => f.kind !== 'object').map(([n, f]) => [n, Object.freeze({ type: f.type, isList: f.isList })])),

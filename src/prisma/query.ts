@@ -53,6 +53,8 @@ export interface QueryIO {
   readMany(model: string, where: Obj, select: Obj, orderBy?: unknown): Promise<Obj[]>
 }
 
+// What a declared view (read-only) takes.
+const VIEW_OPERATIONS = new Set([...READS, 'count', 'aggregate', 'groupBy'])
 const UNIQUE_WHERE = new Set(['findUnique', 'findUniqueOrThrow', 'update', 'upsert', 'delete'])
 const P2025 = 'P2025'
 const CAS_ATTEMPTS = 3
@@ -135,6 +137,7 @@ export class QueryEngine {
     const keys = OPERATION_KEYS.get(operation)
     if (keys === undefined) throw new UnsupportedQueryError(`model ${model}: operation ${operation} is not supported on tenant-scoped data`)
     onlyKeys(model, args, keys, '')
+    if (info.viewOf !== undefined && !VIEW_OPERATIONS.has(operation)) throw new UnsupportedQueryError(`model ${model}: a view of ${info.viewOf} is read-only (${operation})`)
     const w: Walk = { table: this.table, scope }
     const top: FilterMode = { top: true, unique: UNIQUE_WHERE.has(operation), operation }
     if (READS.has(operation)) {

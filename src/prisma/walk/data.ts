@@ -49,6 +49,7 @@ function checkNested(w: Walk, parent: ModelInfo, rel: RelationInfo, value: unkno
   const target = w.table.get(rel.target)!
   if (!target.reachesScoped) return
   if (!isPlain(value)) throw unsupported(parent.name, path, 'a nested write must be an object of operations')
+  if (target.viewOf !== undefined) throw unsupported(parent.name, path, `${target.name} is a view of ${target.viewOf}, read-only`)
   const ops = rel.isList ? (kind === 'create' ? TO_MANY_CREATE_OPS : TO_MANY_UPDATE_OPS) : kind === 'create' ? TO_ONE_CREATE_OPS : TO_ONE_UPDATE_OPS
   onlyKeys(parent.name, value, ops, path)
   const each = (v: unknown, at: string, fn: (item: unknown, at: string) => void) => {
