@@ -60,7 +60,7 @@ export interface RowcryptOptions<M extends Manifest = Manifest> {
    * The tenant-scoped models: with `fields`, their encrypted fields; with none (`{}`), scoped only
    * (every query confined to the tenant, no keys).
    */
-  models: { [K in keyof M['models']]?: RowcryptModelConfig<M['models'][K]> }
+  models: { [K in keyof M['models']]?: RowcryptModelConfig<M['models'][K]> | RowcryptViewConfig<keyof M['models'] & string> }
   /** Receivers of operation events (metrics, stats, audit). None by default. */
   observers?: readonly RowcryptObserver[]
   /**
@@ -87,6 +87,25 @@ export interface RowcryptOptions<M extends Manifest = Manifest> {
    * lowercase ASCII letters and digits with `-` and `_` inside, else `InvalidTenantError` before any SQL.
    */
   tenantIds?: 'any' | 'canonical'
+  /**
+   * Views (`view` blocks) that deliberately show rows of every tenant. Any other view with a column
+   * named like a scoped model's tenant column must be declared in `models` (`{ viewOf: 'Model' }`),
+   * or `rowcrypt()` refuses the configuration: an undeclared view would read other tenants' rows.
+   */
+  unscopedViews?: ReadonlyArray<keyof M['models'] & string>
+}
+
+/**
+ * A view that shows a scoped model's rows (same column names for the tenant, the sidecars, the id
+ * and the encrypted fields it exposes): confined to the tenant and decrypted as that model, read-only.
+ *
+ * @example
+ * ```ts
+ * models: { User: { fields: ['email'] }, ActiveUser: { viewOf: 'User' } }
+ * ```
+ */
+export interface RowcryptViewConfig<N extends string = string> {
+  viewOf: N
 }
 
 /** @internal One relation field. `fromFields`/`toFields` are set on the side holding the foreign key. */
@@ -190,6 +209,7 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
     const idField = model.primaryKey.length === 1 ? model.primaryKey[0] : undefined
     const declared = config as RowcryptModelConfig
     if (declared === null || typeof declared !== 'object') throw new ConfigError(`rowcrypt(): model ${name}: its settings must be an object`)
+    if ('viewOf' in declared) continue
     if (declared.fields === undefined || (Array.isArray(declared.fields) && declared.fields.length === 0)) {
       tenantColumns.set(name, scopeOnly(name, model, declared))
       continue
@@ -233,17 +253,19 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
           return [n, Object.freeze({ target: f.type, isList: f.isList, fromFields, toFields: f.relationToFields ?? [], oneToOne })]
         }),
     )
+  const views = declaredViews(options, manifest, specs, tenantColumns)
   const reaches = reachability(manifest, new Set(tenantColumns.keys()))
   for (const [name, model] of Object.entries(manifest.models)) {
     const spec = specs.get(name)
     const relations = relationsOf(model)
     const tenantColumn = tenantColumns.get(name)
     const idField = model.primaryKey.length === 1 ? model.primaryKey[0] : undefined
+    const view = views.get(name)
     table.set(name, {
       name,
-      spec,
+      spec: spec ?? (view === undefined ? undefined : specs.get(view)),
       idField,
-      viewOf: undefined,
+      viewOf: view,
       tenantColumn,
       relations,
       scalars: new Map(Object.entries(model.fields).filter(([, f]) => f.kind !== 'object').map(([n, f]) => [n, Object.freeze({ type: f.type, isList: f.isList })])),
@@ -251,10 +273,47 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
       reachesScoped: reaches.has(name),
       makeId: spec?.idField !== undefined ? idMaker(own(model.fields, spec.idField)) : undefined,
       indexUniques: spec === undefined ? new Map() : indexUniques(spec, model),
-      plan: modelPlan(spec, tenantColumn, idField, relations, tenantColumns),
+      plan: modelPlan(spec ?? (view === undefined ? undefined : specs.get(view)), tenantColumn, idField, relations, tenantColumns),
     })
   }
   return table
+}
+
+/**
+ * The views of the config (`{ viewOf: 'Model' }`), checked against the manifest: each shows the
+ * rows of a configured model through columns of the same names, and takes its tenant column. Any
+ * other view with a column named like a scoped model's tenant column is refused unless it is in
+ * `unscopedViews`. Returns view name → model name; adds the views' tenant columns.
+ */
+function declaredViews(options: RowcryptOptions, manifest: Manifest, specs: ReadonlyMap<string, ModelSpec>, tenantColumns: Map<string, string>): Map<string, string> {
+  const views = new Map<string, string>()
+  for (const [name, config] of Object.entries(options.models)) {
+    if (config === undefined || !('viewOf' in config)) continue
+    const model = own(manifest.models, name)!
+    const of = (config as RowcryptViewConfig).viewOf
+    if (Object.keys(config).length !== 1) throw new ConfigError(`rowcrypt(): view ${name} takes only viewOf: its fields and columns are those of ${String(of)}`)
+    if (model.isView !== true) throw new ConfigError(`rowcrypt(): ${name} is not a view of the schema (viewOf is for view blocks)`)
+    const col = typeof of === 'string' && !views.has(of) ? tenantColumns.get(of) : undefined
+    if (col === undefined) throw new ConfigError(`rowcrypt(): view ${name}: viewOf must name a scoped model of the config, not ${String(of)}`)
+    const spec = specs.get(of)
+    const needed = [col, ...(spec === undefined ? [] : [spec.columns.wrappedDek, spec.columns.keyVersion, ...(spec.idField === undefined ? [] : [spec.idField])])]
+    for (const c of needed) {
+      const f = own(model.fields, c)
+      if (f === undefined || f.kind !== 'scalar') throw new ConfigError(`rowcrypt(): view ${name} of ${of} needs column ${c} (as in ${of}) to be confined and decrypted`)
+    }
+    views.set(name, of)
+  }
+  for (const [name, of] of views) tenantColumns.set(name, tenantColumns.get(of)!)
+  const shared = new Set<string>(options.unscopedViews ?? [])
+  const tenantColumnNames = new Set(tenantColumns.values())
+  for (const [name, model] of Object.entries(manifest.models)) {
+    if (model.isView !== true || tenantColumns.has(name) || shared.has(name)) continue
+    const col = Object.keys(model.fields).find((f) => tenantColumnNames.has(f) && model.fields[f]!.kind === 'scalar')
+    if (col !== undefined) {
+      throw new ConfigError(`rowcrypt(): view ${name} has a tenant column (${col}) but is not in the config: declare it ({ ${name}: { viewOf: 'Model' } }) or list it in unscopedViews`)
+    }
+  }
+  return views
 }
 
 // A model scoped without encrypted fields: it needs only its tenant column, a String that is not a

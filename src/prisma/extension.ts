@@ -69,7 +69,8 @@ const RAW_OPERATIONS = ['$queryRaw', '$executeRaw', '$queryRawUnsafe', '$execute
 export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) {
   const table = buildModelTable(options as unknown as RowcryptOptions)
   const rls = resolveRls(options.rls, options.schema)
-  const specs = [...table.values()].map((m) => m.spec).filter((s): s is ModelSpec => s !== undefined)
+  // A declared view shares its model's spec: one entry per model.
+  const specs = [...new Set([...table.values()].map((m) => m.spec))].filter((s): s is ModelSpec => s !== undefined)
   const core = RowLevelEncryption.fromSpecs(options.keyProvider, specs, options.blindIndex)
   const engine = new QueryEngine(table, core)
   const observers = [...(options.observers ?? [])]
@@ -79,7 +80,7 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
   const tenantIds = resolveTenantIdMode(options.tenantIds, 'rowcrypt()')
   const tenantFields = new Map(
     Object.entries(options.models as Record<string, { columns?: { tenantId?: string } } | undefined>)
-      .filter(([, config]) => config !== undefined)
+      .filter(([, config]) => config !== undefined && !('viewOf' in config))
       .map(([model, config]) => [model, config!.columns?.tenantId ?? DEFAULT_COLUMNS.tenantId]),
   )
   const tenantColumns = tenantIds === 'canonical' ? [] : tenantColumnsOf(options.schema, [...tenantFields].map(([model, field]) => ({ model, field })))

@@ -2,7 +2,7 @@
 // `rowcrypt-generator` binary; loads @prisma/generator-helper only then.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { manifestFromDatamodel, renderManifest } from './manifest'
+import { manifestFromDatamodel, renderManifest, viewNames } from './manifest'
 
 /** Starts the generator protocol on stdio. Called by the `rowcrypt-generator` binary only. */
 export function runGenerator(): void {
@@ -14,7 +14,7 @@ export function runGenerator(): void {
       const out = options.generator.output?.value
       if (!out) throw new Error('rowcrypt-generator needs an output path')
       const provider = options.datasources[0]?.provider ?? 'unknown'
-      const files = renderManifest(manifestFromDatamodel(options.dmmf.datamodel, provider))
+      const files = renderManifest(manifestFromDatamodel(options.dmmf.datamodel, provider, viewNames(options.datamodel)))
       mkdirSync(out, { recursive: true })
       for (const [name, text] of Object.entries(files)) writeFileSync(join(out, name), text)
     },

@@ -36,6 +36,8 @@ export interface ManifestModel {
    * `@@unique(name: ...)`, the name Prisma's unique input uses. Absent in older manifests.
    */
   readonly uniques?: ReadonlyArray<{ readonly name?: string; readonly fields: readonly string[] }>
+  /** True for a `view` block (the `views` preview feature): rows the database derives from tables. */
+  readonly isView?: boolean
 }
 
 /**
@@ -85,8 +87,18 @@ export interface DmmfLikeDatamodel {
   }>
 }
 
+/**
+ * The names of the `view` blocks of a schema's text. Prisma's datamodel lists views among the
+ * models without telling them apart, so the generator reads the schema it is given.
+ */
+export function viewNames(schemaText: string): Set<string> {
+  // Comments first: a commented-out view is not one.
+  const text = schemaText.replace(/\/\/[^\n]*/g, '')
+  return new Set([...text.matchAll(/(?:^|\n)\s*view\s+([A-Za-z][A-Za-z0-9_]*)\s*\{/g)].map((m) => m[1]!))
+}
+
 /** Builds the manifest from a DMMF datamodel. Pure, so it is tested without running Prisma. */
-export function manifestFromDatamodel(datamodel: DmmfLikeDatamodel, provider: string): Manifest {
+export function manifestFromDatamodel(datamodel: DmmfLikeDatamodel, provider: string, views: ReadonlySet<string> = new Set()): Manifest {
   const models: Record<string, ManifestModel> = {}
   for (const m of datamodel.models) {
     const fields: Record<string, ManifestField> = {}
@@ -115,6 +127,7 @@ export function manifestFromDatamodel(datamodel: DmmfLikeDatamodel, provider: st
       ...(uniques.length > 0 ? { uniques } : {}),
       ...(typeof m.dbName === 'string' && m.dbName !== '' ? { dbName: m.dbName } : {}),
       ...(typeof m.schema === 'string' && m.schema !== '' ? { schema: m.schema } : {}),
+      ...(views.has(m.name) ? { isView: true } : {}),
     }
   }
   return { version: 1, provider, models }

@@ -133,7 +133,7 @@ export interface RlsPolicySource {
   /** The manifest written by `rowcrypt-generator` (a PostgreSQL schema). */
   schema: Manifest
   /** The scoped models, as in `rowcrypt({ models })`; only `columns.tenantId` is read. */
-  models: Readonly<Record<string, { readonly fields?: unknown; readonly columns?: { readonly tenantId?: string } } | undefined>>
+  models: Readonly<Record<string, { readonly fields?: unknown; readonly columns?: { readonly tenantId?: string } } | { readonly viewOf: string } | undefined>>
   /** As in `rowcrypt({ rls })`; the setting names the policies read. Defaults when absent. */
   rls?: boolean | RlsOptions
 }
@@ -180,7 +180,9 @@ export function rlsPolicySql(source: RlsPolicySource, options: RlsPolicySqlOptio
   if (options.dbSchema !== undefined && (typeof options.dbSchema !== 'string' || options.dbSchema === '')) {
     throw new ConfigError('rlsPolicySql(): dbSchema must be a non-empty schema name')
   }
-  const entries = Object.entries(source.models).filter(([, c]) => c !== undefined)
+  // Views get no policy of their own: the tables they read have theirs (create them with
+  // security_invoker on PostgreSQL 15+ so the policies apply to the querying role).
+  const entries = Object.entries(source.models).filter((e): e is [string, { fields?: unknown; columns?: { tenantId?: string } }] => e[1] !== undefined && !('viewOf' in e[1]))
   if (entries.length === 0) throw new ConfigError('rlsPolicySql(): "models" names no model')
 
   const tenantValue = `NULLIF(current_setting(${literal(settings.tenantSetting)}, true), '')`

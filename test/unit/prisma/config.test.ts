@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { runInNewContext } from 'node:vm'
 import { manifest } from '../../../generated/sqlite/rowcrypt'
 import { buildModelTable, type RowcryptOptions } from '../../../src/prisma/config'
-import { manifestFromDatamodel, renderManifest, type DmmfLikeDatamodel, type Manifest } from '../../../src/prisma/manifest'
+import { manifestFromDatamodel, renderManifest, viewNames, type DmmfLikeDatamodel, type Manifest } from '../../../src/prisma/manifest'
 import { ConfigError, LocalKeyProvider, rowcrypt } from '../../../src'
 
 const keyProvider = new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 1) }, activeVersion: 'v1' })
@@ -430,5 +430,50 @@ describe('manifestFromDatamodel / renderManifest', () => {
     expect(readFileSync(join(dir, 'index.js'), 'utf8')).toBe(files['index.js'])
     expect(readFileSync(join(dir, 'index.d.ts'), 'utf8')).toBe(files['index.d.ts'])
     expect(manifest.provider).toBe('sqlite')
+  })
+})
+
+describe('views', () => {
+  const scalar = (type: string) => ({ kind: 'scalar' as const, type, isList: false, isRequired: false, isId: false })
+  const viewFields = { id: scalar('Int'), name: scalar('String'), email: scalar('String'), wrappedDek: scalar('Bytes'), keyVersion: scalar('String'), tenantId: scalar('String') }
+  const withViews: Manifest = {
+    ...manifest,
+    models: {
+      ...manifest.models,
+      UserView: { fields: viewFields, primaryKey: [], isView: true },
+      Stats: { fields: { tenantId: scalar('String'), total: scalar('Int') }, primaryKey: [], isView: true },
+      Totals: { fields: { total: scalar('Int') }, primaryKey: [], isView: true },
+    },
+  }
+  const buildWith = (models: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+    buildModelTable({ schema: withViews, keyProvider, models, unscopedViews: ['Stats'], ...extra } as unknown as RowcryptOptions)
+
+  it('a declared view is confined and decrypted as its model, and read-only', () => {
+    const t = buildWith({ User: { fields: ['email'] }, UserView: { viewOf: 'User' } })
+    const view = t.get('UserView')!
+    expect(view.viewOf).toBe('User')
+    expect(view.spec).toBe(t.get('User')!.spec)
+    expect(view.tenantColumn).toBe('tenantId')
+    expect(view.plan.required).toEqual(['wrappedDek', 'keyVersion', 'tenantId', 'id'])
+    expect(t.get('Totals')?.tenantColumn).toBeUndefined()
+  })
+
+  it.each([
+    ['an undeclared view with a tenant column', { User: { fields: ['email'] } }, {}, ['UserView']],
+    ['a view of a model that is not scoped', { User: { fields: ['email'] }, UserView: { viewOf: 'Team' } }, {}, ['UserView', 'Team']],
+    ['viewOf on a table', { User: { fields: ['email'] }, Post: { viewOf: 'User' }, UserView: { viewOf: 'User' } }, {}, ['Post']],
+    ['a view with settings of its own', { User: { fields: ['email'] }, UserView: { viewOf: 'User', fields: ['email'] } }, {}, ['UserView']],
+    ['a view without a column its model needs', { Document: { fields: ['body'], columns: { tenantId: 'orgId' } }, UserView: { viewOf: 'Document' } }, {}, ['UserView', 'orgId']],
+    ['Stats no longer listed as unscoped', { User: { fields: ['email'] }, UserView: { viewOf: 'User' } }, { unscopedViews: [] }, ['Stats']],
+  ])('refuses %s', (_name, models, extra, mentions) => {
+    const e = configError(() => buildWith(models, extra))
+    for (const m of mentions) expect(e.message).toContain(m)
+  })
+
+  it('the generator tells views from tables by the schema text', () => {
+    expect([...viewNames('model User {\n id Int @id\n}\nview UserView {\n  id Int @unique\n}\n// view Old {\n  view   Other{\n}')]).toEqual(['UserView', 'Other'])
+    const dm: DmmfLikeDatamodel = { models: [{ name: 'V', primaryKey: null, fields: [{ name: 'id', kind: 'scalar', type: 'Int', isList: false, isRequired: true, isId: false }] }] }
+    expect(manifestFromDatamodel(dm, 'sqlite', new Set(['V'])).models.V!.isView).toBe(true)
+    expect(manifestFromDatamodel(dm, 'sqlite').models.V!.isView).toBeUndefined()
   })
 })
