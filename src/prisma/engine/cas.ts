@@ -1,0 +1,139 @@
+// Writes of an existing row by its unique where (update, upsert). Encrypted values are written
+// under the row's own key, read first, so the write is a compare-and-swap on that key: an update
+// whose key changed in between is retried on a freshly read one.
+import { RecordNotFoundError, TenantMismatchError } from '../../errors'
+import type { ModelInfo } from '../config'
+import type { QueryIO } from '../query'
+import type { Scope } from '../scope'
+import { checkData } from '../walk/data'
+import { hiddenFromCaller } from '../walk/read'
+import { confine, walkWhere, type Walk } from '../walk/where'
+import { andWhere, bytesEqual, isObj, isSetOp, P2025, writeContext, type Engine, type Obj, type Query } from './context'
+import { run } from './decrypt'
+import { checkUpdateData } from './encrypt'
+import { runForeignKeyChecks } from './foreign-keys'
+import { forgetKey, knownRow } from './known-keys'
+import { newRow, updatedRow } from './write'
+
+const CAS_ATTEMPTS = 3
+
+/**
+ * A compare-and-swap update that Prisma reported as done but did not apply (MySQL). Retried like
+ * P2025; if retries run out the caller sees it as a coded `RecordNotFoundError`.
+ */
+export class CasMissedError extends RecordNotFoundError {}
+
+export async function update(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+  const w: Walk = { table: engine.table, scope }
+  const where = walkWhere(w, info, args.where, { top: true, unique: true, operation: 'update' }, 'where')
+  const known = knownRow(engine, info, where, scope)
+  args.where = confine(w, info, where)
+  checkData(w, info, args.data, 'update', 'data')
+  checkUpdateData(info, args.data)
+  const readFresh = (select: Obj) => io.readUnique(info.name, args.where as Obj, select)
+
+  // Encrypted fields are written under the row's existing key, so it is read first (or taken from
+  // a recent read of the same row). The write is a compare-and-swap on the wrapped key: if
+  // rotation re-wrapped or re-keyed the row in between, or the remembered key is stale, the update
+  // matches nothing and is retried on a freshly read key.
+  for (let attempt = 1; ; attempt++) {
+    const fromMemory = known !== undefined && attempt === 1
+    const readSelf = (select: Obj) => (fromMemory && Object.keys(select).every((k) => k in known) ? Promise.resolve(known) : readFresh(select))
+    const ctx = writeContext(scope, io)
+    const { data, cas } = await updatedRow(engine, info, args.data, readSelf, ctx, 'throw')
+    await runForeignKeyChecks(ctx)
+    const attemptArgs: Obj = { ...args, data, where: cas === undefined ? args.where : withCondition(args.where as Obj, cas) }
+    try {
+      return cas === undefined ? await run(engine, info, attemptArgs, query, scope) : await runChecked(engine, info, attemptArgs, data, query, scope)
+    } catch (e) {
+      const casMissed = cas !== undefined && attempt < CAS_ATTEMPTS && !io.inBatch() && ((e as { code?: unknown })?.code === P2025 || e instanceof CasMissedError)
+      if (casMissed && fromMemory) {
+        forgetKey(engine, info.spec!, scope.tenantId!, known![info.spec!.idField!])
+        continue
+      }
+      if (casMissed && (await keyChanged(info, readFresh, cas))) continue
+      throw e
+    }
+  }
+}
+
+export async function upsert(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+  const w: Walk = { table: engine.table, scope }
+  args.where = confine(w, info, walkWhere(w, info, args.where, { top: true, unique: true, operation: 'upsert' }, 'where'))
+  checkData(w, info, args.create, 'create', 'create')
+  checkData(w, info, args.update, 'update', 'update')
+  checkUpdateData(info, args.update)
+  const ctx = writeContext(scope, io)
+  const readSelf = (select: Obj) => io.readUnique(info.name, args.where as Obj, select)
+  const { data: update, cas } = await updatedRow(engine, info, args.update, readSelf, ctx, 'guard')
+  args.update = update
+  if (cas !== undefined) args.where = withCondition(args.where as Obj, cas)
+  args.create = await newRow(engine, info, args.create, ctx)
+  await runForeignKeyChecks(ctx)
+  const result = await run(engine, info, args, query, scope)
+  if (result === null && info.tenantColumn !== undefined) {
+    // Prisma returns null when `where` matched nothing here but `create` hit an existing id.
+    throw new TenantMismatchError(`model ${info.name}: upsert matched no row of the current tenant and its create conflicts with an existing row`)
+  }
+  return result
+}
+
+/**
+ * Runs a compare-and-swap update and checks that it was applied. On MySQL/MariaDB Prisma updates
+ * with a SELECT, then an UPDATE repeating the condition, then a SELECT of the result: when the
+ * wrapped key changes between the first two (key rotation), the UPDATE matches nothing, yet Prisma
+ * returns the row as it was, with no error. One written ciphertext (unique: random IV) must come
+ * back, or the attempt counts as a missed compare-and-swap (P2025) and is retried.
+ */
+async function runChecked(engine: Engine, info: ModelInfo, args: Obj, data: unknown, query: Query, scope: Scope): Promise<unknown> {
+  const spec = info.spec
+  let probe: { field: string; value: string } | undefined
+  if (spec !== undefined && isObj(data)) {
+    for (const f of spec.fields.keys()) {
+      const v = isSetOp(data[f]) ? (data[f] as Obj).set : data[f]
+      if (typeof v === 'string') {
+        probe = { field: f, value: v }
+        break
+      }
+    }
+  }
+  if (probe === undefined) return run(engine, info, args, query, scope)
+  const p = probe
+  let added = false
+  if (isObj(args.select) && !args.select[p.field]) {
+    args.select = { ...args.select, [p.field]: true }
+    added = true
+  } else if (!isObj(args.select)) {
+    // Hidden from the caller: read it for the check, then drop it.
+    if (hiddenFromCaller(isObj(args.omit) ? args.omit : undefined, scope.globallyOmitted(info.name), p.field)) {
+      args.omit = { ...(isObj(args.omit) ? args.omit : {}), [p.field]: false }
+      added = true
+    }
+  }
+  const checked: Query = async (a) => {
+    const r = await query(a)
+    if (isObj(r) && p.field in r && r[p.field] !== p.value) throw new CasMissedError(`model ${info.name}: the row changed during the update (compare-and-swap missed)`)
+    return r
+  }
+  const result = await run(engine, info, args, checked, scope)
+  if (added && isObj(result)) delete result[p.field]
+  return result
+}
+
+/** After a failed compare-and-swap: did the row's wrapped key change (worth a retry)? */
+async function keyChanged(info: ModelInfo, read: (select: Obj) => Promise<Obj | null>, cas: Obj): Promise<boolean> {
+  const col = info.spec!.columns.wrappedDek
+  const row = await read({ [col]: true })
+  return row !== null && !bytesEqual(row[col], cas[col])
+}
+
+/**
+ * `where` with the conditions of `extra` added: as plain keys (cheaper for Prisma) when `where`
+ * has none of them and no value is null (a unique where input refuses null for a unique column),
+ * else under AND. Top-level keys of a where are ANDed, so both forms mean the same.
+ */
+export function withCondition(where: Obj, extra: Obj): Obj {
+  if (!isObj(where)) return { AND: [extra] }
+  for (const [k, v] of Object.entries(extra)) if (v === null || k in where) return andWhere(where, extra)
+  return { ...where, ...extra }
+}

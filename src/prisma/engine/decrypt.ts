@@ -1,0 +1,140 @@
+// The read half of the query path: the selection decryption needs is added to a call, the call
+// runs, and every scoped row of the result tree is checked for its tenant and decrypted in place.
+import { TenantMismatchError, UnsupportedQueryError } from '../../errors'
+import { isLegacyPlaintextRow, type RowKey } from '../../fields/row'
+import type { FieldSpec, ModelSpec } from '../../fields/spec'
+import type { ModelInfo } from '../config'
+import type { Scope } from '../scope'
+import { walkSelection, type ReadPlan } from '../walk/read'
+import { isObj, type Engine, type Obj, type Query } from './context'
+import { rememberKey } from './known-keys'
+import { takeWritten } from './written'
+
+/**
+ * Adds what decryption needs to the selection, runs the query and decrypts the result tree.
+ * `fluent`, when given, is told whether the result is a fluent call's related rows.
+ */
+export async function run(engine: Engine, info: ModelInfo, args: Obj, query: Query, scope: Scope, fluent?: { returned: boolean }): Promise<unknown> {
+  const plan = walkSelection({ table: engine.table, scope }, info, args, '')
+  const result = await query(args)
+  const matched = planForResult(plan, result)
+  if (fluent !== undefined) fluent.returned = matched !== plan
+  // The fluent API's to-one row (`team.findUnique(...).owner()`) of another tenant: none.
+  if (matched.otherTenantIsNull === true && isOtherTenants(matched.info, result, scope)) return null
+  await decryptTree(engine, matched, result, scope)
+  return result
+}
+
+/** Decrypts every scoped row of a result tree in place, then removes the columns we added. */
+export async function decryptTree(engine: Engine, plan: ReadPlan, result: unknown, scope: Scope): Promise<void> {
+  // Walk (and check tenants) first, then decrypt: a check failing mid-walk must not leave
+  // decryptions running with nobody awaiting them.
+  const rows: Array<[ModelSpec, Obj]> = []
+  const visited: Array<[ReadPlan, Obj]> = []
+  collect(plan, result, scope, rows, visited)
+  // Synchronous where the key provider unwraps synchronously (LocalKeyProvider): no promise per row.
+  const pending: Array<Promise<void>> = []
+  try {
+    for (const [spec, row] of rows) {
+      const p = decryptRow(engine, spec, row, scope)
+      if (p !== undefined) pending.push(p)
+    }
+  } catch (e) {
+    await Promise.allSettled(pending)
+    throw e
+  }
+  if (pending.length > 0) await Promise.all(pending)
+  for (const [p, row] of visited) for (const col of p.strip) delete row[col]
+}
+
+function collect(plan: ReadPlan, value: unknown, scope: Scope, rows: Array<[ModelSpec, Obj]>, visited: Array<[ReadPlan, Obj]>): void {
+  if (value === null || value === undefined) return
+  if (Array.isArray(value)) {
+    for (const v of value) collect(plan, v, scope, rows, visited)
+    return
+  }
+  if (!isObj(value)) return
+  const col = plan.info.tenantColumn
+  if (col !== undefined) {
+    const rowTenant = value[col]
+    // Defence in depth: a scoped row of another tenant never reaches the caller. rowcrypt always
+    // reads the tenant column, so a row without it was hidden by something else (an extension
+    // after rowcrypt, a client default omit rowcrypt could not see): it fails closed too.
+    if (!scope.bypass && rowTenant !== scope.tenantId) {
+      if (rowTenant === undefined) throw new TenantMismatchError(`model ${plan.info.name}: a row came back without its tenant column ${col}, so its tenant cannot be checked`)
+      throw new TenantMismatchError(`model ${plan.info.name}: a row of another tenant was reached through a relation`)
+    }
+    const spec = plan.info.spec
+    if (spec !== undefined && hasEncryptedValue(spec, value)) rows.push([spec, value])
+  }
+  visited.push([plan, value])
+  for (const { field, plan: sub } of plan.relations) {
+    const v = value[field]
+    if (sub.otherTenantIsNull === true && isOtherTenants(sub.info, v, scope)) value[field] = null
+    else collect(sub, v, scope, rows, visited)
+  }
+}
+
+/** Decrypts one row in place; a promise only when its key needs an asynchronous unwrap. */
+function decryptRow(engine: Engine, spec: ModelSpec, row: Obj, scope: Scope): Promise<void> | undefined {
+  if (isLegacyPlaintextRow(spec, row)) return undefined
+  const tenantId = scope.bypass ? (row[spec.columns.tenantId] as string) : (scope.tenantId as string)
+  // Values this call just encrypted come back as the plaintext the caller gave.
+  const rest = scope.written === undefined ? undefined : takeWritten(spec, row, tenantId, scope.written)
+  if (rest !== undefined && rest.length === 0) {
+    scope.stats.rowsDecrypted++
+    if (!scope.bypass) rememberKey(engine, spec, tenantId, row)
+    return undefined
+  }
+  const key = engine.rle.openRowKeySync(spec, row, tenantId)
+  if (key !== undefined) {
+    decryptWith(engine, key, row, tenantId, rest, scope)
+    return undefined
+  }
+  return engine.rle.openRowKey(spec, row, tenantId).then((k) => decryptWith(engine, k, row, tenantId, rest, scope))
+}
+
+/** Decrypts `fields` of `row` (all its encrypted fields when undefined) and disposes of the key. */
+function decryptWith(engine: Engine, key: RowKey, row: Obj, tenantId: string, fields: FieldSpec[] | undefined, scope: Scope): void {
+  try {
+    if (fields === undefined) key.decryptInto(row, row)
+    else for (const f of fields) row[f.name] = key.decryptValue(f, row[f.name])
+    scope.stats.rowsDecrypted++
+    if (!scope.bypass) rememberKey(engine, key.spec, tenantId, row)
+  } finally {
+    key.dispose()
+  }
+}
+
+/**
+ * The plan that matches what `query` returned. Prisma's fluent API
+ * (`prisma.user.findUnique(...).posts()`) selects one relation and returns that relation's rows
+ * instead of the parent row, so a result that lacks the keys the plan selected is matched against
+ * the plan of its single selected relation, level by level. Anything else is refused, never
+ * returned undecrypted.
+ */
+export function planForResult(plan: ReadPlan, result: unknown): ReadPlan {
+  let current = plan
+  for (;;) {
+    const sample = Array.isArray(result) ? result[0] : result
+    if (!isObj(sample) || current.selected === undefined) return current
+    if (current.selected.every((k) => k in sample)) return current
+    if (current.relations.length !== 1) {
+      throw new UnsupportedQueryError(`model ${current.info.name}: the query returned rows of an unexpected shape`)
+    }
+    current = current.relations[0]!.plan
+  }
+}
+
+/** A scoped row of another tenant than the call's (or without its tenant column). */
+export function isOtherTenants(info: ModelInfo, row: unknown, scope: Scope): boolean {
+  return isObj(row) && !scope.bypass && row[info.tenantColumn!] !== scope.tenantId
+}
+
+function hasEncryptedValue(spec: ModelSpec, row: Obj): boolean {
+  for (const f of spec.fields.keys()) {
+    const v = row[f]
+    if (v !== null && v !== undefined) return true
+  }
+  return false
+}

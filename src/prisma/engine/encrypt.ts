@@ -1,0 +1,120 @@
+// One row's write data encrypted: a new row under a fresh key, an existing one under its own key
+// (or, still plaintext in migrating mode, under a fresh one), and the checks of what a write may set.
+import { TenantMismatchError, TenantMissingError, UnsupportedQueryError } from '../../errors'
+import type { FieldSpec, ModelSpec } from '../../fields/spec'
+import { assertTenantId } from '../../tenant/context'
+import type { ModelInfo } from '../config'
+import type { Scope } from '../scope'
+import { isObj, isSetOp, type Engine, type Obj } from './context'
+import { indexInto } from './recheck'
+import { noteWritten } from './written'
+
+/** Fills the tenant, makes the row's key and id, and encrypts the marked fields of a new row. */
+export async function encryptNew(engine: Engine, info: ModelInfo, data: Obj, scope: Scope): Promise<Obj> {
+  const spec = info.spec!
+  if (!isObj(data)) return data
+  checkNoManagedColumns(info, data, info.plan.createManaged)
+  const tenantId = tenantOfNewRow(info, data, scope)
+  const out: Obj = { ...data }
+  let rowId: unknown = spec.idField === undefined ? undefined : data[spec.idField]
+  if (rowId === undefined && info.makeId !== undefined) {
+    rowId = info.makeId()
+    out[spec.idField!] = rowId
+  }
+  await indexInto(engine, spec, tenantId!, data, out, scope)
+  const rowLabel = rowId === undefined || rowId === null ? undefined : String(rowId)
+  const key = engine.rle.newRowKeySync(spec, tenantId!, rowLabel) ?? (await engine.rle.newRowKey(spec, tenantId!, rowLabel))
+  try {
+    key.encryptInto(out, data, true)
+    noteWritten(scope, key, spec.fields.values(), data, out)
+    scope.stats.rowsEncrypted++
+    return out
+  } finally {
+    key.dispose()
+  }
+}
+
+/**
+ * A plaintext row (migrating mode) being written: all its encrypted fields, the new values over
+ * the stored ones, go under a fresh key, with a compare-and-swap on the row still having none.
+ */
+export async function encryptLegacyRow(engine: Engine, spec: ModelSpec, row: Obj, data: Obj, touched: FieldSpec[], scope: Scope): Promise<{ data: Obj; cas: Obj }> {
+  const tenantId = scope.bypass ? row[spec.columns.tenantId] : scope.tenantId
+  assertTenantId(tenantId)
+  const values: Obj = {}
+  for (const f of spec.fields.keys()) values[f] = row[f]
+  for (const f of touched) values[f.name] = isSetOp(data[f.name]) ? (data[f.name] as Obj).set : data[f.name]
+  const idValue = spec.idField === undefined ? undefined : row[spec.idField]
+  const indexes: Obj = {}
+  await indexInto(engine, spec, tenantId, values, indexes, scope)
+  const key = await engine.rle.newRowKey(spec, tenantId, idValue == null ? undefined : String(idValue))
+  try {
+    const out = Object.assign(key.encryptInto({ ...data }, values, true), indexes)
+    delete out[spec.columns.tenantId] // unchanged; the tenant column is not rewritten
+    scope.stats.rowsEncrypted++
+    return { data: out, cas: { [spec.columns.wrappedDek]: null } }
+  } finally {
+    key.dispose()
+  }
+}
+
+/** The `touched` fields of `data` encrypted under the key of the existing `row`. */
+export async function encryptWithRowKey(engine: Engine, spec: ModelSpec, row: Obj, data: Obj, touched: FieldSpec[], scope: Scope): Promise<Obj> {
+  const tenantId = scope.bypass ? (row[spec.columns.tenantId] as string) : (scope.tenantId as string)
+  const indexes: Obj = {}
+  await indexInto(engine, spec, tenantId, data, indexes, scope)
+  const key = engine.rle.openRowKeySync(spec, row, tenantId) ?? (await engine.rle.openRowKey(spec, row, tenantId))
+  try {
+    const out: Obj = { ...data, ...indexes }
+    for (const field of touched) {
+      const v = data[field.name]
+      out[field.name] = isSetOp(v) ? { set: key.encryptValue(field, v.set) } : key.encryptValue(field, v)
+    }
+    noteWritten(scope, key, touched, data, out)
+    scope.stats.rowsEncrypted++
+    return out
+  } finally {
+    key.dispose()
+  }
+}
+
+/**
+ * The tenant of a new scoped row: the call's, or inside an explicit bypass the one `data` names.
+ * A different tenant in `data` is refused.
+ */
+export function tenantOfNewRow(info: ModelInfo, data: Obj, scope: Scope): string {
+  const col = info.tenantColumn!
+  const given = data[col]
+  if (scope.bypass) {
+    if (given === undefined) throw new TenantMissingError(`model ${info.name}: inside unsafeBypassTenantScope a create must set ${col}`)
+    assertTenantId(given)
+    return given
+  }
+  if (given !== undefined && given !== scope.tenantId) throw new TenantMismatchError(`model ${info.name}: data names another tenant than the current one (${String(scope.tenantId)})`)
+  return scope.tenantId!
+}
+
+/** The encrypted fields `data` writes. */
+export function touchedFields(info: ModelInfo, data: unknown): FieldSpec[] {
+  if (!isObj(data)) return []
+  return info.plan.fields.filter((f) => data[f.name] !== undefined)
+}
+
+/** The columns an update may not write (sidecars, tenant, bound id), and the encrypted fields' values. */
+export function checkUpdateData(info: ModelInfo, data: unknown): void {
+  if (!isObj(data) || info.tenantColumn === undefined) return
+  checkNoManagedColumns(info, data, info.plan.updateManaged)
+  for (const f of info.plan.fields) {
+    const v = data[f.name]
+    // A JSON field's value may itself be an object: only `{ set }` is an operation there.
+    if (isObj(v) && !isSetOp(v) && f.type !== 'json') {
+      throw new UnsupportedQueryError(`model ${info.name}: field ${f.name} is encrypted; only plain values or { set } can be written to it`)
+    }
+  }
+}
+
+export function checkNoManagedColumns(info: ModelInfo, data: Obj, columns: readonly string[]): void {
+  for (const col of columns) {
+    if (data[col] !== undefined) throw new UnsupportedQueryError(`model ${info.name}: column ${col} is managed by rowcrypt and cannot be written directly`)
+  }
+}

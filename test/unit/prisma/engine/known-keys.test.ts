@@ -1,0 +1,27 @@
+import { forgetKey, knownRow, rememberKey } from '../../../../src/prisma/engine/known-keys'
+import { engineOf, info, scopeAs } from './fixture'
+
+const spec = info('User').spec!
+const row = { id: 7, wrappedDek: new Uint8Array([1, 2]), keyVersion: 'v1', tenantId: 'A' }
+
+describe('known keys', () => {
+  it("give back a remembered row's sidecars for an update naming it by id alone, for its tenant only", () => {
+    const engine = engineOf()
+    rememberKey(engine, spec, 'A', row)
+    expect(knownRow(engine, info('User'), { id: 7 }, scopeAs('A'))).toEqual(row)
+    expect(knownRow(engine, info('User'), { id: 7 }, scopeAs('B'))).toBeUndefined()
+    expect(knownRow(engine, info('User'), { id: 7, name: 'n' }, scopeAs('A'))).toBeUndefined()
+    expect(knownRow(engine, info('User'), { id: { equals: 7 } }, scopeAs('A'))).toBeUndefined()
+    expect(knownRow(engine, info('User'), { id: 7 }, scopeAs(null, true))).toBeUndefined()
+    forgetKey(engine, spec, 'A', 7)
+    expect(knownRow(engine, info('User'), { id: 7 }, scopeAs('A'))).toBeUndefined()
+  })
+
+  it('remember only rows with an id and both sidecars', () => {
+    const engine = engineOf()
+    rememberKey(engine, spec, 'A', { ...row, id: null })
+    rememberKey(engine, spec, 'A', { ...row, wrappedDek: null })
+    rememberKey(engine, spec, 'A', { ...row, keyVersion: undefined })
+    expect(engine.knownKeys.size).toBe(0)
+  })
+})
