@@ -145,6 +145,8 @@ export interface ModelInfo {
   readonly scalars: ReadonlyMap<string, ScalarInfo>
   /** Compound unique inputs (`tenantId_emailIndex`, a compound id's `a_b`) and their fields. */
   readonly compounds: ReadonlyMap<string, readonly string[]>
+  /** Fields unique on their own (the single-column primary key included). */
+  readonly uniqueFields: ReadonlySet<string>
   /** True when the model is scoped or a relation path leads to a scoped model. */
   readonly reachesScoped: boolean
   /** Makes a primary key for creates that omit it, when the schema default is one we can reproduce. */
@@ -270,6 +272,7 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
       relations,
       scalars: new Map(Object.entries(model.fields).filter(([, f]) => f.kind !== 'object').map(([n, f]) => [n, Object.freeze({ type: f.type, isList: f.isList })])),
       compounds: compoundsOf(model),
+      uniqueFields: new Set([...(model.primaryKey.length === 1 ? model.primaryKey : []), ...(model.uniques ?? []).filter((u) => u.fields.length === 1).map((u) => u.fields[0]!)]),
       reachesScoped: reaches.has(name),
       makeId: spec?.idField !== undefined ? idMaker(own(model.fields, spec.idField)) : undefined,
       indexUniques: spec === undefined ? new Map() : indexUniques(spec, model),

@@ -57,25 +57,65 @@ export async function update(engine: Engine, info: ModelInfo, args: Obj, query: 
   }
 }
 
+/**
+ * An upsert. When the row is there, its update branch is a compare-and-swap on the row's key like
+ * an update's. A missed one falls through to the create branch, so that branch is first made to
+ * collide with the row (it gets the unique key the `where` names): it then fails with P2002
+ * instead of adding a second row, and the upsert is retried on a freshly read key. Where no
+ * collision can be guaranteed (the create sets another value of that key, or sets it through a
+ * relation), the update branch goes without one, as Prisma's own upsert would.
+ */
 export async function upsert(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
   const w: Walk = { table: engine.table, scope }
-  args.where = confine(w, info, walkWhere(w, info, args.where, { top: true, unique: true, operation: 'upsert' }, 'where'))
+  const where = walkWhere(w, info, args.where, { top: true, unique: true, operation: 'upsert' }, 'where')
+  args.where = confine(w, info, where)
   checkData(w, info, args.create, 'create', 'create')
   checkData(w, info, args.update, 'update', 'update')
   checkUpdateData(info, args.update)
-  const ctx = writeContext(scope, io)
   const readSelf = (select: Obj) => io.readUnique(info.name, args.where as Obj, select)
-  const { data: update, cas } = await updatedRow(engine, info, args.update, readSelf, ctx, 'guard')
-  args.update = update
-  if (cas !== undefined) args.where = withCondition(args.where as Obj, cas)
-  args.create = await newRow(engine, info, args.create, ctx)
-  await runForeignKeyChecks(ctx)
-  const result = await run(engine, info, args, query, scope)
-  if (result === null && info.tenantColumn !== undefined) {
-    // Prisma returns null when `where` matched nothing here but `create` hit an existing id.
-    throw new TenantMismatchError(`model ${info.name}: upsert matched no row of the current tenant and its create conflicts with an existing row`)
+  for (let attempt = 1; ; attempt++) {
+    const ctx = writeContext(scope, io)
+    const { data: update, cas, rowKey } = await updatedRow(engine, info, args.update, readSelf, ctx, 'guard')
+    const key = rowKey === undefined ? undefined : collisionKey(info, where, args.create)
+    const created = await newRow(engine, info, key === undefined ? args.create : { ...(args.create as Obj), ...key.set }, ctx)
+    await runForeignKeyChecks(ctx)
+    // Columns rowcrypt computes (a blind index) are compared once the create is encrypted.
+    const colliding = key !== undefined && isObj(created) && key.pairs.every(([f, v]) => created[f] === v)
+    const guard = cas ?? (colliding ? rowKey : undefined)
+    const attemptArgs: Obj = { ...args, update, create: created, where: guard === undefined ? args.where : withCondition(args.where as Obj, guard) }
+    let result: unknown
+    try {
+      result = colliding ? await runChecked(engine, info, attemptArgs, update, query, scope) : await run(engine, info, attemptArgs, query, scope)
+    } catch (e) {
+      const missed = colliding && attempt < CAS_ATTEMPTS && !io.inBatch() && ((e as { code?: unknown })?.code === 'P2002' || e instanceof CasMissedError)
+      if (missed && (await keyChanged(info, readSelf, rowKey!))) continue
+      throw e
+    }
+    if (result === null && info.tenantColumn !== undefined) {
+      // Prisma returns null when `where` matched nothing here but `create` hit an existing id.
+      throw new TenantMismatchError(`model ${info.name}: upsert matched no row of the current tenant and its create conflicts with an existing row`)
+    }
+    return result
   }
-  return result
+}
+
+/**
+ * The unique key an upsert's `where` names (the id, a unique field or a compound unique input) as
+ * the create must hold it to collide with the existing row: `pairs` to compare once the create is
+ * encrypted, `set` the values to add to a create that leaves them out. Undefined when a collision
+ * cannot be guaranteed (another value given, or one set through a relation).
+ */
+function collisionKey(info: ModelInfo, where: Obj | undefined, create: unknown): { pairs: Array<[string, unknown]>; set: Obj } | undefined {
+  if (where === undefined || !isObj(create)) return undefined
+  const managed = new Set([...info.plan.createManaged, ...(info.tenantColumn === undefined ? [] : [info.tenantColumn])])
+  const setThroughRelation = (f: string) => [...info.relations].some(([k, r]) => create[k] !== undefined && r.fromFields.includes(f))
+  for (const [name, value] of Object.entries(where)) {
+    const pairs: Array<[string, unknown]> | undefined = info.uniqueFields.has(name) ? [[name, value]] : info.compounds.has(name) && isObj(value) ? Object.entries(value) : undefined
+    if (pairs === undefined || pairs.some(([, v]) => v === null || typeof v === 'object')) continue
+    if (pairs.some(([f, v]) => (create[f] !== undefined && create[f] !== v) || setThroughRelation(f))) continue
+    return { pairs, set: Object.fromEntries(pairs.filter(([f]) => !managed.has(f) && create[f] === undefined)) }
+  }
+  return undefined
 }
 
 /**

@@ -25,7 +25,7 @@ export async function newRow(engine: Engine, info: ModelInfo, data: unknown, ctx
  * `'guard'` (an upsert's update branch) drops the encrypted values and returns a condition no row
  * meets, so that branch can never run with them.
  */
-export async function updatedRow(engine: Engine, info: ModelInfo, data: unknown, read: (select: Obj) => Promise<Obj | null>, ctx: WriteContext, ifMissing: 'throw' | 'guard'): Promise<{ data: unknown; cas?: Obj }> {
+export async function updatedRow(engine: Engine, info: ModelInfo, data: unknown, read: (select: Obj) => Promise<Obj | null>, ctx: WriteContext, ifMissing: 'throw' | 'guard'): Promise<{ data: unknown; cas?: Obj; rowKey?: Obj }> {
   const inner = await writeData(engine, info, data, { ...ctx, readOwner: read })
   ctx.foreignKeys.push([info, inner])
   checkUpdateData(info, inner)
@@ -44,8 +44,10 @@ export async function updatedRow(engine: Engine, info: ModelInfo, data: unknown,
     return { data: stripped, cas: { [spec.columns.wrappedDek]: new Uint8Array(randomBytes(32)) } }
   }
   const encrypted = await encryptWithRowKey(engine, spec, row, inner, touched, ctx.scope)
-  // An upsert's update branch gets no compare-and-swap: a failed one would fall through to create.
-  return ifMissing === 'throw' ? { data: encrypted, cas: { [spec.columns.wrappedDek]: row[spec.columns.wrappedDek] } } : { data: encrypted }
+  const rowKey = { [spec.columns.wrappedDek]: row[spec.columns.wrappedDek] }
+  // An upsert's update branch gets no compare-and-swap here: a failed one would fall through to
+  // create. The top-level upsert makes that create collide first, then uses `rowKey` (cas.ts).
+  return ifMissing === 'throw' ? { data: encrypted, cas: rowKey } : { data: encrypted, rowKey }
 }
 
 /**

@@ -117,9 +117,23 @@ describe('upsert', () => {
     const query = queryAnswering((a) => ({ ...row, ...(a.update as Obj) }))
     await upsert(engine, info('User'), { where: { id: 1 }, create: { id: 1, name: 'n', email: 'c' }, update: { email: 'u' } }, query, fakeIO({ readUnique: async () => row }), scopeAs('A'))
     const args = query.args[0]!
-    expect(args.where).toEqual({ id: 1, tenantId: 'A' })
+    // The row is there: its update is a compare-and-swap on its key, and the create (the branch a
+    // missed one falls through to) holds the row's id, so it can only collide.
+    expect(args.where).toEqual({ id: 1, tenantId: 'A', wrappedDek: row!.wrappedDek })
     expect(args.create).toMatchObject({ id: 1, tenantId: 'A' })
     expect(await engine.rle.decryptRow({ ...row, ...(args.update as Obj) }, { model: 'User', tenantId: 'A' })).toMatchObject({ email: 'u' })
+  })
+
+  it('gives the create the id the where names, and goes without a compare-and-swap when the create names another', async () => {
+    const engine = engineOf()
+    const [row] = await userUnderTwoKeys(engine)
+    const query = queryAnswering((a) => ({ ...row, ...(a.update as Obj) }))
+    await upsert(engine, info('User'), { where: { id: 1 }, create: { name: 'n', email: 'c' }, update: { email: 'u' } }, query, fakeIO({ readUnique: async () => row }), scopeAs('A'))
+    expect(query.args[0]!.create).toMatchObject({ id: 1 })
+    expect((query.args[0]!.where as Obj).wrappedDek).toEqual(row!.wrappedDek)
+    await upsert(engine, info('User'), { where: { id: 1 }, create: { id: 2, name: 'n', email: 'c' }, update: { email: 'u' } }, query, fakeIO({ readUnique: async () => row }), scopeAs('A'))
+    expect(query.args[1]!.where).toEqual({ id: 1, tenantId: 'A' })
+    expect(query.args[1]!.create).toMatchObject({ id: 2 })
   })
 
   it('guards the update branch when the tenant has no such row, and refuses a create that hit another row', async () => {
