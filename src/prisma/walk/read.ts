@@ -42,7 +42,7 @@ export function walkReadArgs(w: Walk, info: ModelInfo, args: Obj, mode: FilterMo
 }
 
 /** Adds what decryption needs to the selection, confines relations, and plans the result. */
-export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string): ReadPlan {
+export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string, fluent = path === '' && mayBeFluent(info, args)): ReadPlan {
   const plan: ReadPlan = { info, strip: [], relations: [] }
   const spec = info.spec
   // Prisma reads null as absent.
@@ -56,7 +56,7 @@ export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string)
     for (const [key, value] of Object.entries(select)) {
       const at = join(join(path, 'select'), key)
       if (key === '_count') select._count = walkCount(w, info, value, at)
-      else if (info.relations.has(key)) select[key] = walkRelation(w, info, key, value, plan, at)
+      else if (info.relations.has(key)) select[key] = walkRelation(w, info, key, value, plan, at, fluent)
       else if (!info.scalars.has(key)) throw unsupported(info.name, at, 'not a field of this model')
       else if (value && spec?.fields.has(key)) readsEncrypted = true
     }
@@ -99,14 +99,14 @@ export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string)
     for (const [key, value] of Object.entries(include)) {
       const at = join(join(path, 'include'), key)
       if (key === '_count') include._count = walkCount(w, info, value, at)
-      else if (info.relations.has(key)) include[key] = walkRelation(w, info, key, value, plan, at)
+      else if (info.relations.has(key)) include[key] = walkRelation(w, info, key, value, plan, at, fluent)
       else throw unsupported(info.name, at, 'not a relation of this model')
     }
   }
   return plan
 }
 
-function walkRelation(w: Walk, parent: ModelInfo, field: string, value: unknown, parentPlan: ReadPlan, path: string): unknown {
+function walkRelation(w: Walk, parent: ModelInfo, field: string, value: unknown, parentPlan: ReadPlan, path: string, fluent: boolean): unknown {
   const rel = parent.relations.get(field)!
   const target = w.table.get(rel.target)!
   if (!target.reachesScoped || value === false || value === undefined) return value
@@ -116,22 +116,33 @@ function walkRelation(w: Walk, parent: ModelInfo, field: string, value: unknown,
   onlyKeys(parent.name, sub, rel.isList ? TO_MANY_READ_KEYS : TO_ONE_READ_KEYS, path)
   if (rel.isList) walkReadArgs(w, target, sub, NESTED, path, true)
   const otherTenantIsNull = !rel.isList && target.tenantColumn !== undefined && parent.tenantColumn === undefined && !w.scope.bypass
-  if (otherTenantIsNull && selectsOneRelation(target, sub.select)) {
-    // The fluent API (`team.findFirst().owner().posts()`) selects one relation per level and returns
-    // only the last level: a row of another tenant in between, which must read as none, would not be
-    // in the result to check.
-    throw unsupported(parent.name, path, `select more than a relation under ${field}, or include it: the row in between may be another tenant's`)
+  if (otherTenantIsNull && fluent && selectsRelations(target, sub)) {
+    // The fluent API (`team.findFirst().owner().posts()`) selects one relation at the top and returns
+    // only the last level of the chain: a row of another tenant in between, which must read as
+    // none, would not be in the result to check. A call of that shape cannot be told from a
+    // fluent one, so it is refused whatever the data.
+    throw unsupported(parent.name, path, `relations under ${field} in a select of ${field} alone: select another field beside it, or use include`)
   }
-  const plan = walkSelection(w, target, sub, path)
+  const plan = walkSelection(w, target, sub, path, fluent)
   if (otherTenantIsNull) plan.otherTenantIsNull = true
   parentPlan.relations.push({ field, plan })
   return Object.keys(sub).length > 0 ? sub : true
 }
 
-function selectsOneRelation(info: ModelInfo, select: unknown): boolean {
+/** A top-level `select` of one relation alone: the shape of the fluent API's calls. */
+function mayBeFluent(info: ModelInfo, args: Obj): boolean {
+  const select = args.select
   if (!isPlain(select)) return false
   const keys = Object.keys(select).filter((k) => select[k])
   return keys.length === 1 && info.relations.has(keys[0]!)
+}
+
+/** True when the arguments of a relation select or include relations of `info`. */
+function selectsRelations(info: ModelInfo, args: Obj): boolean {
+  for (const shape of [args.select, args.include]) {
+    if (isPlain(shape) && Object.keys(shape).some((k) => shape[k] && info.relations.has(k))) return true
+  }
+  return false
 }
 
 /** Relation counts (`_count`): counts of relations into scoped models only count the tenant's rows. */

@@ -41,10 +41,18 @@ describe('walkSelection', () => {
     expect(walkSelection(walkAs('A'), info('Post'), postArgs, '').relations[0]!.plan.otherTenantIsNull).toBeUndefined()
   })
 
-  it('refuses selecting only a relation under a to-one into a scoped model from an unscoped one (fluent chains)', () => {
-    expect(codeOf(() => walkSelection(walkAs('A'), info('Team'), { select: { owner: { select: { posts: true } } } }, ''))).toBe(UNSUPPORTED)
-    expect(codeOf(() => walkSelection(walkAs('A'), info('Team'), { select: { owner: { select: { posts: true, name: true } } } }, ''))).toBeUndefined()
-    expect(codeOf(() => walkSelection(walkAs('A'), info('Post'), { select: { author: { select: { posts: true } } } }, ''))).toBeUndefined()
+  it('refuses the fluent shape (one relation selected alone) with relations under a to-one into a scoped model from an unscoped one', () => {
+    const w = walkAs('A')
+    expect(codeOf(() => walkSelection(w, info('Team'), { select: { owner: { select: { posts: true } } } }, ''))).toBe(UNSUPPORTED)
+    expect(codeOf(() => walkSelection(w, info('Team'), { select: { owner: { select: { posts: true, name: true } } } }, ''))).toBe(UNSUPPORTED)
+    expect(codeOf(() => walkSelection(w, info('Team'), { select: { owner: { include: { team: true } } } }, ''))).toBe(UNSUPPORTED)
+    expect(codeOf(() => walkSelection(w, info('User'), { select: { team: { select: { owner: { select: { posts: true } } } } } }, ''))).toBe(UNSUPPORTED)
+    // Not the fluent shape: the row in between comes back and is checked.
+    expect(codeOf(() => walkSelection(w, info('Team'), { select: { name: true, owner: { select: { posts: true } } } }, ''))).toBeUndefined()
+    expect(codeOf(() => walkSelection(w, info('Team'), { include: { owner: { include: { posts: true } } } }, ''))).toBeUndefined()
+    // The last level of a chain, or a scoped parent: fine.
+    expect(codeOf(() => walkSelection(w, info('Team'), { select: { owner: { select: { name: true } } } }, ''))).toBeUndefined()
+    expect(codeOf(() => walkSelection(w, info('Post'), { select: { author: { select: { posts: true } } } }, ''))).toBeUndefined()
   })
 
   it('refuses unknown keys in select, include, omit and relation arguments', () => {
