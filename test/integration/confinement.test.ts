@@ -73,6 +73,8 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('confinement through sha
   it('a fluent chain through a to-one into a scoped model from a shared row is refused, whoever holds it', async () => {
     expect(await sameAsTwin((id) => prisma.team.findFirst({ where: { id } }).profile().team())).toEqual({ code: UNSUPPORTED })
     expect(await sameAsTwin((id) => prisma.team.findUniqueOrThrow({ where: { id } }).owner().comments())).toEqual({ code: UNSUPPORTED })
+    expect(await sameAsTwin((id) => prisma.team.findUnique({ where: { id } }).profile({ select: { team: true } }).user())).toEqual({ code: UNSUPPORTED })
+    expect(await sameAsTwin((id) => prisma.team.findUnique({ where: { id } }).owner({ select: { manager: true } }).memberships())).toEqual({ code: UNSUPPORTED })
   })
 
   it('null filters on to-one relations ask about the tenant rows only', async () => {
