@@ -147,6 +147,24 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('confinement through sha
     expect(await bRows()).toBe(before)
   })
 
+  it('a declared view reads back decrypted and confined to the tenant', async () => {
+    const cards = await asA(() => prisma.userCard.findMany({ orderBy: { id: 'asc' } }))
+    expect(cards.length).toBeGreaterThan(0)
+    expect(cards.every((c: { tenantId: string }) => c.tenantId === A)).toBe(true)
+    expect(cards.find((c: { name: string }) => c.name === 'alice')).toMatchObject({ email: 'alice@a.example' })
+    expect(await asA(() => prisma.userCard.count())).toBe(cards.length)
+    expect(await asA(() => prisma.userCard.findUnique({ where: { id: bobId } }))).toBeNull()
+    expect(await asA(() => prisma.userCard.findFirst({ where: { name: 'bob' } }))).toBeNull()
+    expect(await asA(() => prisma.userCard.findMany({ select: { name: true } }))).toEqual(expect.not.arrayContaining([{ name: 'bob' }]))
+    expect(await withTenant(B, () => prisma.userCard.findUnique({ where: { id: bobId } }))).toMatchObject({ name: 'bob', email: 'bob@b.example' })
+    // Encrypted fields stay encrypted for the database here too, and there is no tenant outside withTenant.
+    expect(await outcome(() => asA(() => prisma.userCard.findMany({ where: { ssn: 'x' } })))).toEqual({ code: UNSUPPORTED })
+    expect(await outcome(() => prisma.userCard.findMany())).toEqual({ code: 'ERR_ROWCRYPT_TENANT_MISSING' })
+    // At rest the view shows ciphertext: rowcrypt decrypts it under User's binding.
+    const raw = await base.userCard.findUnique({ where: { id: bobId } })
+    expect(raw.email).toMatch(/^rc1\./)
+  })
+
   it('refuses argument keys it does not know, with their path, before any SQL', async () => {
     const e = await asA(() => prisma.user.findMany({ where: { team: { is: { brandNew: 1 } } } })).catch((x: unknown) => x)
     expect(e).toMatchObject({ code: UNSUPPORTED })
