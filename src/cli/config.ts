@@ -44,8 +44,8 @@ export interface RowcryptCliConfig {
    * one (`new PrismaPg(..., { schema })`) and it cannot be found unambiguously (docs/rotation.md).
    */
   dbSchema?: string
-  /** `rotate`, `status`: what `rowcryptMetrics()` returned; its `rows_per_key_version` gauge is refreshed. */
-  metrics?: { setRowsPerKeyVersion(model: string, counts: Readonly<Record<string, number>>): void }
+  /** `rotate`, `status`: what `rowcryptMetrics()` returned; its `rows_per_key_version` and `plaintext_rows` gauges are refreshed. */
+  metrics?: { setRowsPerKeyVersion(model: string, counts: Readonly<Record<string, number>>): void; setPlaintextRows?(model: string, rows: number): void }
   /** Further entries for other commands (schema, models, ...). */
   readonly [key: string]: unknown
 }

@@ -10,8 +10,9 @@ export const ENCRYPT_EXISTING_USAGE = `Usage: rowcrypt encrypt-existing --model 
 
 Encrypts every row of <Model> that has no wrapped data key yet (rows written before rowcrypt), in
 batches, each under its own tenant. Idempotent and resumable: run it again after an interruption.
-The model must be configured with migrating: true, and rowcrypt.config must export the client
-extended with rowcrypt() as "prisma".
+The model must be configured with migrating: { legacyIds } (the ids of the rows that existed at
+cutover), and rowcrypt.config must export the client extended with rowcrypt() as "prisma". A row
+without a key whose id is not a legacy one stops the command (ERR_ROWCRYPT_CIPHERTEXT_FORMAT).
 
 Options:
   --model <Model>      the model to encrypt (required)

@@ -70,9 +70,9 @@ ${EXIT_CODES}
 
 export const STATUS_USAGE = `Usage: rowcrypt status [options]
 
-Counts each configured model's rows per key version, and how many are not yet on the key
-provider's active version. Read-only. Refreshes the rows_per_key_version gauge when the config
-exports metrics.
+Counts each configured model's rows per key version, how many are not yet on the key provider's
+active version, and how many are plaintext (no wrapped key). Read-only. Refreshes the
+rows_per_key_version and plaintext_rows gauges when the config exports metrics.
 
 Options:
   --model <name>        Only this model
@@ -148,7 +148,7 @@ interface Setup {
   loaded: LoadedConfig
   prisma: unknown
   dbSchema: string | undefined
-  metrics: { setRowsPerKeyVersion(model: string, counts: Readonly<Record<string, number>>): void } | undefined
+  metrics: { setRowsPerKeyVersion(model: string, counts: Readonly<Record<string, number>>): void; setPlaintextRows?(model: string, rows: number): void } | undefined
 }
 
 /**
@@ -184,7 +184,10 @@ async function setup(io: JobIO, values: Values): Promise<Setup> {
 async function refreshGauge(s: Setup, status?: RotationStatus): Promise<void> {
   if (s.metrics === undefined) return
   const st = status ?? (await rotationStatus({ prisma: s.prisma, ...(s.dbSchema !== undefined ? { dbSchema: s.dbSchema } : {}) }))
-  for (const m of st.models) s.metrics.setRowsPerKeyVersion(m.model, m.versions)
+  for (const m of st.models) {
+    s.metrics.setRowsPerKeyVersion(m.model, m.versions)
+    s.metrics.setPlaintextRows?.(m.model, m.plaintextRows)
+  }
 }
 
 function describeError(e: unknown): string {
@@ -340,9 +343,9 @@ export async function statusCommand(argv: string[], io: JobIO): Promise<number> 
 export function renderStatus(status: RotationStatus): string {
   const rows: string[][] = [['MODEL', 'TENANT', 'KEY VERSION', 'ROWS']]
   const byTenant = status.models.some((m) => m.tenants !== undefined)
-  const add = (model: string, tenant: string, counts: { versions: Readonly<Record<string, number>>; withoutKey: number }) => {
+  const add = (model: string, tenant: string, counts: { versions: Readonly<Record<string, number>>; plaintextRows: number }) => {
     for (const [v, n] of Object.entries(counts.versions)) rows.push([model, tenant, v === status.activeKeyVersion ? `${v} (active)` : v, formatCount(n)])
-    if (counts.withoutKey > 0) rows.push([model, tenant, '(no key)', formatCount(counts.withoutKey)])
+    if (counts.plaintextRows > 0) rows.push([model, tenant, '(plaintext)', formatCount(counts.plaintextRows)])
   }
   for (const m of status.models) {
     if (m.tenants !== undefined) for (const t of m.tenants) add(m.model, t.tenantId === '' ? "''" : t.tenantId, t)
@@ -356,7 +359,7 @@ export function renderStatus(status: RotationStatus): string {
   else out += rows.map(line).join('')
   out += '\n'
   for (const m of status.models) {
-    out += `${m.model}: ${formatCount(m.total)} row${m.total === 1 ? '' : 's'}, ${formatCount(m.notActive)} not on ${status.activeKeyVersion}${m.withoutKey > 0 ? `, ${formatCount(m.withoutKey)} without a key` : ''}\n`
+    out += `${m.model}: ${formatCount(m.total)} row${m.total === 1 ? '' : 's'}, ${formatCount(m.notActive)} not on ${status.activeKeyVersion}, ${formatCount(m.plaintextRows)} plaintext (no wrapped key)\n`
   }
   return out
 }

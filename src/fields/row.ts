@@ -138,11 +138,13 @@ export class RowLevelEncryption {
 
   /**
    * Decrypts the marked fields present in `row`. The row's tenant column, when present, must
-   * equal `tenantId`; the binding fails otherwise.
+   * equal `tenantId`; the binding fails otherwise. A row without a wrapped key is an error
+   * (`CiphertextFormatError`), unless the model is in migrating mode and the row's id (`rowId`, or
+   * `row[idField]`) satisfies `legacyIds`: such a row is returned as it is (plaintext).
    */
   async decryptRow(row: Row, ctx: RowContext): Promise<Row> {
     const spec = this.spec(ctx.model)
-    if (isLegacyPlaintextRow(spec, row)) return { ...row }
+    if (isLegacyPlaintextRow(spec, row, ctx.rowId)) return { ...row }
     const key = await this.openRowKey(spec, row, ctx.tenantId, ctx.aad, ctx.rowId)
     try {
       return key.decryptInto({ ...row }, row)
@@ -430,14 +432,27 @@ export class RowKey {
 
 /**
  * True for a row written before encryption was turned on, in a model in `migrating` mode: no
- * wrapped key, and no ciphertext in its fields (a ciphertext without its key is an error).
+ * wrapped key, an id in the legacy set (`migrating.legacyIds`), and no ciphertext in its fields (a
+ * ciphertext without its key is an error). Any other row without a key is not one: reading it
+ * fails on the missing key, as outside migrating mode. `rowId` defaults to `row[idField]`.
  */
-export function isLegacyPlaintextRow(spec: ModelSpec, row: Row): boolean {
+export function isLegacyPlaintextRow(spec: ModelSpec, row: Row, rowId?: unknown): boolean {
   if (!spec.migrating || row[spec.columns.wrappedDek] != null) return false
+  const id = rowId ?? (spec.idField === undefined ? undefined : row[spec.idField])
+  if (!isLegacyId(spec, id)) return false
   for (const f of spec.fields.keys()) {
     if (isCiphertext(row[f])) throw new CiphertextFormatError(`model ${spec.name}: field ${f} holds a ciphertext but the row has no wrapped data key`)
   }
   return true
+}
+
+function isLegacyId(spec: ModelSpec, id: unknown): boolean {
+  if (spec.legacyIds === undefined || (typeof id !== 'string' && typeof id !== 'number' && typeof id !== 'bigint')) return false
+  try {
+    return spec.legacyIds(id) === true
+  } catch (cause) {
+    throw new ConfigError(`model ${spec.name}: migrating.legacyIds threw for row ${String(id)}`, { cause })
+  }
 }
 
 // The AAD of a field depends only on model, field, type, tenant (and extra AAD): cached, so the

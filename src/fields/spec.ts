@@ -75,10 +75,28 @@ export interface ModelEncryptionConfig<F extends string = string> {
   /** A single-column primary key to bind into each row's key context when known at write time. */
   idField?: string
   /**
-   * Existing plaintext data: rows without a wrapped data key are read as plaintext (and encrypted
-   * on their next write by the extension). Off by default: such a row is an error.
+   * Existing plaintext data: a row without a wrapped data key whose id satisfies `legacyIds` is
+   * read as plaintext (and encrypted on its next write by the extension). Any other row without a
+   * key is an error (`ERR_ROWCRYPT_CIPHERTEXT_FORMAT`), as without `migrating`. Needs `idField`.
+   * Off by default.
    */
-  migrating?: boolean
+  migrating?: false | MigratingOptions
+}
+
+/**
+ * Migrating mode: which rows may still be plaintext. Nothing in the database can show that a row
+ * was never encrypted, so the set of rows written before encryption was turned on is fixed here,
+ * by primary key, at cutover. Rows written through rowcrypt after it must not satisfy it.
+ *
+ * @example
+ * ```ts
+ * const migrating: MigratingOptions = { legacyIds: (id) => Number(id) <= 104_233 } // the largest id at cutover
+ * const fromExport: MigratingOptions = { legacyIds: (id) => legacy.has(String(id)) } // a Set of uuids exported at cutover
+ * ```
+ */
+export interface MigratingOptions {
+  /** True for the id of a row that existed before cutover (and so may still be plaintext). */
+  legacyIds: (id: string | number | bigint) => boolean
 }
 
 /** The normalized model description. */
@@ -89,7 +107,10 @@ export interface ModelSpec {
   readonly indexed: readonly FieldSpec[]
   readonly columns: SidecarColumns
   readonly idField: string | undefined
+  /** Migrating mode: rows without a wrapped key whose id satisfies `legacyIds` read as plaintext. */
   readonly migrating: boolean
+  /** Set in migrating mode: the ids of the rows that existed before cutover. */
+  readonly legacyIds?: (id: string | number | bigint) => boolean
 }
 
 const VALUE_TYPES: ReadonlySet<string> = new Set(['string', 'json', 'bytes'])
@@ -119,9 +140,10 @@ export function buildModelSpec(name: string, config: ModelEncryptionConfig): Mod
     used.add(column)
   }
   const indexed = [...fields.values()].filter((f) => f.index !== undefined)
+  const legacyIds = legacyIdsOf(name, config)
   // Plaintext rows of a migrating model have no index yet: a search would silently miss them.
-  if (indexed.length > 0 && config.migrating === true) {
-    throw new ConfigError(`model ${name}: searchable fields cannot be used with migrating: true; encrypt the existing rows first (encryptExistingRows), then add searchable and run rotate --reindex`)
+  if (indexed.length > 0 && legacyIds !== undefined) {
+    throw new ConfigError(`model ${name}: searchable fields cannot be used with migrating; encrypt the existing rows first (encryptExistingRows), then add searchable and run rotate --reindex`)
   }
   for (const f of indexed) {
     const column = f.index!.column
@@ -131,7 +153,22 @@ export function buildModelSpec(name: string, config: ModelEncryptionConfig): Mod
   if (config.idField !== undefined && (fields.has(config.idField) || used.has(config.idField))) {
     throw new ConfigError(`model ${name}: the id field ${config.idField} cannot be encrypted or a sidecar column`)
   }
-  return Object.freeze({ name, fields, indexed: Object.freeze(indexed), columns: Object.freeze(columns), idField: config.idField, migrating: config.migrating === true })
+  const spec = { name, fields, indexed: Object.freeze(indexed), columns: Object.freeze(columns), idField: config.idField }
+  return Object.freeze(legacyIds === undefined ? { ...spec, migrating: false } : { ...spec, migrating: true, legacyIds })
+}
+
+// The legacy set of migrating mode. `migrating: true` is refused: it would read any row whose key
+// was removed at rest as plaintext, also one rowcrypt encrypted.
+function legacyIdsOf(name: string, config: ModelEncryptionConfig): MigratingOptions['legacyIds'] | undefined {
+  const m: unknown = config.migrating
+  if (m === undefined || m === false) return undefined
+  if (m === true) {
+    throw new ConfigError(`model ${name}: migrating: true is no longer accepted; name the rows that existed before encryption was turned on: migrating: { legacyIds: (id) => id <= <largest id at cutover> }`)
+  }
+  const legacyIds = (m as Partial<MigratingOptions> | null)?.legacyIds
+  if (typeof m !== 'object' || typeof legacyIds !== 'function') throw new ConfigError(`model ${name}: migrating must be false or { legacyIds: (id) => boolean }`)
+  if (config.idField === undefined) throw new ConfigError(`model ${name}: migrating needs a single-column primary key (legacy rows are named by id)`)
+  return legacyIds
 }
 
 const NORMALIZERS: Readonly<Record<string, (value: string) => string>> = {

@@ -11,7 +11,7 @@ import type { OperationEvent, Outcome, RowcryptObserver } from './observer'
  * ```json
  * {"time":"2026-11-28T10:00:00.000Z","operation":"findUnique","model":"User","tenantId":"tenant_b",
  *  "bypass":false,"outcome":"ok","errorCode":null,"rowCount":0,"rowIds":[],"targetId":"7",
- *  "actor":"user_42","requestId":"b9a1...","durationMs":1.8}
+ *  "rowsPlaintext":0,"plaintextRowIds":[],"actor":"user_42","requestId":"b9a1...","durationMs":1.8}
  * ```
  */
 export interface AuditEvent {
@@ -34,6 +34,13 @@ export interface AuditEvent {
   readonly rowIds: readonly string[] | null
   /** The primary key named in the call's `where`, if any, also when the call found nothing. */
   readonly targetId: string | null
+  /**
+   * Rows taken as plaintext, unauthenticated (migrating mode: legacy rows without a wrapped key),
+   * read or encrypted on their write; 0 otherwise.
+   */
+  readonly rowsPlaintext: number
+  /** Primary keys of the rows counted in `rowsPlaintext`; empty when there were none. */
+  readonly plaintextRowIds: readonly string[]
   /** Who made the call, from the `context` option (e.g. a JWT subject); null without one. */
   readonly actor: string | null
   /** A request id, from the `context` option; null without one. */
@@ -112,6 +119,8 @@ export function toAuditEvent(event: OperationEvent, actor?: string, requestId?: 
     rowCount: event.rowCount ?? null,
     rowIds: event.rowIds === undefined ? null : [...event.rowIds],
     targetId: event.targetId ?? null,
+    rowsPlaintext: event.rowsPlaintext ?? 0,
+    plaintextRowIds: event.plaintextRowIds === undefined ? [] : [...event.plaintextRowIds],
     actor: typeof actor === 'string' ? actor : null,
     requestId: typeof requestId === 'string' ? requestId : null,
     durationMs: event.durationMs,

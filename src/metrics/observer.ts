@@ -23,6 +23,13 @@ export interface OperationEvent {
   readonly rowsEncrypted: number
   /** Rows whose fields were decrypted. */
   readonly rowsDecrypted: number
+  /**
+   * Rows taken as plaintext (migrating mode: legacy rows without a wrapped key), read or encrypted
+   * on their write. Their values are not authenticated: see `plaintextRowIds`.
+   */
+  readonly rowsPlaintext: number
+  /** Primary keys (as strings) of the rows counted in `rowsPlaintext`; absent when there were none. */
+  readonly plaintextRowIds?: readonly string[]
   /** When it started. */
   readonly time: Date
   /**
@@ -82,6 +89,19 @@ export type KeyProviderEvent =
 export interface CallStats {
   rowsEncrypted: number
   rowsDecrypted: number
+  rowsPlaintext: number
+  plaintextRowIds?: string[]
+}
+
+/** @internal Fresh counters for one operation. */
+export function newCallStats(): CallStats {
+  return { rowsEncrypted: 0, rowsDecrypted: 0, rowsPlaintext: 0 }
+}
+
+/** @internal Counts a row taken as plaintext, with its id when known. */
+export function notePlaintextRow(stats: CallStats, id: unknown): void {
+  stats.rowsPlaintext++
+  if (typeof id === 'string' || typeof id === 'number' || typeof id === 'bigint') (stats.plaintextRowIds ??= []).push(String(id))
 }
 
 /** @internal Classifies an error for an event. */

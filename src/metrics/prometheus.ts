@@ -102,6 +102,8 @@ export interface RowcryptMetricNames {
   readonly keyCacheMisses: string
   readonly keyCacheEvictions: string
   readonly rowsPerKeyVersion: string
+  readonly plaintextReads: string
+  readonly plaintextRows: string
 }
 
 /**
@@ -124,6 +126,11 @@ export interface RowcryptMetrics extends RowcryptObserver {
    * versions that are no longer listed. For `status` / `rotate` style jobs that count rows.
    */
   setRowsPerKeyVersion(model: string, counts: Readonly<Record<string, number>>): void
+  /**
+   * Sets the `plaintext_rows` gauge of one model: rows without a wrapped key (`plaintextRows` of
+   * `rotationStatus`). For `status` / `rotate` style jobs that count rows.
+   */
+  setPlaintextRows(model: string, rows: number): void
   readonly names: RowcryptMetricNames
 }
 
@@ -166,6 +173,8 @@ const DENIAL_REASONS: Readonly<Record<string, string>> = {
  * | `row_encryption_kms_retries_total` | counter | operation |
  * | `row_encryption_key_cache_hits_total` / `_misses_total` / `_evictions_total` | counter | cache |
  * | `row_encryption_rows_per_key_version` | gauge | model, key_version |
+ * | `row_encryption_plaintext_reads_total` | counter | model |
+ * | `row_encryption_plaintext_rows` | gauge | model |
  *
  * Throws `ConfigError` when prom-client cannot be loaded, an option is invalid, or the registry
  * already holds one of these metrics (share one `rowcryptMetrics()` between clients instead).
@@ -213,6 +222,8 @@ export function rowcryptMetrics(options: RowcryptMetricsOptions): RowcryptMetric
     keyCacheMisses: n('key_cache_misses_total'),
     keyCacheEvictions: n('key_cache_evictions_total'),
     rowsPerKeyVersion: n('rows_per_key_version'),
+    plaintextReads: n('plaintext_reads_total'),
+    plaintextRows: n('plaintext_rows'),
   })
   // Checked up front so that a clash registers nothing at all.
   for (const name of Object.values(names)) {
@@ -238,6 +249,8 @@ export function rowcryptMetrics(options: RowcryptMetricsOptions): RowcryptMetric
   const cacheMisses = counter(names.keyCacheMisses, 'Key cache lookups that did not find the key', ['cache'])
   const cacheEvictions = counter(names.keyCacheEvictions, 'Keys evicted from a key cache', ['cache'])
   const rowsPerKeyVersion = new client.Gauge({ name: names.rowsPerKeyVersion, help: 'Rows per model and key version, as last counted by a status or rotate job', labelNames: ['model', 'key_version'], registers })
+  const plaintextReads = counter(names.plaintextReads, 'Rows taken as plaintext (migrating mode: legacy rows without a wrapped key), read or encrypted on their write', ['model'])
+  const plaintextRows = new client.Gauge({ name: names.plaintextRows, help: 'Rows without a wrapped key per model, as last counted by a status or rotate job', labelNames: ['model'], registers })
 
   const tenants = new Set<string>()
   const tenantLabel = (e: OperationEvent): string => {
@@ -259,6 +272,7 @@ export function rowcryptMetrics(options: RowcryptMetricsOptions): RowcryptMetric
       // A row encrypted and returned decrypted by the same call is one row processed.
       const rows = Math.max(e.rowsEncrypted, e.rowsDecrypted)
       if (rows > 0) rowsProcessed.inc(base, rows)
+      if (e.rowsPlaintext > 0) plaintextReads.inc({ model: e.model }, e.rowsPlaintext)
       const code = e.errorCode ?? ''
       if (e.outcome === 'denied') tenantDenials.inc({ ...base, reason: DENIAL_REASONS[code] ?? 'other', ...tenant })
       else if (e.outcome === 'failed' && DECRYPTION_REASONS[code] !== undefined) decryptionFailures.inc({ model: e.model, reason: DECRYPTION_REASONS[code] })
@@ -290,6 +304,12 @@ export function rowcryptMetrics(options: RowcryptMetricsOptions): RowcryptMetric
       for (const version of previous) if (!Object.hasOwn(counts, version)) rowsPerKeyVersion.remove({ model, key_version: version })
       for (const [version, rows] of entries) rowsPerKeyVersion.set({ model, key_version: version }, rows)
       versionsByModel.set(model, new Set(entries.map(([v]) => v)))
+    },
+    setPlaintextRows(model: string, rows: number): void {
+      if (typeof model !== 'string' || model === '' || !Number.isSafeInteger(rows) || rows < 0) {
+        throw new ConfigError('setPlaintextRows(model, rows): a model name and an integer >= 0 are required')
+      }
+      plaintextRows.set({ model }, rows)
     },
   }
 }

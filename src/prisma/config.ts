@@ -3,7 +3,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { ConfigError } from '../errors'
 import type { BlindIndexOptions } from '../fields/blind-index'
-import { buildModelSpec, type FieldDeclaration, type FieldSpec, type ModelSpec, type SidecarColumns } from '../fields/spec'
+import { buildModelSpec, type FieldDeclaration, type FieldSpec, type MigratingOptions, type ModelSpec, type SidecarColumns } from '../fields/spec'
 import type { KeyProvider } from '../keys/provider'
 import type { RowcryptObserver } from '../metrics/observer'
 import type { Manifest, ManifestField, ManifestModel } from './manifest'
@@ -32,10 +32,14 @@ export interface RowcryptModelConfig<MM = ManifestModel> {
    */
   columns?: { wrappedDek?: BytesFieldOf<MM>; keyVersion?: StringFieldOf<MM>; tenantId?: StringFieldOf<MM> }
   /**
-   * Existing plaintext data: rows without a wrapped key are read as plaintext and encrypted on
-   * their next write (see `encryptExistingRows`). Turn it off once every row is encrypted.
+   * Existing plaintext data. `legacyIds` names, by primary key, the rows that existed at cutover
+   * (`(id) => Number(id) <= 104_233`, the largest id then; or a `Set` of exported uuids): such a
+   * row without a wrapped key is read as plaintext and encrypted on its next write (see
+   * `encryptExistingRows`). Any other row without a key is an error, as without `migrating`. Needs
+   * a single-column primary key. A database writer can still put plaintext of their choosing into a
+   * legacy row while this is on: remove it once `encryptExistingRows` has finished.
    */
-  migrating?: boolean
+  migrating?: false | MigratingOptions
 }
 
 /**
@@ -325,7 +329,7 @@ function scopeOnly(name: string, model: ManifestModel, config: RowcryptModelConf
   for (const option of ['wrappedDek', 'keyVersion'] as const) {
     if (config.columns?.[option] !== undefined) throw new ConfigError(`rowcrypt(): model ${name} has no encrypted fields, so it has no ${option} column`)
   }
-  if (config.migrating === true) throw new ConfigError(`rowcrypt(): model ${name} has no encrypted fields, so migrating does not apply`)
+  if (config.migrating !== undefined && config.migrating !== false) throw new ConfigError(`rowcrypt(): model ${name} has no encrypted fields, so migrating does not apply`)
   const col = config.columns?.tenantId ?? 'tenantId'
   checkColumn(name, model, col, 'String', `tenant column ${col}`)
   for (const [relName, f] of Object.entries(model.fields)) {

@@ -4,7 +4,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { Prisma } from '@prisma/client/extension'
 import { redactCiphertexts } from '../envelope/ciphertext'
 import { RowLevelEncryption } from '../fields/row'
-import { notify, outcomeOf, type CallStats, type RowcryptObserver } from '../metrics/observer'
+import { newCallStats, notify, outcomeOf, type CallStats, type RowcryptObserver } from '../metrics/observer'
 import { currentScope } from '../tenant/context'
 import { DEFAULT_COLUMNS, type ModelSpec, type SidecarColumns } from '../fields/spec'
 import { buildModelTable, type RowcryptOptions } from './config'
@@ -125,7 +125,7 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
               const ready = tenantReady(model!, args)
               return ready === undefined ? engine.handle(model, operation, args, guarded, io, stats) : ready.then(() => engine.handle(model, operation, args, guarded, io, stats))
             }
-            if (observers.length === 0) return handle({ rowsEncrypted: 0, rowsDecrypted: 0 })
+            if (observers.length === 0) return handle(newCallStats())
             return observed(observers, model!, operation, args, idFields.get(model!), handle)
           },
         },
@@ -282,7 +282,7 @@ async function observed(observers: readonly RowcryptObserver[], model: string, o
   const scope = currentScope()
   const time = new Date()
   const started = performance.now()
-  const stats: CallStats = { rowsEncrypted: 0, rowsDecrypted: 0 }
+  const stats = newCallStats()
   const base = { operation, model, tenantId: scope?.tenantId, bypass: scope?.bypass !== undefined, time, ...targetOf(args, idField) }
   try {
     const result = await run(stats)

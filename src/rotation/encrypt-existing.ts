@@ -3,12 +3,12 @@
 // under a fresh key with a compare-and-swap on it still having none. So the job is idempotent
 // (rows already encrypted are never selected or changed), resumable (running it again continues
 // with what is left) and safe beside the application's own writes.
-import { ConfigError } from '../errors'
+import { CiphertextFormatError, ConfigError } from '../errors'
 import { unsafeBypassTenantScope } from '../tenant/context'
 
 /** Options of {@link encryptExistingRows}. */
 export interface EncryptExistingOptions {
-  /** The model to encrypt; it must be configured with `migrating: true`. */
+  /** The model to encrypt; it must be configured with `migrating: { legacyIds }`. */
   model: string
   /** Rows read and encrypted per batch. Default 100. */
   batchSize?: number
@@ -40,11 +40,14 @@ interface DescribedClient {
 /**
  * Encrypts every row of `model` that has no wrapped data key yet, in batches, across all tenants
  * (each row under its own tenant). Rows whose tenant column is empty are skipped and counted: give
- * them a tenant first. Requires the extended client and `migrating: true` on the model.
+ * them a tenant first. Requires the extended client and `migrating: { legacyIds }` on the model. A
+ * row without a key whose id is not in the legacy set fails the job (`ERR_ROWCRYPT_CIPHERTEXT_FORMAT`):
+ * it was not written before cutover, so its values are not taken as the row's.
  *
  * @example
  * ```ts
- * const prisma = base.$extends(rowcrypt({ schema, keyProvider, models: { User: { fields: ['email'], migrating: true } } }))
+ * const legacyIds = (id: string | number | bigint) => Number(id) <= 104_233 // the largest id at cutover
+ * const prisma = base.$extends(rowcrypt({ schema, keyProvider, models: { User: { fields: ['email'], migrating: { legacyIds } } } }))
  * const { encrypted, skipped } = await encryptExistingRows(prisma, { model: 'User', batchSize: 500 })
  * ```
  */
@@ -53,7 +56,7 @@ export async function encryptExistingRows(prisma: unknown, options: EncryptExist
   if (typeof client?.$rowcrypt !== 'function') throw new ConfigError('encryptExistingRows needs a client extended with rowcrypt()')
   const model = client.$rowcrypt().models[options.model]
   if (model === undefined) throw new ConfigError(`encryptExistingRows: model ${options.model} is not configured in rowcrypt()`)
-  if (!model.migrating) throw new ConfigError(`encryptExistingRows: model ${options.model} must be configured with migrating: true`)
+  if (!model.migrating) throw new ConfigError(`encryptExistingRows: model ${options.model} must be configured with migrating: { legacyIds: (id) => id <= <largest id at cutover> }`)
   const id = model.idField
   if (id === undefined) throw new ConfigError(`encryptExistingRows: model ${options.model} needs a single-column primary key`)
   const batchSize = positive(options.batchSize ?? 100, 'batchSize')
@@ -82,7 +85,9 @@ export async function encryptExistingRows(prisma: unknown, options: EncryptExist
             result.encrypted++
           } catch (e) {
             // Encrypted (or deleted) by the application meanwhile: the compare-and-swap missed.
-            if ((e as { code?: unknown })?.code === 'P2025') result.skipped++
+            const code = (e as { code?: unknown })?.code
+            if (code === 'P2025') result.skipped++
+            else if (code === CiphertextFormatError.code) throw new CiphertextFormatError(`encryptExistingRows: model ${options.model}, row ${String(r[id])}: ${(e as Error).message}`, { cause: e })
             else throw e
           }
         }),

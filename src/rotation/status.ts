@@ -27,7 +27,7 @@ export interface RotationStatusOptions {
  *
  * @example
  * ```ts
- * const { total, notActive, versions } = status.models[0]!
+ * const { total, notActive, plaintextRows, versions } = status.models[0]!
  * ```
  */
 export interface KeyVersionCounts {
@@ -37,8 +37,12 @@ export interface KeyVersionCounts {
   readonly versions: Readonly<Record<string, number>>
   /** Rows with a wrapped key on another version than the active one: what `rotate` would move. */
   readonly notActive: number
-  /** Rows without a wrapped key (plaintext rows of a model in `migrating` mode, or rows written around rowcrypt). */
-  readonly withoutKey: number
+  /**
+   * Rows without a wrapped key: plaintext rows. In `migrating` mode those of the legacy set read as
+   * plaintext until `encryptExistingRows` (or their next write) encrypts them; any other one (written
+   * around rowcrypt, or whose key was removed at rest) is an error on read.
+   */
+  readonly plaintextRows: number
 }
 
 /**
@@ -56,13 +60,15 @@ export interface RotationStatus {
 }
 
 /**
- * Counts each configured model's rows per key version (and, with `byTenant`, per tenant), and how
- * many are not yet on the key provider's active version. Read-only; one `GROUP BY` per model.
+ * Counts each configured model's rows per key version (and, with `byTenant`, per tenant), how
+ * many are not yet on the key provider's active version, and how many have no wrapped key
+ * (`plaintextRows`). Read-only; one `GROUP BY` per model.
  *
  * @example
  * ```ts
  * const status = await rotationStatus({ prisma })
  * for (const m of status.models) metrics.setRowsPerKeyVersion(m.model, m.versions)
+ * for (const m of status.models) metrics.setPlaintextRows(m.model, m.plaintextRows)
  * ```
  */
 export async function rotationStatus(options: RotationStatusOptions): Promise<RotationStatus> {
@@ -102,14 +108,14 @@ export async function rotationStatus(options: RotationStatusOptions): Promise<Ro
 class Counter {
   total = 0
   notActive = 0
-  withoutKey = 0
+  plaintextRows = 0
   readonly versions: Record<string, number> = {}
   constructor(readonly active: string) {}
 
   add(version: string | undefined, n: number): void {
     this.total += n
     if (version === undefined) {
-      this.withoutKey += n
+      this.plaintextRows += n
       return
     }
     this.versions[version] = (this.versions[version] ?? 0) + n
@@ -118,6 +124,6 @@ class Counter {
 
   result(): KeyVersionCounts {
     const versions = Object.fromEntries(Object.entries(this.versions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    return { total: this.total, versions, notActive: this.notActive, withoutKey: this.withoutKey }
+    return { total: this.total, versions, notActive: this.notActive, plaintextRows: this.plaintextRows }
   }
 }

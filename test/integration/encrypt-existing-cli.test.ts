@@ -27,11 +27,15 @@ describe('rowcrypt encrypt-existing', () => {
     const io: CommandIO = { out: (s) => out.push(s), err: (s) => err.push(s), cwd, interactive: false, prompt: async () => '', importModule: async () => ({ default: config }) }
     return { io, out, err }
   }
+  // Autoincrement ids: the legacy set is every id up to the largest one at cutover.
+  let cutover = 0
   const migrating = () =>
-    db.prisma.$extends(rowcrypt({ schema: db.manifest, keyProvider: testKeyProvider(), models: { User: { fields: ['email', 'ssn'], migrating: true } } }))
+    db.prisma.$extends(rowcrypt({ schema: db.manifest, keyProvider: testKeyProvider(), models: { User: { fields: ['email', 'ssn'], migrating: { legacyIds: (id) => Number(id) <= cutover } } } }))
+  const largestId = async () => Number((await db.raw<{ m: unknown }>('SELECT MAX("id") AS m FROM "User"'))[0]!.m)
 
   it('encrypts the plaintext rows and reports JSON lines; a second run finds nothing to do', async () => {
     for (let i = 0; i < 5; i++) await db.raw('INSERT INTO "User" ("name", "email", "tenantId") VALUES ($1, $2, $3)', ['legacy', `cli-${i}@x`, 't_cli'])
+    cutover = await largestId()
     const first = harness({ prisma: migrating() })
     expect(await encryptExistingCommand(['--model', 'User', '--batch-size', '2', '--json'], first.io)).toBe(0)
     const lines = first.out.join('').trim().split('\n').map((l) => JSON.parse(l) as { encrypted: number; done: boolean })
@@ -44,6 +48,17 @@ describe('rowcrypt encrypt-existing', () => {
     const again = harness({ prisma: migrating() })
     expect(await encryptExistingCommand(['--model', 'User', '--json'], again.io)).toBe(0)
     expect(JSON.parse(again.out.join('').trim().split('\n').at(-1)!)).toMatchObject({ encrypted: 0, done: true })
+  })
+
+  it('a row without a key outside the legacy set stops it with ERR_ROWCRYPT_CIPHERTEXT_FORMAT, its plaintext not encrypted', async () => {
+    await db.raw('INSERT INTO "User" ("name", "email", "tenantId") VALUES ($1, $2, $3)', ['after cutover', 'cli-late@x', 't_cli'])
+    expect(await largestId()).toBeGreaterThan(cutover)
+    const run = harness({ prisma: migrating() })
+    expect(await encryptExistingCommand(['--model', 'User'], run.io)).toBe(1)
+    expect(run.err.join('')).toContain('ERR_ROWCRYPT_CIPHERTEXT_FORMAT')
+    expect(run.err.join('')).not.toContain('cli-late@x')
+    expect(await db.raw('SELECT "email" FROM "User" WHERE "email" = $1', ['cli-late@x'])).toHaveLength(1)
+    await db.raw('DELETE FROM "User" WHERE "email" = $1', ['cli-late@x'])
   })
 
   it('usage errors exit 2; a config without the extended client or a model not migrating exits 1', async () => {

@@ -10,7 +10,7 @@ import * as promClient from 'prom-client'
 import { LocalKeyProvider, rowcryptMetrics, unsafeBypassTenantScope, withTenant } from '../../src'
 import { rotateCommand, statusCommand, verifyCommand, type JobIO } from '../../src/cli/rotate'
 import { MYSQL_URL, openDatabase, type TestDatabase } from '../support/db'
-import { extend, TEST_KEYS } from '../support/setup'
+import { extend, noDisconnect, TEST_KEYS } from '../support/setup'
 import { extendSearchable } from '../support/searchable'
 
 const root = join(__dirname, '..', '..')
@@ -137,7 +137,7 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('rowcrypt rotate / statu
       prompt: async () => '',
       tty,
       // The application's config module; its disconnect is a no-op so the test keeps its client.
-      importModule: async () => ({ default: { ...config, prisma: withNoDisconnect(config.prisma) } }),
+      importModule: async () => ({ default: { ...config, prisma: noDisconnect(config.prisma) } }),
     }
     return { io: value, out: () => out.join(''), err: () => err.join('') }
   }
@@ -227,14 +227,3 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('rowcrypt rotate / statu
     expect(await rotateCommand(['--reindex', '--rekey', '--config', __filename], bad.io)).toBe(2)
   })
 })
-
-/** The test's client, as a config module exports it, except that the command cannot disconnect it. */
-function withNoDisconnect(prisma: unknown): unknown {
-  return new Proxy(prisma as object, {
-    get: (target, key) => {
-      if (key === '$disconnect') return async () => undefined
-      const v = Reflect.get(target, key) as unknown
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-    },
-  })
-}

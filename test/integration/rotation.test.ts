@@ -194,13 +194,13 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('key rotation on %s', (k
         model: 'User',
         total: 60,
         notActive: 60,
-        withoutKey: 0,
+        plaintextRows: 0,
         versions: { v1: 40, v2: 20 },
         tenants: [
-          { tenantId: 't_a', total: 15, notActive: 15, withoutKey: 0, versions: { v1: 10, v2: 5 } },
-          { tenantId: 't_b', total: 15, notActive: 15, withoutKey: 0, versions: { v1: 10, v2: 5 } },
-          { tenantId: 't_c', total: 15, notActive: 15, withoutKey: 0, versions: { v1: 10, v2: 5 } },
-          { tenantId: 't_d', total: 15, notActive: 15, withoutKey: 0, versions: { v1: 10, v2: 5 } },
+          { tenantId: 't_a', total: 15, notActive: 15, plaintextRows: 0, versions: { v1: 10, v2: 5 } },
+          { tenantId: 't_b', total: 15, notActive: 15, plaintextRows: 0, versions: { v1: 10, v2: 5 } },
+          { tenantId: 't_c', total: 15, notActive: 15, plaintextRows: 0, versions: { v1: 10, v2: 5 } },
+          { tenantId: 't_d', total: 15, notActive: 15, plaintextRows: 0, versions: { v1: 10, v2: 5 } },
         ],
       }),
     ])

@@ -38,7 +38,7 @@ import { tenantCommand } from '../../src/cli/tenant'
 import { openDatabase, type TestDatabase } from '../support/db'
 import { awsProvider, kmsClient } from '../support/kms'
 import { extendSearchable } from '../support/searchable'
-import { TEST_KEYS } from '../support/setup'
+import { noDisconnect, TEST_KEYS } from '../support/setup'
 import { captureOutput, errorTexts, KeyRecordingProvider, SecretSet } from '../support/secrets'
 
 /** A recording provider that also derives blind-index root keys, recording each as a secret. */
@@ -336,14 +336,3 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('secrets hygiene on %s',
     summary = `secrets-hygiene (${kind}): ${secrets.size} secret strings × ${secrets.scanned} haystacks = ${secrets.checks} sentinel checks\n`
   })
 })
-
-/** The test's client as a config module exports it, except that the command cannot disconnect it. */
-function noDisconnect(prisma: unknown): unknown {
-  return new Proxy(prisma as object, {
-    get: (target, key) => {
-      if (key === '$disconnect') return async () => undefined
-      const v = Reflect.get(target, key) as unknown
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-    },
-  })
-}

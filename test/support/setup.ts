@@ -32,3 +32,14 @@ export function extend(db: TestDatabase, keyProvider: KeyProvider = testKeyProvi
 }
 
 export type Extended = ReturnType<typeof extend>
+
+/** A client as a config module exports it to a CLI command, except that the command cannot disconnect it. */
+export function noDisconnect(prisma: unknown): unknown {
+  return new Proxy(prisma as object, {
+    get: (target, key) => {
+      if (key === '$disconnect') return async () => undefined
+      const v = Reflect.get(target, key) as unknown
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+    },
+  })
+}

@@ -3,6 +3,7 @@
 import { TenantMismatchError, UnsupportedQueryError } from '../../errors'
 import { isLegacyPlaintextRow, type RowKey } from '../../fields/row'
 import type { FieldSpec, ModelSpec } from '../../fields/spec'
+import { notePlaintextRow } from '../../metrics/observer'
 import type { ModelInfo } from '../config'
 import type { Scope } from '../scope'
 import { walkSelection, type ReadPlan } from '../walk/read'
@@ -77,7 +78,10 @@ function collect(plan: ReadPlan, value: unknown, scope: Scope, rows: Array<[Mode
 
 /** Decrypts one row in place; a promise only when its key needs an asynchronous unwrap. */
 function decryptRow(engine: Engine, spec: ModelSpec, row: Obj, scope: Scope): Promise<void> | undefined {
-  if (isLegacyPlaintextRow(spec, row)) return undefined
+  if (isLegacyPlaintextRow(spec, row)) {
+    notePlaintextRow(scope.stats, row[spec.idField!])
+    return undefined
+  }
   const tenantId = scope.bypass ? (row[spec.columns.tenantId] as string) : (scope.tenantId as string)
   // Values this call just encrypted come back as the plaintext the caller gave.
   const rest = scope.written === undefined ? undefined : takeWritten(spec, row, tenantId, scope.written)

@@ -2,6 +2,7 @@
 // (or, still plaintext in migrating mode, under a fresh one), and the checks of what a write may set.
 import { TenantMismatchError, TenantMissingError, UnsupportedQueryError } from '../../errors'
 import type { FieldSpec, ModelSpec } from '../../fields/spec'
+import { notePlaintextRow } from '../../metrics/observer'
 import { assertTenantId } from '../../tenant/context'
 import type { ModelInfo } from '../config'
 import type { Scope } from '../scope'
@@ -37,6 +38,7 @@ export async function encryptNew(engine: Engine, info: ModelInfo, data: Obj, sco
 /**
  * A plaintext row (migrating mode) being written: all its encrypted fields, the new values over
  * the stored ones, go under a fresh key, with a compare-and-swap on the row still having none.
+ * Its stored values are taken as they are: counted as a plaintext read.
  */
 export async function encryptLegacyRow(engine: Engine, spec: ModelSpec, row: Obj, data: Obj, touched: FieldSpec[], scope: Scope): Promise<{ data: Obj; cas: Obj }> {
   const tenantId = scope.bypass ? row[spec.columns.tenantId] : scope.tenantId
@@ -52,6 +54,7 @@ export async function encryptLegacyRow(engine: Engine, spec: ModelSpec, row: Obj
     const out = Object.assign(key.encryptInto({ ...data }, values, true), indexes)
     delete out[spec.columns.tenantId] // unchanged; the tenant column is not rewritten
     scope.stats.rowsEncrypted++
+    notePlaintextRow(scope.stats, idValue)
     return { data: out, cas: { [spec.columns.wrappedDek]: null } }
   } finally {
     key.dispose()

@@ -1,6 +1,7 @@
 // The write half of the query path: the data of a create or update, nested writes through
 // relations at any depth included, with every scoped row bound to the tenant and encrypted.
 import { randomBytes } from 'node:crypto'
+import { parseWrappedKey } from '../../envelope/wrapped-key'
 import { RecordNotFoundError, UnsupportedQueryError } from '../../errors'
 import { isLegacyPlaintextRow } from '../../fields/row'
 import type { ModelInfo, RelationInfo } from '../config'
@@ -36,7 +37,12 @@ export async function updatedRow(engine: Engine, info: ModelInfo, data: unknown,
   if (touched.length === 0 && !spec.migrating) return { data: inner }
   const row = await read(spec.migrating ? info.plan.migratingSelect : info.plan.requiredSelect)
   if (row !== null && isLegacyPlaintextRow(spec, row)) return encryptLegacyRow(engine, spec, row, inner, touched, ctx.scope)
-  if (touched.length === 0) return { data: inner }
+  if (touched.length === 0) {
+    // Migrating mode read the row: one without a key outside the legacy set fails before the
+    // write, as reading it does, so nothing is written beside values that are not rowcrypt's.
+    if (row !== null) parseWrappedKey(row[spec.columns.wrappedDek])
+    return { data: inner }
+  }
   if (row === null) {
     if (ifMissing === 'throw') throw new RecordNotFoundError(`model ${spec.name}: no row of the current tenant matches the update`)
     const stripped: Obj = { ...inner }

@@ -39,8 +39,8 @@ describe('CLI progress output', () => {
   it('renders status as a table with the active version marked', () => {
     const text = renderStatus({
       activeKeyVersion: 'v2',
-      models: [{ model: 'User', total: 5, notActive: 2, withoutKey: 1, versions: { v1: 2, v2: 2 } }],
+      models: [{ model: 'User', total: 5, notActive: 2, plaintextRows: 1, versions: { v1: 2, v2: 2 } }],
     })
-    expect(text).toBe('Active key version: v2\n\nMODEL  KEY VERSION  ROWS\nUser   v1              2\nUser   v2 (active)     2\nUser   (no key)        1\n\nUser: 5 rows, 2 not on v2, 1 without a key\n')
+    expect(text).toBe('Active key version: v2\n\nMODEL  KEY VERSION  ROWS\nUser   v1              2\nUser   v2 (active)     2\nUser   (plaintext)     1\n\nUser: 5 rows, 2 not on v2, 1 plaintext (no wrapped key)\n')
   })
 })

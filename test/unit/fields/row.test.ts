@@ -606,6 +606,48 @@ describe('RowLevelEncryption: tamper matrix', () => {
   })
 })
 
+describe('RowLevelEncryption: migrating mode (legacy rows named by id)', () => {
+  const seen: unknown[] = []
+  const migrating = () =>
+    new RowLevelEncryption({
+      keyProvider: new RecordingProvider(),
+      models: { User: { ...USER, idField: 'id', migrating: { legacyIds: (id) => (seen.push(id), Number(id) <= 10) } } },
+    })
+  const plain = (id: unknown): Row => ({ id, email: 'plain@x', ssn: null, tenantId: 't', wrappedDek: null, keyVersion: null })
+
+  it('reads a row without a key as plaintext only when its id is a legacy one; any other is ERR_ROWCRYPT_CIPHERTEXT_FORMAT', async () => {
+    const rle = migrating()
+    expect(await rle.decryptRow(plain(10), { model: 'User', tenantId: 't' })).toEqual(plain(10))
+    expect(await rle.decryptRow(plain(7n), { model: 'User', tenantId: 't' })).toMatchObject({ email: 'plain@x' })
+    expect(seen).toContain(7n)
+    const { id: _, ...withoutId } = plain(3)
+    expect(await rle.decryptRow(withoutId, { model: 'User', tenantId: 't', rowId: 3 })).toMatchObject({ email: 'plain@x' })
+    for (const row of [plain(11), plain('11'), plain(null), withoutId]) {
+      expect((await caughtAsync(rle.decryptRow(row, { model: 'User', tenantId: 't' }))).code).toBe('ERR_ROWCRYPT_CIPHERTEXT_FORMAT')
+    }
+    // Outside migrating mode no row without a key is plaintext, legacy id or not.
+    expect((await caughtAsync(setup().rle.decryptRow(plain(1), { model: 'User', tenantId: 't' }))).code).toBe('ERR_ROWCRYPT_CIPHERTEXT_FORMAT')
+  })
+
+  it('a row rowcrypt encrypted, its key removed at rest and plaintext put in its fields, does not read as plaintext', async () => {
+    const rle = migrating()
+    const stored = await rle.encryptRow({ model: 'User', data: { id: 42, email: 'real@x', ssn: 'real-ssn' }, tenantId: 't' })
+    expect(await rle.decryptRow(stored, { model: 'User', tenantId: 't' })).toMatchObject({ email: 'real@x' })
+    const forged = { ...stored, wrappedDek: null, keyVersion: null, email: 'forged@x', ssn: 'forged-ssn' }
+    const e = await caughtAsync(rle.decryptRow(forged, { model: 'User', tenantId: 't' }))
+    expect(e.code).toBe('ERR_ROWCRYPT_CIPHERTEXT_FORMAT')
+    expect(e.message).not.toMatch(/forged|real/)
+  })
+
+  it('a legacy row without a key but with a ciphertext in a field is refused; a throwing legacyIds is a ConfigError', async () => {
+    const rle = migrating()
+    const sealed = await rle.encryptRow({ model: 'User', data: { id: 5, email: 'x' }, tenantId: 't' })
+    expect((await caughtAsync(rle.decryptRow({ ...plain(5), email: sealed.email }, { model: 'User', tenantId: 't' }))).code).toBe('ERR_ROWCRYPT_CIPHERTEXT_FORMAT')
+    const throwing = new RowLevelEncryption({ keyProvider: new RecordingProvider(), models: { User: { ...USER, idField: 'id', migrating: { legacyIds: () => { throw new Error('lookup failed') } } } } })
+    expect((await caughtAsync(throwing.decryptRow(plain(1), { model: 'User', tenantId: 't' }))).code).toBe('ERR_ROWCRYPT_CONFIG')
+  })
+})
+
 describe('RowLevelEncryption: invalid values and configuration', () => {
   it.each<[string, string, unknown]>([
     ['a number for a string field', 'email', 42],
@@ -682,6 +724,9 @@ describe('RowLevelEncryption: invalid values and configuration', () => {
     ['an empty column name', { keyProvider: new RecordingProvider(), models: { M: { fields: ['a'], columns: { tenantId: '' } } } }],
     ['an encrypted id field', { keyProvider: new RecordingProvider(), models: { M: { fields: ['id'], idField: 'id' } } }],
     ['a sidecar id field', { keyProvider: new RecordingProvider(), models: { M: { fields: ['a'], idField: 'tenantId' } } }],
+    ['migrating: true (the legacy rows are not named)', { keyProvider: new RecordingProvider(), models: { M: { fields: ['a'], idField: 'id', migrating: true } } }],
+    ['migrating without legacyIds', { keyProvider: new RecordingProvider(), models: { M: { fields: ['a'], idField: 'id', migrating: {} } } }],
+    ['migrating without an idField', { keyProvider: new RecordingProvider(), models: { M: { fields: ['a'], migrating: { legacyIds: () => true } } } }],
   ])('rejects %s with ConfigError', (_name, options) => {
     let e: unknown
     try {

@@ -4,10 +4,10 @@ import { auditTrail, type AuditEvent, type OperationEvent } from '../../../src'
 import { notify } from '../../../src/metrics/observer'
 
 function event(over: Partial<OperationEvent> = {}): OperationEvent {
-  return { operation: 'findUnique', model: 'User', tenantId: 't1', bypass: false, outcome: 'ok', durationMs: 1.5, rowsEncrypted: 0, rowsDecrypted: 1, time: new Date('2026-11-28T10:00:00.000Z'), ...over }
+  return { operation: 'findUnique', model: 'User', tenantId: 't1', bypass: false, outcome: 'ok', durationMs: 1.5, rowsEncrypted: 0, rowsDecrypted: 1, rowsPlaintext: 0, time: new Date('2026-11-28T10:00:00.000Z'), ...over }
 }
 
-const KEYS = ['actor', 'bypass', 'durationMs', 'errorCode', 'model', 'operation', 'outcome', 'requestId', 'rowCount', 'rowIds', 'targetId', 'tenantId', 'time']
+const KEYS = ['actor', 'bypass', 'durationMs', 'errorCode', 'model', 'operation', 'outcome', 'plaintextRowIds', 'requestId', 'rowCount', 'rowIds', 'rowsPlaintext', 'targetId', 'tenantId', 'time']
 
 describe('auditTrail', () => {
   it('maps an operation event to an audit event with every key present', () => {
@@ -15,9 +15,13 @@ describe('auditTrail', () => {
     const audit = auditTrail((e) => void events.push(e))
     audit.operation!(event({ rowCount: 1, rowIds: ['7'], targetId: '7' }))
     audit.operation!(event({ tenantId: undefined, outcome: 'denied', errorCode: 'ERR_ROWCRYPT_TENANT_MISSING', operation: 'findMany' }))
+    audit.operation!(event({ operation: 'findMany', rowCount: 2, rowIds: ['7', '8'], rowsDecrypted: 1, rowsPlaintext: 1, plaintextRowIds: ['8'] }))
+    const common = { time: '2026-11-28T10:00:00.000Z', model: 'User', bypass: false, actor: null, requestId: null, durationMs: 1.5 }
     expect(events).toEqual([
-      { time: '2026-11-28T10:00:00.000Z', operation: 'findUnique', model: 'User', tenantId: 't1', bypass: false, outcome: 'ok', errorCode: null, rowCount: 1, rowIds: ['7'], targetId: '7', actor: null, requestId: null, durationMs: 1.5 },
-      { time: '2026-11-28T10:00:00.000Z', operation: 'findMany', model: 'User', tenantId: null, bypass: false, outcome: 'denied', errorCode: 'ERR_ROWCRYPT_TENANT_MISSING', rowCount: null, rowIds: null, targetId: null, actor: null, requestId: null, durationMs: 1.5 },
+      { ...common, operation: 'findUnique', tenantId: 't1', outcome: 'ok', errorCode: null, rowCount: 1, rowIds: ['7'], targetId: '7', rowsPlaintext: 0, plaintextRowIds: [] },
+      { ...common, operation: 'findMany', tenantId: null, outcome: 'denied', errorCode: 'ERR_ROWCRYPT_TENANT_MISSING', rowCount: null, rowIds: null, targetId: null, rowsPlaintext: 0, plaintextRowIds: [] },
+      // A legacy row read as plaintext (migrating mode) is named.
+      { ...common, operation: 'findMany', tenantId: 't1', outcome: 'ok', errorCode: null, rowCount: 2, rowIds: ['7', '8'], targetId: null, rowsPlaintext: 1, plaintextRowIds: ['8'] },
     ])
     for (const e of events) expect(Object.keys(JSON.parse(JSON.stringify(e))).sort()).toEqual(KEYS)
   })

@@ -7,7 +7,7 @@ import { rowcryptMetrics, type OperationEvent, type RowcryptMetrics } from '../.
 import { line, parsePromText, series } from '../../support/prom-text'
 
 function event(over: Partial<OperationEvent> = {}): OperationEvent {
-  return { operation: 'findMany', model: 'User', tenantId: 't1', bypass: false, outcome: 'ok', durationMs: 2, rowsEncrypted: 0, rowsDecrypted: 0, time: new Date(0), ...over }
+  return { operation: 'findMany', model: 'User', tenantId: 't1', bypass: false, outcome: 'ok', durationMs: 2, rowsEncrypted: 0, rowsDecrypted: 0, rowsPlaintext: 0, time: new Date(0), ...over }
 }
 
 const OPS = 'row_encryption_operations_total'
@@ -155,6 +155,23 @@ describe('rowcryptMetrics', () => {
     expect(() => m.setRowsPerKeyVersion('User', { v2: -1 })).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_CONFIG' }))
     expect(() => m.setRowsPerKeyVersion('User', { v2: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_CONFIG' }))
     expect(() => m.setRowsPerKeyVersion('', { v2: 1 })).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_CONFIG' }))
+  })
+
+  it('counts plaintext reads per model and sets plaintext rows per model', async () => {
+    const m = rowcryptMetrics({ client: promClient, registry })
+    const reads = 'row_encryption_plaintext_reads_total'
+    const rows = 'row_encryption_plaintext_rows'
+    m.operation(event({ rowsPlaintext: 2, plaintextRowIds: ['1', '2'] }))
+    m.operation(event({ operation: 'update', rowsEncrypted: 1, rowsPlaintext: 1, plaintextRowIds: ['3'] }))
+    m.operation(event({ model: 'Post', rowsDecrypted: 4 }))
+    m.setPlaintextRows('User', 40)
+    m.setPlaintextRows('User', 12)
+    const text = await registry.metrics()
+    expect(series(text, reads)).toEqual([line(reads, { model: 'User' }, 3)])
+    expect(series(text, rows)).toEqual([line(rows, { model: 'User' }, 12)])
+    expect(text).not.toMatch(/plaintext_reads_total\{[^}]*(operation|tenant)/)
+    expect(() => m.setPlaintextRows('User', -1)).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_CONFIG' }))
+    expect(() => m.setPlaintextRows('', 1)).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_CONFIG' }))
   })
 
   it('registers on the given registry only, never on the global default one', async () => {

@@ -3,7 +3,7 @@
 import { OperationStatsCollector, type OperationEvent } from '../../../src'
 
 function event(over: Partial<OperationEvent> = {}): OperationEvent {
-  return { operation: 'findMany', model: 'User', tenantId: 't1', bypass: false, outcome: 'ok', durationMs: 1, rowsEncrypted: 0, rowsDecrypted: 0, time: new Date(0), ...over }
+  return { operation: 'findMany', model: 'User', tenantId: 't1', bypass: false, outcome: 'ok', durationMs: 1, rowsEncrypted: 0, rowsDecrypted: 0, rowsPlaintext: 0, time: new Date(0), ...over }
 }
 
 describe('OperationStatsCollector', () => {

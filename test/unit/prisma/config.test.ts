@@ -126,6 +126,12 @@ describe('buildModelTable: invalid configurations throw ConfigError naming model
     ['fields not an array', { User: { fields: 'email' } }, ['User']],
     ['a wrapped-key column on a model without encrypted fields', { User: { fields: [], columns: { wrappedDek: 'wrappedDek' } } }, ['User', 'wrappedDek']],
     ['migrating on a model without encrypted fields', { User: { migrating: true } }, ['User', 'migrating']],
+    ['migrating with legacy ids on a model without encrypted fields', { User: { migrating: { legacyIds: () => true } } }, ['User', 'migrating']],
+    ['migrating: true (the legacy rows must be named by id)', { User: { fields: ['email'], migrating: true } }, ['User', 'legacyIds', 'largest id at cutover']],
+    ['migrating without legacyIds', { User: { fields: ['email'], migrating: {} } }, ['User', 'legacyIds']],
+    ['migrating with legacyIds that is not a function', { User: { fields: ['email'], migrating: { legacyIds: [1, 2] } } }, ['User', 'legacyIds']],
+    ['migrating as a string', { User: { fields: ['email'], migrating: 'yes' } }, ['User', 'migrating']],
+    ['migrating on a model without a single-column primary key', { RowcryptTenantKey: { fields: ['kmsKeyId'], columns: { wrappedDek: 'wrappedKey' }, migrating: { legacyIds: () => true } } }, ['RowcryptTenantKey', 'primary key']],
     ['a model without encrypted fields and without a tenant column', { Team: {} }, ['Team', 'tenantId']],
     ['settings that are not an object', { User: 'email' }, ['User']],
     ['a field listed twice', { User: { fields: ['email', 'email'] } }, ['User', 'email']],
@@ -201,10 +207,20 @@ describe('buildModelTable: searchable fields (blind indexes)', () => {
     ['index options without searchable', { Customer: { fields: [{ name: 'email', indexColumn: 'emailIndex' }] } }, { blindIndex }, /searchable/],
     ['an index column that is encrypted', { Customer: { fields: [{ name: 'email', searchable: true, indexColumn: 'phone' }, 'phone'] } }, { blindIndex }, /index column/],
     ['blindIndex without a searchable field', GOOD_MODELS, { blindIndex }, /no field is searchable/],
-    ['searchable fields in migrating mode (plaintext rows have no index)', { Customer: { fields: [{ name: 'email', searchable: true }], migrating: true } }, { blindIndex }, /migrating/],
+    ['searchable fields in migrating mode (plaintext rows have no index)', { Customer: { fields: [{ name: 'email', searchable: true }], migrating: { legacyIds: () => true } } }, { blindIndex }, /migrating/],
   ])('refuses %s', (_name, models, extra, message) => {
     const build2 = () => (rowcrypt as unknown as (o: unknown) => unknown)({ schema: manifest, keyProvider, models, ...extra })
     expect(configError(build2).message).toMatch(message)
+  })
+})
+
+describe('buildModelTable: migrating mode', () => {
+  it('takes migrating: false and { legacyIds }, keeping the predicate on the spec', () => {
+    expect(build({ User: { fields: ['email'], migrating: false } }).get('User')!.spec).toMatchObject({ migrating: false })
+    const legacyIds = (id: string | number | bigint) => Number(id) <= 10
+    const spec = build({ User: { fields: ['email'], migrating: { legacyIds } } }).get('User')!.spec!
+    expect(spec).toMatchObject({ migrating: true, idField: 'id' })
+    expect(spec.legacyIds).toBe(legacyIds)
   })
 })
 

@@ -8,7 +8,7 @@ import { QueryEngine } from '../../../src/prisma/query'
 import { engineOf, fakeIO, withIndexColumn, NOT_FOUND, rejectionCode, selecting, storedRow, TENANT_MISSING, UNSUPPORTED } from './engine/fixture'
 import { table } from './walk/fixture'
 
-const stats = () => ({ rowsEncrypted: 0, rowsDecrypted: 0 })
+const stats = () => ({ rowsEncrypted: 0, rowsDecrypted: 0, rowsPlaintext: 0 })
 const keyProvider = new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 7), v2: Buffer.alloc(32, 8) }, activeVersion: 'v1' })
 
 function engineFor(t: ReadonlyMap<string, ModelInfo>, blindIndex?: { keyVersion: string; previousKeyVersions?: string[] }): QueryEngine {

@@ -4,7 +4,7 @@ import { encryptNew } from '../../../../src/prisma/engine/encrypt'
 import { knownRow } from '../../../../src/prisma/engine/known-keys'
 import { walkSelection } from '../../../../src/prisma/walk/read'
 import { codeOf, table } from '../walk/fixture'
-import { engineOf, info, rejectionCode, scopeAs, selecting, storedRow, TENANT_MISMATCH, UNSUPPORTED } from './fixture'
+import { CIPHERTEXT_FORMAT, engineOf, info, keylessUser, migratingTable, rejectionCode, scopeAs, selecting, storedRow, TENANT_MISMATCH, UNSUPPORTED } from './fixture'
 
 /** A fake `query` answering `result` (a copy, as a database would) and recording the arguments it got. */
 function answer(result: unknown): ((args: Obj) => Promise<unknown>) & { args: Obj[] } {
@@ -69,6 +69,17 @@ describe('run', () => {
 })
 
 describe('decryptTree', () => {
+  it('in migrating mode counts the legacy rows read as plaintext, with their ids; a row without a key outside the legacy set fails', async () => {
+    const engine = engineOf(migratingTable)
+    const plan = { info: migratingTable.get('User')!, strip: [], relations: [] }
+    const rows = [keylessUser(1), await storedRow(engine, 'User', { id: 2, name: 'n', email: 'sealed' })]
+    const scope = scopeAs('A')
+    await decryptTree(engine, plan, rows, scope)
+    expect(rows.map((r) => r.email)).toEqual(['plain', 'sealed'])
+    expect(scope.stats).toMatchObject({ rowsDecrypted: 1, rowsPlaintext: 1, plaintextRowIds: ['1'] })
+    expect(await rejectionCode(decryptTree(engine, plan, [keylessUser(3, 'forged')], scopeAs('A')))).toBe(CIPHERTEXT_FORMAT)
+  })
+
   it('gives back the values this call wrote without opening their key', async () => {
     const engine = engineOf()
     const scope = scopeAs('A')

@@ -1,8 +1,7 @@
 import { checkUpdateData, encryptLegacyRow, encryptNew, encryptWithRowKey, tenantOfNewRow, touchedFields } from '../../../../src/prisma/engine/encrypt'
 import { isCiphertext } from '../../../../src/envelope/ciphertext'
-import { buildModelTable, type RowcryptOptions } from '../../../../src/prisma/config'
-import { codeOf, manifest } from '../walk/fixture'
-import { engineOf, info, keyProvider, rejectionCode, scopeAs, storedRow, TENANT_MISMATCH, TENANT_MISSING, UNSUPPORTED } from './fixture'
+import { codeOf } from '../walk/fixture'
+import { engineOf, info, keylessUser, migratingTable, rejectionCode, scopeAs, storedRow, TENANT_MISMATCH, TENANT_MISSING, UNSUPPORTED } from './fixture'
 
 describe('encryptNew', () => {
   it('gives a new row the tenant, a fresh key and ciphertexts that decrypt back', async () => {
@@ -63,12 +62,14 @@ describe('encryptWithRowKey', () => {
 
 describe('encryptLegacyRow', () => {
   it('puts every encrypted field of a plaintext row under a fresh key, with a condition on it having none', async () => {
-    const migrating = buildModelTable({ schema: manifest, keyProvider, models: { User: { fields: ['email'], migrating: true } } } as unknown as RowcryptOptions)
-    const engine = engineOf(migrating)
-    const spec = migrating.get('User')!.spec!
-    const row = { id: 1, email: 'plain', tenantId: 'A', wrappedDek: null, keyVersion: null }
-    const { data, cas } = await encryptLegacyRow(engine, spec, row, { name: 'm' }, [], scopeAs('A'))
+    const engine = engineOf(migratingTable)
+    const spec = migratingTable.get('User')!.spec!
+    const row = keylessUser(1)
+    const scope = scopeAs('A')
+    const { data, cas } = await encryptLegacyRow(engine, spec, row, { name: 'm' }, [], scope)
     expect(cas).toEqual({ wrappedDek: null })
+    // Its stored values were taken as they are: a plaintext read, with its id.
+    expect(scope.stats).toMatchObject({ rowsEncrypted: 1, rowsPlaintext: 1, plaintextRowIds: ['1'] })
     expect(data.tenantId).toBeUndefined()
     expect(data.name).toBe('m')
     expect(await engine.rle.decryptRow({ ...row, ...data }, { model: 'User', tenantId: 'A' })).toMatchObject({ email: 'plain' })

@@ -32,6 +32,18 @@ export const searchableTable: ReadonlyMap<string, ModelInfo> = buildModelTable({
   models: { User: { fields: ['email'] }, Post: { fields: [{ name: 'title', searchable: true, indexBits: 8 }] }, Profile: { fields: ['bio'] } },
 } as unknown as RowcryptOptions)
 
+/** The walk fixture's table with User in migrating mode: ids up to 1 are legacy (existed at cutover). */
+export const migratingTable: ReadonlyMap<string, ModelInfo> = buildModelTable({
+  schema: manifest,
+  keyProvider,
+  models: { User: { fields: ['email'], migrating: { legacyIds: (id: number) => id <= 1 } } },
+} as unknown as RowcryptOptions)
+
+/** A User row without a wrapped key (plaintext, or forged so at rest), of tenant A. */
+export const keylessUser = (id: number, email = 'plain'): Obj => ({ id, name: 'n', email, tenantId: 'A', wrappedDek: null, keyVersion: null })
+
+export const CIPHERTEXT_FORMAT = 'ERR_ROWCRYPT_CIPHERTEXT_FORMAT'
+
 /** An engine over `t` (the walk fixture's table by default), as `new QueryEngine` builds it. */
 export function engineOf(t: ReadonlyMap<string, ModelInfo> = table): Engine {
   const specs = [...t.values()].map((m) => m.spec).filter((s): s is ModelSpec => s !== undefined)
@@ -41,7 +53,7 @@ export function engineOf(t: ReadonlyMap<string, ModelInfo> = table): Engine {
 
 /** The scope of a call as tenant `tenantId` (null: outside withTenant, or inside a bypass). */
 export function scopeAs(tenantId: string | null = 'A', bypass = false): Scope {
-  return new Scope(tenantId ?? undefined, bypass, { rowsEncrypted: 0, rowsDecrypted: 0 }, () => new Set<string>())
+  return new Scope(tenantId ?? undefined, bypass, { rowsEncrypted: 0, rowsDecrypted: 0, rowsPlaintext: 0 }, () => new Set<string>())
 }
 
 /** A QueryIO that records its calls; every answer not given finds nothing. */

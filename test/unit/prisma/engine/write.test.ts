@@ -1,6 +1,6 @@
 import { writeContext, type Obj } from '../../../../src/prisma/engine/context'
 import { newRow, updatedRow } from '../../../../src/prisma/engine/write'
-import { engineOf, fakeIO, info, NOT_FOUND, rejectionCode, scopeAs, storedRow, TENANT_MISSING, UNSUPPORTED } from './fixture'
+import { CIPHERTEXT_FORMAT, engineOf, fakeIO, info, keylessUser, migratingTable, NOT_FOUND, rejectionCode, scopeAs, storedRow, TENANT_MISSING, UNSUPPORTED } from './fixture'
 
 const ctxAs = (tenantId: string | null = 'A', io = fakeIO()) => writeContext(scopeAs(tenantId), io)
 
@@ -57,6 +57,19 @@ describe('updatedRow', () => {
     const { data, cas } = await updatedRow(engine, info('User'), { email: 'new', name: 'm' }, none, ctxAs(), 'guard')
     expect(data).toEqual({ name: 'm' })
     expect((cas as Obj).wrappedDek).toBeInstanceOf(Uint8Array)
+  })
+
+  it('in migrating mode: encrypts a legacy row on any write; a row without a key outside the legacy set fails before the write', async () => {
+    const engine = engineOf(migratingTable)
+    const user = migratingTable.get('User')!
+    const { data, cas } = await updatedRow(engine, user, { name: 'm' }, async () => keylessUser(1), ctxAs(), 'throw')
+    expect(cas).toEqual({ wrappedDek: null })
+    expect(await engine.rle.decryptRow({ ...keylessUser(1), ...(data as Obj) }, { model: 'User', tenantId: 'A' })).toMatchObject({ name: 'm', email: 'plain' })
+    for (const write of [{ name: 'm' }, { email: 'new' }]) {
+      for (const ifMissing of ['throw', 'guard'] as const) {
+        expect(await rejectionCode(updatedRow(engine, user, write, async () => keylessUser(2, 'forged'), ctxAs(), ifMissing))).toBe(CIPHERTEXT_FORMAT)
+      }
+    }
   })
 
   it('gives an upsert update branch no compare-and-swap', async () => {

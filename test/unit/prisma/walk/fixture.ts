@@ -80,7 +80,7 @@ export const table: ReadonlyMap<string, ModelInfo> = buildModelTable({
 
 /** A walk as tenant `A` (or inside a bypass). */
 export function walkAs(tenantId: string | null = 'A', bypass = false): Walk {
-  return { table, scope: new Scope(tenantId ?? undefined, bypass, { rowsEncrypted: 0, rowsDecrypted: 0 }, () => new Set<string>()) }
+  return { table, scope: new Scope(tenantId ?? undefined, bypass, { rowsEncrypted: 0, rowsDecrypted: 0, rowsPlaintext: 0 }, () => new Set<string>()) }
 }
 
 export const info = (model: string): ModelInfo => table.get(model)!
