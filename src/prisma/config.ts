@@ -166,7 +166,7 @@ export interface ModelInfo {
 
 /**
  * @internal The per-model lists and selections the query path uses on every call, built once with
- * the table (issue 8: the hot path is a lookup, not a rebuild). Frozen: calls copy before changing.
+ * the table (the hot path is a lookup, not a rebuild). Frozen: calls copy before changing.
  */
 export interface ModelPlan {
   /** The columns a decryption needs: wrapped key, key version, tenant and (when single) the id. Empty when unscoped. */
