@@ -205,15 +205,45 @@ export class KeyProviderError extends RowcryptError {
 }
 
 /**
- * An update or upsert of encrypted fields found no row of the current tenant to update.
+ * No row of the current tenant matches: the record an update, a nested update or an `OrThrow`
+ * read needs is not there for this tenant (or is another tenant's). Its `code` is Prisma's
+ * `P2025`, whichever way rowcrypt found out, so the check a Prisma user already writes holds.
  *
  * @example
  * ```ts
- * await withTenant('b', () => prisma.user.update({ where: { id: rowOfA }, data: { email } })) // RecordNotFoundError
+ * try { await withTenant('b', () => prisma.user.update({ where: { id: rowOfA }, data: { email } })) }
+ * catch (e) { if ((e as { code?: string }).code === 'P2025') notFound() } // RecordNotFoundError
  * ```
  */
 export class RecordNotFoundError extends RowcryptError {
-  static override readonly code = 'ERR_ROWCRYPT_NOT_FOUND'
+  static override readonly code = 'P2025'
+  /** As on Prisma's errors: the model concerned. */
+  readonly meta: { modelName?: string }
+
+  constructor(message: string, options?: { cause?: unknown; modelName?: string }) {
+    super(message, options)
+    this.meta = options?.modelName === undefined ? {} : { modelName: options.modelName }
+  }
+}
+
+/**
+ * A foreign key written directly (`authorId: 7`) names no row of the current tenant. Its `code` is
+ * Prisma's `P2003`, what a foreign key to a missing row gives: another tenant's row reads as none.
+ *
+ * @example
+ * ```ts
+ * await withTenant('b', () => prisma.post.create({ data: { title, authorId: userOfA } })) // ForeignKeyError, code P2003
+ * ```
+ */
+export class ForeignKeyError extends RowcryptError {
+  static override readonly code = 'P2003'
+  /** As on Prisma's errors: the foreign key field. */
+  readonly meta: { field_name?: string; modelName?: string }
+
+  constructor(message: string, options?: { cause?: unknown; field?: string; modelName?: string }) {
+    super(message, options)
+    this.meta = { ...(options?.field === undefined ? {} : { field_name: options.field }), ...(options?.modelName === undefined ? {} : { modelName: options.modelName }) }
+  }
 }
 
 /**

@@ -43,6 +43,7 @@ export {
   KeyVersionError,
   KeyProviderError,
   RecordNotFoundError,
+  ForeignKeyError,
 } from './errors'
 export { AwsKmsKeyProvider } from './keys/aws-kms'
 export type { AwsKmsKeyProviderOptions, AwsKmsMode, ShredTenantOptions, ShredTenantResult } from './keys/aws-kms'

@@ -28,9 +28,9 @@ const STATUS: Readonly<Record<string, number>> = {
   ERR_ROWCRYPT_TENANT_MISMATCH: 403,
   ERR_ROWCRYPT_UNSUPPORTED_QUERY: 400,
   ERR_ROWCRYPT_INVALID_VALUE: 400,
-  // Another tenant's row is simply not there.
-  ERR_ROWCRYPT_NOT_FOUND: 404,
+  // Another tenant's row is simply not there (rowcrypt answers with Prisma's codes).
   P2025: 404,
+  P2003: 400,
 }
 
 class HttpError extends Error {

@@ -6,7 +6,7 @@ import { extend, type Extended } from '../support/setup'
 
 const UNSUPPORTED = 'ERR_ROWCRYPT_UNSUPPORTED_QUERY'
 const MISMATCH = 'ERR_ROWCRYPT_TENANT_MISMATCH'
-const NOT_FOUND = 'ERR_ROWCRYPT_NOT_FOUND'
+const NOT_FOUND = 'P2025'
 const INVALID_VALUE = 'ERR_ROWCRYPT_INVALID_VALUE'
 
 const T = 'tenant_errors'

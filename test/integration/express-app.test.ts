@@ -126,7 +126,7 @@ describe.each(DATABASES)('express example with JWT tenants on %s', (kind) => {
     expect(peek.body).toEqual({ error: { code: 'ERR_NOT_FOUND' } })
     const change = await call('PATCH', `/users/${adaId}`, { auth: GLOBEX, body: { email: 'pt-evil@globex.test' } })
     expect(change.status).toBe(404)
-    expect(change.body).toEqual({ error: { code: 'ERR_ROWCRYPT_NOT_FOUND' } })
+    expect(change.body).toEqual({ error: { code: 'P2025' } })
     const remove = await call('DELETE', `/users/${adaId}`, { auth: GLOBEX })
     expect(remove.status).toBe(404)
     expect(remove.body).toEqual({ error: { code: 'P2025' } })
@@ -180,7 +180,7 @@ describe.each(DATABASES)('express example with JWT tenants on %s', (kind) => {
       ['findMany', 'acme', 'ok', null, 'user_ada'],
       ['findUnique', 'acme', 'ok', null, 'user_ada'],
       ['findUnique', 'globex', 'ok', null, 'user_gus'],
-      ['update', 'globex', 'failed', 'ERR_ROWCRYPT_NOT_FOUND', 'user_gus'],
+      ['update', 'globex', 'failed', 'P2025', 'user_gus'],
       ['delete', 'globex', 'failed', 'P2025', 'user_gus'],
       ['update', 'acme', 'ok', null, 'user_ada'],
       ['delete', 'acme', 'ok', null, 'user_ada'],

@@ -47,6 +47,6 @@ describe.each(DATABASES)('remembered row keys on %s', (kind) => {
     const t = `kk_${kind}_3`
     const u = await withTenant(t, () => prisma.user.create({ data: { name: 'k', email: 'kk-del' } }))
     await db.raw('DELETE FROM "User" WHERE "id" = $1', [u.id])
-    await expect(withTenant(t, () => prisma.user.update({ where: { id: u.id }, data: { email: 'kk-ghost' } }))).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_NOT_FOUND' })
+    await expect(withTenant(t, () => prisma.user.update({ where: { id: u.id }, data: { email: 'kk-ghost' } }))).rejects.toMatchObject({ code: 'P2025' })
   })
 })

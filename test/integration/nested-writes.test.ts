@@ -130,7 +130,7 @@ describe.each(DATABASES)('nested writes on %s', (kind) => {
     const aPost = ua.posts[0]!
     const before = await rawRow('Post', aPost.id)
     await expect(withTenant(b, () => prisma.user.update({ where: { id: ub.id }, data: { posts: { update: { where: { id: aPost.id }, data: { title: 'hijack' } } } } }))).rejects.toMatchObject({
-      code: 'ERR_ROWCRYPT_NOT_FOUND',
+      code: 'P2025',
     })
     // Prisma's own "record not found" codes: P2018 for a connect, P2017/P2025 for a delete.
     const notFound = async (fn: () => Promise<unknown>) => expect(['P2017', 'P2018', 'P2025']).toContain(((await fn().catch((e: unknown) => e)) as { code?: string }).code)

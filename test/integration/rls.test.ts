@@ -205,7 +205,7 @@ describe('row-level security on PostgreSQL (postgres-rls)', () => {
     const u = await withTenant(A, () => prisma.user.create({ data: { name: 'rw', email: 'rw-old@rls' } }))
     const updated = await withTenant(A, () => prisma.user.update({ where: { id: u.id }, data: { email: 'rw-new@rls' } }))
     expect(updated.email).toBe('rw-new@rls')
-    await expect(withTenant(B, () => prisma.user.update({ where: { id: u.id }, data: { email: 'stolen' } }))).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_NOT_FOUND' })
+    await expect(withTenant(B, () => prisma.user.update({ where: { id: u.id }, data: { email: 'stolen' } }))).rejects.toMatchObject({ code: 'P2025' })
     expect(await withTenant(B, () => prisma.user.findUnique({ where: { id: u.id } }))).toBeNull()
   })
 

@@ -146,7 +146,7 @@ describe.each(DATABASES)('transactions on %s', (kind: DatabaseKind) => {
           await tx.user.update({ where: { id: 987654 }, data: { email: 'ghost@example.com' } })
         }),
       ),
-    ).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_NOT_FOUND' })
+    ).rejects.toMatchObject({ code: 'P2025' })
     expect(await count('User', t)).toBe(0)
   })
 

@@ -24,7 +24,7 @@ describe.each(DATABASES.filter((k) => k !== 'postgres-rls'))('an unscoped model 
     } catch (e) {
       code = (e as { code?: unknown }).code
     }
-    expect(code).toBe('ERR_ROWCRYPT_NOT_FOUND')
+    expect(code).toBe('P2003')
     expect(await db.prisma.post.count({ where: { title: 'wrong author' } })).toBe(0)
     const ok = await withTenant('tenant-a', () => prisma.post.create({ data: { title: 'right author', authorId: a.id } }))
     expect(ok.authorId).toBe(a.id)

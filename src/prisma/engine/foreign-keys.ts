@@ -1,5 +1,5 @@
 // Foreign keys a write sets directly, checked to point at rows of the tenant.
-import { RecordNotFoundError, UnsupportedQueryError } from '../../errors'
+import { ForeignKeyError, UnsupportedQueryError } from '../../errors'
 import type { ModelInfo } from '../config'
 import type { QueryIO } from '../query'
 import type { Scope } from '../scope'
@@ -33,7 +33,7 @@ export async function checkForeignKeys(info: ModelInfo, rows: unknown[], scope: 
       const where: Obj = Object.fromEntries(rel.toFields.map((f, i) => [f, values[i]]))
       where[target.tenantColumn] = scope.tenantId
       if (!(await io.exists(target.name, where))) {
-        throw new RecordNotFoundError(`model ${info.name}: ${name} refers to no ${target.name} row of the current tenant`)
+        throw new ForeignKeyError(`model ${info.name}: ${name} refers to no ${target.name} row of the current tenant`, { field: rel.fromFields.join(', '), modelName: info.name })
       }
     }
   }

@@ -124,7 +124,7 @@ export async function runRechecked(engine: Engine, info: ModelInfo, operation: s
   const kept = rows.filter((r) => meetsRechecks(spec, r, scope))
   for (const r of rows) for (const f of added) delete r[f]
   if (kept.length === rows.length) return result
-  if (single && operation.endsWith('OrThrow')) throw new RecordNotFoundError(`model ${info.name}: no row of the current tenant matches`)
+  if (single && operation.endsWith('OrThrow')) throw new RecordNotFoundError(`model ${info.name}: no row of the current tenant matches`, { modelName: info.name })
   return single ? null : kept
 }
 

@@ -44,7 +44,7 @@ export async function updatedRow(engine: Engine, info: ModelInfo, data: unknown,
     return { data: inner }
   }
   if (row === null) {
-    if (ifMissing === 'throw') throw new RecordNotFoundError(`model ${spec.name}: no row of the current tenant matches the update`)
+    if (ifMissing === 'throw') throw new RecordNotFoundError(`model ${spec.name}: no row of the current tenant matches the update`, { modelName: info.name })
     const stripped: Obj = { ...inner }
     for (const f of touched) delete stripped[f.name]
     return { data: stripped, cas: { [spec.columns.wrappedDek]: new Uint8Array(randomBytes(32)) } }

@@ -5,7 +5,7 @@ import type { ModelSpec } from '../../../src/fields/spec'
 import { buildModelTable, type ModelInfo, type RowcryptOptions } from '../../../src/prisma/config'
 import type { Obj } from '../../../src/prisma/engine/context'
 import { QueryEngine } from '../../../src/prisma/query'
-import { engineOf, fakeIO, withIndexColumn, NOT_FOUND, rejectionCode, selecting, storedRow, TENANT_MISSING, UNSUPPORTED } from './engine/fixture'
+import { engineOf, fakeIO, withIndexColumn, rejectionCode, selecting, storedRow, TENANT_MISSING, UNSUPPORTED } from './engine/fixture'
 import { table } from './walk/fixture'
 
 const stats = () => ({ rowsEncrypted: 0, rowsDecrypted: 0, rowsPlaintext: 0 })
@@ -53,7 +53,7 @@ describe('QueryEngine', () => {
     const engine = engineFor(table)
     const query = selecting([])
     const io = fakeIO({ exists: async () => false })
-    expect(await rejectionCode(withTenant('A', () => engine.handle('Post', 'create', { data: { id: 'p', slug: 's', title: 't', authorId: 9 } }, query, io, stats())))).toBe(NOT_FOUND)
+    expect(await rejectionCode(withTenant('A', () => engine.handle('Post', 'create', { data: { id: 'p', slug: 's', title: 't', authorId: 9 } }, query, io, stats())))).toBe('P2003')
     expect(query.args).toEqual([])
   })
 

@@ -94,4 +94,4 @@ export async function rejectionCode(p: Promise<unknown>): Promise<string | undef
 export const UNSUPPORTED = 'ERR_ROWCRYPT_UNSUPPORTED_QUERY'
 export const TENANT_MISMATCH = 'ERR_ROWCRYPT_TENANT_MISMATCH'
 export const TENANT_MISSING = 'ERR_ROWCRYPT_TENANT_MISSING'
-export const NOT_FOUND = 'ERR_ROWCRYPT_NOT_FOUND'
+export const NOT_FOUND = 'P2025'

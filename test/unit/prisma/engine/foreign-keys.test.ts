@@ -1,11 +1,13 @@
 import { writeContext } from '../../../../src/prisma/engine/context'
 import { checkForeignKeys, runForeignKeyChecks } from '../../../../src/prisma/engine/foreign-keys'
-import { fakeIO, info, NOT_FOUND, rejectionCode, scopeAs, TENANT_MISSING, UNSUPPORTED } from './fixture'
+import { fakeIO, info, rejectionCode, scopeAs, TENANT_MISSING, UNSUPPORTED } from './fixture'
+
+const FOREIGN_KEY = 'P2003'
 
 describe('checkForeignKeys', () => {
   it("refuses a foreign key naming no row of the tenant, read with the tenant's condition", async () => {
     const io = fakeIO({ exists: async () => false })
-    expect(await rejectionCode(checkForeignKeys(info('Post'), [{ authorId: 7 }], scopeAs('A'), io))).toBe(NOT_FOUND)
+    expect(await rejectionCode(checkForeignKeys(info('Post'), [{ authorId: 7 }], scopeAs('A'), io))).toBe(FOREIGN_KEY)
     expect(io.calls).toEqual([['exists', 'User', { id: 7, tenantId: 'A' }]])
   })
 
@@ -20,7 +22,7 @@ describe('checkForeignKeys', () => {
 
   it('checks unscoped rows pointing into scoped models too', async () => {
     const io = fakeIO({ exists: async () => false })
-    expect(await rejectionCode(checkForeignKeys(info('Team'), [{ ownerId: 3 }], scopeAs('A'), io))).toBe(NOT_FOUND)
+    expect(await rejectionCode(checkForeignKeys(info('Team'), [{ ownerId: 3 }], scopeAs('A'), io))).toBe(FOREIGN_KEY)
     expect(await rejectionCode(checkForeignKeys(info('Team'), [{ ownerId: 3 }], scopeAs(null), io))).toBe(TENANT_MISSING)
   })
 
@@ -43,7 +45,7 @@ describe('runForeignKeyChecks', () => {
     ctx.foreignKeys.push([info('User'), { teamId: 4 }], [info('Post'), { authorId: 1 }])
     await runForeignKeyChecks(ctx)
     ctx.foreignKeys.push([info('Post'), { authorId: 2 }])
-    expect(await rejectionCode(runForeignKeyChecks(ctx))).toBe(NOT_FOUND)
+    expect(await rejectionCode(runForeignKeyChecks(ctx))).toBe(FOREIGN_KEY)
     expect(io.calls.map((c) => c[2])).toEqual([{ id: 1, tenantId: 'A' }, { id: 1, tenantId: 'A' }, { id: 2, tenantId: 'A' }])
   })
 })
