@@ -50,6 +50,9 @@ export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string,
   if (args.select !== undefined && args.include !== undefined) throw unsupported(info.name, path, 'select and include cannot be combined')
   if (args.select !== undefined && args.omit !== undefined) throw unsupported(info.name, path, 'select and omit cannot be combined')
   if (isPlain(args.select)) {
+    // Prisma refuses an empty selection too, but its error rendering fails on one that rowcrypt
+    // has added columns to: refused here, with a code.
+    if (!Object.values(args.select).some((v) => v)) throw unsupported(info.name, join(path, 'select'), 'a select must select at least one field')
     const select: Obj = { ...args.select }
     args.select = select
     let readsEncrypted = false

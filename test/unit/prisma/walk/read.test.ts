@@ -66,6 +66,12 @@ describe('walkSelection', () => {
     expect(codeOf(() => walkSelection(w, info('Team'), { select: { _count: { where: {} } } }, ''))).toBe(UNSUPPORTED)
   })
 
+  it('refuses an empty selection, at any depth', () => {
+    expect(codeOf(() => walkSelection(walkAs('A'), info('User'), { select: { name: false } }, ''))).toBe(UNSUPPORTED)
+    expect(codeOf(() => walkSelection(walkAs('A'), info('User'), { select: { name: true, team: { select: { name: false } } } }, ''))).toBe(UNSUPPORTED)
+    expect(codeOf(() => walkSelection(walkAs('A'), info('User'), { select: { name: true, team: { select: { name: true } } } }, ''))).toBeUndefined()
+  })
+
   it('fails closed without a tenant when a selection reaches a scoped model', () => {
     expect(codeOf(() => walkSelection(walkAs(null), info('Team'), { include: { members: true } }, ''))).toBe('ERR_ROWCRYPT_TENANT_MISSING')
   })
