@@ -1,5 +1,5 @@
-// Operation statistics in process memory, in bounded space: the design note's
-// `get_operation_stats`, without Prometheus. Exact counts; durations kept as a bounded sample.
+// Operation statistics in process memory, in bounded space (operation stats without
+// Prometheus). Exact counts; durations kept as a bounded sample.
 import { ConfigError } from '../errors'
 import type { OperationEvent, RowcryptObserver } from './observer'
 

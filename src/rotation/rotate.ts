@@ -1,5 +1,4 @@
-// Online, resumable key rotation: the design note's `rotate_keys(old_key_version, new_key_version,
-// tenant_id)`. Each row's data key is moved to the new key version (re-wrap: field ciphertexts
+// Online, resumable key rotation from old key versions to a new one, for one tenant or all. Each row's data key is moved to the new key version (re-wrap: field ciphertexts
 // untouched; re-key: a fresh data key and re-encrypted fields) with a compare-and-swap update on the
 // row's key version and wrapped key (and, when re-keying, its encrypted fields and tenant), so a
 // concurrent application write is never overwritten: a row changed underneath is read again and
@@ -108,7 +107,7 @@ const MAX_REPORTED_FAILURES = 1000
 
 /**
  * Moves rows' data keys from old key versions to `toVersion`, online, across tenants, and resolves
- * to the number of rows rotated (the design note's `rotate_keys(old, new, tenant)`). Re-wrapping
+ * to the number of rows rotated. Re-wrapping
  * uses the provider's `rewrapDataKey` when it has one (AWS KMS direct mode: `ReEncrypt`, so data keys
  * never leave KMS), else unwraps and wraps again in this process; `rekey: true` gives each row a
  * fresh data key and re-encrypts its fields.

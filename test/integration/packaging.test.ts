@@ -16,6 +16,17 @@ describe('package entry points', () => {
     }
   })
 
+  it('resolves every exports path, and packs the built code with its license and no source maps', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+    const targets = (v: unknown): string[] => (typeof v === 'string' ? [v] : Object.values(v as Record<string, unknown>).flatMap(targets))
+    for (const f of targets(pkg.exports)) expect([f, existsSync(join(root, f))]).toEqual([f, true])
+    const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' })) as Array<{ files: Array<{ path: string }> }>
+    const files = packed!.files.map((f) => f.path)
+    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'package.json', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/prisma/generator-bin.js']))
+    expect(files.filter((f) => f.endsWith('.map') || f.startsWith('src/'))).toEqual([])
+    expect(pkg.scripts.prepack).toBe('npm run build')
+  })
+
   it('works from CommonJS', () => {
     expect(run('cjs-consumer.cjs')).toEqual({ rowcrypt: 'function', LocalKeyProvider: 'function', tenant: 't_cjs' })
   })
