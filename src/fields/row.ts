@@ -49,7 +49,7 @@ type Row = Record<string, unknown>
 /**
  * Per-row envelope encryption without any database: each row gets a fresh 256-bit data key,
  * each marked field is sealed with AES-256-GCM under it, and the data key is wrapped by the key
- * provider. The design note's `encrypt_row`, `decrypt_row` and `re_encrypt_row`.
+ * provider: `encryptRow`, `decryptRow` and `reEncryptRow`.
  *
  * @example
  * ```ts

@@ -119,7 +119,7 @@ export interface RowcryptMetricNames {
 export interface RowcryptMetrics extends RowcryptObserver {
   operation(event: OperationEvent): void
   keyProvider(event: KeyProviderEvent): void
-  /** The design note's collector: totals, success rate, mean and p95 duration of matching operations. */
+  /** Operation statistics: totals, success rate, mean and p95 duration of matching operations. */
   getOperationStats(filter?: OperationStatsFilter): OperationStats
   /**
    * Sets the `rows_per_key_version` gauge of one model to `counts` (key version → rows), removing

@@ -235,15 +235,7 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
         throw new ConfigError(`rowcrypt(): model ${name}: the index of ${f.name} is truncated (indexBits ${f.index!.bits}) and cannot be unique`)
       }
     }
-    // A tenant column or id that is also a foreign key could be rewritten through the relation
-    // (`tenant: { connect: ... }`), moving a row to another tenant behind rowcrypt's back.
-    for (const [relName, f] of Object.entries(model.fields)) {
-      for (const managed of [c.tenantId, idField]) {
-        if (managed !== undefined && f.relationFromFields?.includes(managed)) {
-          throw new ConfigError(`rowcrypt(): model ${name}: ${managed} cannot be a foreign key of relation ${relName}`)
-        }
-      }
-    }
+    refuseForeignKeyColumns(name, model, [c.tenantId, idField])
     specs.set(name, spec)
     tenantColumns.set(name, c.tenantId)
   }
@@ -332,10 +324,20 @@ function scopeOnly(name: string, model: ManifestModel, config: RowcryptModelConf
   if (config.migrating !== undefined && config.migrating !== false) throw new ConfigError(`rowcrypt(): model ${name} has no encrypted fields, so migrating does not apply`)
   const col = config.columns?.tenantId ?? 'tenantId'
   checkColumn(name, model, col, 'String', `tenant column ${col}`)
-  for (const [relName, f] of Object.entries(model.fields)) {
-    if (f.relationFromFields?.includes(col)) throw new ConfigError(`rowcrypt(): model ${name}: ${col} cannot be a foreign key of relation ${relName}`)
-  }
+  refuseForeignKeyColumns(name, model, [col])
   return col
+}
+
+// A tenant column or bound id that is also a foreign key could be rewritten through the relation
+// (`tenant: { connect: ... }`), moving a row to another tenant behind rowcrypt's back.
+function refuseForeignKeyColumns(name: string, model: ManifestModel, columns: ReadonlyArray<string | undefined>): void {
+  for (const [relName, f] of Object.entries(model.fields)) {
+    for (const managed of columns) {
+      if (managed !== undefined && f.relationFromFields?.includes(managed)) {
+        throw new ConfigError(`rowcrypt(): model ${name}: ${managed} cannot be a foreign key of relation ${relName}`)
+      }
+    }
+  }
 }
 
 // True when some unique constraint (or the primary key) lies within `fields`: then `fields` is unique too.

@@ -6,7 +6,7 @@ import { redactCiphertexts } from '../envelope/ciphertext'
 import { RowLevelEncryption } from '../fields/row'
 import { newCallStats, notify, outcomeOf, type CallStats, type RowcryptObserver } from '../metrics/observer'
 import { currentScope } from '../tenant/context'
-import { DEFAULT_COLUMNS, type ModelSpec, type SidecarColumns } from '../fields/spec'
+import type { ModelSpec, SidecarColumns } from '../fields/spec'
 import { buildModelTable, type RowcryptOptions } from './config'
 import { assertCanonicalTenantId, checkTenantCollations, CollationGate, resolveTenantIdMode, tenantCollationError, tenantColumnsOf, tenantIdsInArgs, type RawQuery, type TenantColumn } from './collation'
 import type { Manifest } from './manifest'
@@ -78,11 +78,8 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
   // Tenant ids as the database compares them (collation.ts): canonical ids, or a check that every
   // scoped model's tenant column compares bytes.
   const tenantIds = resolveTenantIdMode(options.tenantIds, 'rowcrypt()')
-  const tenantFields = new Map(
-    Object.entries(options.models as Record<string, { columns?: { tenantId?: string } } | undefined>)
-      .filter(([, config]) => config !== undefined && !('viewOf' in config))
-      .map(([model, config]) => [model, config!.columns?.tenantId ?? DEFAULT_COLUMNS.tenantId]),
-  )
+  // The tenant column of every scoped table, as the model table has it (views read those tables).
+  const tenantFields = new Map([...table.values()].flatMap((m) => (m.tenantColumn === undefined || m.viewOf !== undefined ? [] : [[m.name, m.tenantColumn] as const])))
   const tenantColumns = tenantIds === 'canonical' ? [] : tenantColumnsOf(options.schema, [...tenantFields].map(([model, field]) => ({ model, field })))
 
   return Prisma.defineExtension((client) => {

@@ -56,6 +56,13 @@ function checkNested(w: Walk, parent: ModelInfo, rel: RelationInfo, value: unkno
     if (Array.isArray(v)) v.forEach((item, i) => fn(item, join(at, i)))
     else fn(v, at)
   }
+  // Each item an object of exactly these keys (`{ where, create }`, ...), then `fn` on it.
+  const eachOf = (v: unknown, at: string, keys: ReadonlySet<string>, fn: (item: Obj, at: string) => void) =>
+    each(v, at, (item, p) => {
+      if (!isPlain(item)) throw unsupported(parent.name, p, `${at.slice(at.lastIndexOf('.') + 1)} takes { ${[...keys].join(', ')} }`)
+      onlyKeys(parent.name, item, keys, p)
+      fn(item, p)
+    })
   for (const [op, v] of Object.entries(value)) {
     if (v === undefined) continue
     const at = join(path, op)
@@ -69,11 +76,7 @@ function checkNested(w: Walk, parent: ModelInfo, rel: RelationInfo, value: unkno
         toArray(v.data).forEach((item, i) => checkData(w, target, item, 'create', join(join(at, 'data'), i)))
         break
       case 'connectOrCreate':
-        each(v, at, (item, p) => {
-          if (!isPlain(item)) throw unsupported(parent.name, p, 'connectOrCreate takes { where, create }')
-          onlyKeys(parent.name, item, CONNECT_OR_CREATE_KEYS, p)
-          checkData(w, target, item.create, 'create', join(p, 'create'))
-        })
+        eachOf(v, at, CONNECT_OR_CREATE_KEYS, (item, p) => checkData(w, target, item.create, 'create', join(p, 'create')))
         break
       case 'update':
         each(v, at, (item, p) => {
@@ -85,19 +88,13 @@ function checkNested(w: Walk, parent: ModelInfo, rel: RelationInfo, value: unkno
         })
         break
       case 'upsert':
-        each(v, at, (item, p) => {
-          if (!isPlain(item)) throw unsupported(parent.name, p, 'upsert takes { where, create, update }')
-          onlyKeys(parent.name, item, UPSERT_KEYS, p)
+        eachOf(v, at, UPSERT_KEYS, (item, p) => {
           checkData(w, target, item.create, 'create', join(p, 'create'))
           checkData(w, target, item.update, 'update', join(p, 'update'))
         })
         break
       case 'updateMany':
-        each(v, at, (item, p) => {
-          if (!isPlain(item)) throw unsupported(parent.name, p, 'updateMany takes { where, data }')
-          onlyKeys(parent.name, item, WHERE_DATA_KEYS, p)
-          checkData(w, target, item.data, 'update', join(p, 'data'))
-        })
+        eachOf(v, at, WHERE_DATA_KEYS, (item, p) => checkData(w, target, item.data, 'update', join(p, 'data')))
         break
       case 'disconnect':
       case 'delete':
