@@ -183,6 +183,11 @@ export interface ModelPlan {
   readonly fields: readonly FieldSpec[]
   /** The list relations (what `_count: true` counts). */
   readonly listRelations: readonly string[]
+  /**
+   * rowcrypt's own columns (wrapped key, key version, tenant column, blind-index columns): left out
+   * of results unless a call selects them (`select`, or `omit: { column: false }`).
+   */
+  readonly hidden: readonly string[]
   /** Relations whose foreign key this model holds and whose target is scoped: a write setting them is checked. */
   readonly foreignKeys: ReadonlyArray<{ readonly name: string; readonly relation: RelationInfo; readonly target: ScopedTarget }>
 }
@@ -272,7 +277,7 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
       reachesScoped: reaches.has(name),
       makeId: spec?.idField !== undefined ? idMaker(own(model.fields, spec.idField)) : undefined,
       indexUniques: spec === undefined ? new Map() : indexUniques(spec, model),
-      plan: modelPlan(spec ?? (view === undefined ? undefined : specs.get(view)), tenantColumn, idField, relations, tenantColumns),
+      plan: modelPlan(spec ?? (view === undefined ? undefined : specs.get(view)), tenantColumn, idField, relations, tenantColumns, model),
     })
   }
   return table
@@ -359,7 +364,7 @@ export function selectOf(cols: readonly string[]): Readonly<Record<string, true>
   return Object.freeze(Object.fromEntries(cols.map((c) => [c, true] as const)))
 }
 
-function modelPlan(spec: ModelSpec | undefined, tenantColumn: string | undefined, idField: string | undefined, relations: ReadonlyMap<string, RelationInfo>, tenantColumns: ReadonlyMap<string, string>): ModelPlan {
+function modelPlan(spec: ModelSpec | undefined, tenantColumn: string | undefined, idField: string | undefined, relations: ReadonlyMap<string, RelationInfo>, tenantColumns: ReadonlyMap<string, string>, model: ManifestModel): ModelPlan {
   const required: string[] = []
   const createManaged: string[] = []
   const updateManaged: string[] = []
@@ -392,8 +397,15 @@ function modelPlan(spec: ModelSpec | undefined, tenantColumn: string | undefined
     updateManaged: Object.freeze(updateManaged),
     fields: Object.freeze(fields),
     listRelations: Object.freeze([...relations].filter(([, r]) => r.isList).map(([n]) => n)),
+    hidden: Object.freeze(tenantColumn === undefined ? [] : hiddenColumns(spec, tenantColumn, model)),
     foreignKeys: Object.freeze(foreignKeys),
   })
+}
+
+// The columns rowcrypt manages that a model (or a view, which may show only some) has.
+function hiddenColumns(spec: ModelSpec | undefined, tenantColumn: string, model: ManifestModel): string[] {
+  const own = spec === undefined ? [] : [spec.columns.wrappedDek, spec.columns.keyVersion, ...spec.indexed.map((f) => f.index!.column)]
+  return [...new Set([tenantColumn, ...own])].filter((c) => model.fields[c] !== undefined)
 }
 
 // A searchable field can be the target of findUnique when its index column is unique on its own

@@ -216,7 +216,7 @@ describe('row-level security on PostgreSQL (postgres-rls)', () => {
     expect(s).toMatchObject({ tenant: '', admin: 'on' })
     const found = await unsafeBypassTenantScope('rls test: findMany', () => prisma.user.findMany({ select: { email: true, tenantId: true } }))
     expect(found.map((u) => u.email)).toEqual(expect.arrayContaining(['a1@rls', 'b1@rls']))
-    const made = await unsafeBypassTenantScope('rls test: create', () => prisma.document.create({ data: { id: 'rls-admin-doc', title: 't', body: 'admin', orgId: B } }))
+    const made = await unsafeBypassTenantScope('rls test: create', () => prisma.document.create({ data: { id: 'rls-admin-doc', title: 't', body: 'admin', orgId: B }, select: { orgId: true } }))
     expect(made.orgId).toBe(B)
     expect(await withTenant(B, () => prisma.document.findUnique({ where: { id: 'rls-admin-doc' } }))).toMatchObject({ body: 'admin' })
   })

@@ -85,14 +85,19 @@ export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string,
     // The columns decryption needs are un-hidden where the call's `omit` or the client's default
     // one hides them (and removed from the result again); when the client's default cannot be
     // known, they are un-hidden anyway. An `omit` Prisma need not process is cheaper for it.
+    // rowcrypt's own columns reach the caller only when the call asks (`omit: { column: false }`).
     const given = isPlain(args.omit) ? args.omit : undefined
     const hidden = w.scope.globallyOmitted(info.name)
+    const mine = info.plan.hidden
     let omit: Obj | undefined
     for (const col of info.plan.required) {
       // An id hidden only by the client's default stays: it names the row in audit events.
-      if (hiddenFromCaller(given, hidden, col) && (col !== spec?.idField || given?.[col])) plan.strip.push(col)
+      const keep = mine.includes(col) ? given?.[col] === false : !hiddenFromCaller(given, hidden, col) || (col === spec?.idField && !given?.[col])
+      if (!keep) plan.strip.push(col)
       if (given?.[col] || hidden === undefined || hidden.has(col)) (omit ??= { ...given })[col] = false
     }
+    // Blind-index columns decryption does not need are not read at all.
+    for (const col of mine) if (given?.[col] === undefined && !info.plan.required.includes(col)) (omit ??= { ...given })[col] = true
     if (omit !== undefined) args.omit = omit
   }
   if (args.include !== undefined) {

@@ -18,6 +18,19 @@ describe('walkReadArgs', () => {
 })
 
 describe('walkSelection', () => {
+  it("leaves rowcrypt's own columns out of full rows unless the call shows them with omit: false", () => {
+    const args: Record<string, unknown> = { include: { posts: true } }
+    const plan = walkSelection(walkAs('A'), info('User'), args, '')
+    expect(plan.strip.sort()).toEqual(['keyVersion', 'tenantId', 'wrappedDek'])
+    expect(plan.relations[0]!.plan.strip.sort()).toEqual(['keyVersion', 'tenantId', 'wrappedDek'])
+    const shown: Record<string, unknown> = { omit: { tenantId: false, name: true } }
+    expect(walkSelection(walkAs('A'), info('User'), shown, '').strip.sort()).toEqual(['keyVersion', 'wrappedDek'])
+    expect(shown.omit).toEqual({ tenantId: false, name: true })
+    // An explicit select is what the caller gets.
+    const selected: Record<string, unknown> = { select: { tenantId: true, email: true } }
+    expect(walkSelection(walkAs('A'), info('User'), selected, '').strip.sort()).toEqual(['id', 'keyVersion', 'wrappedDek'])
+  })
+
   it('confines to-many relations and relation counts into scoped models, at any depth', () => {
     const args: Record<string, unknown> = { include: { members: { include: { posts: { where: { slug: 's' } } } }, _count: true } }
     const plan = walkSelection(walkAs('A'), info('Team'), args, '')
