@@ -11,6 +11,7 @@ import type { GeneratedDataKey, KeyProvider } from '../keys/provider'
 import { assertTenantId } from '../tenant/context'
 import { BlindIndexes, type BlindIndexOptions } from './blind-index'
 import { buildModelSpec, type FieldSpec, type ModelEncryptionConfig, type ModelSpec } from './spec'
+import { isNullMarker, storedText, toStored } from './storage'
 
 /** Options of {@link RowLevelEncryption}. */
 export interface RowLevelEncryptionOptions {
@@ -391,25 +392,25 @@ export class RowKey {
   }
 
   encryptValue(field: FieldSpec, value: unknown): unknown {
-    if (value === null || value === undefined) return value
+    if (value === null || value === undefined || isNullMarker(value)) return value
     if (field.type === 'string' && typeof value === 'string') {
       // UTF-8 would store a lone surrogate as U+FFFD: the value read back would not be the one written.
       if (!isWellFormed(value)) throw new InvalidValueError(`model ${this.spec.name}, field ${field.name}: a string must be well-formed Unicode (no lone surrogates)`)
       // Strings, the common case: encrypted straight from the string, ciphertext and tag in one buffer.
       const iv = generateIv()
-      return formatCiphertextBody('string', iv, sealUtf8(this.plaintextKey, iv, value, this.#fieldAad(field)))
+      return toStored(field, formatCiphertextBody('string', iv, sealUtf8(this.plaintextKey, iv, value, this.#fieldAad(field))))
     }
     const plaintext = encodeValue(field, value, this.spec.name)
     const iv = generateIv()
     const { ciphertext, tag } = seal(this.plaintextKey, iv, plaintext, this.#fieldAad(field))
-    return formatCiphertext({ type: field.type, iv, ciphertext, tag })
+    return toStored(field, formatCiphertext({ type: field.type, iv, ciphertext, tag }))
   }
 
   decryptValue(field: FieldSpec, value: unknown): unknown {
     if (value === null || value === undefined) return value
     let plaintext: Buffer
     try {
-      const p = parseCiphertext(value)
+      const p = parseCiphertext(storedText(field, value))
       if (p.type !== field.type) throw new AuthenticationFailure()
       plaintext = open(this.plaintextKey, p.iv, p.ciphertext, p.tag, this.#fieldAad(field))
     } catch (e) {
@@ -440,8 +441,8 @@ export function isLegacyPlaintextRow(spec: ModelSpec, row: Row, rowId?: unknown)
   if (!spec.migrating || row[spec.columns.wrappedDek] != null) return false
   const id = rowId ?? (spec.idField === undefined ? undefined : row[spec.idField])
   if (!isLegacyId(spec, id)) return false
-  for (const f of spec.fields.keys()) {
-    if (isCiphertext(row[f])) throw new CiphertextFormatError(`model ${spec.name}: field ${f} holds a ciphertext but the row has no wrapped data key`)
+  for (const [f, field] of spec.fields) {
+    if (isCiphertext(storedText(field, row[f]))) throw new CiphertextFormatError(`model ${spec.name}: field ${f} holds a ciphertext but the row has no wrapped data key`)
   }
   return true
 }

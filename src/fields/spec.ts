@@ -2,6 +2,7 @@
 // the hot path only does map lookups.
 import type { ValueType } from '../envelope/ciphertext'
 import { ConfigError } from '../errors'
+import type { FieldStorage } from './storage'
 
 /** Names of a scoped model's sidecar columns. */
 export interface SidecarColumns {
@@ -34,6 +35,8 @@ export interface BlindIndexSpec {
 export interface FieldSpec {
   readonly name: string
   readonly type: ValueType
+  /** The kind of column the ciphertext is stored in: String (`text`), Json or Bytes. */
+  readonly storage: FieldStorage
   /** Set for searchable fields (keyed blind index for equality search). */
   readonly index?: BlindIndexSpec
 }
@@ -115,20 +118,26 @@ export interface ModelSpec {
 
 const VALUE_TYPES: ReadonlySet<string> = new Set(['string', 'json', 'bytes'])
 
-/** Validates and normalizes one model's declaration. */
-export function buildModelSpec(name: string, config: ModelEncryptionConfig): ModelSpec {
+/**
+ * Validates and normalizes one model's declaration. `storageOf` names the column kind of each field
+ * (default: String columns); a Json column holds JSON values, a Bytes column bytes.
+ */
+export function buildModelSpec(name: string, config: ModelEncryptionConfig, storageOf: (field: string) => FieldStorage = () => 'text'): ModelSpec {
   if (config === null || typeof config !== 'object' || !Array.isArray(config.fields)) {
     throw new ConfigError(`model ${name}: "fields" must be an array of field names`)
   }
   const fields = new Map<string, FieldSpec>()
   for (const decl of config.fields) {
     const fieldName = typeof decl === 'string' ? decl : decl?.name
-    const type = typeof decl === 'string' ? 'string' : (decl?.type ?? 'string')
     if (typeof fieldName !== 'string' || fieldName === '') throw new ConfigError(`model ${name}: every field needs a name`)
+    const storage = storageOf(fieldName)
+    const implied = storage === 'text' ? 'string' : storage
+    const type = typeof decl === 'string' ? implied : (decl?.type ?? implied)
     if (!VALUE_TYPES.has(type)) throw new ConfigError(`model ${name}, field ${fieldName}: unsupported value type "${String(type)}" (use string, json or bytes)`)
+    if (storage !== 'text' && type !== storage) throw new ConfigError(`model ${name}, field ${fieldName}: a ${storage === 'json' ? 'Json' : 'Bytes'} column holds ${storage} values, not ${type}`)
     if (fields.has(fieldName)) throw new ConfigError(`model ${name}: field ${fieldName} is listed twice`)
     const index = typeof decl === 'string' ? undefined : blindIndexSpec(name, fieldName, type, decl)
-    fields.set(fieldName, Object.freeze(index === undefined ? { name: fieldName, type } : { name: fieldName, type, index }))
+    fields.set(fieldName, Object.freeze(index === undefined ? { name: fieldName, type, storage } : { name: fieldName, type, storage, index }))
   }
   if (fields.size === 0) throw new ConfigError(`model ${name}: no fields to encrypt`)
   const columns: SidecarColumns = { ...DEFAULT_COLUMNS, ...stripUndefined(config.columns ?? {}) }

@@ -3,6 +3,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { ConfigError } from '../errors'
 import type { BlindIndexOptions } from '../fields/blind-index'
+import type { FieldStorage } from '../fields/storage'
 import { buildModelSpec, type FieldDeclaration, type FieldSpec, type MigratingOptions, type ModelSpec, type SidecarColumns } from '../fields/spec'
 import type { KeyProvider } from '../keys/provider'
 import type { RowcryptObserver } from '../metrics/observer'
@@ -16,15 +17,19 @@ type NamesWhere<MM, Cond> = { [K in keyof FieldsOf<MM>]: FieldsOf<MM>[K] extends
 export type StringFieldOf<MM> = NamesWhere<MM, { kind: 'scalar'; type: 'String'; isList: false }>
 /** The Bytes columns of a model: what can hold `wrappedDek`. */
 export type BytesFieldOf<MM> = NamesWhere<MM, { kind: 'scalar'; type: 'Bytes'; isList: false }>
+/** The columns a model can encrypt: String, Json and Bytes. */
+export type EncryptableFieldOf<MM> = NamesWhere<MM, { kind: 'scalar'; type: 'String' | 'Json' | 'Bytes'; isList: false }>
 
 /** Per-model settings of `rowcrypt()`, with field names checked against the schema. */
 export interface RowcryptModelConfig<MM = ManifestModel> {
   /**
-   * Fields to encrypt (String columns). A name, or `{ name, type: 'json' | 'bytes' }` for other
-   * values, or `{ name, searchable: true, normalize?, indexColumn?, indexBits? }` for equality
-   * search through a keyed blind index (see `blindIndex`).
+   * Fields to encrypt: `String`, `Json` or `Bytes` columns, each holding the value type of its
+   * column (a `Json` column JSON values, a `Bytes` column bytes, typed as Prisma types them). A
+   * name, or `{ name, searchable: true, normalize?, indexColumn?, indexBits? }` for equality search
+   * of a String field through a keyed blind index (see `blindIndex`). `{ name, type: 'json' |
+   * 'bytes' }` stores such values in a String column.
    */
-  fields?: ReadonlyArray<FieldDeclaration<StringFieldOf<MM>>>
+  fields?: ReadonlyArray<FieldDeclaration<EncryptableFieldOf<MM>>>
   /**
    * Sidecar column names, when they differ from `wrappedDek`, `keyVersion`, `tenantId`. A model
    * without encrypted fields (`fields` empty or absent) is tenant-scoped only and needs only the
@@ -225,8 +230,7 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
       tenantColumns.set(name, scopeOnly(name, model, declared))
       continue
     }
-    const spec = buildModelSpec(name, { ...declared, fields: declared.fields, idField })
-    for (const field of spec.fields.keys()) checkColumn(name, model, field, 'String', `encrypted field ${field}`)
+    const spec = buildModelSpec(name, { ...declared, fields: declared.fields, idField }, (field) => storageOf(name, model, field))
     const c: SidecarColumns = spec.columns
     checkColumn(name, model, c.wrappedDek, 'Bytes', `sidecar column ${c.wrappedDek} (wrappedDek)`)
     checkColumn(name, model, c.keyVersion, 'String', `sidecar column ${c.keyVersion} (keyVersion)`)
@@ -424,6 +428,18 @@ function indexUniques(spec: ModelSpec, model: ManifestModel): Map<string, { key:
   }
   return out
 }
+
+// The column kind of an encrypted field, checked: a String, Json or Bytes column, not a list or the id.
+function storageOf(model: string, m: ManifestModel, field: string): FieldStorage {
+  const f = own(m.fields, field)
+  if (f === undefined) throw new ConfigError(`rowcrypt(): model ${model} has no encrypted field ${field}`)
+  const kind = f.kind === 'scalar' && !f.isList ? own(STORAGE, f.type) : undefined
+  if (kind === undefined) throw new ConfigError(`rowcrypt(): model ${model}: encrypted field ${field} must be a String, Json or Bytes column, not ${f.isList ? 'a list of ' : ''}${f.type}`)
+  if (f.isId) throw new ConfigError(`rowcrypt(): model ${model}: encrypted field ${field} cannot be the primary key`)
+  return kind
+}
+
+const STORAGE: Readonly<Record<string, FieldStorage>> = { String: 'text', Json: 'json', Bytes: 'bytes' }
 
 function checkColumn(model: string, m: ManifestModel, field: string, type: 'String' | 'Bytes', what: string): void {
   const f = own(m.fields, field)

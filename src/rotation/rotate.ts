@@ -403,11 +403,11 @@ async function bulkSwap(job: Job, t: ModelTarget, db: RawClient, pairs: readonly
   const sets: string[] = []
   if (job.reindex !== undefined) for (const i of t.indexes) sets.push(`${i.column} = ${caseOf((pair) => pair.next[i.name] ?? null, 'text')}`)
   else sets.push(`${t.wrappedDek} = ${caseOf((pair) => pair.next[c.wrappedDek], 'bytea')}`, `${t.keyVersion} = ${p.add(job.toVersion)}`)
-  if (job.rekey) for (const f of t.fields) sets.push(`${f.column} = ${caseOf((pair) => pair.next[f.name] ?? null, 'text')}`)
+  if (job.rekey) for (const f of t.fields) sets.push(`${f.column} = ${f.write(caseOf((pair) => pair.next[f.name] ?? null, f.type))}`)
   const conds = pairs.map((pair) => {
     const o = pair.old
     const parts = [`${t.id} = ${p.add(o[t.idField])}`, `${t.keyVersion} = ${p.add(o[c.keyVersion])}`, `${t.wrappedDek} = ${p.add(o[c.wrappedDek])}`, `${t.tenantId} = ${p.add(o[c.tenantId])}`]
-    if (job.rekey) for (const f of t.fields) parts.push(t.same(f.column, p.add(o[f.name] ?? null)))
+    if (job.rekey) for (const f of t.fields) parts.push(t.same(f.read, p.add(o[f.name] ?? null)))
     // Reindexing: the searchable values and their indexes are still what was read.
     if (job.reindex !== undefined) {
       for (const i of t.indexes) parts.push(t.same(t.fields.find((f) => f.name === i.field)!.column, p.add(o[i.field] ?? null)), t.same(i.column, p.add(o[i.name] ?? null)))

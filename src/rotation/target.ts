@@ -5,6 +5,7 @@
 import { ConfigError } from '../errors'
 import type { RowLevelEncryption } from '../fields/row'
 import type { ModelSpec } from '../fields/spec'
+import type { FieldStorage } from '../fields/storage'
 import { ROWCRYPT_INTERNALS, type RowcryptInternals } from '../prisma/internals'
 import type { Manifest } from '../prisma/manifest'
 import { unsafeBypassTenantScope } from '../tenant/context'
@@ -38,8 +39,8 @@ export interface ModelTarget {
   readonly wrappedDek: string
   readonly keyVersion: string
   readonly tenantId: string
-  /** Encrypted fields: field name and quoted column. */
-  readonly fields: ReadonlyArray<{ readonly name: string; readonly column: string }>
+  /** Encrypted fields: field name, quoted column, and how the column holds the ciphertext. */
+  readonly fields: readonly TargetField[]
   /** Blind indexes of searchable fields: the field, the index column's field name and its quoted column. */
   readonly indexes: ReadonlyArray<{ readonly field: string; readonly name: string; readonly column: string }>
   /** The placeholder of the `n`th parameter (1-based). */
@@ -48,6 +49,19 @@ export interface ModelTarget {
   same(column: string, placeholder: string): string
   /** `SELECT` list aliasing each column to its field name: the sidecars, the fields, the index columns. */
   select(withFields: boolean, withIndexes?: boolean): string
+}
+
+/**
+ * @internal An encrypted field's column in raw SQL. `read` gives the stored ciphertext as rowcrypt
+ * handles it (the envelope text; bytes for a Bytes column), for SELECT lists and comparisons;
+ * `write(expr)` stores such a value given as `expr`, of SQL type `type`.
+ */
+export interface TargetField {
+  readonly name: string
+  readonly column: string
+  readonly read: string
+  readonly type: 'text' | 'bytea'
+  write(expr: string): string
 }
 
 /** @internal What rotation, status and verify work from. */
@@ -199,7 +213,7 @@ function makeTarget(
   const wrappedDek = q(names.wrappedDek)
   const keyVersion = q(names.keyVersion)
   const tenantId = q(names.tenantId)
-  const fields = names.fields.map((f) => ({ name: f.name, column: q(f.column) }))
+  const fields = names.fields.map((f) => targetField(dialect, f.name, q(f.column), spec.fields.get(f.name)!.storage))
   const indexes = names.indexes.map((i) => ({ field: i.field, name: i.name, column: q(i.column) }))
   const param = dialect === 'postgresql' ? (n: number) => `$${n}` : () => '?'
   const same =
@@ -210,9 +224,19 @@ function makeTarget(
           (c: string, p: string) => `CAST(${c} AS BINARY) <=> CAST(${p} AS BINARY)`
         : (c: string, p: string) => `${c} IS ${p}`
   const sidecars = `${id} AS ${q(idField)}, ${tenantId} AS ${q(spec.columns.tenantId)}, ${keyVersion} AS ${q(spec.columns.keyVersion)}, ${wrappedDek} AS ${q(spec.columns.wrappedDek)}`
-  const withFields = `${sidecars}${fields.map((f) => `, ${f.column} AS ${q(f.name)}`).join('')}`
+  const withFields = `${sidecars}${fields.map((f) => `, ${f.read} AS ${q(f.name)}`).join('')}`
   const withIndexes = `${withFields}${indexes.map((i) => `, ${i.column} AS ${q(i.name)}`).join('')}`
   return { model, spec, idField, dialect, table, id, wrappedDek, keyVersion, tenantId, fields, indexes, param, same, select: (w, i) => (i === true ? withIndexes : w ? withFields : sidecars) }
+}
+
+// A Json column holds the envelope as a JSON string: read and compared as its text, written quoted
+// (SQL NULL stays NULL: SQLite's json_quote(NULL) is the JSON text null).
+function targetField(dialect: Dialect, name: string, column: string, storage: FieldStorage): TargetField {
+  if (storage === 'bytes') return { name, column, read: column, type: 'bytea', write: (e) => e }
+  if (storage === 'text') return { name, column, read: column, type: 'text', write: (e) => e }
+  const read = dialect === 'postgresql' ? `(${column} #>> '{}')` : dialect === 'mysql' ? `JSON_UNQUOTE(${column})` : `json_extract(${column}, '$')`
+  const write = dialect === 'postgresql' ? (e: string) => `to_jsonb(${e})` : dialect === 'mysql' ? (e: string) => `JSON_QUOTE(${e})` : (e: string) => `nullif(json_quote(${e}), 'null')`
+  return { name, column, read, type: 'text', write }
 }
 
 /** @internal Quotes an identifier for the dialect. */

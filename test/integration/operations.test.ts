@@ -2,6 +2,7 @@
 // application gets back is the plaintext (with exactly the keys it asked for), and what the
 // database holds is ciphertext plus filled sidecar columns.
 import { withTenant, type KeyProvider, type LocalKeyProvider } from '../../src'
+import { Prisma } from '../../generated/sqlite/client/client'
 import { DATABASES, openDatabase, type DatabaseKind, type TestDatabase } from '../support/db'
 import { extend, testKeyProvider, type Extended } from '../support/setup'
 
@@ -87,7 +88,7 @@ async function expectAtRest(
     const text = dump(row)
     for (const n of forbidden) expect(text.includes(n)).toBe(false)
     for (const [field, code] of Object.entries(ENCRYPTED[model])) {
-      const v = row[field]
+      const v = envelopeOf(row[field])
       if (v === null) continue
       expect(typeof v).toBe('string')
       expect(v).toMatch(CIPHERTEXT)
@@ -100,6 +101,15 @@ async function expectAtRest(
     expect(row[TENANT_COLUMN[model]]).toBe(tenant)
   }
   return rows
+}
+
+/**
+ * The ciphertext envelope a column holds: a String column holds it as it is, a Json column as a JSON
+ * string (the driver may give it parsed or as JSON text), a Bytes column as its ASCII bytes.
+ */
+function envelopeOf(v: unknown): unknown {
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('latin1')
+  return typeof v === 'string' && v.startsWith('"') ? JSON.parse(v) : v
 }
 
 const sortedKeys = (o: unknown) => Object.keys(o as Row).sort()
@@ -125,8 +135,8 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
     email: EMAIL,
     ssn: SSN,
     notes: NOTES,
-    prefs: PREFS as any,
-    avatar: AVATAR as any,
+    prefs: PREFS,
+    avatar: AVATAR,
     ...extra,
   })
 
@@ -174,7 +184,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
 
     it('stores null optional fields as null and an empty string as ciphertext', async () => {
       const t = tenant()
-      const u = await withTenant(t, () => prisma.user.create({ data: { name: 'Nully', email: '', ssn: null, notes: null, prefs: null, avatar: null } }))
+      const u = await withTenant(t, () => prisma.user.create({ data: { name: 'Nully', email: '', ssn: null, notes: null, prefs: Prisma.DbNull, avatar: null } }))
       expect(u.email).toBe('')
       expect(u.ssn).toBeNull()
       expect(u.notes).toBeNull()
@@ -191,7 +201,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
     it('with select returns exactly the selected keys, decrypted', async () => {
       const t = tenant()
       const u = await withTenant(t, () =>
-        prisma.user.create({ data: fullUser() as any, select: { id: true, email: true, prefs: true, avatar: true } }),
+        prisma.user.create({ data: fullUser(), select: { id: true, email: true, prefs: true, avatar: true } }),
       )
       expect(sortedKeys(u)).toEqual(['avatar', 'email', 'id', 'prefs'])
       expect(u.email).toBe(EMAIL)
@@ -261,7 +271,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
         name: `many-${i}`,
         email: `many-${i}-secret@example.com`,
         notes: i === 1 ? null : `many-notes-${i}-secret ☕`,
-        prefs: { i, list: [`many-prefs-${i}-secret`, null] } as any,
+        prefs: { i, list: [`many-prefs-${i}-secret`, null] },
       }))
       const res = await withTenant(t, () => prisma.user.createMany({ data }))
       expect(res.count).toBe(3)
@@ -526,27 +536,25 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
       expect(back).toMatchObject({ email: 'updated-secret@example.com', notes: '', ssn: SSN })
     })
 
-    it('in the { set } form, for json and bytes too', async () => {
+    it('in the { set } form for String and Bytes columns; in a Json column { set } is a JSON value', async () => {
       const t = tenant()
       const u = await seedUser(t)
       const prefs = { set: ['set-secret', { n: null, deep: [[1], []] }] }
       const avatar = new Uint8Array([9, 8, 7, ...Buffer.from('SET-AVATAR-SECRET')])
-      const r = await withTenant(t, () =>
-        prisma.user.update({ where: { id: u.id }, data: { ssn: { set: '987-65-4321' }, prefs: { set: prefs.set as any }, avatar: { set: avatar as any } } }),
-      )
+      const r = await withTenant(t, () => prisma.user.update({ where: { id: u.id }, data: { ssn: { set: '987-65-4321' }, prefs, avatar: { set: avatar } } }))
       expect(r.ssn).toBe('987-65-4321')
-      expect(r.prefs).toEqual(prefs.set)
+      expect(r.prefs).toEqual(prefs)
       expect(bytesEqual(r.avatar, avatar)).toBe(true)
       await expectAtRest(db, 'User', [u.id], t, ['987-65-4321', SSN, prefs.set, 'set-secret', avatar, EMAIL])
       const back = await withTenant(t, () => prisma.user.findUniqueOrThrow({ where: { id: u.id } }))
-      expect(back.prefs).toEqual(prefs.set)
+      expect(back.prefs).toEqual(prefs)
       expect(bytesEqual(back.avatar, avatar)).toBe(true)
     })
 
     it('of a json field with a plain object, array or scalar value (not only { set })', async () => {
       const t = tenant()
       const u = await seedUser(t)
-      const values: unknown[] = [
+      const values: Prisma.InputJsonValue[] = [
         { plain: 'json-update-secret', list: [null, { x: [] }] },
         { set: 'not-an-operation-secret', other: 1 },
         ['json-array-secret', 2, null],
@@ -554,7 +562,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
         42,
       ]
       for (const value of values) {
-        const r = await withTenant(t, () => prisma.user.update({ where: { id: u.id }, data: { prefs: value as any } }))
+        const r = await withTenant(t, () => prisma.user.update({ where: { id: u.id }, data: { prefs: value } }))
         expect(r.prefs).toEqual(value)
         expect(r.email).toBe(EMAIL)
         const back = await withTenant(t, () => prisma.user.findUniqueOrThrow({ where: { id: u.id }, select: { prefs: true } }))
@@ -562,7 +570,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
         await expectAtRest(db, 'User', [u.id], t, [value, EMAIL])
       }
       const ups = await withTenant(t, () =>
-        prisma.user.upsert({ where: { id: u.id }, create: { name: 'x', email: 'x' }, update: { prefs: { viaUpsert: 'upsert-json-secret' } as any } }),
+        prisma.user.upsert({ where: { id: u.id }, create: { name: 'x', email: 'x' }, update: { prefs: { viaUpsert: 'upsert-json-secret' } } }),
       )
       expect(ups.prefs).toEqual({ viaUpsert: 'upsert-json-secret' })
       await expectAtRest(db, 'User', [u.id], t, [{ viaUpsert: 'upsert-json-secret' }, 'upsert-json-secret'])
@@ -571,11 +579,14 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
     it('setting encrypted fields to null stores null', async () => {
       const t = tenant()
       const u = await seedUser(t)
-      const r = await withTenant(t, () => prisma.user.update({ where: { id: u.id }, data: { ssn: null, notes: { set: null }, prefs: null as any, avatar: { set: null } } }))
+      const r = await withTenant(t, () => prisma.user.update({ where: { id: u.id }, data: { ssn: null, notes: { set: null }, prefs: Prisma.DbNull, avatar: { set: null } } }))
       expect(r).toMatchObject({ ssn: null, notes: null, prefs: null, avatar: null, email: EMAIL })
       const [stored] = await expectAtRest(db, 'User', [u.id], t, [EMAIL])
       for (const f of ['ssn', 'notes', 'prefs', 'avatar']) expect(stored![f]).toBeNull()
       expect(stored!.email).toMatch(CIPHERTEXT)
+      // A JSON null is written as it is, and reads back as null.
+      const j = await withTenant(t, () => prisma.user.update({ where: { id: u.id }, data: { prefs: Prisma.JsonNull } }))
+      expect([j.prefs, (await withTenant(t, () => prisma.user.findUniqueOrThrow({ where: { id: u.id } }))).prefs]).toEqual([null, null])
     })
 
     it('with select returns exactly the selected keys', async () => {
@@ -644,7 +655,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
         prisma.user.upsert({
           where: { id: u.id },
           create: { name: 'never', email: 'create-branch-secret@example.com' },
-          update: { email: 'upsert-upd-secret@example.com', prefs: { set: { upserted: 'upsert-prefs-secret' } as any } },
+          update: { email: 'upsert-upd-secret@example.com', prefs: { upserted: 'upsert-prefs-secret' } },
           select: { id: true, email: true, prefs: true, ssn: true },
         }),
       )

@@ -47,7 +47,14 @@ async function seed(db: TestDatabase, n: number, version: 'v1' | 'v2' = 'v1', pr
   for (const [ti, tenant] of tenants.entries()) {
     const count = Math.min(per, n - ti * per)
     for (let i = 0; i < count; i += 500) {
-      const data = Array.from({ length: Math.min(500, count - i) }, (_, j) => ({ name: `${prefix}${ti}_${i + j}`, email: `${prefix}${ti}_${i + j}@example.com`, ssn: j % 3 === 0 ? null : '123-45-6789', notes: 'initial' }))
+      const data = Array.from({ length: Math.min(500, count - i) }, (_, j) => ({
+        name: `${prefix}${ti}_${i + j}`,
+        email: `${prefix}${ti}_${i + j}@example.com`,
+        ssn: j % 3 === 0 ? null : '123-45-6789',
+        notes: 'initial',
+        // Json and Bytes columns too, on some rows.
+        ...(j % 2 === 0 ? { prefs: { n: i + j, tags: ['a', null] }, avatar: Buffer.from(`avatar ${i + j}`) } : {}),
+      }))
       await withTenant(tenant, () => prisma.user.createMany({ data }))
     }
   }
@@ -172,6 +179,8 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('key rotation on %s', (k
     // The old v2 wrapped key no longer opens the fields: it is a different data key.
     const sample = rows[7]!
     expect(await withTenant(sample.tenant, () => app.user.findUniqueOrThrow({ where: { id: sample.id }, select: { email: true } }))).toEqual({ email: expect.stringMatching(/@example\.com$/) })
+    const typed = await withTenant('t_a', () => app.user.findFirstOrThrow({ where: { name: 'u0_0' }, select: { prefs: true, avatar: true } }))
+    expect([typed.prefs, Buffer.from(typed.avatar!).toString()]).toEqual([{ n: 0, tags: ['a', null] }, 'avatar 0'])
     await expectNoLostUpdate(app, writer)
     expect((await verifyRows({ prisma: app })).failed).toBe(0)
   })

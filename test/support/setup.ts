@@ -23,7 +23,7 @@ export function extend(db: TestDatabase, keyProvider: KeyProvider = testKeyProvi
       schema: db.manifest,
       keyProvider,
       models: {
-        User: { fields: ['email', 'ssn', 'notes', { name: 'prefs', type: 'json' }, { name: 'avatar', type: 'bytes' }] },
+        User: { fields: ['email', 'ssn', 'notes', 'prefs', 'avatar'] },
         Post: { fields: ['title', 'body'] },
         Document: { fields: ['body'], columns: { tenantId: 'orgId' } },
       },

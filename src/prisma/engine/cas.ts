@@ -8,7 +8,7 @@ import type { Scope } from '../scope'
 import { checkData } from '../walk/data'
 import { hiddenFromCaller } from '../walk/read'
 import { confine, walkWhere, type Walk } from '../walk/where'
-import { andWhere, bytesEqual, isObj, isSetOp, P2025, writeContext, type Engine, type Obj, type Query } from './context'
+import { andWhere, bytesEqual, isObj, P2025, writeContext, writtenValue, type Engine, type Obj, type Query } from './context'
 import { run } from './decrypt'
 import { checkUpdateData } from './encrypt'
 import { runForeignKeyChecks } from './foreign-keys'
@@ -127,11 +127,11 @@ function collisionKey(info: ModelInfo, where: Obj | undefined, create: unknown):
  */
 async function runChecked(engine: Engine, info: ModelInfo, args: Obj, data: unknown, query: Query, scope: Scope): Promise<unknown> {
   const spec = info.spec
-  let probe: { field: string; value: string } | undefined
+  let probe: { field: string; value: string | Uint8Array } | undefined
   if (spec !== undefined && isObj(data)) {
-    for (const f of spec.fields.keys()) {
-      const v = isSetOp(data[f]) ? (data[f] as Obj).set : data[f]
-      if (typeof v === 'string') {
+    for (const [f, field] of spec.fields) {
+      const v = writtenValue(field, data[f])
+      if (typeof v === 'string' || v instanceof Uint8Array) {
         probe = { field: f, value: v }
         break
       }
@@ -152,7 +152,7 @@ async function runChecked(engine: Engine, info: ModelInfo, args: Obj, data: unkn
   }
   const checked: Query = async (a) => {
     const r = await query(a)
-    if (isObj(r) && p.field in r && r[p.field] !== p.value) throw new CasMissedError(`model ${info.name}: the row changed during the update (compare-and-swap missed)`)
+    if (isObj(r) && p.field in r && r[p.field] !== p.value && !bytesEqual(r[p.field], p.value)) throw new CasMissedError(`model ${info.name}: the row changed during the update (compare-and-swap missed)`)
     return r
   }
   const result = await run(engine, info, args, checked, scope)

@@ -1,6 +1,7 @@
 // What the parts of the query path share: the per-client engine state, the state of one write,
 // and the small value helpers every part uses. Prisma-free.
 import type { RowLevelEncryption } from '../../fields/row'
+import type { FieldSpec } from '../../fields/spec'
 import type { ModelInfo } from '../config'
 import type { QueryIO } from '../query'
 import type { Recent } from '../recent'
@@ -61,6 +62,16 @@ export function isObj(v: unknown): v is Obj {
 /** `{ set: v }`, Prisma's one update operation on a String column (exactly that key). */
 export function isSetOp(v: unknown): v is { set: unknown } {
   return isObj(v) && Object.keys(v).length === 1 && 'set' in v
+}
+
+/** `{ set: v }` written to encrypted `field`: an operation, except in a Json column, where it is a JSON value. */
+export function isFieldSetOp(field: FieldSpec, v: unknown): v is { set: unknown } {
+  return field.storage !== 'json' && isSetOp(v)
+}
+
+/** The value an update writes to encrypted `field` (`{ set: v }` unwrapped where it is an operation). */
+export function writtenValue(field: FieldSpec, v: unknown): unknown {
+  return isFieldSetOp(field, v) ? v.set : v
 }
 
 export function andWhere(where: Obj, extra: Obj): Obj {

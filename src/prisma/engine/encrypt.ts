@@ -6,7 +6,7 @@ import { notePlaintextRow } from '../../metrics/observer'
 import { assertTenantId } from '../../tenant/context'
 import type { ModelInfo } from '../config'
 import type { Scope } from '../scope'
-import { isObj, isSetOp, type Engine, type Obj } from './context'
+import { isFieldSetOp, isObj, writtenValue, type Engine, type Obj } from './context'
 import { indexInto } from './recheck'
 import { noteWritten } from './written'
 
@@ -45,7 +45,7 @@ export async function encryptLegacyRow(engine: Engine, spec: ModelSpec, row: Obj
   assertTenantId(tenantId)
   const values: Obj = {}
   for (const f of spec.fields.keys()) values[f] = row[f]
-  for (const f of touched) values[f.name] = isSetOp(data[f.name]) ? (data[f.name] as Obj).set : data[f.name]
+  for (const f of touched) values[f.name] = writtenValue(f, data[f.name])
   const idValue = spec.idField === undefined ? undefined : row[spec.idField]
   const indexes: Obj = {}
   await indexInto(engine, spec, tenantId, values, indexes, scope)
@@ -71,7 +71,7 @@ export async function encryptWithRowKey(engine: Engine, spec: ModelSpec, row: Ob
     const out: Obj = { ...data, ...indexes }
     for (const field of touched) {
       const v = data[field.name]
-      out[field.name] = isSetOp(v) ? { set: key.encryptValue(field, v.set) } : key.encryptValue(field, v)
+      out[field.name] = isFieldSetOp(field, v) ? { set: key.encryptValue(field, v.set) } : key.encryptValue(field, v)
     }
     noteWritten(scope, key, touched, data, out)
     scope.stats.rowsEncrypted++
@@ -109,8 +109,8 @@ export function checkUpdateData(info: ModelInfo, data: unknown): void {
   checkNoManagedColumns(info, data, info.plan.updateManaged)
   for (const f of info.plan.fields) {
     const v = data[f.name]
-    // A JSON field's value may itself be an object: only `{ set }` is an operation there.
-    if (isObj(v) && !isSetOp(v) && f.type !== 'json') {
+    // A JSON value may itself be an object: only `{ set }` is an operation, and none in a Json column.
+    if (isObj(v) && !isFieldSetOp(f, v) && f.type !== 'json') {
       throw new UnsupportedQueryError(`model ${info.name}: field ${f.name} is encrypted; only plain values or { set } can be written to it`)
     }
   }

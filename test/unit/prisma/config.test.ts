@@ -40,6 +40,8 @@ describe('buildModelTable: a valid configuration', () => {
     expect([...(user?.fields.keys() ?? [])]).toEqual(['email', 'ssn', 'notes', 'prefs', 'avatar'])
     expect(user?.fields.get('prefs')?.type).toBe('json')
     expect(user?.fields.get('avatar')?.type).toBe('bytes')
+    // Json and Bytes columns: the value type follows the column, and so does the stored form.
+    expect(['email', 'prefs', 'avatar'].map((f) => user?.fields.get(f)?.storage)).toEqual(['text', 'json', 'bytes'])
     expect(user?.fields.get('email')?.type).toBe('string')
     expect(user?.columns).toEqual({ wrappedDek: 'wrappedDek', keyVersion: 'keyVersion', tenantId: 'tenantId' })
     expect(table.get('Document')?.spec?.columns).toEqual({ wrappedDek: 'wrappedDek', keyVersion: 'keyVersion', tenantId: 'orgId' })
@@ -111,7 +113,9 @@ describe('buildModelTable: invalid configurations throw ConfigError naming model
     ['encrypting a relation (User.team)', { User: { fields: ['team'] } }, ['User', 'team']],
     ['encrypting a list relation (User.posts)', { User: { fields: ['posts'] } }, ['User', 'posts']],
     ['encrypting the Bytes sidecar (User.wrappedDek)', { User: { fields: ['wrappedDek'] } }, ['User', 'wrappedDek']],
-    ['encrypting a Bytes column that is not the sidecar', { User: { fields: [{ name: 'wrappedDek', type: 'bytes' }], columns: { wrappedDek: 'avatar' } } }, ['User']],
+    ['a Bytes column declared to hold JSON', { User: { fields: [{ name: 'avatar', type: 'json' }] } }, ['User', 'avatar', 'Bytes']],
+    ['a Json column declared to hold strings', { User: { fields: [{ name: 'prefs', type: 'string' }] } }, ['User', 'prefs', 'Json']],
+    ['encrypting an Int column', { User: { fields: ['teamId'] } }, ['User', 'teamId', 'String, Json or Bytes']],
     ['missing sidecar column (Document has no tenantId)', { Document: { fields: ['body'] } }, ['Document', 'tenantId']],
     ['renamed sidecar that does not exist', { User: { fields: ['email'], columns: { keyVersion: 'kv' } } }, ['User', 'kv']],
     ['wrappedDek on a String column', { User: { fields: ['email'], columns: { wrappedDek: 'name' } } }, ['User', 'name', 'Bytes']],
