@@ -23,7 +23,7 @@ async function main(): Promise<void> {
       schema: manifest,
       keyProvider: new LocalKeyProvider({ keys: { v1: masterKey }, activeVersion: 'v1' }),
       models: {
-        User: { fields: ['email', 'ssn', 'notes'] },
+        User: { fields: ['email', 'ssn', 'notes', 'prefs'] }, // prefs is a Json column
         Post: { fields: ['title', 'body'] },
         Document: { fields: ['body'], columns: { tenantId: 'orgId' } },
       },
@@ -31,11 +31,11 @@ async function main(): Promise<void> {
   )
 
   const created = await withTenant('tenant_a', () =>
-    prisma.user.create({ data: { name: 'Ada', email: 'ada@example.com', ssn: '123-45-6789', notes: 'prefers email' } }),
+    prisma.user.create({ data: { name: 'Ada', email: 'ada@example.com', ssn: '123-45-6789', notes: 'prefers email', prefs: { theme: 'dark' } } }),
   )
 
   const seen = await withTenant('tenant_a', () =>
-    prisma.user.findUnique({ where: { id: created.id }, select: { id: true, name: true, email: true, ssn: true, notes: true } }),
+    prisma.user.findUnique({ where: { id: created.id }, select: { id: true, name: true, email: true, ssn: true, notes: true, prefs: true } }),
   )
   console.log('As the application sees it (withTenant("tenant_a")):')
   console.log(seen)

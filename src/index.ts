@@ -1,6 +1,7 @@
 // Public API. Everything else under src/ is private and may change without notice.
 export { rowcrypt } from './prisma/extension'
-export type { RowcryptOptions, RowcryptModelConfig } from './prisma/config'
+export { defineModels } from './prisma/config'
+export type { RowcryptOptions, RowcryptModelConfig, RowcryptModels, RowcryptViewConfig } from './prisma/config'
 export type { Manifest, ManifestModel, ManifestField } from './prisma/manifest'
 export { withTenant, currentTenant, unsafeBypassTenantScope } from './tenant/context'
 export { RowLevelEncryption } from './fields/row'

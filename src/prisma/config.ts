@@ -104,6 +104,29 @@ export interface RowcryptOptions<M extends Manifest = Manifest> {
   unscopedViews?: ReadonlyArray<keyof M['models'] & string>
 }
 
+/** The `models` option of {@link rowcrypt} for the schema of manifest `M`. */
+export type RowcryptModels<M extends Manifest = Manifest> = RowcryptOptions<M>['models']
+
+/**
+ * Checks a `models` map kept in a constant of its own (shared by the application and its
+ * `rowcrypt.config.ts`) against the schema: model, field and column names are type-checked where
+ * the map is written, and the constant passes to `rowcrypt()` as it is, without `as const`.
+ *
+ * @example
+ * ```ts
+ * import { manifest } from './generated/rowcrypt/index.js'
+ * export const models = defineModels(manifest, {
+ *   User: { fields: ['email', 'ssn', 'prefs'] },
+ *   Project: {},
+ * })
+ * const prisma = base.$extends(rowcrypt({ schema: manifest, keyProvider, models }))
+ * ```
+ */
+export function defineModels<M extends Manifest, const T extends RowcryptModels<M>>(schema: M, models: T): T {
+  void schema
+  return models
+}
+
 /**
  * A view that shows a scoped model's rows (same column names for the tenant, the sidecars, the id
  * and the encrypted fields it exposes): confined to the tenant and decrypted as that model, read-only.

@@ -4,7 +4,7 @@ import { runInNewContext } from 'node:vm'
 import { manifest } from '../../../generated/sqlite/rowcrypt'
 import { buildModelTable, type RowcryptOptions } from '../../../src/prisma/config'
 import { manifestFromDatamodel, renderManifest, viewNames, type DmmfLikeDatamodel, type Manifest } from '../../../src/prisma/manifest'
-import { ConfigError, LocalKeyProvider, rowcrypt } from '../../../src'
+import { ConfigError, defineModels, LocalKeyProvider, rowcrypt } from '../../../src'
 
 const keyProvider = new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 1) }, activeVersion: 'v1' })
 
@@ -304,6 +304,24 @@ describe('buildModelTable: per-model plans (built once, looked up per call)', ()
 describe('rowcrypt() from the public entry point', () => {
   it('accepts a valid configuration without a client', () => {
     expect(() => rowcrypt({ schema: manifest, keyProvider, models: { User: { fields: ['email', { name: 'prefs', type: 'json' }] }, Document: { fields: ['body'], columns: { tenantId: 'orgId' } } } })).not.toThrow()
+  })
+
+  it('takes a models map kept in its own constant through defineModels, checked against the schema', () => {
+    const models = defineModels(manifest, {
+      User: { fields: ['email', 'prefs', 'avatar', { name: 'ssn', searchable: false }] },
+      Document: { fields: ['body'], columns: { tenantId: 'orgId' } },
+      Customer: {},
+    })
+    expect(models.User.fields[1]).toBe('prefs')
+    expect(() => rowcrypt({ schema: manifest, keyProvider, models })).not.toThrow()
+    // @ts-expect-error emial is not a field of User
+    expect(defineModels(manifest, { User: { fields: ['emial'] } })).toBeDefined()
+    // @ts-expect-error Usr is not a model of the schema
+    expect(defineModels(manifest, { Usr: {} })).toBeDefined()
+    // Without it, a constant's field names widen to string[] and rowcrypt() refuses it.
+    const loose = { User: { fields: ['email'] } }
+    // @ts-expect-error string[] is not a list of User's fields
+    expect(() => rowcrypt({ schema: manifest, keyProvider, models: loose })).not.toThrow()
   })
 
   it('throws ConfigError at construction for an unknown model (also a type error)', () => {
