@@ -8,7 +8,8 @@
 // recognized by name, each only where its own condition holds:
 //   (a) a unique key of a scoped table whose value one of B's rows holds: P2002 on D1 (or a row
 //       skipped by skipDuplicates), success on D2, and only when D2 wrote a row whose unique tuple
-//       a B row holds;
+//       a B row holds; or a row skipped by skipDuplicates on D1 that D2 tried to write and a
+//       constraint refused, when D2 with stand-ins for B's rows gives D1's outcome and state;
 //   (b) referential actions (SET NULL, CASCADE, ON UPDATE CASCADE) of a shared row's delete or
 //       re-key reaching B's rows: a B row change is accepted only column by column, each a foreign
 //       key naming a shared row that this call deleted or re-keyed, changed as its action says;
@@ -238,6 +239,12 @@ export class Oracle {
         verdict.channels.push(CONSTRAINT_ERRORS[o1.code]!)
         return verdict
       }
+      // skipDuplicates skipped on D1 a row whose unique value one of B's rows holds, and on D2
+      // tried to write it and met a constraint (a foreign key): the skip is channel (a).
+      if (o1.ok && !o2.ok && CONSTRAINT_ERRORS[o2.code] !== undefined && skipsDuplicates(call) && (await this.ghostCounterfactual(call, o1, s1, s2))) {
+        verdict.channels.push('a')
+        return verdict
+      }
       const what = !o1.ok && o2.ok && (o2.value === null || (Array.isArray(o2.value) && o2.value.length === 0)) ? 'fails on D1 and finds nothing on D2' : 'the outcome differs'
       verdict.problems.push({ category: 'result', reason: what, fingerprint: `result:${outcomeCodes(o1, o2)}` })
     }
@@ -432,13 +439,13 @@ export class Oracle {
   /**
    * The counterfactual for a constraint error on D1 that D2 does not give: D2 plus a stand-in for
    * each of B's rows (the same row under another tenant; join rows not copied), i.e. D1 with B's
-   * rows belonging to a tenant nobody acts as. D1's outcome is a bare error code and its A and
-   * shared rows are as they were; if the call fails there with the same code and leaves the same
-   * state, the error comes from other tenants' rows being there at all (their unique values, or
-   * referential actions reaching them), not from anything of B's that A could read or change.
+   * rows belonging to a tenant nobody acts as. If the call has D1's outcome there (the same error
+   * code, or for a skipDuplicates write the same result) and leaves the same state, the difference
+   * comes from other tenants' rows being there at all (their unique values, or referential actions
+   * reaching them), not from anything of B's that A could read or change.
    */
   private async ghostCounterfactual(call: Call, o1: Outcome, s1: RawState, s2: RawState): Promise<boolean> {
-    if (o1.ok) return false
+    if (o1.ok && !skipsDuplicates(call)) return false
     const d2 = this.d.d2
     await d2.restore(this.changedTables('D2', s2))
     const specs: CopySpec[] = [...this.schema.values()]
@@ -456,7 +463,8 @@ export class Oracle {
       const og = await this.rerunOnD2(call)
       const sg = await d2.snapshot()
       const keep = (table: string, row: Row) => !this.isB(table, row) && row.tenantId !== GHOST_TENANT
-      const same = !og.ok && og.code === o1.code && (await this.stateDiff(s1, sg, keep)).length === 0
+      const sameOutcome = o1.ok ? og.ok && JSON.stringify(this.normalize(call, og)) === JSON.stringify(this.normalize(call, o1)) : !og.ok && og.code === o1.code
+      const same = sameOutcome && (await this.stateDiff(s1, sg, keep)).length === 0
       await d2.restore(this.changedTables('D2', sg))
       for (const [t, n] of Object.entries(s2.next)) if (sg.next[t] !== n) await d2.setNext(t, n)
       return same
@@ -527,6 +535,11 @@ export class Oracle {
     }
     return undefined
   }
+}
+
+/** A createMany (AndReturn) with skipDuplicates. */
+function skipsDuplicates(call: Call): boolean {
+  return call.kind === 'op' && (call.op === 'createMany' || call.op === 'createManyAndReturn') && call.args.skipDuplicates === true
 }
 
 /** The tenant of the counterfactual's stand-in rows: never one the fuzzer acts as. */
