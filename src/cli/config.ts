@@ -1,10 +1,10 @@
-// Loads the application's rowcrypt set-up for CLI commands that need it (`tenant shred`, rotation):
-// `rowcrypt.config.ts` / `.js` in the working directory, or the file given with `--config`.
+// Loads the application's rowcrypt set-up for the CLI commands that need it (`tenant shred`,
+// `rls sql`, `encrypt-existing`, rotation): `rowcrypt.config.ts` (or .cts, .mts, .js, .cjs, .mjs) in
+// the working directory, or the file given with `--config`.
 import { existsSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { extname, isAbsolute, resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { isAbsolute, resolve } from 'node:path'
 import { ConfigError, RowcryptError } from '../errors'
+import { prismaReason } from './db-error'
 import type { KeyProvider } from '../keys/provider'
 
 /**
@@ -63,9 +63,9 @@ export const CONFIG_FILE_NAMES = ['rowcrypt.config.ts', 'rowcrypt.config.cts', '
 
 /**
  * Finds and loads the config: `configPath` (relative to `cwd`) when given, else the first of
- * {@link CONFIG_FILE_NAMES} in `cwd`. TypeScript files are loaded through ts-node or tsx when the
- * project has one installed (or when already running under one). `importModule` replaces the
- * module loading (for tests and embedding).
+ * {@link CONFIG_FILE_NAMES} in `cwd`. Files are loaded with jiti, so TypeScript and ES module
+ * configs need neither ts-node nor tsx. `importModule` replaces the module loading (for tests and
+ * embedding).
  *
  * @example
  * ```ts
@@ -80,7 +80,7 @@ export async function loadConfig(options: { cwd: string; configPath?: string | u
     mod = await (options.importModule ?? importFile)(path)
   } catch (cause) {
     if (cause instanceof RowcryptError) throw cause
-    throw new ConfigError(`cannot load ${path}: ${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}`, { cause })
+    throw new ConfigError(`cannot load ${path}: ${reason(cause)}`, { cause })
   }
   const config = await resolveExport(mod, path)
   return { path, config, dispose: () => dispose(config) }
@@ -108,44 +108,15 @@ function findConfig(cwd: string, configPath: string | undefined): string {
     const p = resolve(cwd, name)
     if (existsSync(p)) return p
   }
-  throw new ConfigError(`no rowcrypt.config.ts or rowcrypt.config.js in ${cwd}; create one exporting { prisma, keyProvider } or pass --config <path>`)
+  throw new ConfigError(`no rowcrypt.config.ts (or .cts, .mts, .js, .cjs, .mjs) in ${cwd}; create one exporting { prisma, keyProvider } or pass --config <path>`)
 }
 
+// Every config is loaded through jiti, as Prisma loads prisma.config.ts: TypeScript (.ts, .mts,
+// .cts) and ES modules need no loader installed in the project. jiti shares Node's module cache, so
+// the config's `import 'rowcrypt'` is the same instance as the command's (one tenant context).
 async function importFile(path: string): Promise<unknown> {
-  const ext = extname(path)
-  if (ext === '.mjs') return dynamicImport(path)
-  const req = createRequire(path)
-  if (ext === '.ts' || ext === '.cts' || ext === '.mts') registerTypeScript(req, path)
-  try {
-    return req(path)
-  } catch (e) {
-    // An ES module `.js` (package "type": "module") cannot be required on this Node version.
-    if ((e as { code?: unknown } | null)?.code === 'ERR_REQUIRE_ESM') return dynamicImport(path)
-    throw e
-  }
-}
-
-// `import()` kept out of reach of the CommonJS compilation, which would turn it into require().
-const dynamicImport = (path: string): Promise<unknown> => (new Function('u', 'return import(u)') as (u: string) => Promise<unknown>)(pathToFileURL(path).href)
-
-function registerTypeScript(req: NodeRequire, path: string): void {
-  const extensions = (req as unknown as { extensions?: Record<string, unknown> }).extensions
-  if (extensions?.['.ts'] !== undefined) return
-  // The project's own TypeScript loader, resolved from the config file's directory.
-  try {
-    const tsNode = req('ts-node') as { register(options: object): void }
-    tsNode.register({ transpileOnly: true, compilerOptions: { module: 'commonjs' } })
-    return
-  } catch {
-    // try tsx next
-  }
-  try {
-    const tsx = req('tsx/cjs/api') as { register(): void }
-    tsx.register()
-    return
-  } catch {
-    throw new ConfigError(`${path} is TypeScript: install ts-node or tsx in the project, run through one, or write rowcrypt.config.js`)
-  }
+  const { createJiti } = require('jiti') as typeof import('jiti')
+  return createJiti(path, { interopDefault: false }).import(path)
 }
 
 async function resolveExport(mod: unknown, path: string): Promise<RowcryptCliConfig> {
@@ -156,11 +127,19 @@ async function resolveExport(mod: unknown, path: string): Promise<RowcryptCliCon
       value = (await (value as () => unknown)()) as Record<string, unknown>
     } catch (cause) {
       if (cause instanceof RowcryptError) throw cause
-      throw new ConfigError(`the function exported by ${path} failed: ${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}`, { cause })
+      throw new ConfigError(`the function exported by ${path} failed: ${reason(cause)}`, { cause })
     }
   }
   if (value === null || typeof value !== 'object') throw new ConfigError(`${path} must export an object { prisma, keyProvider, ... } or a function returning one`)
   return value as RowcryptCliConfig
+}
+
+// One line: the first of the message, or for Prisma's errors (whose messages start with a code
+// frame of the call) the reason after the frame.
+function reason(cause: unknown): string {
+  const message = cause instanceof Error ? cause.message : String(cause)
+  if (cause instanceof Error && cause.name.startsWith('PrismaClient')) return prismaReason(message)
+  return message.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? ''
 }
 
 async function dispose(config: RowcryptCliConfig): Promise<void> {

@@ -1,87 +1,71 @@
 // `rowcrypt encrypt-existing --model User`: encrypts rows written before rowcrypt, through the
-// application's extended client from rowcrypt.config (the model in `migrating` mode).
-import { parseArgs } from 'node:util'
-import { ConfigError, RowcryptError } from '../errors'
-import { encryptExistingRows } from '../rotation/encrypt-existing'
+// application's extended client from rowcrypt.config (the model in `migrating` mode), with the
+// progress output of `rotate`. Options and help: table.ts.
+import { ConfigError } from '../errors'
+import { encryptExistingRows, type EncryptExistingResult } from '../rotation/encrypt-existing'
+import { unsafeBypassTenantScope } from '../tenant/context'
 import { loadConfig } from './config'
-import type { CommandIO } from './tenant'
+import { EXIT } from './failure'
+import { rows } from './job'
+import { formatCount, formatDuration, JsonLines, ProgressBar } from './progress'
+import type { CommandContext } from './spec'
+import type { EncryptExistingValues } from './table'
 
-export const ENCRYPT_EXISTING_USAGE = `Usage: rowcrypt encrypt-existing --model <Model> [options]
+interface DescribedClient {
+  $rowcrypt(): { models: Record<string, { columns: { wrappedDek: string } } | undefined> }
+}
 
-Encrypts every row of <Model> that has no wrapped data key yet (rows written before rowcrypt), in
-batches, each under its own tenant. Idempotent and resumable: run it again after an interruption.
-The model must be configured with migrating: { legacyIds } (the ids of the rows that existed at
-cutover), and rowcrypt.config must export the client extended with rowcrypt() as "prisma". A row
-without a key whose id is not a legacy one stops the command (ERR_ROWCRYPT_CIPHERTEXT_FORMAT).
-
-Options:
-  --model <Model>      the model to encrypt (required)
-  --batch-size <n>     rows per batch (default 100)
-  --concurrency <n>    rows encrypted at once within a batch (default 4)
-  --config <path>      the config module (default: rowcrypt.config.ts/.js in the working directory)
-  --json               print progress as JSON lines
-  -h, --help           show this text
-
-Exit codes: 0 done, 1 failed, 2 usage error.
-`
-
-/** Runs `rowcrypt encrypt-existing`; resolves to the exit code. */
-export async function encryptExistingCommand(argv: string[], io: CommandIO, signal?: AbortSignal): Promise<number> {
-  let values: { model?: string; 'batch-size'?: string; concurrency?: string; config?: string; json?: boolean; help?: boolean }
+/** The handler of `rowcrypt encrypt-existing`. */
+export async function runEncryptExisting(v: EncryptExistingValues, { io, name, signal }: CommandContext): Promise<number> {
+  const loaded = await loadConfig({ cwd: io.cwd, configPath: v.config, importModule: io.importModule })
+  const bar = v.json || io.tty !== true ? undefined : new ProgressBar(io.err)
   try {
-    values = parseArgs({
-      args: argv,
-      options: { model: { type: 'string' }, 'batch-size': { type: 'string' }, concurrency: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-      allowPositionals: false,
-    }).values
-  } catch (e) {
-    io.err(`rowcrypt encrypt-existing: ${(e as Error).message}\n\n${ENCRYPT_EXISTING_USAGE}`)
-    return 2
-  }
-  if (values.help === true) {
-    io.out(ENCRYPT_EXISTING_USAGE)
-    return 0
-  }
-  const number = (text: string | undefined, name: string): number | undefined => {
-    if (text === undefined) return undefined
-    const n = Number(text)
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer`)
-    return n
-  }
-  let batchSize: number | undefined
-  let concurrency: number | undefined
-  try {
-    if (values.model === undefined || values.model === '') throw new UsageError('--model is required')
-    batchSize = number(values['batch-size'], 'batch-size')
-    concurrency = number(values.concurrency, 'concurrency')
-  } catch (e) {
-    io.err(`rowcrypt encrypt-existing: ${(e as Error).message}\n\n${ENCRYPT_EXISTING_USAGE}`)
-    return 2
-  }
-
-  let loaded: Awaited<ReturnType<typeof loadConfig>> | undefined
-  try {
-    loaded = await loadConfig({ cwd: io.cwd, configPath: values.config, importModule: io.importModule })
-    const prisma = loaded.config.prisma as { $rowcrypt?: unknown } | undefined
+    const prisma = loaded.config.prisma as (Partial<DescribedClient> & Record<string, unknown>) | undefined
     if (typeof prisma?.$rowcrypt !== 'function') throw new ConfigError(`${loaded.path} must export the client extended with rowcrypt() as "prisma"`)
-    const report = (p: { encrypted: number; skipped: number }, done: boolean) =>
-      io.out(values.json === true ? `${JSON.stringify({ model: values.model, ...p, done })}\n` : `${done ? 'Done' : 'Progress'}: ${p.encrypted} encrypted, ${p.skipped} skipped\n`)
+    const total = await keylessRows(prisma as DescribedClient & Record<string, unknown>, v.model)
+    const started = performance.now()
+    const lines = new JsonLines(io.out)
+    const view = (p: EncryptExistingResult) => {
+      const done = p.encrypted + p.skipped
+      const elapsedMs = performance.now() - started
+      const rowsPerSecond = elapsedMs > 0 ? (done * 1000) / elapsedMs : 0
+      const etaSeconds = total !== undefined && rowsPerSecond > 0 ? Math.max(0, total - done) / rowsPerSecond : undefined
+      return { ...p, done, total: total ?? done, elapsedMs, rowsPerSecond, etaSeconds }
+    }
+    const onBatch = (p: EncryptExistingResult) => {
+      const s = view(p)
+      if (v.json) lines.emit({ event: 'progress', model: v.model, encrypted: s.encrypted, skipped: s.skipped, total: s.total, rowsPerSecond: s.rowsPerSecond, etaSeconds: s.etaSeconds ?? null, elapsedMs: s.elapsedMs }, true)
+      else if (bar !== undefined) bar.update({ label: `encrypt ${v.model}`, done: s.done, total: s.total, rowsPerSecond: s.rowsPerSecond, etaSeconds: s.etaSeconds, failed: 0 })
+      else io.out(`Progress: ${v.model} ${formatCount(s.done)}/${formatCount(s.total)} rows (${formatCount(s.encrypted)} encrypted, ${formatCount(s.skipped)} skipped), ${formatCount(s.rowsPerSecond)} rows/s, ETA ${formatDuration(s.etaSeconds)}\n`)
+    }
     const result = await encryptExistingRows(prisma, {
-      model: values.model!,
-      ...(batchSize !== undefined ? { batchSize } : {}),
-      ...(concurrency !== undefined ? { concurrency } : {}),
+      model: v.model,
+      ...(v['batch-size'] !== undefined ? { batchSize: v['batch-size'] } : {}),
+      ...(v.concurrency !== undefined ? { concurrency: v.concurrency } : {}),
       ...(signal !== undefined ? { signal } : {}),
-      onBatch: (p) => report(p, false),
+      onBatch,
     })
-    report(result, true)
-    return 0
-  } catch (e) {
-    io.err(`rowcrypt encrypt-existing: ${e instanceof Error ? e.message : String(e)}${e instanceof RowcryptError ? ` (${e.code})` : ''}\n`)
-    return 1
+    bar?.clear()
+    const interrupted = signal?.aborted === true
+    const s = view(result)
+    if (v.json) {
+      lines.emit({ event: 'done', model: v.model, encrypted: s.encrypted, skipped: s.skipped, total: s.total, elapsedMs: s.elapsedMs, rowsPerSecond: s.rowsPerSecond, interrupted }, true)
+    } else {
+      const summary = `${rows(s.encrypted, formatCount)} encrypted, ${formatCount(s.skipped)} skipped in ${formatDuration(s.elapsedMs / 1000)} (${formatCount(s.rowsPerSecond)} rows/s)`
+      io.out(`${interrupted ? 'Stopped' : 'Done'}: ${v.model}: ${summary}.${interrupted ? ` Run ${name} again to continue.` : ''}\n`)
+    }
+    return interrupted ? EXIT.interrupted : EXIT.ok
   } finally {
-    await loaded?.dispose()
+    bar?.clear()
+    await loaded.dispose()
   }
 }
 
-class UsageError extends Error {}
+// The rows the job will go through (no wrapped key yet), for progress and ETA; undefined when the
+// model is not configured, which encryptExistingRows reports with its reason.
+async function keylessRows(client: DescribedClient & Record<string, unknown>, model: string): Promise<number | undefined> {
+  const described = client.$rowcrypt().models[model]
+  if (described === undefined) return undefined
+  const delegate = client[model.charAt(0).toLowerCase() + model.slice(1)] as { count(args: unknown): Promise<number> }
+  return unsafeBypassTenantScope(`rowcrypt encrypt-existing ${model}`, () => delegate.count({ where: { [described.columns.wrappedDek]: null } }))
+}

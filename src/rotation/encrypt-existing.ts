@@ -94,6 +94,9 @@ export async function encryptExistingRows(prisma: unknown, options: EncryptExist
       )
     }
     options.onBatch?.({ ...result })
+    // A driver that never waits on I/O (better-sqlite3) would run every batch without returning to
+    // the event loop, so a signal handler could never abort `signal`: let it run between batches.
+    await new Promise<void>((resolve) => setImmediate(resolve))
   }
   return result
 }

@@ -6,6 +6,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { DecryptCommand, GenerateDataKeyCommand } from '@aws-sdk/client-kms'
 import { PrismaTenantKeyStore, withTenant, type KmsDevServer } from '../../src'
+import { verifyCommand } from '../../src/cli/rotate'
 import { tenantCommand, type CommandIO } from '../../src/cli/tenant'
 import { DATABASES, openDatabase, type TestDatabase } from '../support/db'
 import { awsProvider, kmsClient, startKms } from '../support/kms'
@@ -69,7 +70,28 @@ describe('rowcrypt kms-dev-server', () => {
   it('rejects bad options with exit code 2', () => {
     const r = spawnSync(process.execPath, [bin, 'kms-dev-server', '--port', '70000'], { cwd: work, encoding: 'utf8' })
     expect(r.status).toBe(2)
-    expect(r.stderr).toContain('--port')
+    expect(r.stderr).toBe("rowcrypt kms-dev-server: option '--port' must be an integer from 0 to 65535 (got '70000')\nRun 'rowcrypt kms-dev-server --help' for usage.\n")
+  })
+
+  it('--json prints a "listening" event with the endpoint and aliases, and a "stopped" event with the calls', async () => {
+    const child = spawn(process.execPath, [bin, 'kms-dev-server', '--port', '0', '--memory', '--alias', 'alias/a,alias/b', '--json'], { cwd: work })
+    let out = ''
+    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    const listening = await new Promise<{ endpoint: string; aliases: Array<{ alias: string; created: boolean }> }>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString()
+        if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!))
+      })
+      void exit.then(() => reject(new Error(`kms-dev-server exited: ${out}`)))
+    })
+    expect(listening).toMatchObject({ event: 'listening', endpoint: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), keyFile: null })
+    expect(listening.aliases.map((a) => [a.alias, a.created])).toEqual([['alias/a', true], ['alias/b', true]])
+    const c = kmsClient({ endpoint: listening.endpoint } as KmsDevServer)
+    await c.send(new GenerateDataKeyCommand({ KeyId: 'alias/b', KeySpec: 'AES_256', EncryptionContext: { tenantId: 'json' } }))
+    c.destroy()
+    child.kill('SIGTERM')
+    expect(await exit).toBe(0)
+    expect(out.trim().split('\n').map((l) => JSON.parse(l) as unknown)).toEqual([listening, { event: 'stopped', calls: { GenerateDataKey: 1 } }])
   })
 })
 
@@ -164,6 +186,29 @@ describe.each(DATABASES)('rowcrypt tenant shred on %s', (kind) => {
     for (const client of [prisma, other]) {
       await expect(withTenant('x', () => client.user.findMany())).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_TENANT_SHREDDED' })
       expect((await withTenant('y', () => client.user.findMany())).map((u) => u.email)).toEqual(['y1@t.test'])
+    }
+  })
+})
+
+describe('rowcrypt verify with a KMS that cannot be reached', () => {
+  it('reports the key provider\'s error and code, not a database error (both are connection failures)', async () => {
+    const { server } = await startKms()
+    const db = await openDatabase('sqlite', 'cli_kms_down')
+    try {
+      const store = new PrismaTenantKeyStore({ prisma: db.prisma })
+      await withTenant('down', () => extend(db, awsProvider(server, { tenantKeyStore: store })).user.create({ data: { name: 'd', email: 'd@cli.test' } }))
+      await server.stop()
+      // A fresh provider (no cached keys) on the stopped server's port: every KMS request is refused.
+      const keyProvider = awsProvider(server, { tenantKeyStore: store, maxAttempts: 1, requestTimeoutMs: 1_000 })
+      const out: string[] = []
+      const err: string[] = []
+      const io: CommandIO = { out: (s) => out.push(s), err: (s) => err.push(s), cwd: work, interactive: false, prompt: async () => '', importModule: async () => ({ default: { prisma: extend(db, keyProvider) } }) }
+      expect(await verifyCommand(['--config', __filename], io)).toBe(1)
+      expect(err.join('')).toMatch(/^rowcrypt verify: [^\n]*\(ERR_ROWCRYPT_KMS_UNAVAILABLE\)\n$/)
+      expect(err.join('')).not.toContain('database')
+      expect(out.join('')).toBe('')
+    } finally {
+      await db.close()
     }
   })
 })

@@ -3,18 +3,18 @@
 // the commands in-process on every database. Rotation killed with SIGKILL while the application
 // writes: rotation-stress.test.ts (every database); two rotate processes at once:
 // rotation-workers.test.ts.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as promClient from 'prom-client'
 import { LocalKeyProvider, rowcryptMetrics, unsafeBypassTenantScope, withTenant } from '../../src'
 import { rotateCommand, statusCommand, verifyCommand, type JobIO } from '../../src/cli/rotate'
+import { BIN as bin, startCli } from '../support/cli'
 import { MYSQL_URL, openDatabase, type TestDatabase } from '../support/db'
 import { extend, noDisconnect, TEST_KEYS } from '../support/setup'
 import { extendSearchable } from '../support/searchable'
 
 const root = join(__dirname, '..', '..')
-const bin = join(root, 'dist', 'cli', 'main.js')
 // Inside the repository (ignored by git as .rowcrypt-*) so that config files resolve its packages.
 const work = join(root, `.rowcrypt-test-rotation-${process.pid}`)
 beforeAll(() => mkdirSync(work, { recursive: true }))
@@ -89,22 +89,12 @@ export const models = { User: { fields: ['email', 'ssn', 'notes', { name: 'prefs
     )
     // Named exports, and the base client: the command extends it with schema, models and keyProvider.
     const env = { ...process.env, NODE_NO_WARNINGS: '1', ROTATION_TEST_DB: database, ROTATION_TEST_V1: TEST_KEYS.v1, ROTATION_TEST_V2: TEST_KEYS.v2 }
-    const args = [bin, 'rotate', '--config', 'my/rowcrypt.config.ts', '--batch-size', '100', '--max-kms-rps', '1000']
-    const child = spawn(process.execPath, args, { cwd: work, env })
-    let out = ''
-    let err = ''
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
-    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString()
-        if (out.includes('"event":"progress"')) resolve()
-      })
-      void exit.then(() => reject(new Error(`rotate exited before SIGINT: ${out} ${err}`)))
-    })
-    child.kill('SIGINT')
-    expect(await exit).toBe(130)
-    expect(err).toContain('stopping after the current batch')
+    const args = ['rotate', '--config', 'my/rowcrypt.config.ts', '--batch-size', '100', '--max-kms-rps', '1000']
+    const rotation = await startCli(args, { cwd: work, env }, '"event":"progress"')
+    rotation.child.kill('SIGINT')
+    expect(await rotation.exit).toBe(130)
+    expect(rotation.err()).toContain('stopping after the current batch')
+    const out = rotation.out()
     const done = JSON.parse(out.trim().split('\n').at(-1)!) as { event: string; rotated: number; interrupted: boolean }
     expect(done).toMatchObject({ event: 'done', interrupted: true })
     // Every batch it started was finished and counted: what it reports is what the table holds.
@@ -112,7 +102,7 @@ export const models = { User: { fields: ['email', 'ssn', 'notes', { name: 'prefs
     expect(done.rotated).toBeLessThan(1500)
     expect(await versions(db)).toEqual({ v1: 1500 - done.rotated, v2: done.rotated })
 
-    const again = spawnSync(process.execPath, args, { cwd: work, env, encoding: 'utf8' })
+    const again = spawnSync(process.execPath, [bin, ...args], { cwd: work, env, encoding: 'utf8' })
     expect(again.status).toBe(0)
     expect(JSON.parse(again.stdout.trim().split('\n').at(-1)!)).toMatchObject({ event: 'done', rotated: 1500 - done.rotated, interrupted: false })
     expect(await versions(db)).toEqual({ v2: 1500 })

@@ -1,6 +1,8 @@
-// The CLI's config loader: file discovery, module shapes, errors, disposal. Files are loaded with
-// Node's own require here; `.ts` and `.mjs` files are loaded by the CLI tests in child processes.
+// The CLI's config loader: file discovery, module shapes, errors, disposal, and every file kind
+// loaded through jiti from a directory outside the repository, where neither ts-node nor tsx can be
+// resolved. The built binary loads a TypeScript config importing 'rowcrypt' in cli-binary.test.ts.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CONFIG_FILE_NAMES, defineConfig, loadConfig } from '../../../src/cli/config'
@@ -91,6 +93,54 @@ describe('loadConfig', () => {
     const { dispose } = await loadConfig({ cwd: project({ 'rowcrypt.config.ts': '' }), importModule: async () => config })
     await expect(dispose()).resolves.toBeUndefined()
     expect(calls).toEqual(['close', 'disconnect', 'clearCache'])
+  })
+
+  it('resolves neither ts-node nor tsx from the test projects', () => {
+    const req = createRequire(join(project({}), 'x.js'))
+    expect(() => req.resolve('ts-node')).toThrow()
+    expect(() => req.resolve('tsx')).toThrow()
+  })
+
+  it('loads a TypeScript ES module config (types, a relative .ts import, top-level await, export default) without ts-node or tsx', async () => {
+    const cwd = project({
+      'helper.ts': "export const region: string = 'eu-west-1'\nexport type Region = typeof region\n",
+      'rowcrypt.config.ts': [
+        "import { region, type Region } from './helper'",
+        'interface Config { prisma: { region: Region }; dbSchema: string }',
+        'const schemaName = await Promise.resolve<string>("tenant_data")',
+        'export default async (): Promise<Config> => ({ prisma: { region }, dbSchema: schemaName })',
+        '',
+      ].join('\n'),
+    })
+    const { path, config } = await loadConfig({ cwd })
+    expect(path).toBe(join(cwd, 'rowcrypt.config.ts'))
+    expect(config).toEqual({ prisma: { region: 'eu-west-1' }, dbSchema: 'tenant_data' })
+  })
+
+  it.each([
+    ['rowcrypt.config.mts', "const n: number = 1\nexport const keyProvider = { n }\n", { keyProvider: { n: 1 } }],
+    ['rowcrypt.config.cts', "const n: number = 2\nmodule.exports = { keyProvider: { n } }\n", { keyProvider: { n: 2 } }],
+    ['rowcrypt.config.mjs', "export default { keyProvider: { n: 3 } }\n", { keyProvider: { n: 3 } }],
+    ['rowcrypt.config.cjs', "module.exports = async () => ({ keyProvider: { n: 4 } })\n", { keyProvider: { n: 4 } }],
+  ])('loads %s', async (name, text, expected) => {
+    expect((await loadConfig({ cwd: project({ [name]: text }) })).config).toEqual(expected)
+  })
+
+  it('loads an ES module .js config (package "type": "module") and a CommonJS .js config', async () => {
+    const esm = project({ 'package.json': '{ "type": "module" }', 'rowcrypt.config.js': "const made = await Promise.resolve('esm')\nexport default { made }\n" })
+    expect((await loadConfig({ cwd: esm })).config).toEqual({ made: 'esm' })
+    const cjs = project({ 'rowcrypt.config.js': "exports.prisma = { made: 'cjs' }\n" })
+    expect((await loadConfig({ cwd: cjs })).config).toEqual({ prisma: { made: 'cjs' } })
+  })
+
+  it('a TypeScript config that does not compile, or imports a missing module, is a ConfigError with a one-line message', async () => {
+    const broken = await failure(loadConfig({ cwd: project({ 'rowcrypt.config.ts': 'export default {\n  prisma: ,\n}\n' }) }))
+    expect(broken.code).toBe('ERR_ROWCRYPT_CONFIG')
+    expect(broken.message).not.toContain('\n')
+    const missing = await failure(loadConfig({ cwd: project({ 'rowcrypt.config.ts': "import { x } from './nope'\nexport default { x }\n" }) }))
+    expect(missing.code).toBe('ERR_ROWCRYPT_CONFIG')
+    expect(missing.message).toContain('nope')
+    expect(missing.message).not.toContain('\n')
   })
 
   it('defineConfig returns what it is given', () => {

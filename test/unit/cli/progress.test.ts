@@ -1,5 +1,5 @@
 import { formatDuration, JsonLines, ProgressBar, renderBar } from '../../../src/cli/progress'
-import { renderStatus } from '../../../src/cli/rotate'
+import { renderStatus } from '../../../src/cli/status'
 
 describe('CLI progress output', () => {
   it('renders a bar with percentage, counts, rate and ETA', () => {

@@ -5,8 +5,8 @@ import { join } from 'node:path'
 import { manifest as postgresManifest } from '../../../generated/postgres/rowcrypt'
 import { manifest as sqliteManifest } from '../../../generated/sqlite/rowcrypt'
 import { rlsPolicySql } from '../../../src'
-import { rlsCommand } from '../../../src/cli/rls'
-import type { CommandIO } from '../../../src/cli/tenant'
+import type { CommandIO } from '../../../src/cli/io'
+import { runCli } from '../../../src/cli/run'
 
 let cwd: string
 beforeAll(() => {
@@ -34,6 +34,8 @@ function harness(config: unknown) {
   return { io, out: () => out.join(''), err: () => err.join(''), loaded, disconnects: () => disconnects }
 }
 
+const rlsCommand = (argv: string[], io: CommandIO) => runCli(['rls', ...argv], io)
+
 const MODELS = { User: { fields: ['email'] }, Document: { fields: ['body'], columns: { tenantId: 'orgId' } } }
 
 describe('rowcrypt rls sql', () => {
@@ -47,31 +49,48 @@ describe('rowcrypt rls sql', () => {
     expect(h.disconnects()).toBe(1)
   })
 
-  it('qualifies tables with --schema and reads --config', async () => {
+  it('qualifies tables with --db-schema and reads --config', async () => {
     writeFileSync(join(cwd, 'other.config.js'), '')
     const h = harness({ schema: postgresManifest, models: MODELS })
-    expect(await rlsCommand(['sql', '--schema', 'tenant_data', '--config', 'other.config.js'], h.io)).toBe(0)
+    expect(await rlsCommand(['sql', '--db-schema', 'tenant_data', '--config', 'other.config.js'], h.io)).toBe(0)
     expect(h.out()).toContain('ALTER TABLE "tenant_data"."User" ENABLE ROW LEVEL SECURITY;')
     expect(h.loaded).toEqual([join(cwd, 'other.config.js')])
   })
 
-  it('fails with exit 1 and the error code when the config lacks schema or models, or is not PostgreSQL', async () => {
+  it('fails as a configuration error (exit 2, one line with the code) when the config lacks schema or models, or is not PostgreSQL', async () => {
     const missing = harness({ keyProvider: {} })
-    expect(await rlsCommand(['sql'], missing.io)).toBe(1)
-    expect(missing.err()).toContain('ERR_ROWCRYPT_CONFIG')
+    expect(await rlsCommand(['sql'], missing.io)).toBe(2)
+    expect(missing.err()).toMatch(/^rowcrypt rls sql: .* must export schema .*\(ERR_ROWCRYPT_CONFIG\)\n$/)
     expect(missing.out()).toBe('')
+    expect(missing.disconnects()).toBe(1)
     const sqlite = harness({ schema: sqliteManifest, models: MODELS })
-    expect(await rlsCommand(['sql'], sqlite.io)).toBe(1)
+    expect(await rlsCommand(['sql'], sqlite.io)).toBe(2)
     expect(sqlite.err()).toContain('ERR_ROWCRYPT_CONFIG')
   })
 
-  it('prints usage without a subcommand (exit 2) and refuses unknown ones and options', async () => {
-    const h = harness({})
-    expect(await rlsCommand([], h.io)).toBe(2)
-    expect(h.out()).toContain('rowcrypt rls sql')
-    expect(await rlsCommand(['policies'], h.io)).toBe(2)
-    expect(await rlsCommand(['sql', '--tenant', 'x'], h.io)).toBe(2)
-    expect(h.err()).toContain('unknown subcommand "policies"')
-    expect(h.loaded).toEqual([])
+  it('refuses a missing or unknown subcommand and unknown options (exit 2), loading no config', async () => {
+    for (const [argv, line] of [
+      [[], 'rowcrypt rls: missing subcommand (sql)'],
+      [['policies'], "rowcrypt rls: unknown subcommand 'policies' (expected sql)"],
+      [['sql', '--tenant', 'x'], "rowcrypt rls sql: unknown option '--tenant'"],
+      [['sql', '--schema', 'x'], "rowcrypt rls sql: unknown option '--schema' (did you mean '--db-schema'?)"],
+    ] as const) {
+      const h = harness({})
+      expect(await rlsCommand([...argv], h.io)).toBe(2)
+      expect(h.err().split('\n')[0]).toBe(line)
+      expect(h.out()).toBe('')
+      expect(h.loaded).toEqual([])
+    }
+  })
+
+  it('--help after sql, or after rls, prints help and exits 0', async () => {
+    const sql = harness({})
+    expect(await rlsCommand(['sql', '--help'], sql.io)).toBe(0)
+    expect(sql.out()).toMatch(/^Usage: rowcrypt rls sql \[options\]\n/)
+    expect(sql.out()).toContain('--db-schema <name>')
+    const group = harness({})
+    expect(await rlsCommand(['--help'], group.io)).toBe(0)
+    expect(group.out()).toContain('Usage: rowcrypt rls <subcommand>')
+    expect(sql.loaded).toEqual([])
   })
 })

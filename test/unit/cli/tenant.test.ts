@@ -57,11 +57,11 @@ describe('rowcrypt tenant shred', () => {
     expect(right.shredCalls).toHaveLength(1)
   })
 
-  it('refuses without --yes when nobody can confirm', async () => {
+  it('refuses without --yes when nobody can confirm, as a usage error', async () => {
     const h = harness({ interactive: false })
     expect(await tenantCommand(['shred', '--tenant', 'acme'], h.io)).toBe(2)
     expect(h.shredCalls).toEqual([])
-    expect(h.err()).toContain('--yes')
+    expect(h.err()).toBe("rowcrypt tenant shred: refusing to shred without --yes when no one can confirm (stdin is not a terminal)\nRun 'rowcrypt tenant shred --help' for usage.\n")
   })
 
   it.each([
@@ -73,28 +73,54 @@ describe('rowcrypt tenant shred', () => {
     [['shred', '--tenant', 'a', '--yes', 'extra']],
     [['rename']],
     [[]],
-  ])('usage error %j exits 2 and shreds nothing', async (argv) => {
+  ])('usage error %j exits 2 with one line and the pointer to the help, and shreds nothing', async (argv) => {
     const h = harness()
     expect(await tenantCommand(argv, h.io)).toBe(2)
     expect(h.shredCalls).toEqual([])
+    expect(h.err()).toMatch(/^rowcrypt tenant( shred)?: [^\n]+\nRun 'rowcrypt tenant( shred)? --help' for usage\.\n$/)
+    expect(h.out()).toBe('')
   })
 
-  it('tenant help prints the usage', async () => {
+  it('--help after shred or tenant, and help tenant shred, print the help', async () => {
     const h = harness()
-    expect(await tenantCommand(['help'], h.io)).toBe(0)
-    expect(h.out()).toContain('rowcrypt tenant shred --tenant <id>')
+    expect(await tenantCommand(['shred', '--help'], h.io)).toBe(0)
+    expect(h.out()).toMatch(/^Usage: rowcrypt tenant shred --tenant <id> \[options\]\n/)
+    const group = harness()
+    expect(await tenantCommand(['--help'], group.io)).toBe(0)
+    expect(group.out()).toMatch(/^Usage: rowcrypt tenant <subcommand>/)
+    expect(group.out()).toMatch(/\n {2}shred +Crypto-shred/)
+    let viaHelp = ''
+    expect(await main(['help', 'tenant', 'shred'], (s) => (viaHelp += s))).toBe(0)
+    expect(viaHelp).toBe(h.out())
+    expect(h.shredCalls).toEqual([])
   })
 
-  it('a provider that cannot shred, or a failing one, exits 1 with the error code', async () => {
+  it('--json prints the result as one JSON document', async () => {
+    const h = harness()
+    expect(await tenantCommand(['shred', '--tenant', 'acme', '--yes', '--json'], h.io)).toBe(0)
+    expect(JSON.parse(h.out())).toEqual({
+      event: 'done',
+      tenantId: 'acme',
+      tenantKeysDestroyed: 2,
+      kmsKeys: [{ keyVersion: 'v1', keyArn: 'arn:aws:kms:us-east-1:111122223333:key/own', action: 'scheduled-deletion', deletionDate: '2026-12-29T00:00:00.000Z' }],
+    })
+    expect(h.out().trim().split('\n')).toHaveLength(1)
+  })
+
+  it('a provider that cannot shred is a configuration error (exit 2); a failing one exits 1; each one line with the code', async () => {
     const local = harness({ provider: { generateDataKey: async () => undefined } })
-    expect(await tenantCommand(['shred', '--tenant', 'acme', '--yes'], local.io)).toBe(1)
-    expect(local.err()).toContain('ERR_ROWCRYPT_CONFIG')
+    expect(await tenantCommand(['shred', '--tenant', 'acme', '--yes'], local.io)).toBe(2)
+    expect(local.err()).toMatch(/^rowcrypt tenant shred: the key provider in .* cannot shred tenants \(AwsKmsKeyProvider can\) \(ERR_ROWCRYPT_CONFIG\)\n$/)
     expect(local.disconnects).toEqual([1])
     const down = harness({ provider: { shredTenant: async () => Promise.reject(new KmsUnavailableError('KMS DescribeKey failed')) } })
     expect(await tenantCommand(['shred', '--tenant', 'acme', '--yes'], down.io)).toBe(1)
-    expect(down.err()).toContain('ERR_ROWCRYPT_KMS_UNAVAILABLE')
+    expect(down.err()).toBe('rowcrypt tenant shred: KMS DescribeKey failed (ERR_ROWCRYPT_KMS_UNAVAILABLE)\n')
+    const downJson = harness({ provider: { shredTenant: async () => Promise.reject(new KmsUnavailableError('KMS DescribeKey failed')) } })
+    expect(await tenantCommand(['shred', '--tenant', 'acme', '--yes', '--json'], downJson.io)).toBe(1)
+    expect(JSON.parse(downJson.out())).toEqual({ event: 'error', command: 'tenant shred', code: 'ERR_ROWCRYPT_KMS_UNAVAILABLE', message: 'KMS DescribeKey failed', exitCode: 1 })
+    expect(downJson.err()).toBe('')
     const none = harness({ provider: null })
-    expect(await tenantCommand(['shred', '--tenant', 'acme', '--yes'], none.io)).toBe(1)
+    expect(await tenantCommand(['shred', '--tenant', 'acme', '--yes'], none.io)).toBe(2)
     expect(none.err()).toContain('exports no keyProvider')
   })
 
@@ -106,7 +132,7 @@ describe('rowcrypt tenant shred', () => {
       stderr.mockRestore()
     }
     let usage = ''
-    main(['help'], (s) => (usage += s))
+    await main(['help'], (s) => (usage += s))
     expect(usage).toContain('tenant shred')
     expect(usage).toContain('kms-dev-server')
   })
