@@ -17,7 +17,20 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { inspect } from 'node:util'
 import * as promClient from 'prom-client'
-import { auditTrail, LocalKeyProvider, PrismaTenantKeyStore, rotateKeys, rotationStatus, rowcrypt, rowcryptMetrics, unsafeBypassTenantScope, verifyRows, withTenant, type KeyProvider, type RowcryptObserver } from '../../src'
+import {
+  auditTrail,
+  LocalKeyProvider,
+  PrismaTenantKeyStore,
+  rotateKeys,
+  rotationStatus,
+  rowcrypt,
+  rowcryptMetrics,
+  unsafeBypassTenantScope,
+  verifyRows,
+  withTenant,
+  type KeyProvider,
+  type RowcryptObserver,
+} from '../../src'
 import { KmsDevServer } from '../../src/kms-dev-server'
 import { rotateCommand, statusCommand, verifyCommand, type JobIO } from '../../src/cli/rotate'
 import { deriveFieldIndexKey } from '../../src/crypto/blind-index'
