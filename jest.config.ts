@@ -6,7 +6,11 @@ const config: Config = {
   testMatch: ['**/*.test.ts'],
   // Examples import 'rowcrypt' as users do; in tests that is the source (as in tsconfig paths),
   // so examples and tests share one module instance (one tenant context).
-  moduleNameMapper: { '^rowcrypt$': '<rootDir>/src/index.ts' },
+  moduleNameMapper: {
+    '^rowcrypt$': '<rootDir>/src/index.ts',
+    '^rowcrypt/config$': '<rootDir>/src/config.ts',
+    '^rowcrypt/kms-dev-server$': '<rootDir>/src/kms-dev-server.ts',
+  },
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   // Type checking runs once in `npm run typecheck`; ts-jest only transpiles (isolatedModules).
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],

@@ -56,7 +56,7 @@ export async function loadKmsVariant(): Promise<KmsLoad> {
   try {
     const { AwsKmsKeyProvider } = require('../src/keys/aws-kms') as { AwsKmsKeyProvider: new (o: Record<string, unknown>) => KeyProvider }
     const { InMemoryTenantKeyStore } = require('../src/keys/tenant-key-store') as { InMemoryTenantKeyStore: new () => unknown }
-    const { KmsDevServer } = require('../src/kms/dev-server') as { KmsDevServer: { start(o: Record<string, unknown>): Promise<DevServer> } }
+    const { KmsDevServer } = require('../src/kms-dev-server') as { KmsDevServer: { start(o: Record<string, unknown>): Promise<DevServer> } }
     const { KMSClient } = require('@aws-sdk/client-kms') as { KMSClient: new (o: Record<string, unknown>) => unknown }
     if (typeof AwsKmsKeyProvider !== 'function' || typeof KmsDevServer?.start !== 'function') throw new Error('unexpected exports')
 

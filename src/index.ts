@@ -1,4 +1,6 @@
-// Public API. Everything else under src/ is private and may change without notice.
+// Public API of the main entry, `rowcrypt`: what an application loads. The local KMS server is
+// `rowcrypt/kms-dev-server`, the CLI's config helpers `rowcrypt/config`. Everything else under src/
+// is private and may change without notice.
 export { rowcrypt } from './prisma/extension'
 export { defineModels } from './prisma/config'
 export type { RowcryptOptions, RowcryptModelConfig, RowcryptModels, RowcryptViewConfig } from './prisma/config'
@@ -48,16 +50,13 @@ export {
 } from './errors'
 export { AwsKmsKeyProvider } from './keys/aws-kms'
 export type { AwsKmsKeyProviderOptions, AwsKmsMode, ShredTenantOptions, ShredTenantResult } from './keys/aws-kms'
+export type { KmsClientLike, KmsCommandLike, KmsEncryptionContext, KmsOperations, KmsResponseMetadata } from './keys/kms-client'
 export { KeyCache, TENANT_KEY_CACHE_DEFAULTS, DATA_KEY_CACHE_DEFAULTS } from './keys/cache'
 export type { KeyCacheOptions } from './keys/cache'
 export { InMemoryTenantKeyStore } from './keys/tenant-key-store'
 export type { TenantKeyStore, TenantKeyRecord } from './keys/tenant-key-store'
 export { PrismaTenantKeyStore } from './prisma/tenant-key-store'
 export type { PrismaTenantKeyStoreOptions } from './prisma/tenant-key-store'
-export { KmsDevServer } from './kms/dev-server'
-export type { KmsDevServerOptions, KmsFault, KmsRequestRecord } from './kms/dev-server'
-export { defineConfig } from './cli/config'
-export type { RowcryptCliConfig } from './cli/config'
 export { KmsUnavailableError, KmsAccessDeniedError, KmsKeyUnusableError, TenantShreddedError } from './errors'
 export { TenantCollationError } from './errors'
 export type { UnsafeTenantColumnInfo } from './errors'

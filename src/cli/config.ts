@@ -17,7 +17,8 @@ import type { KeyProvider } from '../keys/provider'
  * ```ts
  * // rowcrypt.config.ts
  * import { KMSClient } from '@aws-sdk/client-kms'
- * import { AwsKmsKeyProvider, PrismaTenantKeyStore, type RowcryptCliConfig } from 'rowcrypt'
+ * import { AwsKmsKeyProvider, PrismaTenantKeyStore } from 'rowcrypt'
+ * import type { RowcryptCliConfig } from 'rowcrypt/config'
  * import { PrismaClient } from './src/generated/client/client'
  *
  * export default async (): Promise<RowcryptCliConfig> => {

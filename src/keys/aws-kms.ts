@@ -10,26 +10,9 @@
 //   0x01 | salt (16) | IV (12) | ciphertext (32) | tag (16)    hierarchical, 77 bytes
 //   0x02 | KMS CiphertextBlob                                   direct
 //
-// @aws-sdk/client-kms is an optional peer dependency: only types are imported here, and the
-// command classes are required when a provider is constructed.
+// @aws-sdk/client-kms is an optional peer dependency: the client is typed by shape (kms-client.ts),
+// and the command classes are required when a provider is constructed.
 import { createHash, hkdfSync, randomBytes } from 'node:crypto'
-import type {
-  DecryptCommandInput,
-  DecryptCommandOutput,
-  DescribeKeyCommandInput,
-  DescribeKeyCommandOutput,
-  DisableKeyCommandInput,
-  DisableKeyCommandOutput,
-  EncryptCommandInput,
-  EncryptCommandOutput,
-  GenerateDataKeyCommandInput,
-  GenerateDataKeyCommandOutput,
-  KMSClient,
-  ReEncryptCommandInput,
-  ReEncryptCommandOutput,
-  ScheduleKeyDeletionCommandInput,
-  ScheduleKeyDeletionCommandOutput,
-} from '@aws-sdk/client-kms'
 import { AuthenticationFailure, IV_BYTES, KEY_BYTES, TAG_BYTES, generateIv, generateKey, open, seal, zero } from '../crypto/aes-gcm'
 import { cacheKey } from '../crypto/cache-key'
 import { encodeContext, type BindingContext } from '../crypto/context'
@@ -48,10 +31,9 @@ import {
 import { notifyKeyProvider, type KeyProviderEvent, type RowcryptObserver } from '../metrics/observer'
 import { assertTenantId } from '../tenant/context'
 import { DATA_KEY_CACHE_DEFAULTS, KeyCache, TENANT_KEY_CACHE_DEFAULTS, type KeyCacheOptions } from './cache'
+import type { KmsClientLike, KmsCommandClasses, KmsCommandLike, KmsOperation, KmsOperations } from './kms-client'
 import type { GeneratedDataKey, KeyProvider } from './provider'
 import type { TenantKeyRecord, TenantKeyStore } from './tenant-key-store'
-
-type KmsModule = typeof import('@aws-sdk/client-kms')
 
 /**
  * How row data keys relate to KMS. See {@link AwsKmsKeyProvider} and docs/aws-kms.md.
@@ -83,7 +65,7 @@ export interface AwsKmsKeyProviderOptions {
    * Your `KMSClient`. Its retry settings are the provider's: set `maxAttempts` and `retryMode`
    * (and `requestHandler` timeouts) there; the provider never retries on its own.
    */
-  client: KMSClient
+  client: KmsClientLike
   /**
    * Key-encryption-key versions: version name → KMS key id, key ARN, alias name or alias ARN.
    * A version must always name the same KMS key; a new KMS key is a new version.
@@ -203,8 +185,8 @@ const NETWORK_CODE_IN_MESSAGE = /\b(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOS
 export class AwsKmsKeyProvider implements KeyProvider {
   readonly activeKeyVersion: string
   readonly mode: AwsKmsMode
-  readonly #client: KMSClient
-  readonly #kms: KmsModule
+  readonly #client: KmsClientLike
+  readonly #kms: KmsCommandClasses
   readonly #keys: ReadonlyMap<string, string>
   readonly #tenantKeys: ReadonlyMap<string, ReadonlyMap<string, string>>
   readonly #keyIdFor: ((tenantId: string, keyVersion: string) => string | undefined) | undefined
@@ -541,12 +523,11 @@ export class AwsKmsKeyProvider implements KeyProvider {
     if (tenantId !== undefined && this.#shredded.has(tenantId) && operation !== 'DescribeKey' && operation !== 'DisableKey' && operation !== 'ScheduleKeyDeletion') {
       throw new TenantShreddedError(`tenant ${tenantId} was shredded: its keys are destroyed`)
     }
-    const Command = this.#kms[`${operation}Command`] as unknown as new (input: KmsInput<K>) => unknown
+    const Command = this.#kms[`${operation}Command`] as unknown as new (input: KmsInput<K>) => KmsCommandLike
     return this.#limiter.run(async () => {
       const started = performance.now()
       try {
-        const send = this.#client.send.bind(this.#client) as (command: unknown) => Promise<KmsOutput<K>>
-        const out = await send(new Command(input))
+        const out = (await this.#client.send(new Command(input))) as KmsOutput<K>
         this.#event({ type: 'kms-request', operation, outcome: 'ok', durationMs: performance.now() - started, attempts: out.$metadata?.attempts ?? 1 })
         return out
       } catch (e) {
@@ -597,23 +578,13 @@ export class AwsKmsKeyProvider implements KeyProvider {
   }
 }
 
-interface KmsIO {
-  GenerateDataKey: [GenerateDataKeyCommandInput, GenerateDataKeyCommandOutput]
-  Encrypt: [EncryptCommandInput, EncryptCommandOutput]
-  Decrypt: [DecryptCommandInput, DecryptCommandOutput]
-  DescribeKey: [DescribeKeyCommandInput, DescribeKeyCommandOutput]
-  DisableKey: [DisableKeyCommandInput, DisableKeyCommandOutput]
-  ScheduleKeyDeletion: [ScheduleKeyDeletionCommandInput, ScheduleKeyDeletionCommandOutput]
-  ReEncrypt: [ReEncryptCommandInput, ReEncryptCommandOutput]
-}
-type KmsOperation = keyof KmsIO
-type KmsInput<K extends KmsOperation> = KmsIO[K][0]
-type KmsOutput<K extends KmsOperation> = KmsIO[K][1]
+type KmsInput<K extends KmsOperation> = KmsOperations[K][0]
+type KmsOutput<K extends KmsOperation> = KmsOperations[K][1]
 
-function loadKmsModule(): KmsModule {
+function loadKmsModule(): KmsCommandClasses {
   try {
     // Required lazily: @aws-sdk/client-kms is an optional peer dependency of rowcrypt.
-    return require('@aws-sdk/client-kms') as KmsModule
+    return require('@aws-sdk/client-kms') as KmsCommandClasses
   } catch (cause) {
     throw new ConfigError('AwsKmsKeyProvider needs the @aws-sdk/client-kms package: npm install @aws-sdk/client-kms', { cause })
   }

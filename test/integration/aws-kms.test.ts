@@ -1,6 +1,7 @@
 // Acceptance of AwsKmsKeyProvider through the real extension, on every database, counting calls on
 // the local KMS-compatible server (reached through the real AWS SDK).
-import { AwsKmsKeyProvider, KmsDevServer, PrismaTenantKeyStore, withTenant, type AwsKmsKeyProviderOptions } from '../../src'
+import { AwsKmsKeyProvider, PrismaTenantKeyStore, withTenant, type AwsKmsKeyProviderOptions } from '../../src'
+import { KmsDevServer } from '../../src/kms-dev-server'
 import { DATABASES, openDatabase, type TestDatabase } from '../support/db'
 import { awsProvider } from '../support/kms'
 import { extend } from '../support/setup'

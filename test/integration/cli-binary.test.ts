@@ -83,12 +83,13 @@ describe('rowcrypt binary: configs loaded without ts-node or tsx', () => {
     for (const loader of ['ts-node', 'tsx']) expect(resolve(loader).stderr).toContain(`Cannot find module '${loader}'`)
   })
 
-  it("a TypeScript ES module config (export default defineConfig(...), import from 'rowcrypt') runs status on a real SQLite database", async () => {
+  it("a TypeScript ES module config (export default defineConfig(...), imports from 'rowcrypt' and 'rowcrypt/config') runs status on a real SQLite database", async () => {
     const dbFile = (await db.prisma.$queryRawUnsafe<Array<{ file: string }>>('PRAGMA database_list'))[0]!.file
     await db.raw('INSERT INTO "User" ("name", "email", "tenantId") VALUES ($1, $2, $3)', ['legacy', 'legacy@x', 't_bin'])
     writeFileSync(
       join(project, 'rowcrypt.config.ts'),
-      `import { defineConfig, LocalKeyProvider, rowcrypt, type RowcryptCliConfig } from 'rowcrypt'
+      `import { LocalKeyProvider, rowcrypt } from 'rowcrypt'
+import { defineConfig, type RowcryptCliConfig } from 'rowcrypt/config'
 import { PrismaBetterSqlite3 } from ${JSON.stringify(join(root, 'node_modules', '@prisma', 'adapter-better-sqlite3'))}
 import { PrismaClient } from ${JSON.stringify(join(root, 'generated', 'sqlite', 'client', 'client'))}
 import { manifest } from ${JSON.stringify(join(root, 'generated', 'sqlite', 'rowcrypt'))}
@@ -109,12 +110,12 @@ export default defineConfig(async (): Promise<RowcryptCliConfig> => {
     expect(JSON.parse(r.stdout)).toMatchObject({ activeKeyVersion: 'v1', models: [{ model: 'User', total: 1, plaintextRows: 1 }] })
   })
 
-  it("a CommonJS config (require('rowcrypt')) runs rls sql", () => {
+  it("a CommonJS config (require('rowcrypt/config')) runs rls sql", () => {
     const dir = join(project, 'cjs')
     mkdirSync(dir)
     writeFileSync(
       join(dir, 'rowcrypt.config.cjs'),
-      `const { defineConfig } = require('rowcrypt')
+      `const { defineConfig } = require('rowcrypt/config')
 const { manifest } = require(${JSON.stringify(join(root, 'generated', 'postgres', 'rowcrypt'))})
 module.exports = defineConfig({ schema: manifest, models: { User: { fields: ['email'] } } })
 `,

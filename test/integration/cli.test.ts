@@ -5,8 +5,9 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { DecryptCommand, GenerateDataKeyCommand } from '@aws-sdk/client-kms'
-import { PrismaTenantKeyStore, withTenant, type KmsDevServer } from '../../src'
+import { PrismaTenantKeyStore, withTenant } from '../../src'
 import { verifyCommand } from '../../src/cli/rotate'
+import type { KmsDevServer } from '../../src/kms-dev-server'
 import { tenantCommand, type CommandIO } from '../../src/cli/tenant'
 import { DATABASES, openDatabase, type TestDatabase } from '../support/db'
 import { awsProvider, kmsClient, startKms } from '../support/kms'
@@ -127,7 +128,8 @@ describe('rowcrypt tenant shred (child process)', () => {
         join(dir, 'rowcrypt.config.ts'),
         `import { KMSClient } from '@aws-sdk/client-kms'
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
-import { AwsKmsKeyProvider, PrismaTenantKeyStore, type RowcryptCliConfig } from 'rowcrypt'
+import { AwsKmsKeyProvider, PrismaTenantKeyStore } from 'rowcrypt'
+import type { RowcryptCliConfig } from 'rowcrypt/config'
 import { PrismaClient } from '../../generated/sqlite/client/client'
 
 export default async (): Promise<RowcryptCliConfig> => {

@@ -16,7 +16,8 @@
 // test/integration/rotation-stress.test.ts ("rowcrypt rotate under load with three SIGKILLs on
 // %s", every database), SIGINT in test/integration/rotation-cli.test.ts; not repeated here.
 import { randomUUID } from 'node:crypto'
-import { KmsDevServer, PrismaTenantKeyStore, rotateKeys, verifyRows, withTenant, type AwsKmsKeyProvider, type KeyProvider } from '../../src'
+import { PrismaTenantKeyStore, rotateKeys, verifyRows, withTenant, type AwsKmsKeyProvider, type KeyProvider } from '../../src'
+import { KmsDevServer } from '../../src/kms-dev-server'
 import { openDatabase, type TestDatabase } from '../support/db'
 import { awsProvider } from '../support/kms'
 import { extend, type Extended } from '../support/setup'

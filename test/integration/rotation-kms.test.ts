@@ -1,7 +1,8 @@
 // Key rotation with AwsKmsKeyProvider against the local KMS server: direct mode moves each row's
 // data key with one KMS ReEncrypt (the plaintext data key never leaves KMS); hierarchical mode makes
 // one new tenant key per tenant and re-wraps the rows locally.
-import { InMemoryTenantKeyStore, rotateKeys, verifyRows, withTenant, type KmsDevServer } from '../../src'
+import { InMemoryTenantKeyStore, rotateKeys, verifyRows, withTenant } from '../../src'
+import type { KmsDevServer } from '../../src/kms-dev-server'
 import { openDatabase, type TestDatabase } from '../support/db'
 import { awsProvider, startKms } from '../support/kms'
 import { extend } from '../support/setup'

@@ -19,7 +19,6 @@ import { inspect } from 'node:util'
 import * as promClient from 'prom-client'
 import {
   auditTrail,
-  KmsDevServer,
   LocalKeyProvider,
   PrismaTenantKeyStore,
   rotateKeys,
@@ -32,6 +31,7 @@ import {
   type KeyProvider,
   type RowcryptObserver,
 } from '../../src'
+import { KmsDevServer } from '../../src/kms-dev-server'
 import { rotateCommand, statusCommand, verifyCommand, type JobIO } from '../../src/cli/rotate'
 import { deriveFieldIndexKey } from '../../src/crypto/blind-index'
 import { tenantCommand } from '../../src/cli/tenant'

@@ -1,6 +1,7 @@
 // PrismaTenantKeyStore on every database: the RowcryptTenantKey table from the migration, start-up
 // validation, the insert race, and shredding tombstones.
-import { PrismaTenantKeyStore, withTenant, type KmsDevServer, type Manifest, type TenantKeyRecord } from '../../src'
+import { PrismaTenantKeyStore, withTenant, type Manifest, type TenantKeyRecord } from '../../src'
+import type { KmsDevServer } from '../../src/kms-dev-server'
 import { DATABASES, openDatabase, type TestDatabase } from '../support/db'
 import { awsProvider, startKms } from '../support/kms'
 import { extend } from '../support/setup'

@@ -2,7 +2,8 @@
 // through @aws-sdk/client-kms to KmsDevServer over HTTP; nothing is mocked.
 import { KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms'
 import { ConfiguredRetryStrategy } from '@smithy/core/retry'
-import { AwsKmsKeyProvider, InMemoryTenantKeyStore, KmsDevServer, type AwsKmsKeyProviderOptions, type KeyProviderEvent } from '../../src'
+import { AwsKmsKeyProvider, InMemoryTenantKeyStore, type AwsKmsKeyProviderOptions, type KeyProviderEvent } from '../../src'
+import { KmsDevServer } from '../../src/kms-dev-server'
 
 /**
  * A client on the dev server. Retries are the SDK's own strategy with the SDK's default of 3

@@ -5,7 +5,8 @@ import vectors from '../../vectors/blind-index-v1.json'
 import { blindIndexHex } from '../../../src/crypto/blind-index'
 import { BlindIndexes } from '../../../src/fields/blind-index'
 import { buildModelSpec } from '../../../src/fields/spec'
-import { LocalKeyProvider, RowLevelEncryption, InMemoryTenantKeyStore, type KmsDevServer, type Normalizer } from '../../../src'
+import { LocalKeyProvider, RowLevelEncryption, InMemoryTenantKeyStore, type Normalizer } from '../../../src'
+import type { KmsDevServer } from '../../../src/kms-dev-server'
 import { awsProvider, startKms } from '../../support/kms'
 
 type Case = (typeof vectors.cases)[number]

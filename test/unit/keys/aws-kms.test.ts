@@ -2,7 +2,8 @@
 // mapping, retries through the SDK, concurrency, caching, validation and shredding. Every test goes
 // through the real SDK to the local KMS-compatible server.
 import { DescribeKeyCommand, DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms'
-import { AwsKmsKeyProvider, InMemoryTenantKeyStore, KmsDevServer, type RowcryptError, type TenantKeyStore } from '../../../src'
+import { AwsKmsKeyProvider, InMemoryTenantKeyStore, type RowcryptError, type TenantKeyStore } from '../../../src'
+import { KmsDevServer } from '../../../src/kms-dev-server'
 import { awsProvider, eventLog, kmsClient, startKms } from '../../support/kms'
 
 const ctx = (tenantId: string, rowId = '1') => ({ purpose: 'row-dek', model: 'User', tenantId, rowId })

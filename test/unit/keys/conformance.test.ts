@@ -1,5 +1,6 @@
 // The shared KeyProvider contract, against every provider rowcrypt ships.
-import { InMemoryTenantKeyStore, LocalKeyProvider, type KmsDevServer } from '../../../src'
+import { InMemoryTenantKeyStore, LocalKeyProvider } from '../../../src'
+import type { KmsDevServer } from '../../../src/kms-dev-server'
 import { keyProviderConformance } from '../../support/key-provider-conformance'
 import { awsProvider, startKms } from '../../support/kms'
 

@@ -1,6 +1,7 @@
 // The optional KeyProvider.rewrapDataKey (key rotation), for every provider rowcrypt ships, and the
 // core's use of it: reEncryptRow moves a row's key without seeing it when the provider can.
-import { InMemoryTenantKeyStore, LocalKeyProvider, RowLevelEncryption, type KeyProvider, type KmsDevServer, type RowcryptError } from '../../../src'
+import { InMemoryTenantKeyStore, LocalKeyProvider, RowLevelEncryption, type KeyProvider, type RowcryptError } from '../../../src'
+import type { KmsDevServer } from '../../../src/kms-dev-server'
 import { awsProvider, startKms } from '../../support/kms'
 
 const ctx = { purpose: 'row-dek', model: 'User', tenantId: 'rw_tenant', rowId: '7' } as const

@@ -18,7 +18,7 @@ import {
   ScheduleKeyDeletionCommand,
   type KMSClient,
 } from '@aws-sdk/client-kms'
-import { KmsDevServer } from '../../../src'
+import { KmsDevServer } from '../../../src/kms-dev-server'
 import { kmsClient } from '../../support/kms'
 
 async function failure(p: Promise<unknown>): Promise<{ name: string; status?: number; attempts?: number }> {
