@@ -16,6 +16,9 @@ const config: Config = {
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   testTimeout: 60_000,
   maxWorkers: 2,
+  // Each test file's Prisma clients (and their WebAssembly query compilers) are not all reclaimed
+  // with the file; a worker past this is replaced before its next file instead of running out of heap.
+  workerIdleMemoryLimit: '1GB',
 }
 
 export default config
