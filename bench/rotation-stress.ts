@@ -122,9 +122,14 @@ module.exports = async () => {
   return file
 }
 
+// A run uses one database: only its client, adapter and driver are loaded, and TypeScript only to
+// compile a client.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the lazy loading described above
+const load = <T>(id: string): T => require(id) as T
+
 /** Transpiles generated/<kind>/client/**.ts to CommonJS under `out`/client. */
 function compileClient(kind: StressDb, out: string): void {
-  const ts = require('typescript') as typeof import('typescript')
+  const ts = load<typeof import('typescript')>('typescript')
   const src = join(ROOT, 'generated', kind, 'client')
   const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]))
   for (const file of walk(src)) {
@@ -154,22 +159,22 @@ const log = [{ emit: 'event' as const, level: 'query' as const }]
 
 function connectBase(target: StressTarget, poolSize: number): SqliteClient {
   if (target.kind === 'postgres') {
-    const { PrismaClient } = require('../generated/postgres/client/client') as typeof import('../generated/postgres/client/client')
-    const { PrismaPg } = require('@prisma/adapter-pg') as typeof import('@prisma/adapter-pg')
+    const { PrismaClient } = load<typeof import('../generated/postgres/client/client')>('../generated/postgres/client/client')
+    const { PrismaPg } = load<typeof import('@prisma/adapter-pg')>('@prisma/adapter-pg')
     return new PrismaClient({ log, adapter: new PrismaPg({ connectionString: PG_URL, max: poolSize }, { schema: target.name }) }) as unknown as SqliteClient
   }
   if (target.kind === 'mysql') {
-    const { PrismaClient } = require('../generated/mysql/client/client') as typeof import('../generated/mysql/client/client')
-    const { PrismaMariaDb } = require('@prisma/adapter-mariadb') as typeof import('@prisma/adapter-mariadb')
+    const { PrismaClient } = load<typeof import('../generated/mysql/client/client')>('../generated/mysql/client/client')
+    const { PrismaMariaDb } = load<typeof import('@prisma/adapter-mariadb')>('@prisma/adapter-mariadb')
     return new PrismaClient({ log, adapter: new PrismaMariaDb({ ...mysqlConfig(), database: target.name, connectionLimit: poolSize, acquireTimeout: 60_000 }) }) as unknown as SqliteClient
   }
-  const { PrismaClient } = require('../generated/sqlite/client/client') as typeof import('../generated/sqlite/client/client')
-  const { PrismaBetterSqlite3 } = require('@prisma/adapter-better-sqlite3') as typeof import('@prisma/adapter-better-sqlite3')
+  const { PrismaClient } = load<typeof import('../generated/sqlite/client/client')>('../generated/sqlite/client/client')
+  const { PrismaBetterSqlite3 } = load<typeof import('@prisma/adapter-better-sqlite3')>('@prisma/adapter-better-sqlite3')
   return new PrismaClient({ log, adapter: new PrismaBetterSqlite3({ url: `file:${target.name}`, timeout: 30_000 }) }) as unknown as SqliteClient
 }
 
 function manifestOf(kind: StressDb): typeof sqliteManifest {
-  return (require(`../generated/${kind}/rowcrypt`) as { manifest: typeof sqliteManifest }).manifest
+  return load<{ manifest: typeof sqliteManifest }>(`../generated/${kind}/rowcrypt`).manifest
 }
 
 function extend(base: SqliteClient, kind: StressDb, active: 'v1' | 'v2') {
@@ -192,13 +197,13 @@ interface StressDatabase {
 
 let counter = 0
 
-const migrate = () => require('../prisma/migrate') as typeof import('../prisma/migrate')
+const migrate = () => load<typeof import('../prisma/migrate')>('../prisma/migrate')
 
 /** Creates and migrates a fresh database (PostgreSQL schema, MariaDB database, SQLite file in WAL mode). */
 async function createDatabase(kind: StressDb, keep: boolean): Promise<StressDatabase> {
   const name = `rc_stress_${process.pid}_${Date.now().toString(36)}_${++counter}`
   if (kind === 'sqlite') {
-    const Database = require('better-sqlite3') as typeof import('better-sqlite3')
+    const Database = load<typeof import('better-sqlite3')>('better-sqlite3')
     const dir = mkdtempSync(join(tmpdir(), 'rowcrypt-stress-'))
     const file = join(dir, `${name}.db`)
     const db = new Database(file)
@@ -219,7 +224,7 @@ async function createDatabase(kind: StressDb, keep: boolean): Promise<StressData
     }
   }
   if (kind === 'mysql') {
-    const mariadb = require('mariadb') as typeof import('mariadb')
+    const mariadb = load<typeof import('mariadb')>('mariadb')
     const admin = await mariadb.createConnection({ ...mysqlConfig(), connectTimeout: 5000 })
     await migrate().applyMysqlMigrations(admin, name)
     await admin.query("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',ANSI_QUOTES')")
@@ -235,7 +240,7 @@ async function createDatabase(kind: StressDb, keep: boolean): Promise<StressData
       },
     }
   }
-  const { Client } = require('pg') as typeof import('pg')
+  const { Client } = load<typeof import('pg')>('pg')
   const admin = new Client({ connectionString: PG_URL })
   await admin.connect()
   await migrate().applyPostgresMigrations(admin, name)

@@ -584,6 +584,7 @@ type KmsOutput<K extends KmsOperation> = KmsOperations[K][1]
 function loadKmsModule(): KmsCommandClasses {
   try {
     // Required lazily: @aws-sdk/client-kms is an optional peer dependency of rowcrypt.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- synchronous, at first use only
     return require('@aws-sdk/client-kms') as KmsCommandClasses
   } catch (cause) {
     throw new ConfigError('AwsKmsKeyProvider needs the @aws-sdk/client-kms package: npm install @aws-sdk/client-kms', { cause })

@@ -113,20 +113,20 @@ const BLOB_MAGIC = Buffer.from('RKD1')
 const AAD_DOMAIN = 'rowcrypt/kms-dev-server/v1'
 const MAX_BODY = 1 << 20
 const MAX_LOG = 10_000
-const OPERATIONS = [
-  'CreateKey',
-  'CreateAlias',
-  'DescribeKey',
-  'GenerateDataKey',
-  'GenerateDataKeyWithoutPlaintext',
-  'Encrypt',
-  'Decrypt',
-  'ReEncrypt',
-  'DisableKey',
-  'EnableKey',
-  'ScheduleKeyDeletion',
-  'CancelKeyDeletion',
-] as const
+/** The operations `#dispatch` answers; any other is UnknownOperationException. */
+type Operation =
+  | 'CreateKey'
+  | 'CreateAlias'
+  | 'DescribeKey'
+  | 'GenerateDataKey'
+  | 'GenerateDataKeyWithoutPlaintext'
+  | 'Encrypt'
+  | 'Decrypt'
+  | 'ReEncrypt'
+  | 'DisableKey'
+  | 'EnableKey'
+  | 'ScheduleKeyDeletion'
+  | 'CancelKeyDeletion'
 
 /**
  * A local, AWS KMS-compatible server (JSON 1.1 protocol) for development and tests. Point a real
@@ -392,7 +392,7 @@ export class KmsDevServer {
   // --- Operations ---------------------------------------------------------------------------
 
   #dispatch(operation: string, b: Record<string, unknown>): Record<string, unknown> {
-    switch (operation as (typeof OPERATIONS)[number]) {
+    switch (operation as Operation) {
       case 'CreateKey': {
         for (const [field, allowed] of [['KeyUsage', 'ENCRYPT_DECRYPT'], ['KeySpec', 'SYMMETRIC_DEFAULT'], ['CustomerMasterKeySpec', 'SYMMETRIC_DEFAULT']] as const) {
           if (b[field] !== undefined && b[field] !== allowed) throw new KmsFailure('UnsupportedOperationException', `the dev server supports only ${field} ${allowed}`)

@@ -324,6 +324,7 @@ function checkBuckets(which: string, buckets: readonly number[]): number[] {
 // Only when metrics are asked for: rowcrypt itself must load without prom-client.
 function loadPromClient(): PromClientModule {
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional peer, required at first use only
     return require('prom-client') as PromClientModule
   } catch (cause) {
     throw new ConfigError('rowcryptMetrics(): prom-client is not installed; install it (npm install prom-client) or pass { client }', { cause })

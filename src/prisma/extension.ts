@@ -131,7 +131,7 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
       },
     }) as unknown as AnyClient
 
-    // Interactive transactions publish their client so rowcrypt's reads join them. Typed as `{}`
+    // Interactive transactions publish their client so rowcrypt's reads join them. Typed as `object`
     // so the caller's client keeps Prisma's own, fully typed `$transaction` signature.
     const transactionOverride = {
       $transaction(arg: unknown, txOptions?: unknown) {
@@ -144,7 +144,7 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
         const fn = arg as (tx: AnyClient) => Promise<unknown>
         return scoped.$transaction((tx: AnyClient) => transactions.run({ tx }, () => fn(tx)), txOptions)
       },
-    } as {}
+    } as object
     // What maintenance jobs (encryptExistingRows, the CLI) need to know about the configuration.
     // Rotation, verify and status also reach the core and the manifest, under a symbol (internals.ts).
     const internals: RowcryptInternals = { core, schema: options.schema }

@@ -27,7 +27,7 @@ import { migrateMysql, migratePostgres, migrateSqlite, type FuzzKind } from './m
 import { buildSchema, JOIN_TABLES, rowcryptModels, type Schema } from './schema'
 
 // The fuzzer drives clients dynamically (model and operation names come from the generator).
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
 export type AnyClient = any
 
 /** A column value as compared: bytes as `hex:…`, dates as `date:<ISO>`, 64-bit integers as `big:…`. */

@@ -71,7 +71,7 @@ describe('rowcrypt encrypt-existing', () => {
     await legacyRows(3, 'tty')
     const tty = harness({ prisma: migrating() }, true)
     expect(await encryptExisting(['--model', 'User', '--batch-size', '1'], tty.io)).toBe(0)
-    expect(tty.err.join('')).toMatch(/encrypt User \[[█░]+\] +\d+%  [\d,]+\/3 rows  [\d,]+ rows\/s  ETA /)
+    expect(tty.err.join('')).toMatch(/encrypt User \[[█░]+\] +\d+% {2}[\d,]+\/3 rows {2}[\d,]+ rows\/s {2}ETA /)
     expect(tty.out.join('')).toMatch(/^Done: User: 3 rows encrypted, 0 skipped in /)
     expect(text.out.join('') + tty.out.join('') + tty.err.join('')).not.toMatch(/text-\d@x|tty-\d@x|rc1\./)
   })

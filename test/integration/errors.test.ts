@@ -222,15 +222,15 @@ describe.each(DATABASES)('refused queries on %s', (kind: DatabaseKind) => {
 
   describe('values of the wrong type', () => {
     const cases: Array<[string, (p: Extended) => Promise<unknown>]> = [
-      ['create with a number for email', (p) => p.user.create({ data: { name: 'bad', email: 42 as any } })],
-      ['create with an object for a string field', (p) => p.user.create({ data: { name: 'bad', email: 'bad@example.com', ssn: { nope: 1 } as any } })],
+      ['create with a number for email', (p) => p.user.create({ data: { name: 'bad', email: 42 as never } })],
+      ['create with an object for a string field', (p) => p.user.create({ data: { name: 'bad', email: 'bad@example.com', ssn: { nope: 1 } as never } })],
       ['create with a string for a bytes field', (p) => p.user.create({ data: { name: 'bad', email: 'bad@example.com', avatar: 'not-bytes' as never } })],
       ['create with a BigInt for a json field', (p) => p.user.create({ data: { name: 'bad', email: 'bad@example.com', prefs: 10n as never } })],
       ['create with undefined-only json (not serializable)', (p) => p.user.create({ data: { name: 'bad', email: 'bad@example.com', prefs: (() => 1) as never } })],
-      ['createMany with one bad row', (p) => p.user.createMany({ data: [{ name: 'ok', email: 'ok@example.com' }, { name: 'bad', email: 7 as any }] })],
-      ['create of a Post with a boolean title', (p) => p.post.create({ data: { title: true as any, authorId: userId } })],
-      ['create of a Document with a number body', (p) => p.document.create({ data: { id: 'doc-bad', title: 't', body: 1 as any } })],
-      ['upsert create with a number for email', (p) => p.user.upsert({ where: { id: 999999 }, create: { name: 'bad', email: 42 as any }, update: { name: 'x' } })],
+      ['createMany with one bad row', (p) => p.user.createMany({ data: [{ name: 'ok', email: 'ok@example.com' }, { name: 'bad', email: 7 as never }] })],
+      ['create of a Post with a boolean title', (p) => p.post.create({ data: { title: true as never, authorId: userId } })],
+      ['create of a Document with a number body', (p) => p.document.create({ data: { id: 'doc-bad', title: 't', body: 1 as never } })],
+      ['upsert create with a number for email', (p) => p.user.upsert({ where: { id: 999999 }, create: { name: 'bad', email: 42 as never }, update: { name: 'x' } })],
     ]
 
     it.each(cases)('%s fails with INVALID_VALUE and writes nothing', async (_label, fn) => {
@@ -241,7 +241,7 @@ describe.each(DATABASES)('refused queries on %s', (kind: DatabaseKind) => {
 
     it('update with a number for email fails with INVALID_VALUE and changes nothing', async () => {
       const before = await rawUser(userId)
-      await expect(withTenant(T, () => prisma.user.update({ where: { id: userId }, data: { email: 42 as any } }))).rejects.toMatchObject({ code: INVALID_VALUE })
+      await expect(withTenant(T, () => prisma.user.update({ where: { id: userId }, data: { email: 42 as never } }))).rejects.toMatchObject({ code: INVALID_VALUE })
       await expect(withTenant(T, () => prisma.user.update({ where: { id: userId }, data: { avatar: { set: 'not-bytes' as never } } }))).rejects.toMatchObject({ code: INVALID_VALUE })
       const after = await rawUser(userId)
       expect(after.email).toBe(before.email)

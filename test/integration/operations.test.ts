@@ -141,7 +141,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
   })
 
   async function seedUser(t: string, extra: Row = {}) {
-    return withTenant(t, () => prisma.user.create({ data: fullUser(extra) as any }))
+    return withTenant(t, () => prisma.user.create({ data: fullUser(extra) }))
   }
 
   function expectFullUser(u: Row | null | undefined) {
@@ -212,13 +212,13 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
 
     it('with a select of only plain fields returns only those', async () => {
       const t = tenant()
-      const u = await withTenant(t, () => prisma.user.create({ data: fullUser() as any, select: { name: true } }))
+      const u = await withTenant(t, () => prisma.user.create({ data: fullUser(), select: { name: true } }))
       expect(u).toEqual({ name: 'Alice' })
     })
 
     it('with omit of wrappedDek still decrypts and leaves wrappedDek out', async () => {
       const t = tenant()
-      const u = await withTenant(t, () => prisma.user.create({ data: fullUser() as any, omit: { wrappedDek: true } }))
+      const u = await withTenant(t, () => prisma.user.create({ data: fullUser(), omit: { wrappedDek: true } }))
       expect('wrappedDek' in u).toBe(false)
       expectFullUser(u)
       await expectAtRest(db, 'User', [u.id], t, [EMAIL, SSN, NOTES, PREFS, AVATAR])
@@ -312,13 +312,13 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
     it('createManyAndReturn with select returns exactly the selected keys (refused by Prisma on MySQL, writing nothing)', async () => {
       const t = tenant()
       if (kind === 'mysql') {
-        await expect(withTenant(t, () => prisma.user.createManyAndReturn({ data: [fullUser({ name: 'cmr-1' })] as any }))).rejects.toThrow(/createManyAndReturn/)
+        await expect(withTenant(t, () => prisma.user.createManyAndReturn({ data: [fullUser({ name: 'cmr-1' })] }))).rejects.toThrow(/createManyAndReturn/)
         expect(await withTenant(t, () => prisma.user.count())).toBe(0)
         return
       }
       const rows = await withTenant(t, () =>
         prisma.user.createManyAndReturn({
-          data: [fullUser({ name: 'cmr-1' }), fullUser({ name: 'cmr-2' })] as any,
+          data: [fullUser({ name: 'cmr-1' }), fullUser({ name: 'cmr-2' })],
           select: { id: true, name: true, email: true },
         }),
       )
@@ -356,7 +356,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
     it('omitting every sidecar and a row-bound id still decrypts, without those keys', async () => {
       const t = tenant()
       const u = await seedUser(t)
-      const p = await withTenant(t, () => prisma.post.create({ data: { title: 'omit-all-title', body: 'omit-all-body', authorId: u.id } }))
+      await withTenant(t, () => prisma.post.create({ data: { title: 'omit-all-title', body: 'omit-all-body', authorId: u.id } }))
       const gotUser = await withTenant(t, () => prisma.user.findUniqueOrThrow({ where: { id: u.id }, omit: { wrappedDek: true, keyVersion: true, tenantId: true, id: true } }))
       expect(sortedKeys(gotUser)).toEqual(['avatar', 'email', 'name', 'notes', 'prefs', 'ssn', 'teamId'])
       expect(gotUser.email).toBe(EMAIL)
@@ -636,7 +636,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
       const r = await withTenant(t, () =>
         prisma.user.upsert({
           where: { id: 987654 },
-          create: fullUser({ name: 'Upserted' }) as any,
+          create: fullUser({ name: 'Upserted' }),
           update: { email: 'never-used-secret@example.com' },
         }),
       )
@@ -688,7 +688,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
       }
       const racy = extend(db, racing as LocalKeyProvider)
       const id = 900000 + n
-      pending = () => withTenant(t, () => racy.user.create({ data: fullUser({ id, name: 'concurrent' }) as any }))
+      pending = () => withTenant(t, () => racy.user.create({ data: fullUser({ id, name: 'concurrent' }) }))
       await expect(
         withTenant(t, () => racy.user.upsert({ where: { id }, create: { id, name: 'upsert', email: 'race-create-secret' }, update: { email: 'race-update-secret' } })),
       ).rejects.toMatchObject({ code: 'P2002' })

@@ -187,7 +187,7 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('rowcrypt rotate / statu
     const config = { prisma: extend(db, keyProvider('v2')) }
     const t = io(config, true)
     expect(await rotateCommand(['--batch-size', '5', '--rekey', '--config', __filename], t.io)).toBe(0)
-    expect(t.err()).toMatch(/rekey User \[[█░]+\] +\d+%  [\d,]+\/30 rows  [\d,]+ rows\/s  ETA /)
+    expect(t.err()).toMatch(/rekey User \[[█░]+\] +\d+% {2}[\d,]+\/30 rows {2}[\d,]+ rows\/s {2}ETA /)
     expect(t.out()).toMatch(/^Done: 30 rows re-keyed in \d+:\d\d \([\d,]+ rows\/s\)\.\n$/)
     const s = io(config, true)
     expect(await statusCommand(['--config', __filename], s.io)).toBe(0)

@@ -25,7 +25,6 @@ import {
   rotationStatus,
   rowcrypt,
   rowcryptMetrics,
-  unsafeBypassTenantScope,
   verifyRows,
   withTenant,
   type KeyProvider,

@@ -46,7 +46,7 @@ describe('rowcrypt --version and --help', () => {
     expect(expected).toMatch(new RegExp(`^Usage: rowcrypt ${path.join(' ')} `))
     for (const option of Object.keys(spec.options)) expect(expected).toContain(`--${option}`)
     expect(expected).toContain('-h, --help')
-    expect(expected).toMatch(/\nExit codes:\n  0 /)
+    expect(expected).toMatch(/\nExit codes:\n {2}0 /)
     for (const argv of [[...path, '--help'], [...path, '-h'], [...path, '--bogus', '--help'], [...path, '--config', '-h'], [...path, '--json', '--help'], ['--help', ...path], [path[0]!, '-h', ...path.slice(1)]]) {
       const r = await run(argv)
       expect({ argv, code: r.code, out: r.out, err: r.err }).toEqual({ argv, code: 0, out: expected, err: '' })

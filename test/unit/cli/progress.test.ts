@@ -23,6 +23,7 @@ describe('CLI progress output', () => {
     bar.update(view, true)
     bar.clear()
     expect(out).toHaveLength(3)
+    // eslint-disable-next-line no-control-regex -- the terminal escape is what is checked
     expect(out[0]).toMatch(/^\r\x1b\[K/)
     expect(out[2]).toBe('\r\x1b[K')
   })

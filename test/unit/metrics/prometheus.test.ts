@@ -264,7 +264,7 @@ describe('rowcrypt without prom-client installed', () => {
       jest.doMock('prom-client', () => {
         throw Object.assign(new Error("Cannot find module 'prom-client'"), { code: 'MODULE_NOT_FOUND' })
       })
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded after the mock, in the isolated registry
       const rc = require('../../../src') as typeof import('../../../src')
       expect(typeof rc.rowcrypt).toBe('function')
       expect(typeof rc.auditTrail).toBe('function')
