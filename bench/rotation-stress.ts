@@ -277,10 +277,7 @@ function prng(seed: number): () => number {
 // The application: a child process writing through rowcrypt until told to stop
 
 type ToWriter = { type: 'count' } | { type: 'stop' }
-type FromWriter =
-  | { type: 'ready'; rows: number }
-  | { type: 'count'; writes: number }
-  | { type: 'result'; result: WriterResult }
+type FromWriter = { type: 'ready'; rows: number } | { type: 'count'; writes: number } | { type: 'result'; result: WriterResult }
 
 interface WriterResult {
   writes: number
@@ -624,7 +621,9 @@ export async function runStress(options: StressOptions): Promise<StressReport> {
     for (let i = 0; i < options.rows; i += chunk) {
       const tenant = `t${(i / chunk) % TENANTS}`
       const n = Math.min(chunk, options.rows - i)
-      await withTenant(tenant, () => seeder.user.createMany({ data: Array.from({ length: n }, (_, j) => ({ name: `u${i + j}`, email: `u${i + j}@example.com`, ssn: (i + j) % 3 === 0 ? null : '123-45-6789', notes: INITIAL })) }))
+      await withTenant(tenant, () =>
+        seeder.user.createMany({ data: Array.from({ length: n }, (_, j) => ({ name: `u${i + j}`, email: `u${i + j}@example.com`, ssn: (i + j) % 3 === 0 ? null : '123-45-6789', notes: INITIAL })) }),
+      )
     }
     const seedSeconds = (performance.now() - t0) / 1000
     log(`${options.db}: seeded ${options.rows} rows on v1 in ${seedSeconds.toFixed(1)} s`)
@@ -679,9 +678,21 @@ export async function runStress(options: StressOptions): Promise<StressReport> {
       }
       const v = await versions(db)
       const verified = await verifyRows({ prisma: app })
-      const report: KillReport = { kill: k, killedAtMs: Math.round(run.killedAtMs ?? 0), fraction: Math.round(plan.fraction * 1000) / 1000, rotated: (v.v2 ?? 0) - onTarget, onOld: v.v1 ?? 0, onTarget: v.v2 ?? 0, unreadable: verified.failed, conflicts: Number(run.last?.conflicts ?? 0), peakRssMb: run.peakRssMb }
+      const report: KillReport = {
+        kill: k,
+        killedAtMs: Math.round(run.killedAtMs ?? 0),
+        fraction: Math.round(plan.fraction * 1000) / 1000,
+        rotated: (v.v2 ?? 0) - onTarget,
+        onOld: v.v1 ?? 0,
+        onTarget: v.v2 ?? 0,
+        unreadable: verified.failed,
+        conflicts: Number(run.last?.conflicts ?? 0),
+        peakRssMb: run.peakRssMb,
+      }
       kills.push(report)
-      log(`  kill ${k}: at ${report.killedAtMs} ms (target ${Math.round(report.fraction * 100)}% of ${remaining}), having rotated ${report.rotated} rows: v1 ${report.onOld}, v2 ${report.onTarget}, unreadable ${report.unreadable}`)
+      log(
+        `  kill ${k}: at ${report.killedAtMs} ms (target ${Math.round(report.fraction * 100)}% of ${remaining}), having rotated ${report.rotated} rows: v1 ${report.onOld}, v2 ${report.onTarget}, unreadable ${report.unreadable}`,
+      )
       if (report.onOld + report.onTarget !== options.rows) problems.push(`after kill ${k}: ${JSON.stringify(v)} is not ${options.rows} rows on v1/v2`)
       if (report.unreadable > 0) problems.push(`after kill ${k}: ${report.unreadable} rows do not decrypt`)
       if (report.rotated <= 0) problems.push(`kill ${k}: the process had moved no row`)
@@ -708,7 +719,9 @@ export async function runStress(options: StressOptions): Promise<StressReport> {
       peakRssMb: final?.peakRssMb ?? 0,
       stderr: final?.stderr ?? '',
     }
-    log(`  final run: exit ${finalReport.exitCode}, rotated ${finalReport.rotated} of ${finalExpected} left, ${Math.round(finalReport.rowsPerSecond)} rows/s, peak RSS ${finalReport.peakRssMb.toFixed(0)} MB`)
+    log(
+      `  final run: exit ${finalReport.exitCode}, rotated ${finalReport.rotated} of ${finalExpected} left, ${Math.round(finalReport.rowsPerSecond)} rows/s, peak RSS ${finalReport.peakRssMb.toFixed(0)} MB`,
+    )
     if (final === undefined || final.outcome !== 'completed') problems.push(`the final rotate run did not complete (exit ${final?.exitCode ?? 'none'}): ${final?.stderr ?? ''}`)
     // Exactly once: the final run's successful compare-and-swap updates are the rows that were left.
     if (finalReport.rotated !== finalExpected) problems.push(`the final run rotated ${finalReport.rotated} rows; ${finalExpected} were left`)
@@ -738,7 +751,13 @@ export async function runStress(options: StressOptions): Promise<StressReport> {
       cursor = page[page.length - 1]!.id
     }
     if (seen !== options.rows) problems.push(`read back ${seen} rows of ${options.rows}`)
-    if (lostUpdates.length > 0) problems.push(`${lostUpdates.length} lost updates (rows not holding the last acknowledged write), e.g. ids ${lostUpdates.slice(0, 10).map((l) => l.id).join(', ')}`)
+    if (lostUpdates.length > 0)
+      problems.push(
+        `${lostUpdates.length} lost updates (rows not holding the last acknowledged write), e.g. ids ${lostUpdates
+          .slice(0, 10)
+          .map((l) => l.id)
+          .join(', ')}`,
+      )
     if (w.readMismatches.length > 0) problems.push(`${w.readMismatches.length} application reads did not return the row's last acknowledged write`)
     if (w.errors.length > 0) problems.push(`${w.errors.length} application reads or writes failed: ${JSON.stringify(w.errors.slice(0, 5))}`)
     const writesDuringRotation = writesAfter - writesBefore
@@ -763,7 +782,15 @@ export async function runStress(options: StressOptions): Promise<StressReport> {
       rotateWallSeconds: wallMs / 1000,
       peakRssMb: peakRss,
       conflictsRetried: conflicts,
-      writer: { writes: w.writes, writesDuringRotation, casRetries: w.updateStatements - w.writes - w.errors.filter(([op]) => op === 'update').length, reads: w.reads, readMismatches: w.readMismatches.length, errors: w.errors, writesPerSecond: (w.writes * 1000) / w.elapsedMs },
+      writer: {
+        writes: w.writes,
+        writesDuringRotation,
+        casRetries: w.updateStatements - w.writes - w.errors.filter(([op]) => op === 'update').length,
+        reads: w.reads,
+        readMismatches: w.readMismatches.length,
+        errors: w.errors,
+        writesPerSecond: (w.writes * 1000) / w.elapsedMs,
+      },
       versionsAfter,
       lostUpdates,
       unreadableAfter,

@@ -141,7 +141,12 @@ async function resolveExport(mod: unknown, path: string): Promise<RowcryptCliCon
 function reason(cause: unknown): string {
   const message = cause instanceof Error ? cause.message : String(cause)
   if (cause instanceof Error && cause.name.startsWith('PrismaClient')) return prismaReason(message)
-  return message.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? ''
+  return (
+    message
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l !== '') ?? ''
+  )
 }
 
 async function dispose(config: RowcryptCliConfig): Promise<void> {

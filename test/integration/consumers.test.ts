@@ -87,7 +87,12 @@ function buildAndRun(dir: string): { status: number | null; out: string; db: str
 
 // One stored row, read around rowcrypt.
 const storedRow = (dir: string, db: string, table: string) =>
-  JSON.parse(execFileSync(process.execPath, ['-e', `process.stdout.write(JSON.stringify(new (require('better-sqlite3'))(${JSON.stringify(db)}).prepare('SELECT * FROM "${table}"').all()))`], { cwd: dir, encoding: 'utf8' })) as Array<Record<string, unknown>>
+  JSON.parse(
+    execFileSync(process.execPath, ['-e', `process.stdout.write(JSON.stringify(new (require('better-sqlite3'))(${JSON.stringify(db)}).prepare('SELECT * FROM "${table}"').all()))`], {
+      cwd: dir,
+      encoding: 'utf8',
+    }),
+  ) as Array<Record<string, unknown>>
 
 describe('consumer applications built from the tarball', () => {
   it('installs neither optional peer', () => {

@@ -68,13 +68,7 @@ function dump(row: Row): string {
  * plaintext anywhere, each non-null encrypted value a ciphertext of the right type, and the
  * sidecars filled. Returns the stored rows.
  */
-async function expectAtRest(
-  db: TestDatabase,
-  model: 'User' | 'Post' | 'Document',
-  ids: unknown[],
-  tenant: string,
-  plaintexts: unknown[],
-): Promise<Row[]> {
+async function expectAtRest(db: TestDatabase, model: 'User' | 'Post' | 'Document', ids: unknown[], tenant: string, plaintexts: unknown[]): Promise<Row[]> {
   expect(ids.length).toBeGreaterThan(0)
   const rows: Row[] = []
   for (const id of ids) {
@@ -200,9 +194,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
 
     it('with select returns exactly the selected keys, decrypted', async () => {
       const t = tenant()
-      const u = await withTenant(t, () =>
-        prisma.user.create({ data: fullUser(), select: { id: true, email: true, prefs: true, avatar: true } }),
-      )
+      const u = await withTenant(t, () => prisma.user.create({ data: fullUser(), select: { id: true, email: true, prefs: true, avatar: true } }))
       expect(sortedKeys(u)).toEqual(['avatar', 'email', 'id', 'prefs'])
       expect(u.email).toBe(EMAIL)
       expect(u.prefs).toEqual(PREFS)
@@ -240,9 +232,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
     it('creates a Post through a connect to its author', async () => {
       const t = tenant()
       const u = await seedUser(t)
-      const p = await withTenant(t, () =>
-        prisma.post.create({ data: { title: 'connected-title', body: null, author: { connect: { id: u.id } } }, include: { author: true } }),
-      )
+      const p = await withTenant(t, () => prisma.post.create({ data: { title: 'connected-title', body: null, author: { connect: { id: u.id } } }, include: { author: true } }))
       expect(p.id).toMatch(UUID)
       expect(p.title).toBe('connected-title')
       expect(p.body).toBeNull()
@@ -299,14 +289,25 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
       const t = tenant()
       const u = await seedUser(t)
       await withTenant(t, () =>
-        prisma.post.createMany({ data: [{ title: 'bulk-title-a', authorId: u.id }, { title: 'bulk-title-b', body: 'bulk-body-b', authorId: u.id }] }),
+        prisma.post.createMany({
+          data: [
+            { title: 'bulk-title-a', authorId: u.id },
+            { title: 'bulk-title-b', body: 'bulk-body-b', authorId: u.id },
+          ],
+        }),
       )
       const posts = await withTenant(t, () => prisma.post.findMany({ orderBy: { published: 'asc' } }))
       expect(posts).toHaveLength(2)
       expect(posts.map((p) => p.title).sort()).toEqual(['bulk-title-a', 'bulk-title-b'])
       for (const p of posts) expect(p.id).toMatch(UUID)
       expect(new Set(posts.map((p) => p.id)).size).toBe(2)
-      await expectAtRest(db, 'Post', posts.map((p) => p.id), t, ['bulk-title-a', 'bulk-title-b', 'bulk-body-b'])
+      await expectAtRest(
+        db,
+        'Post',
+        posts.map((p) => p.id),
+        t,
+        ['bulk-title-a', 'bulk-title-b', 'bulk-body-b'],
+      )
     })
 
     it('createManyAndReturn with select returns exactly the selected keys (refused by Prisma on MySQL, writing nothing)', async () => {
@@ -327,7 +328,13 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
         expect(sortedKeys(r)).toEqual(['email', 'id', 'name'])
         expect(r.email).toBe(EMAIL)
       }
-      await expectAtRest(db, 'User', rows.map((r) => r.id), t, [EMAIL, SSN, NOTES, PREFS, AVATAR])
+      await expectAtRest(
+        db,
+        'User',
+        rows.map((r) => r.id),
+        t,
+        [EMAIL, SSN, NOTES, PREFS, AVATAR],
+      )
     })
   })
 
@@ -569,9 +576,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
         expect(back.prefs).toEqual(value)
         await expectAtRest(db, 'User', [u.id], t, [value, EMAIL])
       }
-      const ups = await withTenant(t, () =>
-        prisma.user.upsert({ where: { id: u.id }, create: { name: 'x', email: 'x' }, update: { prefs: { viaUpsert: 'upsert-json-secret' } } }),
-      )
+      const ups = await withTenant(t, () => prisma.user.upsert({ where: { id: u.id }, create: { name: 'x', email: 'x' }, update: { prefs: { viaUpsert: 'upsert-json-secret' } } }))
       expect(ups.prefs).toEqual({ viaUpsert: 'upsert-json-secret' })
       await expectAtRest(db, 'User', [u.id], t, [{ viaUpsert: 'upsert-json-secret' }, 'upsert-json-secret'])
     })

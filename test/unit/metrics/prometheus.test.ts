@@ -75,7 +75,11 @@ describe('rowcryptMetrics', () => {
         line('row_encryption_tenant_denials_total', { operation: 'create', model: 'User', reason: 'mismatch', tenant: 'other' }, 1),
       ].sort(),
     )
-    const tenants = new Set(parsePromText(text).map((s) => s.labels.tenant).filter((t) => t !== undefined))
+    const tenants = new Set(
+      parsePromText(text)
+        .map((s) => s.labels.tenant)
+        .filter((t) => t !== undefined),
+    )
     expect(tenants).toEqual(new Set(['t1', 't2', 'other', 'none', 'bypass']))
     // rows_processed never carries a tenant.
     expect(parsePromText(text).filter((s) => s.name === 'row_encryption_rows_processed_total' && 'tenant' in s.labels)).toEqual([])
@@ -181,7 +185,12 @@ describe('rowcryptMetrics', () => {
     const after = (await promClient.register.getMetricsAsJSON()).map((m) => m.name)
     expect(after).toEqual(before)
     expect(after.some((n) => n.startsWith('row_encryption_'))).toBe(false)
-    expect(registry.getMetricsAsArray().map((x) => x.name).sort()).toEqual(Object.values(m.names).sort())
+    expect(
+      registry
+        .getMetricsAsArray()
+        .map((x) => x.name)
+        .sort(),
+    ).toEqual(Object.values(m.names).sort())
   })
 
   it('uses the default registry when it is passed explicitly', async () => {

@@ -16,7 +16,6 @@ function codeOf(fn: () => unknown): string | undefined {
   return undefined
 }
 
-
 describe('withTenant / currentTenant', () => {
   it('is what the public entry point exports', () => {
     expect(publicApi.withTenant).toBe(withTenant)
