@@ -2,9 +2,8 @@
 // HOOK: the AWS KMS hierarchical variant (issue 8 item 1; the provider and server are issue 4).
 //
 // `AwsKmsKeyProvider` (src/keys/aws-kms.ts) and the local KMS-compatible server
-// (src/kms/dev-server.ts) were written in parallel with this bench, so they are loaded here
-// dynamically: the bench type-checks and runs without them, and a change of their API makes this
-// variant report "not available: ..." instead of breaking the bench. The one place to adjust is
+// (src/kms/dev-server.ts) are loaded here dynamically: a change of their API makes this variant
+// report "not available: ..." instead of breaking the bench. The one place to adjust is
 // `loadKmsVariant()`.
 //
 //   - variant `rowcrypt-kms`: rowcrypt with AwsKmsKeyProvider in hierarchical mode (the default),
@@ -46,7 +45,7 @@ interface DevServer {
   stop(): Promise<void>
 }
 
-/* eslint-disable @typescript-eslint/no-require-imports */
+/* eslint-disable @typescript-eslint/no-require-imports -- loaded dynamically, as the header says */
 export async function loadKmsVariant(): Promise<KmsLoad> {
   const providerFile = join(SRC, 'keys', 'aws-kms.ts')
   const serverFile = join(SRC, 'kms', 'dev-server.ts')

@@ -126,7 +126,8 @@ export function summarizeProfile(profile: CpuProfile, windows: Windows['windows'
 }
 
 export function renderSummary(s: ProfileSummary): string {
-  const table = (rows: Array<{ name: string; ms?: number; selfMs?: number; pct: number }>) => rows.map((r) => `  ${String(r.ms ?? r.selfMs).padStart(7)} ms ${r.pct.toFixed(1).padStart(5)}%  ${r.name}`).join('\n')
+  const table = (rows: Array<{ name: string; ms?: number; selfMs?: number; pct: number }>) =>
+    rows.map((r) => `  ${String(r.ms ?? r.selfMs).padStart(7)} ms ${r.pct.toFixed(1).padStart(5)}%  ${r.name}`).join('\n')
   return [
     `== ${s.label}: ${s.sampledMs} ms of samples in ${s.wallMs} ms of timed workload ==`,
     'by category (self time):',

@@ -65,7 +65,14 @@ export function rlsCosts(r: BenchResults): RlsCost[] {
     const b = w.variants['rowcrypt-rls']
     if (a === undefined || b === undefined) continue
     const perCall = (ms: number) => (ms * 1000) / w.callsPerRepetition
-    out.push({ workload: w.name, label: label(w), rowcryptUs: round2(perCall(a.medianMs)), rlsUs: round2(perCall(b.medianMs)), addedUs: round2(perCall(b.medianMs - a.medianMs)), ratio: round2(b.medianMs / a.medianMs) })
+    out.push({
+      workload: w.name,
+      label: label(w),
+      rowcryptUs: round2(perCall(a.medianMs)),
+      rlsUs: round2(perCall(b.medianMs)),
+      addedUs: round2(perCall(b.medianMs - a.medianMs)),
+      ratio: round2(b.medianMs / a.medianMs),
+    })
   }
   return out
 }
@@ -110,7 +117,20 @@ function pad(s: string, n: number, right = false): string {
 /** The console table. */
 export function renderTable(r: BenchResults): string {
   const lines: string[] = []
-  const head = [pad('workload', 36), pad('variant', 13), pad('min ms', 9, true), pad('median ms', 10, true), pad('max ms', 9, true), pad('µs/row', 8, true), pad('ratio', 7, true), pad('paired', 7, true), pad('cpu', 7, true), pad('target', 8, true), pad('KMS calls', 10, true), pad('peak RSS', 9, true)]
+  const head = [
+    pad('workload', 36),
+    pad('variant', 13),
+    pad('min ms', 9, true),
+    pad('median ms', 10, true),
+    pad('max ms', 9, true),
+    pad('µs/row', 8, true),
+    pad('ratio', 7, true),
+    pad('paired', 7, true),
+    pad('cpu', 7, true),
+    pad('target', 8, true),
+    pad('KMS calls', 10, true),
+    pad('peak RSS', 9, true),
+  ]
   lines.push(head.join(' '))
   lines.push('-'.repeat(head.join(' ').length))
   for (const w of r.workloads) {
@@ -149,17 +169,27 @@ export function renderTable(r: BenchResults): string {
   if (rls.length > 0) {
     lines.push('')
     lines.push('RLS (rowcrypt-rls against rowcrypt, median per query):')
-    for (const c of rls) lines.push(`  ${pad(c.label, 36)} rowcrypt ${pad(fmtUs(c.rowcryptUs), 9, true)}  rowcrypt-rls ${pad(fmtUs(c.rlsUs), 9, true)}  added ${pad(`${c.addedUs >= 0 ? '+' : ''}${fmtUs(c.addedUs)}`, 10, true)}  (${c.ratio.toFixed(2)}×)`)
+    for (const c of rls)
+      lines.push(
+        `  ${pad(c.label, 36)} rowcrypt ${pad(fmtUs(c.rowcryptUs), 9, true)}  rowcrypt-rls ${pad(fmtUs(c.rlsUs), 9, true)}  added ${pad(`${c.addedUs >= 0 ? '+' : ''}${fmtUs(c.addedUs)}`, 10, true)}  (${c.ratio.toFixed(2)}×)`,
+      )
   }
   const bounds = boundGaps(r)
   if (bounds.length > 0) {
     lines.push('')
     lines.push('against the bound (least cost of any per-row-key, per-field AES-256-GCM extension):')
-    for (const b of bounds) lines.push(`  ${pad(b.label, 36)} bound ${b.bound.toFixed(2)}× (target ≤ ${b.target.toFixed(2)}×${b.bound > b.target ? ', not reachable' : ''})  rowcrypt ${b.rowcrypt.toFixed(2)}×  rowcrypt/bound ${(b.rowcrypt / b.bound).toFixed(2)}×${b.boundRow !== undefined ? `  bound-row ${b.boundRow.toFixed(2)}×` : ''}`)
+    for (const b of bounds)
+      lines.push(
+        `  ${pad(b.label, 36)} bound ${b.bound.toFixed(2)}× (target ≤ ${b.target.toFixed(2)}×${b.bound > b.target ? ', not reachable' : ''})  rowcrypt ${b.rowcrypt.toFixed(2)}×  rowcrypt/bound ${(b.rowcrypt / b.bound).toFixed(2)}×${b.boundRow !== undefined ? `  bound-row ${b.boundRow.toFixed(2)}×` : ''}`,
+      )
   }
   lines.push('')
-  lines.push(`memory: peak RSS of the process ${r.memory.maxRssMiB.toFixed(0)} MiB (resourceUsage maxRSS); at the end RSS ${r.memory.rssAtEndMiB.toFixed(0)} MiB, heap used ${r.memory.heapUsedAtEndMiB.toFixed(0)} MiB`)
-  lines.push(`KMS variant: ${r.kms.status}${r.kms.coldFindManyCalls !== undefined ? `; cold findMany of ${r.config.size} rows of one tenant: ${r.kms.coldFindManyCalls} KMS call(s) (target ≤ 1)` : ''}`)
+  lines.push(
+    `memory: peak RSS of the process ${r.memory.maxRssMiB.toFixed(0)} MiB (resourceUsage maxRSS); at the end RSS ${r.memory.rssAtEndMiB.toFixed(0)} MiB, heap used ${r.memory.heapUsedAtEndMiB.toFixed(0)} MiB`,
+  )
+  lines.push(
+    `KMS variant: ${r.kms.status}${r.kms.coldFindManyCalls !== undefined ? `; cold findMany of ${r.config.size} rows of one tenant: ${r.kms.coldFindManyCalls} KMS call(s) (target ≤ 1)` : ''}`,
+  )
   lines.push(`bench took ${r.durationSeconds.toFixed(0)} s`)
   return lines.join('\n')
 }
@@ -179,7 +209,15 @@ export function boundGaps(r: BenchResults): Array<{ label: string; target: numbe
 /** A Markdown table (first column left-aligned, the others right-aligned), then an empty line. */
 function markdownTable(head: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`
-  return [line(head), `|---|${head.slice(1).map(() => '---:|').join('')}`, ...rows.map(line), '']
+  return [
+    line(head),
+    `|---|${head
+      .slice(1)
+      .map(() => '---:|')
+      .join('')}`,
+    ...rows.map(line),
+    '',
+  ]
 }
 
 /** A workload's label with its size (`findMany of 1000`). */
@@ -201,9 +239,15 @@ export function renderMarkdown(r: BenchResults): string {
   out.push(`- Run: ${m.date}, \`${m.command}\`, took ${r.durationSeconds.toFixed(0)} s`)
   out.push(`- Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}; ${m.platform}`)
   out.push(`- Software: Node ${m.node}, PostgreSQL ${m.postgres} (same host, 127.0.0.1), Prisma ${m.prisma} with @prisma/adapter-pg ${m.adapterPg}; rowcrypt at ${m.commit}`)
-  out.push(`- Method: ${r.config.size} rows of four encrypted fields (email, name, ssn, 1 KB notes) in one PostgreSQL table; every workload runs once per variant as warm-up, then ${r.config.repetitions} rounds. In a round, the per-row workloads (create, findUnique, update) run in ${r.config.slices} slices of rows with the variants alternating slice by slice; findMany and createMany run ${r.config.cheapRepeats}× per round, alternating call by call; a full \`gc()\` before each repetition and a young-generation one before each slice; \`VACUUM ANALYZE\` (untimed) after each round, autovacuum off for the table. Ratio = median of the variant / median of plain Prisma (the issue's measure); paired = median over repetitions of variant / plain in the same repetition (less sensitive to load on the machine).`)
-  out.push('- Variants: `plain` (Prisma 7, no extension, the tenant filtered by hand), `noop-ext` (a query extension that only calls `query(args)`, inside `withTenant`), `bound` (the least any per-row-key, per-field AES-256-GCM extension can cost: noop-ext plus only the unavoidable `node:crypto` calls, storing values of rowcrypt\'s size; `boundTarget` in `bench/workloads.ts`), `bound-row` (the same for one GCM message per row, a format rowcrypt does not use; `boundRowTarget`), `rowcrypt` (LocalKeyProvider), `rowcrypt-rls` (the same with `rls: true`, rowcrypt\'s policies from `rlsPolicySql` on the table, connected as a role without SUPERUSER or BYPASSRLS), `rowcrypt-kms` (AwsKmsKeyProvider, hierarchical, against the in-process KMS dev server); built in `bench/variants.ts`.')
-  out.push(`- Load average of the machine (1/5/15 min) at start ${(m.loadAverageAtStart as unknown as number[]).join(' / ')}, at end ${(m.loadAverageAtEnd as unknown as number[]).join(' / ')} (other work on this 2-core machine widens min–max).`)
+  out.push(
+    `- Method: ${r.config.size} rows of four encrypted fields (email, name, ssn, 1 KB notes) in one PostgreSQL table; every workload runs once per variant as warm-up, then ${r.config.repetitions} rounds. In a round, the per-row workloads (create, findUnique, update) run in ${r.config.slices} slices of rows with the variants alternating slice by slice; findMany and createMany run ${r.config.cheapRepeats}× per round, alternating call by call; a full \`gc()\` before each repetition and a young-generation one before each slice; \`VACUUM ANALYZE\` (untimed) after each round, autovacuum off for the table. Ratio = median of the variant / median of plain Prisma (the issue's measure); paired = median over repetitions of variant / plain in the same repetition (less sensitive to load on the machine).`,
+  )
+  out.push(
+    "- Variants: `plain` (Prisma 7, no extension, the tenant filtered by hand), `noop-ext` (a query extension that only calls `query(args)`, inside `withTenant`), `bound` (the least any per-row-key, per-field AES-256-GCM extension can cost: noop-ext plus only the unavoidable `node:crypto` calls, storing values of rowcrypt's size; `boundTarget` in `bench/workloads.ts`), `bound-row` (the same for one GCM message per row, a format rowcrypt does not use; `boundRowTarget`), `rowcrypt` (LocalKeyProvider), `rowcrypt-rls` (the same with `rls: true`, rowcrypt's policies from `rlsPolicySql` on the table, connected as a role without SUPERUSER or BYPASSRLS), `rowcrypt-kms` (AwsKmsKeyProvider, hierarchical, against the in-process KMS dev server); built in `bench/variants.ts`.",
+  )
+  out.push(
+    `- Load average of the machine (1/5/15 min) at start ${(m.loadAverageAtStart as unknown as number[]).join(' / ')}, at end ${(m.loadAverageAtEnd as unknown as number[]).join(' / ')} (other work on this 2-core machine widens min–max).`,
+  )
   out.push('')
   const cell = (v: VariantResult | undefined) => (v === undefined ? 'n/a' : `${fmtMs(v.medianMs)} ms (${fmtMs(v.minMs)}–${fmtMs(v.maxMs)})`)
   const ratio = (x: VariantResult | undefined) => (x?.ratio === undefined ? 'n/a' : `**${x.ratio.toFixed(2)}×** ${x.meetsTarget ? '✓' : '✗'} (${x.pairedRatio?.toFixed(2)}×)`)
@@ -215,14 +259,23 @@ export function renderMarkdown(r: BenchResults): string {
   )
   const bounds = boundGaps(r)
   if (bounds.length > 0) {
-    out.push('**Against the bound**: `bound` is what any extension with a key per row and AES-256-GCM per field must spend here (Prisma with ciphertext-sized values through a query extension, plus the cryptography alone). A target below the bound\'s ratio cannot be met by such a design on this machine; rowcrypt / bound is what rowcrypt\'s own work (binding, checks, formats, tenant confinement, compare-and-swap) adds on top.')
+    out.push(
+      "**Against the bound**: `bound` is what any extension with a key per row and AES-256-GCM per field must spend here (Prisma with ciphertext-sized values through a query extension, plus the cryptography alone). A target below the bound's ratio cannot be met by such a design on this machine; rowcrypt / bound is what rowcrypt's own work (binding, checks, formats, tenant confinement, compare-and-swap) adds on top.",
+    )
     out.push('')
-    out.push('`bound-row` is the same bound for a different format, one GCM message per row (not rowcrypt\'s): what such a format change could give, and what it would cost updates of one field.')
+    out.push("`bound-row` is the same bound for a different format, one GCM message per row (not rowcrypt's): what such a format change could give, and what it would cost updates of one field.")
     out.push('')
     out.push(
       ...markdownTable(
         ['workload', 'bound ratio to plain', 'target', 'rowcrypt ratio to plain', 'rowcrypt / bound', 'bound-row ratio to plain'],
-        bounds.map((b) => [b.label, `${b.bound.toFixed(2)}× ${b.bound <= b.target ? '(target reachable)' : '(**above the target**)'}`, `≤ ${b.target.toFixed(2)}×`, `${b.rowcrypt.toFixed(2)}×`, `${(b.rowcrypt / b.bound).toFixed(2)}×`, b.boundRow === undefined ? 'n/a' : `${b.boundRow.toFixed(2)}×`]),
+        bounds.map((b) => [
+          b.label,
+          `${b.bound.toFixed(2)}× ${b.bound <= b.target ? '(target reachable)' : '(**above the target**)'}`,
+          `≤ ${b.target.toFixed(2)}×`,
+          `${b.rowcrypt.toFixed(2)}×`,
+          `${(b.rowcrypt / b.bound).toFixed(2)}×`,
+          b.boundRow === undefined ? 'n/a' : `${b.boundRow.toFixed(2)}×`,
+        ]),
       ),
     )
   }
@@ -244,14 +297,23 @@ export function renderMarkdown(r: BenchResults): string {
     out.push(...markdownTable(['what', 'median', 'min–max'], rows))
   }
   if (r.workloads.some((w) => Object.values(w.variants).some((v) => v.cpuRatio !== undefined))) {
-    out.push('**CPU time** of the bench process (user + system; Prisma, pg and rowcrypt, not PostgreSQL), median per repetition and ratio to plain Prisma: less sensitive than wall time to other load on the machine.')
+    out.push(
+      '**CPU time** of the bench process (user + system; Prisma, pg and rowcrypt, not PostgreSQL), median per repetition and ratio to plain Prisma: less sensitive than wall time to other load on the machine.',
+    )
     out.push('')
     const cpu = (x: VariantResult | undefined) => (x?.cpuMedianMs === undefined ? 'n/a' : `${fmtMs(x.cpuMedianMs)} ms${x.cpuRatio === undefined ? '' : ` (${x.cpuRatio.toFixed(2)}×)`}`)
-    out.push(...markdownTable(['workload', ...r.config.variants], r.workloads.map((w) => [label(w), ...r.config.variants.map((v) => cpu(w.variants[v]))])))
+    out.push(
+      ...markdownTable(
+        ['workload', ...r.config.variants],
+        r.workloads.map((w) => [label(w), ...r.config.variants.map((v) => cpu(w.variants[v]))]),
+      ),
+    )
   }
   const rls = rlsCosts(r)
   if (rls.length > 0) {
-    out.push('**Cost of RLS** (`rowcrypt-rls`: rowcrypt with `rls: true`, rowcrypt\'s policies on the table, connected as a role without SUPERUSER or BYPASSRLS; against `rowcrypt` without RLS, same run; median per Prisma call):')
+    out.push(
+      "**Cost of RLS** (`rowcrypt-rls`: rowcrypt with `rls: true`, rowcrypt's policies on the table, connected as a role without SUPERUSER or BYPASSRLS; against `rowcrypt` without RLS, same run; median per Prisma call):",
+    )
     out.push('')
     out.push(
       ...markdownTable(
@@ -264,16 +326,28 @@ export function renderMarkdown(r: BenchResults): string {
   out.push('workload inherits earlier heap growth):')
   out.push('')
   const memory = (x: VariantResult | undefined) => (x ? `${x.peakRssMiB.toFixed(0)} MiB RSS, ${x.peakHeapUsedMiB.toFixed(0)} MiB heap` : 'n/a')
-  out.push(...markdownTable(['workload', ...r.config.variants], r.workloads.map((w) => [w.name, ...r.config.variants.map((v) => memory(w.variants[v]))])))
+  out.push(
+    ...markdownTable(
+      ['workload', ...r.config.variants],
+      r.workloads.map((w) => [w.name, ...r.config.variants.map((v) => memory(w.variants[v]))]),
+    ),
+  )
   out.push(`Whole process: peak RSS ${r.memory.maxRssMiB.toFixed(0)} MiB (\`process.resourceUsage().maxRSS\`).`)
   out.push('')
-  out.push(`**KMS (AWS hierarchical) variant**: ${r.kms.status}.${r.kms.coldFindManyCalls !== undefined ? ` Cold findMany of ${r.config.size} rows of one tenant: ${r.kms.coldFindManyCalls} KMS call(s) (target ≤ 1).` : ''}`)
+  out.push(
+    `**KMS (AWS hierarchical) variant**: ${r.kms.status}.${r.kms.coldFindManyCalls !== undefined ? ` Cold findMany of ${r.config.size} rows of one tenant: ${r.kms.coldFindManyCalls} KMS call(s) (target ≤ 1).` : ''}`,
+  )
   out.push('')
   const kmsVariants = r.config.variants.filter((v) => r.workloads.some((w) => w.variants[v]?.kmsCalls !== undefined))
   if (kmsVariants.length > 0) {
-    out.push('KMS requests per repetition (median; creates write into a new tenant each repetition, so they include making that tenant\'s key; reads and updates use the warm cache):')
+    out.push("KMS requests per repetition (median; creates write into a new tenant each repetition, so they include making that tenant's key; reads and updates use the warm cache):")
     out.push('')
-    out.push(...markdownTable(['workload', ...kmsVariants], r.workloads.map((w) => [label(w), ...kmsVariants.map((v) => String(w.variants[v]?.kmsCalls?.median ?? 'n/a'))])))
+    out.push(
+      ...markdownTable(
+        ['workload', ...kmsVariants],
+        r.workloads.map((w) => [label(w), ...kmsVariants.map((v) => String(w.variants[v]?.kmsCalls?.median ?? 'n/a'))]),
+      ),
+    )
   }
   out.push('Reproduce: `npm ci && npm run bench` (PostgreSQL at `postgresql://postgres@127.0.0.1:5432/test`, or set')
   out.push('`ROWCRYPT_BENCH_PG_URL`; the `rowcrypt-rls` variant creates the login role `rowcrypt_bench_app` when it is missing, so that')

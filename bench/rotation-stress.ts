@@ -122,9 +122,14 @@ module.exports = async () => {
   return file
 }
 
+// A run uses one database: only its client, adapter and driver are loaded, and TypeScript only to
+// compile a client.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the lazy loading described above
+const load = <T>(id: string): T => require(id) as T
+
 /** Transpiles generated/<kind>/client/**.ts to CommonJS under `out`/client. */
 function compileClient(kind: StressDb, out: string): void {
-  const ts = require('typescript') as typeof import('typescript')
+  const ts = load<typeof import('typescript')>('typescript')
   const src = join(ROOT, 'generated', kind, 'client')
   const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]))
   for (const file of walk(src)) {
@@ -154,22 +159,22 @@ const log = [{ emit: 'event' as const, level: 'query' as const }]
 
 function connectBase(target: StressTarget, poolSize: number): SqliteClient {
   if (target.kind === 'postgres') {
-    const { PrismaClient } = require('../generated/postgres/client/client') as typeof import('../generated/postgres/client/client')
-    const { PrismaPg } = require('@prisma/adapter-pg') as typeof import('@prisma/adapter-pg')
+    const { PrismaClient } = load<typeof import('../generated/postgres/client/client')>('../generated/postgres/client/client')
+    const { PrismaPg } = load<typeof import('@prisma/adapter-pg')>('@prisma/adapter-pg')
     return new PrismaClient({ log, adapter: new PrismaPg({ connectionString: PG_URL, max: poolSize }, { schema: target.name }) }) as unknown as SqliteClient
   }
   if (target.kind === 'mysql') {
-    const { PrismaClient } = require('../generated/mysql/client/client') as typeof import('../generated/mysql/client/client')
-    const { PrismaMariaDb } = require('@prisma/adapter-mariadb') as typeof import('@prisma/adapter-mariadb')
+    const { PrismaClient } = load<typeof import('../generated/mysql/client/client')>('../generated/mysql/client/client')
+    const { PrismaMariaDb } = load<typeof import('@prisma/adapter-mariadb')>('@prisma/adapter-mariadb')
     return new PrismaClient({ log, adapter: new PrismaMariaDb({ ...mysqlConfig(), database: target.name, connectionLimit: poolSize, acquireTimeout: 60_000 }) }) as unknown as SqliteClient
   }
-  const { PrismaClient } = require('../generated/sqlite/client/client') as typeof import('../generated/sqlite/client/client')
-  const { PrismaBetterSqlite3 } = require('@prisma/adapter-better-sqlite3') as typeof import('@prisma/adapter-better-sqlite3')
+  const { PrismaClient } = load<typeof import('../generated/sqlite/client/client')>('../generated/sqlite/client/client')
+  const { PrismaBetterSqlite3 } = load<typeof import('@prisma/adapter-better-sqlite3')>('@prisma/adapter-better-sqlite3')
   return new PrismaClient({ log, adapter: new PrismaBetterSqlite3({ url: `file:${target.name}`, timeout: 30_000 }) }) as unknown as SqliteClient
 }
 
 function manifestOf(kind: StressDb): typeof sqliteManifest {
-  return (require(`../generated/${kind}/rowcrypt`) as { manifest: typeof sqliteManifest }).manifest
+  return load<{ manifest: typeof sqliteManifest }>(`../generated/${kind}/rowcrypt`).manifest
 }
 
 function extend(base: SqliteClient, kind: StressDb, active: 'v1' | 'v2') {
@@ -192,13 +197,13 @@ interface StressDatabase {
 
 let counter = 0
 
-const migrate = () => require('../prisma/migrate') as typeof import('../prisma/migrate')
+const migrate = () => load<typeof import('../prisma/migrate')>('../prisma/migrate')
 
 /** Creates and migrates a fresh database (PostgreSQL schema, MariaDB database, SQLite file in WAL mode). */
 async function createDatabase(kind: StressDb, keep: boolean): Promise<StressDatabase> {
   const name = `rc_stress_${process.pid}_${Date.now().toString(36)}_${++counter}`
   if (kind === 'sqlite') {
-    const Database = require('better-sqlite3') as typeof import('better-sqlite3')
+    const Database = load<typeof import('better-sqlite3')>('better-sqlite3')
     const dir = mkdtempSync(join(tmpdir(), 'rowcrypt-stress-'))
     const file = join(dir, `${name}.db`)
     const db = new Database(file)
@@ -219,7 +224,7 @@ async function createDatabase(kind: StressDb, keep: boolean): Promise<StressData
     }
   }
   if (kind === 'mysql') {
-    const mariadb = require('mariadb') as typeof import('mariadb')
+    const mariadb = load<typeof import('mariadb')>('mariadb')
     const admin = await mariadb.createConnection({ ...mysqlConfig(), connectTimeout: 5000 })
     await migrate().applyMysqlMigrations(admin, name)
     await admin.query("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',ANSI_QUOTES')")
@@ -235,7 +240,7 @@ async function createDatabase(kind: StressDb, keep: boolean): Promise<StressData
       },
     }
   }
-  const { Client } = require('pg') as typeof import('pg')
+  const { Client } = load<typeof import('pg')>('pg')
   const admin = new Client({ connectionString: PG_URL })
   await admin.connect()
   await migrate().applyPostgresMigrations(admin, name)
@@ -272,10 +277,7 @@ function prng(seed: number): () => number {
 // The application: a child process writing through rowcrypt until told to stop
 
 type ToWriter = { type: 'count' } | { type: 'stop' }
-type FromWriter =
-  | { type: 'ready'; rows: number }
-  | { type: 'count'; writes: number }
-  | { type: 'result'; result: WriterResult }
+type FromWriter = { type: 'ready'; rows: number } | { type: 'count'; writes: number } | { type: 'result'; result: WriterResult }
 
 interface WriterResult {
   writes: number
@@ -619,7 +621,9 @@ export async function runStress(options: StressOptions): Promise<StressReport> {
     for (let i = 0; i < options.rows; i += chunk) {
       const tenant = `t${(i / chunk) % TENANTS}`
       const n = Math.min(chunk, options.rows - i)
-      await withTenant(tenant, () => seeder.user.createMany({ data: Array.from({ length: n }, (_, j) => ({ name: `u${i + j}`, email: `u${i + j}@example.com`, ssn: (i + j) % 3 === 0 ? null : '123-45-6789', notes: INITIAL })) }))
+      await withTenant(tenant, () =>
+        seeder.user.createMany({ data: Array.from({ length: n }, (_, j) => ({ name: `u${i + j}`, email: `u${i + j}@example.com`, ssn: (i + j) % 3 === 0 ? null : '123-45-6789', notes: INITIAL })) }),
+      )
     }
     const seedSeconds = (performance.now() - t0) / 1000
     log(`${options.db}: seeded ${options.rows} rows on v1 in ${seedSeconds.toFixed(1)} s`)
@@ -674,9 +678,21 @@ export async function runStress(options: StressOptions): Promise<StressReport> {
       }
       const v = await versions(db)
       const verified = await verifyRows({ prisma: app })
-      const report: KillReport = { kill: k, killedAtMs: Math.round(run.killedAtMs ?? 0), fraction: Math.round(plan.fraction * 1000) / 1000, rotated: (v.v2 ?? 0) - onTarget, onOld: v.v1 ?? 0, onTarget: v.v2 ?? 0, unreadable: verified.failed, conflicts: Number(run.last?.conflicts ?? 0), peakRssMb: run.peakRssMb }
+      const report: KillReport = {
+        kill: k,
+        killedAtMs: Math.round(run.killedAtMs ?? 0),
+        fraction: Math.round(plan.fraction * 1000) / 1000,
+        rotated: (v.v2 ?? 0) - onTarget,
+        onOld: v.v1 ?? 0,
+        onTarget: v.v2 ?? 0,
+        unreadable: verified.failed,
+        conflicts: Number(run.last?.conflicts ?? 0),
+        peakRssMb: run.peakRssMb,
+      }
       kills.push(report)
-      log(`  kill ${k}: at ${report.killedAtMs} ms (target ${Math.round(report.fraction * 100)}% of ${remaining}), having rotated ${report.rotated} rows: v1 ${report.onOld}, v2 ${report.onTarget}, unreadable ${report.unreadable}`)
+      log(
+        `  kill ${k}: at ${report.killedAtMs} ms (target ${Math.round(report.fraction * 100)}% of ${remaining}), having rotated ${report.rotated} rows: v1 ${report.onOld}, v2 ${report.onTarget}, unreadable ${report.unreadable}`,
+      )
       if (report.onOld + report.onTarget !== options.rows) problems.push(`after kill ${k}: ${JSON.stringify(v)} is not ${options.rows} rows on v1/v2`)
       if (report.unreadable > 0) problems.push(`after kill ${k}: ${report.unreadable} rows do not decrypt`)
       if (report.rotated <= 0) problems.push(`kill ${k}: the process had moved no row`)
@@ -703,7 +719,9 @@ export async function runStress(options: StressOptions): Promise<StressReport> {
       peakRssMb: final?.peakRssMb ?? 0,
       stderr: final?.stderr ?? '',
     }
-    log(`  final run: exit ${finalReport.exitCode}, rotated ${finalReport.rotated} of ${finalExpected} left, ${Math.round(finalReport.rowsPerSecond)} rows/s, peak RSS ${finalReport.peakRssMb.toFixed(0)} MB`)
+    log(
+      `  final run: exit ${finalReport.exitCode}, rotated ${finalReport.rotated} of ${finalExpected} left, ${Math.round(finalReport.rowsPerSecond)} rows/s, peak RSS ${finalReport.peakRssMb.toFixed(0)} MB`,
+    )
     if (final === undefined || final.outcome !== 'completed') problems.push(`the final rotate run did not complete (exit ${final?.exitCode ?? 'none'}): ${final?.stderr ?? ''}`)
     // Exactly once: the final run's successful compare-and-swap updates are the rows that were left.
     if (finalReport.rotated !== finalExpected) problems.push(`the final run rotated ${finalReport.rotated} rows; ${finalExpected} were left`)
@@ -733,7 +751,13 @@ export async function runStress(options: StressOptions): Promise<StressReport> {
       cursor = page[page.length - 1]!.id
     }
     if (seen !== options.rows) problems.push(`read back ${seen} rows of ${options.rows}`)
-    if (lostUpdates.length > 0) problems.push(`${lostUpdates.length} lost updates (rows not holding the last acknowledged write), e.g. ids ${lostUpdates.slice(0, 10).map((l) => l.id).join(', ')}`)
+    if (lostUpdates.length > 0)
+      problems.push(
+        `${lostUpdates.length} lost updates (rows not holding the last acknowledged write), e.g. ids ${lostUpdates
+          .slice(0, 10)
+          .map((l) => l.id)
+          .join(', ')}`,
+      )
     if (w.readMismatches.length > 0) problems.push(`${w.readMismatches.length} application reads did not return the row's last acknowledged write`)
     if (w.errors.length > 0) problems.push(`${w.errors.length} application reads or writes failed: ${JSON.stringify(w.errors.slice(0, 5))}`)
     const writesDuringRotation = writesAfter - writesBefore
@@ -758,7 +782,15 @@ export async function runStress(options: StressOptions): Promise<StressReport> {
       rotateWallSeconds: wallMs / 1000,
       peakRssMb: peakRss,
       conflictsRetried: conflicts,
-      writer: { writes: w.writes, writesDuringRotation, casRetries: w.updateStatements - w.writes - w.errors.filter(([op]) => op === 'update').length, reads: w.reads, readMismatches: w.readMismatches.length, errors: w.errors, writesPerSecond: (w.writes * 1000) / w.elapsedMs },
+      writer: {
+        writes: w.writes,
+        writesDuringRotation,
+        casRetries: w.updateStatements - w.writes - w.errors.filter(([op]) => op === 'update').length,
+        reads: w.reads,
+        readMismatches: w.readMismatches.length,
+        errors: w.errors,
+        writesPerSecond: (w.writes * 1000) / w.elapsedMs,
+      },
       versionsAfter,
       lostUpdates,
       unreadableAfter,

@@ -62,7 +62,19 @@ async function worker(schema: string, mode: 'rewrap' | 'rekey', rows: number, ba
   const peakRss = process.resourceUsage().maxRSS * 1024
   await base.$disconnect()
   const mb = (n: number) => n / 2 ** 20
-  const result: WorkerResult = { mode, rows, rotated, elapsedMs, rowsPerSecond: (rotated * 1000) / elapsedMs, rssBeforeMb: mb(rssBefore), peakRssMb: mb(peakRss), liveHeapBeforeMb: mb(heapBefore), liveHeapMaxMb: mb(liveHeapMax), batchSize, concurrency }
+  const result: WorkerResult = {
+    mode,
+    rows,
+    rotated,
+    elapsedMs,
+    rowsPerSecond: (rotated * 1000) / elapsedMs,
+    rssBeforeMb: mb(rssBefore),
+    peakRssMb: mb(peakRss),
+    liveHeapBeforeMb: mb(heapBefore),
+    liveHeapMaxMb: mb(liveHeapMax),
+    batchSize,
+    concurrency,
+  }
   process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 
@@ -73,7 +85,9 @@ async function seed(rows: number): Promise<{ schema: string; close: () => Promis
   for (let i = 0; i < rows; i += chunk) {
     const tenant = `tenant_${(i / chunk) % TENANTS}`
     const n = Math.min(chunk, rows - i)
-    await withTenant(tenant, () => prisma.customer.createMany({ data: Array.from({ length: n }, (_, j) => ({ email: `c${i + j}@example.com`, name: `Customer ${i + j}`, ssn: '123-45-6789', notes: NOTES, seq: i + j })) }))
+    await withTenant(tenant, () =>
+      prisma.customer.createMany({ data: Array.from({ length: n }, (_, j) => ({ email: `c${i + j}@example.com`, name: `Customer ${i + j}`, ssn: '123-45-6789', notes: NOTES, seq: i + j })) }),
+    )
   }
   await db.vacuum()
   return { schema: db.schema, close: () => db.close() }

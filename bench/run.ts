@@ -330,7 +330,13 @@ async function main(): Promise<void> {
       for (const name of names) {
         const s = summarize(samples.get(`${w.name}/${name}`) ?? [])
         const peak = sampler.peaks.get(`${w.name}/${name}`) ?? { rss: 0, heapUsed: 0 }
-        const r: VariantResult = { ...s, cpuMedianMs: summarize(cpuSamples.get(`${w.name}/${name}`) ?? []).medianMs, perRowUs: round2((s.medianMs * 1000) / opts.size), peakRssMiB: mib(peak.rss), peakHeapUsedMiB: mib(peak.heapUsed) }
+        const r: VariantResult = {
+          ...s,
+          cpuMedianMs: summarize(cpuSamples.get(`${w.name}/${name}`) ?? []).medianMs,
+          perRowUs: round2((s.medianMs * 1000) / opts.size),
+          peakRssMiB: mib(peak.rss),
+          peakHeapUsedMiB: mib(peak.heapUsed),
+        }
         if (name !== 'plain' && plainMedian !== undefined) {
           r.ratio = round2(s.medianMs / plainMedian)
           const plainCpu = summarize(cpuSamples.get(`${w.name}/plain`) ?? []).medianMs
@@ -395,7 +401,9 @@ function metadata(db: BenchDatabase, opts: Options): Record<string, unknown> {
   }
   const git = (cmd: string) => {
     try {
-      return execSync(cmd, { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()
+      return execSync(cmd, { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim()
     } catch {
       return 'unknown'
     }

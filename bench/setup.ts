@@ -105,7 +105,10 @@ export async function openBenchDatabase(label = 'bench'): Promise<BenchDatabase>
   // Autovacuum is off for the bench table: the bench vacuums between rounds, untimed, so a vacuum
   // never lands inside one variant's sample.
   const dir = join(__dirname, 'prisma', 'migrations')
-  for (const name of readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort()) {
+  for (const name of readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort()) {
     await admin.query('BEGIN')
     try {
       await admin.query(readFileSync(join(dir, name, 'migration.sql'), 'utf8'))
@@ -155,7 +158,9 @@ export async function openBenchDatabase(label = 'bench'): Promise<BenchDatabase>
 /** Creates `RLS_ROLE` once and checks that row-level security binds it. */
 async function ensureRestrictedRole(admin: Client): Promise<void> {
   try {
-    await admin.query(`DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${RLS_ROLE}') THEN CREATE ROLE ${RLS_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '${RLS_ROLE}'; END IF; END $$`)
+    await admin.query(
+      `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${RLS_ROLE}') THEN CREATE ROLE ${RLS_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '${RLS_ROLE}'; END IF; END $$`,
+    )
   } catch {
     // Another bench process created it between the check and the CREATE; checked below.
   }

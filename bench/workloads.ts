@@ -112,7 +112,16 @@ export function boundTarget(client: NoopClient): Target {
   }
   const encrypt = (tenantId: string, data: CustomerInput): BoundRow => {
     const key = randomFillSync(Buffer.alloc(32))
-    return { ...data, email: boundSeal(key, data.email), name: boundSeal(key, data.name), ssn: boundSeal(key, data.ssn), notes: boundSeal(key, data.notes), wrappedDek: boundWrap(kek, key), keyVersion: 'v1', tenantId }
+    return {
+      ...data,
+      email: boundSeal(key, data.email),
+      name: boundSeal(key, data.name),
+      ssn: boundSeal(key, data.ssn),
+      notes: boundSeal(key, data.notes),
+      wrappedDek: boundWrap(kek, key),
+      keyVersion: 'v1',
+      tenantId,
+    }
   }
   return {
     name: 'bound',
@@ -196,9 +205,14 @@ const BOUND_ROW_HEADER = 'bnr.A256GCM.s.'
 type BoundRow = CustomerInput & { wrappedDek: Uint8Array<ArrayBuffer>; keyVersion: string; tenantId: string }
 
 /** The methods both bounds share: rows written as `encrypt` makes them, read back through `open`. */
-function boundReadsAndCreates(c: NoopClient['customer'], encrypt: (tenantId: string, data: CustomerInput) => BoundRow, open: (row: CustomerRow | null) => CustomerRow | null): Omit<Target, 'name' | 'update'> {
+function boundReadsAndCreates(
+  c: NoopClient['customer'],
+  encrypt: (tenantId: string, data: CustomerInput) => BoundRow,
+  open: (row: CustomerRow | null) => CustomerRow | null,
+): Omit<Target, 'name' | 'update'> {
   return {
-    create: (tenantId, data) => withTenant(tenantId, async () => Object.assign(await c.create({ data: encrypt(tenantId, data) }), { email: data.email, name: data.name, ssn: data.ssn, notes: data.notes })),
+    create: (tenantId, data) =>
+      withTenant(tenantId, async () => Object.assign(await c.create({ data: encrypt(tenantId, data) }), { email: data.email, name: data.name, ssn: data.ssn, notes: data.notes })),
     createMany: async (tenantId, data) => (await withTenant(tenantId, () => c.createMany({ data: data.map((d) => encrypt(tenantId, d)) }))).count,
     findMany: (tenantId) => withTenant(tenantId, async () => (await c.findMany({ where: { tenantId } })).map((r) => open(r)!)),
     findUnique: (tenantId, id) => withTenant(tenantId, async () => open(await c.findUnique({ where: { id, tenantId } }))),
@@ -273,7 +287,32 @@ function prng(seed: number): () => number {
   }
 }
 
-const WORDS = ['account', 'called', 'about', 'invoice', 'renewal', 'delivery', 'address', 'changed', 'payment', 'pending', 'support', 'ticket', 'escalated', 'customer', 'prefers', 'email', 'contact', 'morning', 'refund', 'issued', 'warranty', 'claim', 'approved', 'note']
+const WORDS = [
+  'account',
+  'called',
+  'about',
+  'invoice',
+  'renewal',
+  'delivery',
+  'address',
+  'changed',
+  'payment',
+  'pending',
+  'support',
+  'ticket',
+  'escalated',
+  'customer',
+  'prefers',
+  'email',
+  'contact',
+  'morning',
+  'refund',
+  'issued',
+  'warranty',
+  'claim',
+  'approved',
+  'note',
+]
 
 /** `n` rows of the bench's data: short email, name and ssn, and a 1,024-character notes text. */
 export function makeInputs(n: number, seed = 1): CustomerInput[] {

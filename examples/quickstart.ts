@@ -30,13 +30,9 @@ async function main(): Promise<void> {
     }),
   )
 
-  const created = await withTenant('tenant_a', () =>
-    prisma.user.create({ data: { name: 'Ada', email: 'ada@example.com', ssn: '123-45-6789', notes: 'prefers email', prefs: { theme: 'dark' } } }),
-  )
+  const created = await withTenant('tenant_a', () => prisma.user.create({ data: { name: 'Ada', email: 'ada@example.com', ssn: '123-45-6789', notes: 'prefers email', prefs: { theme: 'dark' } } }))
 
-  const seen = await withTenant('tenant_a', () =>
-    prisma.user.findUnique({ where: { id: created.id }, select: { id: true, name: true, email: true, ssn: true, notes: true, prefs: true } }),
-  )
+  const seen = await withTenant('tenant_a', () => prisma.user.findUnique({ where: { id: created.id }, select: { id: true, name: true, email: true, ssn: true, notes: true, prefs: true } }))
   console.log('As the application sees it (withTenant("tenant_a")):')
   console.log(seen)
 

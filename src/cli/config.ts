@@ -116,6 +116,7 @@ function findConfig(cwd: string, configPath: string | undefined): string {
 // .cts) and ES modules need no loader installed in the project. jiti shares Node's module cache, so
 // the config's `import 'rowcrypt'` is the same instance as the command's (one tenant context).
 async function importFile(path: string): Promise<unknown> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- jiti loads only when a config file is read
   const { createJiti } = require('jiti') as typeof import('jiti')
   return createJiti(path, { interopDefault: false }).import(path)
 }
@@ -140,7 +141,12 @@ async function resolveExport(mod: unknown, path: string): Promise<RowcryptCliCon
 function reason(cause: unknown): string {
   const message = cause instanceof Error ? cause.message : String(cause)
   if (cause instanceof Error && cause.name.startsWith('PrismaClient')) return prismaReason(message)
-  return message.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? ''
+  return (
+    message
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l !== '') ?? ''
+  )
 }
 
 async function dispose(config: RowcryptCliConfig): Promise<void> {

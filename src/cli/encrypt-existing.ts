@@ -34,9 +34,16 @@ export async function runEncryptExisting(v: EncryptExistingValues, { io, name, s
     }
     const onBatch = (p: EncryptExistingResult) => {
       const s = view(p)
-      if (v.json) lines.emit({ event: 'progress', model: v.model, encrypted: s.encrypted, skipped: s.skipped, total: s.total, rowsPerSecond: s.rowsPerSecond, etaSeconds: s.etaSeconds ?? null, elapsedMs: s.elapsedMs }, true)
+      if (v.json)
+        lines.emit(
+          { event: 'progress', model: v.model, encrypted: s.encrypted, skipped: s.skipped, total: s.total, rowsPerSecond: s.rowsPerSecond, etaSeconds: s.etaSeconds ?? null, elapsedMs: s.elapsedMs },
+          true,
+        )
       else if (bar !== undefined) bar.update({ label: `encrypt ${v.model}`, done: s.done, total: s.total, rowsPerSecond: s.rowsPerSecond, etaSeconds: s.etaSeconds, failed: 0 })
-      else io.out(`Progress: ${v.model} ${formatCount(s.done)}/${formatCount(s.total)} rows (${formatCount(s.encrypted)} encrypted, ${formatCount(s.skipped)} skipped), ${formatCount(s.rowsPerSecond)} rows/s, ETA ${formatDuration(s.etaSeconds)}\n`)
+      else
+        io.out(
+          `Progress: ${v.model} ${formatCount(s.done)}/${formatCount(s.total)} rows (${formatCount(s.encrypted)} encrypted, ${formatCount(s.skipped)} skipped), ${formatCount(s.rowsPerSecond)} rows/s, ETA ${formatDuration(s.etaSeconds)}\n`,
+        )
     }
     const result = await encryptExistingRows(prisma, {
       model: v.model,

@@ -19,7 +19,14 @@ export function reportFailure(io: Pick<CommandIO, 'out' | 'err'>, name: string, 
   const exitCode = e instanceof UsageError || e instanceof ConfigError ? EXIT.usage : EXIT.failures
   if (json) {
     const command = name.replace(/^rowcrypt ?/, '')
-    const event = { event: 'error', ...(command !== '' ? { command } : {}), code: e.code, message: e.message, ...(e instanceof DatabaseError && e.databaseCode !== undefined ? { databaseCode: e.databaseCode } : {}), exitCode }
+    const event = {
+      event: 'error',
+      ...(command !== '' ? { command } : {}),
+      code: e.code,
+      message: e.message,
+      ...(e instanceof DatabaseError && e.databaseCode !== undefined ? { databaseCode: e.databaseCode } : {}),
+      exitCode,
+    }
     io.out(`${JSON.stringify(event)}\n`)
   } else if (e instanceof UsageError) {
     io.err(`${name}: ${e.message}\nRun '${name} --help' for usage.\n`)

@@ -15,28 +15,32 @@ export function renderHelp(table: readonly Entry[], path: readonly string[], ent
 function rootHelp(table: readonly Entry[], intro: string): string {
   const rows = table.flatMap((e): Array<[string, string]> => (isGroup(e) ? e.subcommands.map((s) => [`${e.name} ${s.name}`, s.summary]) : [[e.name, e.summary]]))
   rows.push(['help [command]', 'Show the help of a command (as does --help after any command)'])
-  return [
-    'Usage: rowcrypt <command> [options]',
-    wrap(intro, ''),
-    `Commands:\n${columns(rows)}`,
-    `Options:\n${columns([
-      ['-h, --help', 'Show this help'],
-      ['-v, --version', 'Print the version of rowcrypt'],
-    ])}`,
+  return (
     [
-      "Run 'rowcrypt <command> --help' for a command's options.",
-      wrap('Exit codes: 0 success, 1 failures found or the command failed, 2 usage or configuration error, 130 stopped by SIGINT or SIGTERM (run again to continue).', ''),
-    ].join('\n'),
-  ].join('\n\n') + '\n'
+      'Usage: rowcrypt <command> [options]',
+      wrap(intro, ''),
+      `Commands:\n${columns(rows)}`,
+      `Options:\n${columns([
+        ['-h, --help', 'Show this help'],
+        ['-v, --version', 'Print the version of rowcrypt'],
+      ])}`,
+      [
+        "Run 'rowcrypt <command> --help' for a command's options.",
+        wrap('Exit codes: 0 success, 1 failures found or the command failed, 2 usage or configuration error, 130 stopped by SIGINT or SIGTERM (run again to continue).', ''),
+      ].join('\n'),
+    ].join('\n\n') + '\n'
+  )
 }
 
 function groupHelp(name: string, group: GroupSpec): string {
-  return [
-    `Usage: ${name} <subcommand> [options]`,
-    wrap(group.description, ''),
-    `Subcommands:\n${columns(group.subcommands.map((s) => [s.name, s.summary]))}`,
-    `Run '${name} <subcommand> --help' for its options.`,
-  ].join('\n\n') + '\n'
+  return (
+    [
+      `Usage: ${name} <subcommand> [options]`,
+      wrap(group.description, ''),
+      `Subcommands:\n${columns(group.subcommands.map((s) => [s.name, s.summary]))}`,
+      `Run '${name} <subcommand> --help' for its options.`,
+    ].join('\n\n') + '\n'
+  )
 }
 
 function commandHelp(name: string, spec: CommandSpec): string {

@@ -35,7 +35,9 @@ export async function setup(io: CommandIO, values: { config: string | undefined;
         throw new ConfigError(`${loaded.path}: export prisma already extended with rowcrypt(), or the base prisma client with schema, models and keyProvider`)
       }
       const extra = c as { rls?: RowcryptOptions['rls']; observers?: RowcryptOptions['observers'] }
-      prisma = base.$extends(rowcrypt({ schema, models, keyProvider, ...(extra.rls !== undefined ? { rls: extra.rls } : {}), ...(extra.observers !== undefined ? { observers: extra.observers } : {}) }))
+      prisma = base.$extends(
+        rowcrypt({ schema, models, keyProvider, ...(extra.rls !== undefined ? { rls: extra.rls } : {}), ...(extra.observers !== undefined ? { observers: extra.observers } : {}) }),
+      )
     }
     const configSchema = (c as { dbSchema?: unknown }).dbSchema
     if (configSchema !== undefined && (typeof configSchema !== 'string' || configSchema === '')) throw new ConfigError(`${loaded.path}: dbSchema must be a schema name`)

@@ -21,7 +21,9 @@ export async function runKmsDevServer(v: KmsDevServerValues, { io, signal }: Com
     } else {
       io.out(`rowcrypt kms-dev-server listening on ${server.endpoint}${file !== undefined ? ` (keys in ${file})` : ' (keys in memory)'}\n`)
       for (const a of aliases) io.out(`  ${a.alias} -> ${a.arn}${a.created ? ' (created)' : ''}\n`)
-      io.out(`Development only: keys are stored unprotected. Client: new KMSClient({ endpoint: '${server.endpoint}', region: '${server.region}', credentials: { accessKeyId: 'dev', secretAccessKey: 'dev' } })\nPress Ctrl+C to stop.\n`)
+      io.out(
+        `Development only: keys are stored unprotected. Client: new KMSClient({ endpoint: '${server.endpoint}', region: '${server.region}', credentials: { accessKeyId: 'dev', secretAccessKey: 'dev' } })\nPress Ctrl+C to stop.\n`,
+      )
     }
     await new Promise<void>((done) => (signal === undefined || signal.aborted ? done() : signal.addEventListener('abort', () => done(), { once: true })))
   } finally {
@@ -29,6 +31,15 @@ export async function runKmsDevServer(v: KmsDevServerValues, { io, signal }: Com
   }
   const calls = server.calls()
   if (v.json) io.out(`${JSON.stringify({ event: 'stopped', calls })}\n`)
-  else io.out(`Stopped.${Object.keys(calls).length > 0 ? ` Calls: ${Object.entries(calls).map(([op, n]) => `${op}=${n}`).join(' ')}` : ''}\n`)
+  else
+    io.out(
+      `Stopped.${
+        Object.keys(calls).length > 0
+          ? ` Calls: ${Object.entries(calls)
+              .map(([op, n]) => `${op}=${n}`)
+              .join(' ')}`
+          : ''
+      }\n`,
+    )
   return EXIT.ok
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `rowcrypt` program: the process around runCli (its streams, terminal, signals and exit code).
 // Commands, options and help are in table.ts.
+import { EXIT } from './failure'
 import { terminalPrompt, type JobIO } from './io'
 import { runCli } from './run'
 import { trapStopSignals } from './signals'
@@ -26,7 +27,15 @@ function processIO(out: (s: string) => void): JobIO {
 }
 
 if (require.main === module) {
-  void main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code
-  })
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code
+    },
+    // runCli reports a command's failures itself, so a rejection here is a fault of rowcrypt's own:
+    // one line naming its class, not Node's dump of the error and its properties (which may hold values).
+    (e: unknown) => {
+      process.stderr.write(`rowcrypt: unexpected ${e instanceof Error ? e.name : typeof e}\n`)
+      process.exitCode = EXIT.failures
+    },
+  )
 }

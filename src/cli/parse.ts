@@ -20,7 +20,17 @@ export function resolveCommand(table: readonly Entry[], argv: readonly string[])
   const [first, ...afterFirst] = argv
   if (first === undefined || first.startsWith('-')) return { path: [], entry: undefined, rest: argv, problem: undefined }
   const entry = table.find((e) => e.name === first)
-  if (entry === undefined) return { path: [], entry: undefined, rest: afterFirst, problem: `unknown command '${first}'${didYouMean(first, table.map((e) => e.name), "'")}` }
+  if (entry === undefined)
+    return {
+      path: [],
+      entry: undefined,
+      rest: afterFirst,
+      problem: `unknown command '${first}'${didYouMean(
+        first,
+        table.map((e) => e.name),
+        "'",
+      )}`,
+    }
   if (!isGroup(entry)) return { path: [first], entry, rest: afterFirst, problem: undefined }
   const names = entry.subcommands.map((s) => s.name)
   const [second, ...afterSecond] = afterFirst
@@ -97,10 +107,12 @@ function convert(name: string, spec: OptionSpec, raw: string[] | undefined): unk
   }
   const n = Number(text)
   if (spec.kind === 'integer') {
-    if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < spec.min || (spec.max !== undefined && n > spec.max)) throw new UsageError(`option '--${name}' must be ${rangeText(spec)} (got '${text}')`)
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < spec.min || (spec.max !== undefined && n > spec.max))
+      throw new UsageError(`option '--${name}' must be ${rangeText(spec)} (got '${text}')`)
     return n
   }
-  if (text.trim() === '' || !Number.isFinite(n) || (spec.above !== undefined && n <= spec.above) || (spec.min !== undefined && n < spec.min)) throw new UsageError(`option '--${name}' must be ${rangeText(spec)} (got '${text}')`)
+  if (text.trim() === '' || !Number.isFinite(n) || (spec.above !== undefined && n <= spec.above) || (spec.min !== undefined && n < spec.min))
+    throw new UsageError(`option '--${name}' must be ${rangeText(spec)} (got '${text}')`)
   return n
 }
 

@@ -16,7 +16,10 @@ export class ProgressBar {
   #last = 0
   #shown = false
 
-  constructor(private readonly write: (s: string) => void, private readonly width = 24) {}
+  constructor(
+    private readonly write: (s: string) => void,
+    private readonly width = 24,
+  ) {}
 
   update(view: ProgressView, force = false): void {
     const now = performance.now()
@@ -60,7 +63,10 @@ export function formatDuration(seconds: number | undefined): string {
 /** Emits JSON lines no more often than every `intervalMs` (final events always). */
 export class JsonLines {
   #last = -Infinity
-  constructor(private readonly write: (s: string) => void, private readonly intervalMs = 250) {}
+  constructor(
+    private readonly write: (s: string) => void,
+    private readonly intervalMs = 250,
+  ) {}
 
   emit(event: Record<string, unknown>, force = false): void {
     const now = performance.now()

@@ -38,7 +38,11 @@ export async function runRotate(v: RotateValues, { io, name, signal }: CommandCo
   const verb = v.reindex ? ['reindex', 'reindexed'] : v.rekey ? ['rekey', 're-keyed'] : ['rotate', 'rotated']
   const json = v.json || io.tty !== true
   const s = await setup(io, v)
-  const progress = progressOutput<RotationProgress>(io, json, (p) => ({ label: `${verb[0]} ${p.model}`, done: p.rotated + p.failed, counts: { rotated: p.rotated, failed: p.failed, conflicts: p.conflicts } }))
+  const progress = progressOutput<RotationProgress>(io, json, (p) => ({
+    label: `${verb[0]} ${p.model}`,
+    done: p.rotated + p.failed,
+    counts: { rotated: p.rotated, failed: p.failed, conflicts: p.conflicts },
+  }))
   const { lines, onProgress } = progress
   let failures: readonly RowFailure[] = []
   let failedCount = 0
@@ -67,14 +71,31 @@ export async function runRotate(v: RotateValues, { io, name, signal }: CommandCo
     if (json) {
       for (const f of failures) lines.emit({ event: 'failure', ...f }, true)
       const counts = options.dryRun ? { wouldRotate: rotated } : { rotated }
-      lines.emit({ event: 'done', dryRun: options.dryRun, rekey: options.rekey, reindex: options.reindex, ...counts, failed: failedCount, conflicts, total: p?.total ?? rotated, elapsedMs: p?.elapsedMs ?? 0, rowsPerSecond: p?.rowsPerSecond ?? 0, interrupted }, true)
+      lines.emit(
+        {
+          event: 'done',
+          dryRun: options.dryRun,
+          rekey: options.rekey,
+          reindex: options.reindex,
+          ...counts,
+          failed: failedCount,
+          conflicts,
+          total: p?.total ?? rotated,
+          elapsedMs: p?.elapsedMs ?? 0,
+          rowsPerSecond: p?.rowsPerSecond ?? 0,
+          interrupted,
+        },
+        true,
+      )
     } else if (options.dryRun) {
       io.out(`Dry run: ${rows(rotated, formatCount)} would be ${verb[1]}; nothing was changed.\n`)
     } else {
       for (const f of failures) io.out(failureLine(f))
       if (failedCount > failures.length) io.out(`  ... and ${formatCount(failedCount - failures.length)} more\n`)
       const extra = `${failedCount > 0 ? `, ${formatCount(failedCount)} failed` : ''}${conflicts > 0 ? `, ${formatCount(conflicts)} concurrent writes retried` : ''}`
-      io.out(`${interrupted ? 'Stopped' : 'Done'}: ${rows(rotated, formatCount)} ${verb[1]} in ${formatDuration((p?.elapsedMs ?? 0) / 1000)} (${formatCount(p?.rowsPerSecond ?? 0)} rows/s)${extra}.${interrupted ? ' Run again to continue.' : ''}\n`)
+      io.out(
+        `${interrupted ? 'Stopped' : 'Done'}: ${rows(rotated, formatCount)} ${verb[1]} in ${formatDuration((p?.elapsedMs ?? 0) / 1000)} (${formatCount(p?.rowsPerSecond ?? 0)} rows/s)${extra}.${interrupted ? ' Run again to continue.' : ''}\n`,
+      )
     }
     if (failedCount > 0) return EXIT.failures
     return interrupted ? EXIT.interrupted : EXIT.ok

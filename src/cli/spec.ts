@@ -122,7 +122,13 @@ export function text<const E extends Omit<TextOption, 'kind' | 'help' | 'value'>
 }
 
 /** `--name <n>`: an integer from `min` (default 1) to `max`. */
-export const integer = (value: string, help: string, range: { min?: number; max?: number } = {}): IntegerOption => ({ kind: 'integer', value, help, min: range.min ?? 1, ...(range.max !== undefined ? { max: range.max } : {}) })
+export const integer = (value: string, help: string, range: { min?: number; max?: number } = {}): IntegerOption => ({
+  kind: 'integer',
+  value,
+  help,
+  min: range.min ?? 1,
+  ...(range.max !== undefined ? { max: range.max } : {}),
+})
 
 /** `--name <n>`: a finite number above `above` or from `min`. */
 export const number = (value: string, help: string, range: { above?: number; min?: number }): NumberOption => ({ kind: 'number', value, help, ...range })

@@ -11,7 +11,7 @@ export const INTRO =
 
 // Options several commands share, declared once.
 const config = text('<path>', 'Config file (default: rowcrypt.config.ts, .cts, .mts, .js, .cjs or .mjs in this directory)')
-const dbSchema = text('<name>', 'PostgreSQL schema of the tables, when it cannot be found (default: from information_schema, or the config\'s dbSchema)', { suggestFor: ['schema', 'pg-schema'] })
+const dbSchema = text('<name>', "PostgreSQL schema of the tables, when it cannot be found (default: from information_schema, or the config's dbSchema)", { suggestFor: ['schema', 'pg-schema'] })
 const jsonLines = (events: string) => flag(`Print JSON lines (${events}), also on a terminal; a failure is an "error" event`)
 const model = (help: string) => text('<name>', help)
 const tenant = (help: string) => text('<id>', help)
@@ -112,7 +112,11 @@ const tenantGroup: GroupSpec = {
         'Asks you to type the tenant id unless --yes is given; without a terminal on stdin, --yes is required.',
       options: SHRED_OPTIONS,
       output: 'the number of tenant keys destroyed and what was done to each KMS key; with --json one document { event: "done", tenantId, tenantKeysDestroyed, kmsKeys }.',
-      exitCodes: [[0, 'the tenant is shredded'], [1, 'not confirmed, or the key provider or database failed'], [2, 'usage error, --yes missing without a terminal, or configuration error (no key provider, one that cannot shred: ERR_ROWCRYPT_CONFIG)']],
+      exitCodes: [
+        [0, 'the tenant is shredded'],
+        [1, 'not confirmed, or the key provider or database failed'],
+        [2, 'usage error, --yes missing without a terminal, or configuration error (no key provider, one that cannot shred: ERR_ROWCRYPT_CONFIG)'],
+      ],
       run: async (v, c) => (await import('./tenant')).runShred(v, c),
     }),
   ],
@@ -131,7 +135,11 @@ const rlsGroup: GroupSpec = {
         'Reads rowcrypt.config, which must export the options you pass to rowcrypt(): schema (the manifest of rowcrypt-generator), models and, if you set it, rls.',
       options: RLS_SQL_OPTIONS,
       output: 'the SQL statements on stdout.',
-      exitCodes: [[0, 'the statements are printed'], [1, 'the command failed'], [2, 'usage error or configuration error (no schema or models, a manifest that is not PostgreSQL: ERR_ROWCRYPT_CONFIG)']],
+      exitCodes: [
+        [0, 'the statements are printed'],
+        [1, 'the command failed'],
+        [2, 'usage error or configuration error (no schema or models, a manifest that is not PostgreSQL: ERR_ROWCRYPT_CONFIG)'],
+      ],
       run: async (v, c) => (await import('./rls')).runRlsSql(v, c),
     }),
   ],
@@ -145,7 +153,10 @@ export const TABLE: readonly Entry[] = [
     description:
       'Prints a new random 256-bit master key, base64-encoded, for LocalKeyProvider: for a new key version, add it to your key file or secret store as "v2", make v2 the active version, then run rowcrypt rotate. Nothing is stored.',
     options: {},
-    exitCodes: [[0, 'the key is printed'], [2, 'usage error']],
+    exitCodes: [
+      [0, 'the key is printed'],
+      [2, 'usage error'],
+    ],
     run: async (_v, c) => (await import('./keygen')).runKeygen(c),
   }),
   command({
@@ -155,7 +166,11 @@ export const TABLE: readonly Entry[] = [
       'Serves the AWS KMS protocol on a local port until SIGINT or SIGTERM, for development and tests, and makes sure the given aliases exist. Keys are stored UNPROTECTED: never put real data behind it.',
     options: KMS_DEV_SERVER_OPTIONS,
     output: 'the endpoint, the aliases and a client snippet, then the calls served when stopped; with --json a "listening" and a "stopped" event.',
-    exitCodes: [[0, 'stopped by SIGINT or SIGTERM'], [1, 'the server failed'], [2, 'usage error, or the server cannot start (port in use, unreadable key file, invalid alias: ERR_ROWCRYPT_CONFIG)']],
+    exitCodes: [
+      [0, 'stopped by SIGINT or SIGTERM'],
+      [1, 'the server failed'],
+      [2, 'usage error, or the server cannot start (port in use, unreadable key file, invalid alias: ERR_ROWCRYPT_CONFIG)'],
+    ],
     stop: 'server',
     run: async (v, c) => (await import('./kms-dev-server')).runKmsDevServer(v, c),
   }),
@@ -185,7 +200,8 @@ export const TABLE: readonly Entry[] = [
       "Moves every row's data key from old key versions to the active one, online: each row is updated with a compare-and-swap on its key version and wrapped key, so the application keeps running and none of its writes is lost. Re-wrapping keeps the field ciphertexts (AWS KMS direct mode uses ReEncrypt, so data keys never leave KMS); --rekey gives each row a fresh data key and re-encrypts its fields.\n\n" +
       'Safe to stop at any moment (SIGKILL included): run it again to continue. Several processes may run at once on PostgreSQL and MySQL/MariaDB (batches are claimed with FOR UPDATE SKIP LOCKED); on SQLite run one.',
     options: ROTATE_OPTIONS,
-    output: 'a progress bar with rate and ETA on a terminal, then a summary and the rows that failed; JSON lines with --json or when stdout is not a terminal. SIGINT or SIGTERM stops after the current batch (a second one stops at once; the open batch rolls back).',
+    output:
+      'a progress bar with rate and ETA on a terminal, then a summary and the rows that failed; JSON lines with --json or when stdout is not a terminal. SIGINT or SIGTERM stops after the current batch (a second one stops at once; the open batch rolls back).',
     exitCodes: [OK, [1, 'rows failed (listed with their ids), or the command failed (database, key provider)'], USAGE, STOPPED],
     stop: 'batch',
     run: async (v, c) => (await import('./rotate')).runRotate(v, c),
@@ -203,8 +219,7 @@ export const TABLE: readonly Entry[] = [
   command({
     name: 'verify',
     summary: 'Decrypt every row (or a sample) and list the rows that fail',
-    description:
-      'Decrypts every row of the configured models (or a random sample) with the configured key provider and lists the rows that fail, with model, id, tenant and error code. Read-only.',
+    description: 'Decrypts every row of the configured models (or a random sample) with the configured key provider and lists the rows that fail, with model, id, tenant and error code. Read-only.',
     options: VERIFY_OPTIONS,
     output: 'a progress bar on a terminal, then the failing rows and a summary; JSON lines with --json or when stdout is not a terminal. SIGINT or SIGTERM stops after the current batch.',
     exitCodes: [[0, 'every row checked decrypts'], [1, 'rows failed to decrypt (listed with their ids), or the command failed (database, key provider)'], USAGE, STOPPED],

@@ -30,7 +30,18 @@ export async function runVerify(v: VerifyValues, { io, signal }: CommandContext)
     const interrupted = signal?.aborted === true
     if (json) {
       for (const f of result.failures) lines.emit({ event: 'failure', ...f }, true)
-      lines.emit({ event: 'done', checked: result.checked, failed: result.failed, skipped: result.skipped, elapsedMs: progress.last()?.elapsedMs ?? 0, rowsPerSecond: progress.last()?.rowsPerSecond ?? 0, interrupted }, true)
+      lines.emit(
+        {
+          event: 'done',
+          checked: result.checked,
+          failed: result.failed,
+          skipped: result.skipped,
+          elapsedMs: progress.last()?.elapsedMs ?? 0,
+          rowsPerSecond: progress.last()?.rowsPerSecond ?? 0,
+          interrupted,
+        },
+        true,
+      )
     } else {
       if (result.failed > 0) io.out('Rows that fail to decrypt:\n')
       for (const f of result.failures) io.out(failureLine(f))

@@ -1,5 +1,6 @@
-// Pure AES-256-GCM primitives: no I/O, no environment, no state. Everything above this file
-// goes through these functions, so the algorithm choices live in exactly one place.
+// AES-256-GCM primitives: no I/O and no environment. The one piece of state is the pool of random
+// bytes that IVs are cut from (below); keys are never pooled. Everything above this file goes
+// through these functions, so the algorithm choices live in exactly one place.
 import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto'
 
 export const KEY_BYTES = 32
@@ -21,8 +22,9 @@ export function generateKey(): Buffer {
   return randomFillSync(Buffer.alloc(KEY_BYTES))
 }
 
-// IVs are not secret, so they are cut from a pool refilled from the CSPRNG: one system call per
-// 341 IVs instead of one per value. Each IV is copied out, so no two values share bytes.
+// IVs are not secret, so they are cut from a module-level pool of CSPRNG bytes, allocated at the
+// first IV and refilled in place when used up: one system call per 341 IVs instead of one per value.
+// Each IV is copied out, so no two values share bytes, and no pool bytes are handed out twice.
 const IV_POOL_BYTES = IV_BYTES * 341
 let ivPool: Buffer | undefined
 let ivPoolAt = IV_POOL_BYTES

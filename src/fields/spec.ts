@@ -172,7 +172,9 @@ function legacyIdsOf(name: string, config: ModelEncryptionConfig): MigratingOpti
   const m: unknown = config.migrating
   if (m === undefined || m === false) return undefined
   if (m === true) {
-    throw new ConfigError(`model ${name}: migrating: true is no longer accepted; name the rows that existed before encryption was turned on: migrating: { legacyIds: (id) => id <= <largest id at cutover> }`)
+    throw new ConfigError(
+      `model ${name}: migrating: true is no longer accepted; name the rows that existed before encryption was turned on: migrating: { legacyIds: (id) => id <= <largest id at cutover> }`,
+    )
   }
   const legacyIds = (m as Partial<MigratingOptions> | null)?.legacyIds
   if (typeof m !== 'object' || typeof legacyIds !== 'function') throw new ConfigError(`model ${name}: migrating must be false or { legacyIds: (id) => boolean }`)

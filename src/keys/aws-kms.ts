@@ -131,7 +131,12 @@ export interface ShredTenantResult {
   /** Live tenant intermediate keys removed from the store (0 in direct mode without a store). */
   readonly tenantKeysDestroyed: number
   /** The tenant's own KMS keys and what was done to them. */
-  readonly kmsKeys: ReadonlyArray<{ readonly keyVersion: string; readonly keyArn: string; readonly action: 'scheduled-deletion' | 'disabled' | 'kept' | 'already-pending-deletion'; readonly deletionDate?: Date }>
+  readonly kmsKeys: ReadonlyArray<{
+    readonly keyVersion: string
+    readonly keyArn: string
+    readonly action: 'scheduled-deletion' | 'disabled' | 'kept' | 'already-pending-deletion'
+    readonly deletionDate?: Date
+  }>
 }
 
 const FORMAT_HIERARCHICAL = 0x01
@@ -143,9 +148,31 @@ const INDEX_INFO = Buffer.from('rowcrypt/aws-kms/hierarchical/blind-index/v1')
 const VERSION_NAME = /^[A-Za-z0-9._-]{1,64}$/
 const TENANT_KEY_PURPOSE = 'tenant-key'
 
-const UNAVAILABLE = new Set(['KMSInternalException', 'DependencyTimeoutException', 'KeyUnavailableException', 'ServiceUnavailableException', 'ServiceUnavailable', 'InternalFailure', 'TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'AbortError'])
+const UNAVAILABLE = new Set([
+  'KMSInternalException',
+  'DependencyTimeoutException',
+  'KeyUnavailableException',
+  'ServiceUnavailableException',
+  'ServiceUnavailable',
+  'InternalFailure',
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'AbortError',
+])
 const THROTTLED = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded', 'LimitExceededException'])
-const DENIED = new Set(['AccessDeniedException', 'UnrecognizedClientException', 'InvalidSignatureException', 'IncompleteSignature', 'IncompleteSignatureException', 'MissingAuthenticationToken', 'MissingAuthenticationTokenException', 'ExpiredTokenException', 'InvalidClientTokenId', 'CredentialsProviderError'])
+const DENIED = new Set([
+  'AccessDeniedException',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'IncompleteSignature',
+  'IncompleteSignatureException',
+  'MissingAuthenticationToken',
+  'MissingAuthenticationTokenException',
+  'ExpiredTokenException',
+  'InvalidClientTokenId',
+  'CredentialsProviderError',
+])
 const AUTHENTICATION = new Set(['InvalidCiphertextException', 'IncorrectKeyException'])
 const KEY_UNUSABLE = new Set(['DisabledException', 'KMSInvalidStateException', 'NotFoundException', 'InvalidKeyUsageException', 'InvalidArnException'])
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
@@ -584,6 +611,7 @@ type KmsOutput<K extends KmsOperation> = KmsOperations[K][1]
 function loadKmsModule(): KmsCommandClasses {
   try {
     // Required lazily: @aws-sdk/client-kms is an optional peer dependency of rowcrypt.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- synchronous, at first use only
     return require('@aws-sdk/client-kms') as KmsCommandClasses
   } catch (cause) {
     throw new ConfigError('AwsKmsKeyProvider needs the @aws-sdk/client-kms package: npm install @aws-sdk/client-kms', { cause })

@@ -190,19 +190,19 @@ export class KeyCache {
     const generation = this.#generation
     const flight = { waiters: 0 } as { waiters: number; promise: Promise<Entry> }
     flight.promise = (async () => {
-        let key: Uint8Array
-        try {
-          key = await load()
-        } finally {
-          this.#flights.delete(id)
-        }
-        // Every waiter joined before this point (the flight is gone from the map now).
-        const entry: Entry = { key, loadedAt: this.#now(), tags, uses: flight.waiters, refs: flight.waiters, evicted: false }
-        const keep = this.options.maxAgeMs > 0 && entry.uses < this.options.maxUses && generation === this.#generation
-        if (keep) this.#insert(id, entry)
-        else entry.evicted = true
-        return entry
-      })()
+      let key: Uint8Array
+      try {
+        key = await load()
+      } finally {
+        this.#flights.delete(id)
+      }
+      // Every waiter joined before this point (the flight is gone from the map now).
+      const entry: Entry = { key, loadedAt: this.#now(), tags, uses: flight.waiters, refs: flight.waiters, evicted: false }
+      const keep = this.options.maxAgeMs > 0 && entry.uses < this.options.maxUses && generation === this.#generation
+      if (keep) this.#insert(id, entry)
+      else entry.evicted = true
+      return entry
+    })()
     this.#flights.set(id, flight)
     return flight
   }
@@ -239,11 +239,14 @@ export class KeyCache {
     let oldest = Infinity
     for (const e of this.#entries.values()) oldest = Math.min(oldest, e.loadedAt)
     const due = Math.max(0, oldest + this.options.maxAgeMs - this.#now())
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      for (const [id, e] of [...this.#entries]) if (this.#expired(e)) this.#evict(id, e)
-      this.#schedule()
-    }, Math.min(due + 1, 2 ** 31 - 1))
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined
+        for (const [id, e] of [...this.#entries]) if (this.#expired(e)) this.#evict(id, e)
+        this.#schedule()
+      },
+      Math.min(due + 1, 2 ** 31 - 1),
+    )
     this.#timer.unref()
   }
 

@@ -113,20 +113,20 @@ const BLOB_MAGIC = Buffer.from('RKD1')
 const AAD_DOMAIN = 'rowcrypt/kms-dev-server/v1'
 const MAX_BODY = 1 << 20
 const MAX_LOG = 10_000
-const OPERATIONS = [
-  'CreateKey',
-  'CreateAlias',
-  'DescribeKey',
-  'GenerateDataKey',
-  'GenerateDataKeyWithoutPlaintext',
-  'Encrypt',
-  'Decrypt',
-  'ReEncrypt',
-  'DisableKey',
-  'EnableKey',
-  'ScheduleKeyDeletion',
-  'CancelKeyDeletion',
-] as const
+/** The operations `#dispatch` answers; any other is UnknownOperationException. */
+type Operation =
+  | 'CreateKey'
+  | 'CreateAlias'
+  | 'DescribeKey'
+  | 'GenerateDataKey'
+  | 'GenerateDataKeyWithoutPlaintext'
+  | 'Encrypt'
+  | 'Decrypt'
+  | 'ReEncrypt'
+  | 'DisableKey'
+  | 'EnableKey'
+  | 'ScheduleKeyDeletion'
+  | 'CancelKeyDeletion'
 
 /**
  * A local, AWS KMS-compatible server (JSON 1.1 protocol) for development and tests. Point a real
@@ -319,7 +319,10 @@ export class KmsDevServer {
       if (!this.#hostAllowed(req.headers.host)) {
         // Before faults, latency and keys: nothing of the request is looked at beyond its headers.
         this.#record({ operation, status: 403, errorType: 'AccessDeniedException' })
-        this.#send(res, 403, { __type: 'AccessDeniedException', message: 'the KMS dev server answers only requests whose Host header is a loopback name (localhost, 127.x.y.z, [::1]) or the host it was started on' })
+        this.#send(res, 403, {
+          __type: 'AccessDeniedException',
+          message: 'the KMS dev server answers only requests whose Host header is a loopback name (localhost, 127.x.y.z, [::1]) or the host it was started on',
+        })
         return
       }
       const fault = this.#takeFault(operation)
@@ -392,9 +395,13 @@ export class KmsDevServer {
   // --- Operations ---------------------------------------------------------------------------
 
   #dispatch(operation: string, b: Record<string, unknown>): Record<string, unknown> {
-    switch (operation as (typeof OPERATIONS)[number]) {
+    switch (operation as Operation) {
       case 'CreateKey': {
-        for (const [field, allowed] of [['KeyUsage', 'ENCRYPT_DECRYPT'], ['KeySpec', 'SYMMETRIC_DEFAULT'], ['CustomerMasterKeySpec', 'SYMMETRIC_DEFAULT']] as const) {
+        for (const [field, allowed] of [
+          ['KeyUsage', 'ENCRYPT_DECRYPT'],
+          ['KeySpec', 'SYMMETRIC_DEFAULT'],
+          ['CustomerMasterKeySpec', 'SYMMETRIC_DEFAULT'],
+        ] as const) {
           if (b[field] !== undefined && b[field] !== allowed) throw new KmsFailure('UnsupportedOperationException', `the dev server supports only ${field} ${allowed}`)
         }
         const key = this.#newKey(optionalString(b, 'Description') ?? '')
@@ -443,7 +450,13 @@ export class KmsDevServer {
         try {
           const dest = this.#usable(this.#resolve(requiredString(b, 'DestinationKeyId'), true))
           const blob = this.#seal(dest, plaintext, encryptionContext(b, 'DestinationEncryptionContext'))
-          return { CiphertextBlob: blob.toString('base64'), SourceKeyId: this.#arn(source), KeyId: this.#arn(dest), SourceEncryptionAlgorithm: 'SYMMETRIC_DEFAULT', DestinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT' }
+          return {
+            CiphertextBlob: blob.toString('base64'),
+            SourceKeyId: this.#arn(source),
+            KeyId: this.#arn(dest),
+            SourceEncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+            DestinationEncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+          }
         } finally {
           plaintext.fill(0)
         }

@@ -248,7 +248,12 @@ export function rowcryptMetrics(options: RowcryptMetricsOptions): RowcryptMetric
   const cacheHits = counter(names.keyCacheHits, 'Key cache lookups that found the key', ['cache'])
   const cacheMisses = counter(names.keyCacheMisses, 'Key cache lookups that did not find the key', ['cache'])
   const cacheEvictions = counter(names.keyCacheEvictions, 'Keys evicted from a key cache', ['cache'])
-  const rowsPerKeyVersion = new client.Gauge({ name: names.rowsPerKeyVersion, help: 'Rows per model and key version, as last counted by a status or rotate job', labelNames: ['model', 'key_version'], registers })
+  const rowsPerKeyVersion = new client.Gauge({
+    name: names.rowsPerKeyVersion,
+    help: 'Rows per model and key version, as last counted by a status or rotate job',
+    labelNames: ['model', 'key_version'],
+    registers,
+  })
   const plaintextReads = counter(names.plaintextReads, 'Rows taken as plaintext (migrating mode: legacy rows without a wrapped key), read or encrypted on their write', ['model'])
   const plaintextRows = new client.Gauge({ name: names.plaintextRows, help: 'Rows without a wrapped key per model, as last counted by a status or rotate job', labelNames: ['model'], registers })
 
@@ -324,6 +329,7 @@ function checkBuckets(which: string, buckets: readonly number[]): number[] {
 // Only when metrics are asked for: rowcrypt itself must load without prom-client.
 function loadPromClient(): PromClientModule {
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional peer, required at first use only
     return require('prom-client') as PromClientModule
   } catch (cause) {
     throw new ConfigError('rowcryptMetrics(): prom-client is not installed; install it (npm install prom-client) or pass { client }', { cause })

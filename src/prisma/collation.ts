@@ -115,7 +115,8 @@ export function tenantIdsInArgs(manifest: Manifest, tenantFields: ReadonlyMap<st
         continue
       }
       const field = Object.hasOwn(m.fields, key) ? m.fields[key] : undefined
-      if (field === undefined) walk(m, tenantField, value, depth + 1) // data, where, create, AND, select, ...
+      if (field === undefined)
+        walk(m, tenantField, value, depth + 1) // data, where, create, AND, select, ...
       else if (field.kind === 'object') walk(own(manifest.models, field.type), tenantFields.get(field.type), value, depth + 1)
       // Other fields of the model hold values, not arguments: nothing to take there.
     }
@@ -211,8 +212,12 @@ export async function detectProvider(query: RawQuery): Promise<string | undefine
  * its collation, why, and the fix; `alternative` names the canonical-id option of the caller.
  */
 export function tenantCollationError(unsafe: readonly UnsafeTenantColumn[], who: string, alternative: string): TenantCollationError {
-  const parts = unsafe.map((u) => `${u.model}.${u.field} (${u.schema !== undefined ? `${u.schema}.` : ''}${u.table}.${u.column}) has ${u.collation}: ${u.reason}; make it byte-exact in a migration: ${u.fix}`)
-  const columns = unsafe.map((u) => Object.freeze({ model: u.model, field: u.field, table: u.table, column: u.column, ...(u.schema !== undefined ? { schema: u.schema } : {}), collation: u.collation }))
+  const parts = unsafe.map(
+    (u) => `${u.model}.${u.field} (${u.schema !== undefined ? `${u.schema}.` : ''}${u.table}.${u.column}) has ${u.collation}: ${u.reason}; make it byte-exact in a migration: ${u.fix}`,
+  )
+  const columns = unsafe.map((u) =>
+    Object.freeze({ model: u.model, field: u.field, table: u.table, column: u.column, ...(u.schema !== undefined ? { schema: u.schema } : {}), collation: u.collation }),
+  )
   return new TenantCollationError(`${who}: tenant ids are compared as bytes, but the database can take distinct tenant ids for one: ${parts.join('; ')}. Or ${alternative}`, Object.freeze(columns))
 }
 
@@ -299,7 +304,17 @@ async function checkMysql(query: RawQuery, columns: readonly TenantColumn[]): Pr
       const reason = mysqlColumnRisk(info)
       if (reason === undefined) continue
       const version = str(r.server_version) ?? ''
-      const fix = mysqlFix({ table: str(r.table_name) ?? c.table, column: str(r.column_name) ?? c.column, columnType: str(r.column_type) ?? 'varchar(191)', dataType: info.dataType, nullable: str(r.is_nullable) === 'YES', columnDefault: str(r.column_default) }, version)
+      const fix = mysqlFix(
+        {
+          table: str(r.table_name) ?? c.table,
+          column: str(r.column_name) ?? c.column,
+          columnType: str(r.column_type) ?? 'varchar(191)',
+          dataType: info.dataType,
+          nullable: str(r.is_nullable) === 'YES',
+          columnDefault: str(r.column_default),
+        },
+        version,
+      )
       out.push({ ...c, collation: `collation ${info.collation ?? 'none'} (${str(r.column_type) ?? info.dataType})`, reason, fix })
       break
     }

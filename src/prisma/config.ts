@@ -298,7 +298,11 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
       viewOf: view,
       tenantColumn,
       relations,
-      scalars: new Map(Object.entries(model.fields).filter(([, f]) => f.kind !== 'object').map(([n, f]) => [n, Object.freeze({ type: f.type, isList: f.isList })])),
+      scalars: new Map(
+        Object.entries(model.fields)
+          .filter(([, f]) => f.kind !== 'object')
+          .map(([n, f]) => [n, Object.freeze({ type: f.type, isList: f.isList })]),
+      ),
       compounds: compoundsOf(model),
       uniqueFields: new Set([...(model.primaryKey.length === 1 ? model.primaryKey : []), ...(model.uniques ?? []).filter((u) => u.fields.length === 1).map((u) => u.fields[0]!)]),
       reachesScoped: reaches.has(name),
@@ -391,7 +395,14 @@ export function selectOf(cols: readonly string[]): Readonly<Record<string, true>
   return Object.freeze(Object.fromEntries(cols.map((c) => [c, true] as const)))
 }
 
-function modelPlan(spec: ModelSpec | undefined, tenantColumn: string | undefined, idField: string | undefined, relations: ReadonlyMap<string, RelationInfo>, tenantColumns: ReadonlyMap<string, string>, model: ManifestModel): ModelPlan {
+function modelPlan(
+  spec: ModelSpec | undefined,
+  tenantColumn: string | undefined,
+  idField: string | undefined,
+  relations: ReadonlyMap<string, RelationInfo>,
+  tenantColumns: ReadonlyMap<string, string>,
+  model: ManifestModel,
+): ModelPlan {
   const required: string[] = []
   const createManaged: string[] = []
   const updateManaged: string[] = []

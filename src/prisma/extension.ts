@@ -8,7 +8,17 @@ import { newCallStats, notify, outcomeOf, type CallStats, type RowcryptObserver 
 import { currentScope } from '../tenant/context'
 import type { ModelSpec, SidecarColumns } from '../fields/spec'
 import { buildModelTable, type RowcryptOptions } from './config'
-import { assertCanonicalTenantId, checkTenantCollations, CollationGate, resolveTenantIdMode, tenantCollationError, tenantColumnsOf, tenantIdsInArgs, type RawQuery, type TenantColumn } from './collation'
+import {
+  assertCanonicalTenantId,
+  checkTenantCollations,
+  CollationGate,
+  resolveTenantIdMode,
+  tenantCollationError,
+  tenantColumnsOf,
+  tenantIdsInArgs,
+  type RawQuery,
+  type TenantColumn,
+} from './collation'
 import type { Manifest } from './manifest'
 import { ROWCRYPT_INTERNALS, type RowcryptInternals } from './internals'
 import { QueryEngine, type QueryIO } from './query'
@@ -80,7 +90,13 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
   const tenantIds = resolveTenantIdMode(options.tenantIds, 'rowcrypt()')
   // The tenant column of every scoped table, as the model table has it (views read those tables).
   const tenantFields = new Map([...table.values()].flatMap((m) => (m.tenantColumn === undefined || m.viewOf !== undefined ? [] : [[m.name, m.tenantColumn] as const])))
-  const tenantColumns = tenantIds === 'canonical' ? [] : tenantColumnsOf(options.schema, [...tenantFields].map(([model, field]) => ({ model, field })))
+  const tenantColumns =
+    tenantIds === 'canonical'
+      ? []
+      : tenantColumnsOf(
+          options.schema,
+          [...tenantFields].map(([model, field]) => ({ model, field })),
+        )
 
   return Prisma.defineExtension((client) => {
     // Per extended client: the caller's interactive transaction client, so that rowcrypt's own
@@ -127,11 +143,15 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
           },
         },
         // RLS: raw queries run with the tenant pinned like every model query (untouched otherwise).
-        ...(pin === undefined ? {} : Object.fromEntries(RAW_OPERATIONS.map((op) => [op, ({ args, query }: { args: unknown; query: Query }) => (pin.settingCall.getStore() === true ? query(args) : pin.run(() => query(args)))]))),
+        ...(pin === undefined
+          ? {}
+          : Object.fromEntries(
+              RAW_OPERATIONS.map((op) => [op, ({ args, query }: { args: unknown; query: Query }) => (pin.settingCall.getStore() === true ? query(args) : pin.run(() => query(args)))]),
+            )),
       },
     }) as unknown as AnyClient
 
-    // Interactive transactions publish their client so rowcrypt's reads join them. Typed as `{}`
+    // Interactive transactions publish their client so rowcrypt's reads join them. Typed as `object`
     // so the caller's client keeps Prisma's own, fully typed `$transaction` signature.
     const transactionOverride = {
       $transaction(arg: unknown, txOptions?: unknown) {
@@ -144,11 +164,13 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
         const fn = arg as (tx: AnyClient) => Promise<unknown>
         return scoped.$transaction((tx: AnyClient) => transactions.run({ tx }, () => fn(tx)), txOptions)
       },
-    } as {}
+    } as object
     // What maintenance jobs (encryptExistingRows, the CLI) need to know about the configuration.
     // Rotation, verify and status also reach the core and the manifest, under a symbol (internals.ts).
     const internals: RowcryptInternals = { core, schema: options.schema }
-    const describe = { $rowcrypt: (): RowcryptDescription => Object.defineProperty({ models: Object.fromEntries(specs.map((s) => [s.name, describeSpec(s)])) }, ROWCRYPT_INTERNALS, { value: internals }) }
+    const describe = {
+      $rowcrypt: (): RowcryptDescription => Object.defineProperty({ models: Object.fromEntries(specs.map((s) => [s.name, describeSpec(s)])) }, ROWCRYPT_INTERNALS, { value: internals }),
+    }
     return (scoped as unknown as typeof client).$extends({ name: 'rowcrypt-transactions', client: { ...transactionOverride, ...describe } })
   })
 }
@@ -170,7 +192,8 @@ function tenantIdCheck(
   columns: readonly TenantColumn[],
   base: AnyClient,
 ): (model: string, args: unknown) => Promise<void> | undefined {
-  const raw: RawQuery = async (sql, ...values) => (await (base as unknown as { $queryRawUnsafe: (...a: unknown[]) => PromiseLike<Array<Record<string, unknown>>> }).$queryRawUnsafe(sql, ...values)) ?? []
+  const raw: RawQuery = async (sql, ...values) =>
+    (await (base as unknown as { $queryRawUnsafe: (...a: unknown[]) => PromiseLike<Array<Record<string, unknown>>> }).$queryRawUnsafe(sql, ...values)) ?? []
   const gate =
     columns.length === 0
       ? undefined
@@ -256,10 +279,7 @@ function rlsPinning(settings: RlsSettings, base: AnyClient, transactions: AsyncL
 
 /** What `prisma.$rowcrypt()` returns: the configuration of the scoped models, without keys. */
 export interface RowcryptDescription {
-  models: Record<
-    string,
-    { fields: Array<{ name: string; type: string; index?: { column: string; bits: number } }>; columns: SidecarColumns; idField: string | undefined; migrating: boolean }
-  >
+  models: Record<string, { fields: Array<{ name: string; type: string; index?: { column: string; bits: number } }>; columns: SidecarColumns; idField: string | undefined; migrating: boolean }>
 }
 
 function describeSpec(s: ModelSpec): RowcryptDescription['models'][string] {
@@ -275,7 +295,14 @@ function redactError(e: unknown): never {
   throw e
 }
 
-async function observed(observers: readonly RowcryptObserver[], model: string, operation: string, args: unknown, idField: string | undefined, run: (stats: CallStats) => Promise<unknown>): Promise<unknown> {
+async function observed(
+  observers: readonly RowcryptObserver[],
+  model: string,
+  operation: string,
+  args: unknown,
+  idField: string | undefined,
+  run: (stats: CallStats) => Promise<unknown>,
+): Promise<unknown> {
   const scope = currentScope()
   const time = new Date()
   const started = performance.now()

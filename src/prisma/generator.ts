@@ -8,7 +8,7 @@ import { outputFormat } from './output-format'
 
 /** Starts the generator protocol on stdio. Called by the `rowcrypt-generator` binary only. */
 export function runGenerator(): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when Prisma runs the generator
   const { generatorHandler } = require('@prisma/generator-helper') as typeof import('@prisma/generator-helper')
   generatorHandler({
     onManifest: () => ({ prettyName: 'rowcrypt manifest', defaultOutput: './generated/rowcrypt', requiresGenerators: [] }),

@@ -89,7 +89,10 @@ export class QueryEngine {
     const searched = versions > 1 && isObj(where) && Object.keys(where).some((k) => info.indexUniques.has(k))
     if (!searched) return this.operation(info, operation, { ...((rawArgs as Obj | undefined) ?? {}) }, query, io, scope)
     // A batch runs each item's query once; a second try would run outside the batch.
-    if (io.inBatch()) throw new UnsupportedQueryError(`model ${info.name}: findUnique by a searchable field inside a batch $transaction is not possible while blindIndex.previousKeyVersions is set; use an interactive transaction or findFirst`)
+    if (io.inBatch())
+      throw new UnsupportedQueryError(
+        `model ${info.name}: findUnique by a searchable field inside a batch $transaction is not possible while blindIndex.previousKeyVersions is set; use an interactive transaction or findFirst`,
+      )
     for (let v = 0; ; v++) {
       scope.uniqueVersion = v
       try {

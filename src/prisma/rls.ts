@@ -187,7 +187,7 @@ export function rlsPolicySql(source: RlsPolicySource, options: RlsPolicySqlOptio
 
   const tenantValue = `NULLIF(current_setting(${literal(settings.tenantSetting)}, true), '')`
   const out: string[] = [
-    '-- Row-level security for rowcrypt\'s tenant-scoped tables, written by `rowcrypt rls sql`.',
+    "-- Row-level security for rowcrypt's tenant-scoped tables, written by `rowcrypt rls sql`.",
     `-- Every policy admits the rows whose tenant column equals the setting ${settings.tenantSetting}${settings.adminSetting === undefined ? '' : `, or every row while ${settings.adminSetting} = '${RLS_ADMIN_ON}'`}.`,
     '-- The application must connect as a role that is neither a superuser nor has BYPASSRLS.',
   ]

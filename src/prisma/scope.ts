@@ -50,7 +50,6 @@ export class Scope {
   }
 }
 
-
 /** A string value a call encrypted: which row key, field and tenant it was written for, and its plaintext. */
 export interface WrittenValue {
   readonly ciphertext: string
@@ -62,4 +61,3 @@ export interface WrittenValue {
   readonly keyVersion: string
   readonly plaintext: string
 }
-

@@ -2,7 +2,18 @@
 // is duck-typed (no import of @prisma/client), so any generated client with the model works.
 import { ConfigError, KeyProviderError } from '../errors'
 import { TOMBSTONE_VERSION, type TenantKeyRecord, type TenantKeyStore } from '../keys/tenant-key-store'
-import { assertCanonicalTenantId, checkTenantCollations, CollationGate, detectProvider, resolveTenantIdMode, tenantCollationError, tenantColumnsOf, type RawQuery, type TenantColumn, type TenantIdMode } from './collation'
+import {
+  assertCanonicalTenantId,
+  checkTenantCollations,
+  CollationGate,
+  detectProvider,
+  resolveTenantIdMode,
+  tenantCollationError,
+  tenantColumnsOf,
+  type RawQuery,
+  type TenantColumn,
+  type TenantIdMode,
+} from './collation'
 import type { Manifest } from './manifest'
 
 /**
@@ -178,7 +189,9 @@ export class PrismaTenantKeyStore implements TenantKeyStore {
     const query: RawQuery = async (sql, ...values) => (await (raw as (...a: unknown[]) => PromiseLike<Array<Record<string, unknown>>>).call(this.#client, sql, ...values)) ?? []
     const provider = this.#schema?.provider ?? (await detectProvider(query)) ?? 'unknown'
     const inSchema = this.#schema !== undefined && Object.hasOwn(this.#schema.models ?? {}, this.#model)
-    const columns: TenantColumn[] = inSchema ? tenantColumnsOf(this.#schema!, [{ model: this.#model, field: 'tenantId' }]) : [{ model: this.#model, field: 'tenantId', table: this.#model, column: 'tenantId' }]
+    const columns: TenantColumn[] = inSchema
+      ? tenantColumnsOf(this.#schema!, [{ model: this.#model, field: 'tenantId' }])
+      : [{ model: this.#model, field: 'tenantId', table: this.#model, column: 'tenantId' }]
     const unsafe = await checkTenantCollations(provider, query, columns)
     return unsafe.length === 0 ? undefined : tenantCollationError(unsafe, 'PrismaTenantKeyStore', "set tenantIds: 'canonical' here and in rowcrypt()")
   }

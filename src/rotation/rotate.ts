@@ -101,7 +101,14 @@ export interface RotationProgress {
 // Errors that concern one row (its key cannot be opened, its tenant is gone): the row is reported
 // and skipped. Anything else (the KMS is down, access denied, unknown key version, the database)
 // aborts the batch, whose transaction rolls back, and the run.
-const ROW_ERRORS = new Set(['ERR_ROWCRYPT_DECRYPTION_FAILED', 'ERR_ROWCRYPT_CIPHERTEXT_FORMAT', 'ERR_ROWCRYPT_TENANT_SHREDDED', 'ERR_ROWCRYPT_TENANT_INVALID', 'ERR_ROWCRYPT_TENANT_MISMATCH', 'ERR_ROWCRYPT_INVALID_VALUE'])
+const ROW_ERRORS = new Set([
+  'ERR_ROWCRYPT_DECRYPTION_FAILED',
+  'ERR_ROWCRYPT_CIPHERTEXT_FORMAT',
+  'ERR_ROWCRYPT_TENANT_SHREDDED',
+  'ERR_ROWCRYPT_TENANT_INVALID',
+  'ERR_ROWCRYPT_TENANT_MISMATCH',
+  'ERR_ROWCRYPT_INVALID_VALUE',
+])
 const CAS_ATTEMPTS = 5
 const MAX_REPORTED_FAILURES = 1000
 
@@ -225,8 +232,10 @@ class Params {
 // The rows to rotate: a wrapped key on another version than the target (or on one of `from`),
 // and a tenant.
 function eligible(job: Job, t: ModelTarget, p: Params): string {
-  if (job.reindex !== undefined) return `${reindexEligible(job.reindex.prefix, t, p)} AND ${t.wrappedDek} IS NOT NULL AND ${t.tenantId} <> ''${job.tenantId === undefined ? '' : ` AND ${t.tenantId} = ${p.add(job.tenantId)}`}`
-  const versions = job.fromVersions === undefined ? `${t.keyVersion} IS NOT NULL AND ${t.keyVersion} <> ${p.add(job.toVersion)}` : `${t.keyVersion} IN (${job.fromVersions.map((v) => p.add(v)).join(', ')})`
+  if (job.reindex !== undefined)
+    return `${reindexEligible(job.reindex.prefix, t, p)} AND ${t.wrappedDek} IS NOT NULL AND ${t.tenantId} <> ''${job.tenantId === undefined ? '' : ` AND ${t.tenantId} = ${p.add(job.tenantId)}`}`
+  const versions =
+    job.fromVersions === undefined ? `${t.keyVersion} IS NOT NULL AND ${t.keyVersion} <> ${p.add(job.toVersion)}` : `${t.keyVersion} IN (${job.fromVersions.map((v) => p.add(v)).join(', ')})`
   const tenant = job.tenantId === undefined ? '' : ` AND ${t.tenantId} = ${p.add(job.tenantId)}`
   return `${versions} AND ${t.wrappedDek} IS NOT NULL AND ${t.tenantId} <> ''${tenant}`
 }
@@ -425,7 +434,10 @@ async function bulkSwap(job: Job, t: ModelTarget, db: RawClient, pairs: readonly
   if (changed === pairs.length) return new Set(pairs.map((pair) => idText(pair.old[t.idField])))
   if (job.reindex !== undefined) return reindexedIds(t, db, pairs)
   const q = new Params(t)
-  const back = (await db.$queryRawUnsafe(`SELECT ${t.id} AS id, ${t.wrappedDek} AS w FROM ${t.table} WHERE ${t.id} IN (${pairs.map((pair) => q.add(pair.old[t.idField])).join(', ')})`, ...q.values)) as Array<{ id: unknown; w: unknown }>
+  const back = (await db.$queryRawUnsafe(
+    `SELECT ${t.id} AS id, ${t.wrappedDek} AS w FROM ${t.table} WHERE ${t.id} IN (${pairs.map((pair) => q.add(pair.old[t.idField])).join(', ')})`,
+    ...q.values,
+  )) as Array<{ id: unknown; w: unknown }>
   const expected = new Map(pairs.map((pair) => [idText(pair.old[t.idField]), pair.next[c.wrappedDek] as Uint8Array]))
   return new Set(back.filter((r) => r.w instanceof Uint8Array && Buffer.from(r.w).equals(Buffer.from(expected.get(idText(r.id)) ?? []))).map((r) => idText(r.id)))
 }

@@ -79,9 +79,10 @@ export async function rotationStatus(options: RotationStatusOptions): Promise<Ro
   const models: Array<RotationStatus['models'][number]> = []
   for (const model of selectModels(ctx, options.model, caller)) {
     const t = await resolveTarget(ctx, model, options.dbSchema, caller)
-    const sql = options.byTenant === true
-      ? `SELECT ${t.keyVersion} AS v, ${t.tenantId} AS t, COUNT(*) AS n FROM ${t.table} GROUP BY ${t.keyVersion}, ${t.tenantId}`
-      : `SELECT ${t.keyVersion} AS v, COUNT(*) AS n FROM ${t.table} GROUP BY ${t.keyVersion}`
+    const sql =
+      options.byTenant === true
+        ? `SELECT ${t.keyVersion} AS v, ${t.tenantId} AS t, COUNT(*) AS n FROM ${t.table} GROUP BY ${t.keyVersion}, ${t.tenantId}`
+        : `SELECT ${t.keyVersion} AS v, COUNT(*) AS n FROM ${t.table} GROUP BY ${t.keyVersion}`
     const rows = (await bypass(`rowcrypt status ${model}`, () => ctx.client.$queryRawUnsafe(sql))) as Array<{ v: unknown; t?: unknown; n: unknown }>
     const all = new Counter(active)
     const tenants = new Map<string, Counter>()

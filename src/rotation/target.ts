@@ -134,7 +134,9 @@ export async function resolveTarget(ctx: RotationContext, model: string, dbSchem
   if (ctx.dialect !== 'postgresql' || explicit !== undefined) {
     const target = build(explicit)
     if (probe !== undefined && !(await sees(ctx, target, probe))) {
-      throw new ConfigError(`${caller}: raw SQL on ${target.table} does not see the rows Prisma sees for model ${model}; ${ctx.dialect === 'postgresql' ? 'set dbSchema (--db-schema) to the schema of the table' : 'check the database the client connects to'}`)
+      throw new ConfigError(
+        `${caller}: raw SQL on ${target.table} does not see the rows Prisma sees for model ${model}; ${ctx.dialect === 'postgresql' ? 'set dbSchema (--db-schema) to the schema of the table' : 'check the database the client connects to'}`,
+      )
     }
     return target
   }
@@ -174,7 +176,9 @@ interface Probe {
 async function probeRow(ctx: RotationContext, model: string, idField: string, wrappedDek: string): Promise<Probe | undefined> {
   const delegate = ctx.client[model.charAt(0).toLowerCase() + model.slice(1)] as { findFirst(args: unknown): PromiseLike<Record<string, unknown> | null> } | undefined
   if (typeof delegate?.findFirst !== 'function') throw new ConfigError(`the Prisma client has no model ${model}`)
-  const row = await bypass('rowcrypt rotation: locate table', () => delegate.findFirst({ where: { [wrappedDek]: { not: null } }, orderBy: { [idField]: 'desc' }, select: { [idField]: true, [wrappedDek]: true } }))
+  const row = await bypass('rowcrypt rotation: locate table', () =>
+    delegate.findFirst({ where: { [wrappedDek]: { not: null } }, orderBy: { [idField]: 'desc' }, select: { [idField]: true, [wrappedDek]: true } }),
+  )
   if (row === null || !(row[wrappedDek] instanceof Uint8Array)) return undefined
   return { id: row[idField], wrappedDek: row[wrappedDek] as Uint8Array }
 }
@@ -184,7 +188,9 @@ async function probeRow(ctx: RotationContext, model: string, idField: string, wr
 // is read once more through Prisma before giving up.
 async function sees(ctx: RotationContext, target: ModelTarget, probe: Probe): Promise<boolean> {
   const read = async (id: unknown): Promise<unknown> => {
-    const rows = (await bypass('rowcrypt rotation: locate table', () => ctx.client.$queryRawUnsafe(`SELECT ${target.wrappedDek} AS w FROM ${target.table} WHERE ${target.id} = ${target.param(1)}`, id))) as Array<Record<string, unknown>>
+    const rows = (await bypass('rowcrypt rotation: locate table', () =>
+      ctx.client.$queryRawUnsafe(`SELECT ${target.wrappedDek} AS w FROM ${target.table} WHERE ${target.id} = ${target.param(1)}`, id),
+    )) as Array<Record<string, unknown>>
     return rows[0]?.w
   }
   const equal = (a: unknown, b: Uint8Array) => a instanceof Uint8Array && Buffer.from(a).equals(Buffer.from(b))

@@ -115,7 +115,16 @@ export async function verifyRows(options: VerifyRowsOptions): Promise<VerifyResu
     const elapsedMs = performance.now() - state.started
     const rowsPerSecond = elapsedMs > 0 ? ((state.checked + state.skipped) * 1000) / elapsedMs : 0
     const left = Math.max(0, state.total - state.checked - state.skipped)
-    options.onProgress({ model, checked: state.checked, failed: state.failed, total: state.total, elapsedMs, rowsPerSecond, etaSeconds: done ? 0 : rowsPerSecond > 0 ? left / rowsPerSecond : undefined, done })
+    options.onProgress({
+      model,
+      checked: state.checked,
+      failed: state.failed,
+      total: state.total,
+      elapsedMs,
+      rowsPerSecond,
+      etaSeconds: done ? 0 : rowsPerSecond > 0 ? left / rowsPerSecond : undefined,
+      done,
+    })
   }
 
   const check = async (t: ModelTarget, rows: Array<Record<string, unknown>>) => {
@@ -140,11 +149,15 @@ export async function verifyRows(options: VerifyRowsOptions): Promise<VerifyResu
       const p = params(t)
       const where = tenantFilter(t, options.tenantId, p)
       const random = ctx.dialect === 'mysql' ? 'RAND()' : 'RANDOM()'
-      const ids = ((await bypass(reason, () => ctx.client.$queryRawUnsafe(`SELECT ${t.id} AS id FROM ${t.table}${where} ORDER BY ${random} LIMIT ${sample}`, ...p.values))) as Array<{ id: unknown }>).map((r) => r.id)
+      const ids = (
+        (await bypass(reason, () => ctx.client.$queryRawUnsafe(`SELECT ${t.id} AS id FROM ${t.table}${where} ORDER BY ${random} LIMIT ${sample}`, ...p.values))) as Array<{ id: unknown }>
+      ).map((r) => r.id)
       for (let i = 0; i < ids.length && !stopped(); i += batchSize) {
         const chunk = ids.slice(i, i + batchSize)
         const q = params(t)
-        const rows = (await bypass(reason, () => ctx.client.$queryRawUnsafe(`SELECT ${t.select(true)} FROM ${t.table} WHERE ${t.id} IN (${chunk.map((id) => q.add(id)).join(', ')})`, ...q.values))) as Array<Record<string, unknown>>
+        const rows = (await bypass(reason, () =>
+          ctx.client.$queryRawUnsafe(`SELECT ${t.select(true)} FROM ${t.table} WHERE ${t.id} IN (${chunk.map((id) => q.add(id)).join(', ')})`, ...q.values),
+        )) as Array<Record<string, unknown>>
         await check(t, rows)
         progress(t.model, false)
       }

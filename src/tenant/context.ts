@@ -71,7 +71,10 @@ function runIn<T>(scope: TenantScope, fn: () => T): T | Promise<unknown> {
   return store().run(scope, () => {
     const result = fn()
     if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof (result as { then?: unknown }).then === 'function') {
-      return new Promise((resolve, reject) => (result as unknown as PromiseLike<unknown>).then(resolve, reject))
+      const thenable = result as unknown as PromiseLike<unknown>
+      return new Promise((resolve, reject) => {
+        thenable.then(resolve, reject)
+      })
     }
     return result
   })

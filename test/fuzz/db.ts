@@ -27,7 +27,7 @@ import { migrateMysql, migratePostgres, migrateSqlite, type FuzzKind } from './m
 import { buildSchema, JOIN_TABLES, rowcryptModels, type Schema } from './schema'
 
 // The fuzzer drives clients dynamically (model and operation names come from the generator).
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
 export type AnyClient = any
 
 /** A column value as compared: bytes as `hex:…`, dates as `date:<ISO>`, 64-bit integers as `big:…`. */
@@ -291,7 +291,9 @@ async function openPostgres(name: string, tables: readonly string[], counters: r
     copy: async (from, to) => {
       const src = (from === d1 ? d1 : d2).s
       const dst = (to === d1 ? d1 : d2).s
-      await admin.query(['BEGIN', 'SET LOCAL session_replication_role = replica', ...tables.map((t) => `DELETE FROM "${dst}"."${t}"; INSERT INTO "${dst}"."${t}" SELECT * FROM "${src}"."${t}"`), 'COMMIT'].join(';\n'))
+      await admin.query(
+        ['BEGIN', 'SET LOCAL session_replication_role = replica', ...tables.map((t) => `DELETE FROM "${dst}"."${t}"; INSERT INTO "${dst}"."${t}" SELECT * FROM "${src}"."${t}"`), 'COMMIT'].join(';\n'),
+      )
       const next = (await from.snapshot()).next
       for (const [t, n] of Object.entries(next)) await to.setNext(t, n)
     },
@@ -340,7 +342,10 @@ async function openMysql(name: string, tables: readonly string[], counters: read
       reextend: () => ext.reextend(),
       snapshot: async () => {
         const list = counters.map((t) => `'${t}'`).join(', ')
-        const results = await multi([...tables.map((t) => `SELECT * FROM ${T(t)}`), `SELECT TABLE_NAME AS t, AUTO_INCREMENT AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${d}' AND TABLE_NAME IN (${list})`])
+        const results = await multi([
+          ...tables.map((t) => `SELECT * FROM ${T(t)}`),
+          `SELECT TABLE_NAME AS t, AUTO_INCREMENT AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${d}' AND TABLE_NAME IN (${list})`,
+        ])
         const state: RawState = { tables: {}, next: {} }
         tables.forEach((t, i) => (state.tables[t] = (results[i] as Array<Record<string, unknown>>).map(canonRow)))
         for (const r of results[tables.length] as Array<Record<string, unknown>>) state.next[r.t as string] = Number(r.n ?? 1)
@@ -369,7 +374,11 @@ async function openMysql(name: string, tables: readonly string[], counters: read
     copy: async (from, to) => {
       const src = (from === d1 ? d1 : d2).d
       const dst = (to === d1 ? d1 : d2).d
-      await multi(['SET FOREIGN_KEY_CHECKS = 0', ...tables.flatMap((t) => [`DELETE FROM \`${dst}\`.\`${t}\``, `INSERT INTO \`${dst}\`.\`${t}\` SELECT * FROM \`${src}\`.\`${t}\``]), 'SET FOREIGN_KEY_CHECKS = 1'])
+      await multi([
+        'SET FOREIGN_KEY_CHECKS = 0',
+        ...tables.flatMap((t) => [`DELETE FROM \`${dst}\`.\`${t}\``, `INSERT INTO \`${dst}\`.\`${t}\` SELECT * FROM \`${src}\`.\`${t}\``]),
+        'SET FOREIGN_KEY_CHECKS = 1',
+      ])
       const next = (await from.snapshot()).next
       for (const [t, n] of Object.entries(next)) await to.setNext(t, n)
     },

@@ -121,9 +121,7 @@ export class Generator {
   }
 
   private pickModel(): string {
-    return this.weighted(
-      [...this.schema.keys()].map((name): [number, () => string] => [name === 'Team' || name === 'User' ? 3 : name === 'Profile' || name === 'Post' ? 2 : 1, () => name]),
-    )
+    return this.weighted([...this.schema.keys()].map((name): [number, () => string] => [name === 'Team' || name === 'User' ? 3 : name === 'Profile' || name === 'Post' ? 2 : 1, () => name]))
   }
 
   /**
@@ -197,7 +195,12 @@ export class Generator {
     if (take) args.take = this.pick([1, 2, 3, -1, -2])
     if (skip) args.skip = this.pick([0, 1, 2])
     if (cursor) args.cursor = this.uniqueWhere(m, 1, false)
-    if (dist) args.distinct = this.subset(this.sortable(m, false).map((s) => s.name), 1, 2)
+    if (dist)
+      args.distinct = this.subset(
+        this.sortable(m, false).map((s) => s.name),
+        1,
+        2,
+      )
     if (order) {
       const total = single || take || skip || cursor || dist || this.chance(0.5)
       args.orderBy = this.orderBy(m, 0, total)
@@ -303,7 +306,10 @@ export class Generator {
   private createMany(model: string, op: string): OpCall {
     const m = this.m(model)
     const n = 1 + this.int(3)
-    const data = this.uniform(m, Array.from({ length: n }, () => this.flatCreateData(m, undefined)))
+    const data = this.uniform(
+      m,
+      Array.from({ length: n }, () => this.flatCreateData(m, undefined)),
+    )
     const args: Obj = { data: n === 1 && this.chance(0.3) ? data[0] : data }
     if (this.kind !== 'sqlite' && this.skipDuplicatesOk && this.chance(0.3)) args.skipDuplicates = true
     if (op === 'createManyAndReturn') {
@@ -455,12 +461,15 @@ export class Generator {
       this.weighted<void>([
         [5, () => this.scalarCondition(m, out)],
         [depth < 3 ? 4 : 0, () => this.relationCondition(m, out, depth)],
-        [depth < 2 ? 2 : 0, () => {
-          const op = this.pick(['AND', 'OR', 'NOT'])
-          const k = 1 + this.int(2)
-          const subs = Array.from({ length: k }, () => this.where(m, depth + 1))
-          out[op] = op !== 'OR' && k === 1 && this.chance(0.5) ? subs[0] : subs
-        }],
+        [
+          depth < 2 ? 2 : 0,
+          () => {
+            const op = this.pick(['AND', 'OR', 'NOT'])
+            const k = 1 + this.int(2)
+            const subs = Array.from({ length: k }, () => this.where(m, depth + 1))
+            out[op] = op !== 'OR' && k === 1 && this.chance(0.5) ? subs[0] : subs
+          },
+        ],
       ])
     }
     return out
@@ -542,7 +551,15 @@ export class Generator {
     const out: Obj = this.weighted<Obj>([
       [4, () => this.uniqueInput(m, keys[0]!)],
       [keys.length > 1 ? 2 : 0, () => this.uniqueInput(m, this.pick(keys.slice(1)))],
-      [m.encrypted.get('email')?.searchable ? 1.5 : 0, () => ({ email: this.scalarValue(m, m.scalars.find((s) => s.name === 'email')!) })],
+      [
+        m.encrypted.get('email')?.searchable ? 1.5 : 0,
+        () => ({
+          email: this.scalarValue(
+            m,
+            m.scalars.find((s) => s.name === 'email')!,
+          ),
+        }),
+      ],
     ])
     if (extra && this.chance(0.25)) {
       const more = this.where(m, Math.max(depth, 1))
@@ -557,7 +574,11 @@ export class Generator {
       const id = this.refId(m.name) as Record<string, unknown>
       return { [fields.join('_')]: Object.fromEntries(fields.map((f) => [f, id[f]])) }
     }
-    const value = (f: string) => this.scalarValue(m, m.scalars.find((s) => s.name === f)!)
+    const value = (f: string) =>
+      this.scalarValue(
+        m,
+        m.scalars.find((s) => s.name === f)!,
+      )
     if (fields.length === 1) return { [fields[0]!]: value(fields[0]!) }
     if (fields.includes('tenantId')) return { [this.pick(m.primaryKey)]: this.refId(m.name) }
     return { [fields.join('_')]: Object.fromEntries(fields.map((f) => [f, value(f)])) }
@@ -583,16 +604,22 @@ export class Generator {
     const toOne = m.relations.filter((r) => !r.isList)
     const toMany = m.relations.filter((r) => r.isList)
     return this.weighted<Obj | undefined>([
-      [4, () => {
-        const s = this.pick(scalars)
-        const dir = this.pick(['asc', 'desc'])
-        return { [s.name]: !s.required && this.chance(0.4) ? { sort: dir, nulls: this.pick(['first', 'last']) } : dir }
-      }],
-      [depth < 2 && toOne.length > 0 ? 3 : 0, () => {
-        const r = this.pick(toOne)
-        const inner = this.orderEntry(this.m(r.target), depth + 1)
-        return inner === undefined ? undefined : { [r.name]: inner }
-      }],
+      [
+        4,
+        () => {
+          const s = this.pick(scalars)
+          const dir = this.pick(['asc', 'desc'])
+          return { [s.name]: !s.required && this.chance(0.4) ? { sort: dir, nulls: this.pick(['first', 'last']) } : dir }
+        },
+      ],
+      [
+        depth < 2 && toOne.length > 0 ? 3 : 0,
+        () => {
+          const r = this.pick(toOne)
+          const inner = this.orderEntry(this.m(r.target), depth + 1)
+          return inner === undefined ? undefined : { [r.name]: inner }
+        },
+      ],
       [toMany.length > 0 ? 1.5 : 0, () => ({ [this.pick(toMany).name]: { _count: this.pick(['asc', 'desc']) } })],
     ])
   }
@@ -605,20 +632,42 @@ export class Generator {
     const relations = m.relations.filter((r) => !toOneOnly || !r.isList)
     return this.weighted<Obj>([
       [depth === 0 ? 3 : 4, () => ({})],
-      [3, () => {
-        const select: Obj = {}
-        for (const s of this.subset(m.scalars.filter((x) => !m.managed.has(x.name) || this.chance(0.1)), 1, 4)) select[s.name] = this.chance(0.9)
-        for (const r of this.subset(relations, 0, 2)) select[r.name] = this.relArgs(r, depth + 1)
-        if (!toOneOnly && m.relations.some((r) => r.isList) && this.chance(0.25)) select._count = this.countArg(m, depth)
-        return { select }
-      }],
-      [relations.length > 0 ? 3 : 0, () => {
-        const include: Obj = {}
-        for (const r of this.subset(relations, 1, 2)) include[r.name] = this.relArgs(r, depth + 1)
-        if (!toOneOnly && m.relations.some((r) => r.isList) && this.chance(0.25)) include._count = this.countArg(m, depth)
-        return { include }
-      }],
-      [1, () => ({ omit: Object.fromEntries(this.subset(m.scalars.filter((s) => !s.isId), 1, 2).map((s) => [s.name, true])) })],
+      [
+        3,
+        () => {
+          const select: Obj = {}
+          for (const s of this.subset(
+            m.scalars.filter((x) => !m.managed.has(x.name) || this.chance(0.1)),
+            1,
+            4,
+          ))
+            select[s.name] = this.chance(0.9)
+          for (const r of this.subset(relations, 0, 2)) select[r.name] = this.relArgs(r, depth + 1)
+          if (!toOneOnly && m.relations.some((r) => r.isList) && this.chance(0.25)) select._count = this.countArg(m, depth)
+          return { select }
+        },
+      ],
+      [
+        relations.length > 0 ? 3 : 0,
+        () => {
+          const include: Obj = {}
+          for (const r of this.subset(relations, 1, 2)) include[r.name] = this.relArgs(r, depth + 1)
+          if (!toOneOnly && m.relations.some((r) => r.isList) && this.chance(0.25)) include._count = this.countArg(m, depth)
+          return { include }
+        },
+      ],
+      [
+        1,
+        () => ({
+          omit: Object.fromEntries(
+            this.subset(
+              m.scalars.filter((s) => !s.isId),
+              1,
+              2,
+            ).map((s) => [s.name, true]),
+          ),
+        }),
+      ],
     ])
   }
 
@@ -641,7 +690,12 @@ export class Generator {
   private countArg(m: ModelInfo, depth: number): unknown {
     if (this.chance(0.4)) return true
     const select: Obj = {}
-    for (const r of this.subset(m.relations.filter((x) => x.isList), 1, 2)) select[r.name] = this.chance(0.5) ? true : { where: this.where(this.m(r.target), Math.max(depth + 1, 1)) }
+    for (const r of this.subset(
+      m.relations.filter((x) => x.isList),
+      1,
+      2,
+    ))
+      select[r.name] = this.chance(0.5) ? true : { where: this.where(this.m(r.target), Math.max(depth + 1, 1)) }
     return { select }
   }
 
@@ -705,7 +759,18 @@ export class Generator {
     for (let i = 0; i < n; i++) {
       this.weighted<void>([
         [3, () => (ops.create = this.newRows(t, () => this.createData(t, r, depth + 1)))],
-        [r.manyToMany ? 0 : 1, () => (ops.createMany = { data: this.newRows(t, () => this.flatCreateData(t, this.m(r.target).relations.find((x) => x.name === r.back))) })],
+        [
+          r.manyToMany ? 0 : 1,
+          () =>
+            (ops.createMany = {
+              data: this.newRows(t, () =>
+                this.flatCreateData(
+                  t,
+                  this.m(r.target).relations.find((x) => x.name === r.back),
+                ),
+              ),
+            }),
+        ],
         [4, () => (ops.connect = this.oneOrMany(() => this.uniqueWhere(t, depth + 1, true)))],
         [2, () => (ops.connectOrCreate = this.oneOrMany(() => ({ where: this.uniqueWhere(t, depth + 1, false), create: this.createData(t, r, depth + 1) })))],
       ])
@@ -813,7 +878,18 @@ export class Generator {
     for (let i = 0; i < n; i++) {
       this.weighted<void>([
         [2, () => (ops.create = this.newRows(t, () => this.createData(t, r, depth + 1)))],
-        [r.manyToMany ? 0 : 1, () => (ops.createMany = { data: this.newRows(t, () => this.flatCreateData(t, this.m(r.target).relations.find((x) => x.name === r.back))) })],
+        [
+          r.manyToMany ? 0 : 1,
+          () =>
+            (ops.createMany = {
+              data: this.newRows(t, () =>
+                this.flatCreateData(
+                  t,
+                  this.m(r.target).relations.find((x) => x.name === r.back),
+                ),
+              ),
+            }),
+        ],
         [3, () => (ops.connect = this.oneOrMany(unique))],
         [1, () => (ops.connectOrCreate = this.oneOrMany(() => ({ where: this.uniqueWhere(t, depth + 1, false), create: this.createData(t, r, depth + 1) })))],
         [detachable ? 2 : 0, () => (ops.set = Array.from({ length: this.int(3) }, () => this.uniqueWhere(t, depth + 1, false)))],

@@ -100,7 +100,11 @@ export function deep(v: unknown): unknown {
   return v
 }
 
-const sortedBy = (xs: unknown[]) => xs.map((x) => [JSON.stringify(x), x] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, x]) => x)
+const sortedBy = (xs: unknown[]) =>
+  xs
+    .map((x) => [JSON.stringify(x), x] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, x]) => x)
 
 export class Oracle {
   private readonly baseline: Record<'D1' | 'D2', RawState>
@@ -218,13 +222,23 @@ export class Oracle {
     if (this.control) {
       if (!sameOutcome) verdict.problems.push({ category: 'control-result', reason: 'the outcome differs between two identical databases', fingerprint: `control-result:${outcomeCodes(o1, o2)}` })
       const diff = await this.stateDiff(s1, s2, () => true)
-      if (diff.length > 0) verdict.problems.push({ category: 'control-state', reason: `the state differs between two identical databases: ${diff.slice(0, 5).join('; ')}`, fingerprint: `control-state:${tablesOf(diff)}` })
+      if (diff.length > 0)
+        verdict.problems.push({
+          category: 'control-state',
+          reason: `the state differs between two identical databases: ${diff.slice(0, 5).join('; ')}`,
+          fingerprint: `control-state:${tablesOf(diff)}`,
+        })
       return verdict
     }
 
     const bProblems = this.tenantBChanges(s1)
     if (bProblems.explained.length > 0) verdict.channels.push('b')
-    if (bProblems.unexplained.length > 0) verdict.problems.push({ category: 'tenant-b-rows', reason: `tenant B's rows in D1 changed: ${bProblems.unexplained.slice(0, 5).join('; ')}`, fingerprint: `tenant-b-rows:${tablesOf(bProblems.unexplained)}` })
+    if (bProblems.unexplained.length > 0)
+      verdict.problems.push({
+        category: 'tenant-b-rows',
+        reason: `tenant B's rows in D1 changed: ${bProblems.unexplained.slice(0, 5).join('; ')}`,
+        fingerprint: `tenant-b-rows:${tablesOf(bProblems.unexplained)}`,
+      })
 
     if (!sameOutcome) {
       const a = await this.uniqueChannel(call, o1, o2, s1, s2)
@@ -383,13 +397,16 @@ export class Oracle {
     }
     const isGone = (model: string, key: string, explainedDeletes: Map<string, Set<string>>) => gone.get(model)?.has(key) === true || explainedDeletes.get(model)?.has(key) === true
     const explainedDeletes = new Map<string, Set<string>>()
-    for (let progress = true; progress; ) {
+    for (let progress = true; progress;) {
       progress = false
       for (const [model, rows] of deleted) {
         const m = this.schema.get(model)!
         for (const [key, r] of rows) {
           if (explainedDeletes.get(model)?.has(key)) continue
-          const why = m.relations.find((rel) => rel.from.length > 0 && ON_DELETE[`${model}.${rel.name}`] === 'Cascade' && rel.from.every((f) => r[f] !== null) && isGone(rel.target, keyOf(rel.from.map((f) => r[f])), explainedDeletes))
+          const why = m.relations.find(
+            (rel) =>
+              rel.from.length > 0 && ON_DELETE[`${model}.${rel.name}`] === 'Cascade' && rel.from.every((f) => r[f] !== null) && isGone(rel.target, keyOf(rel.from.map((f) => r[f])), explainedDeletes),
+          )
           if (why !== undefined) {
             ;(explainedDeletes.get(model) ?? explainedDeletes.set(model, new Set()).get(model)!).add(key)
             explained.push(`${model} ${key} deleted by the cascade of ${model}.${why.name}`)
@@ -426,7 +443,9 @@ export class Oracle {
         else unexplained.push(`${j.table} ${JSON.stringify(r)} deleted`)
       }
       for (const r of came) {
-        const rekeyed = cols.some(([c, model]) => born.get(model)?.has(keyOf([r[c]])) && went.some((w) => cols.every(([c2]) => c2 === c || w[c2] === r[c2]) && isGone(model, keyOf([w[c]]), explainedDeletes)))
+        const rekeyed = cols.some(
+          ([c, model]) => born.get(model)?.has(keyOf([r[c]])) && went.some((w) => cols.every(([c2]) => c2 === c || w[c2] === r[c2]) && isGone(model, keyOf([w[c]]), explainedDeletes)),
+        )
         if (rekeyed) explained.push(`${j.table} ${JSON.stringify(r)} followed a re-keyed shared row`)
         else unexplained.push(`${j.table} ${JSON.stringify(r)} appeared`)
       }
@@ -455,7 +474,8 @@ export class Oracle {
     for (const j of JOIN_TABLES) {
       const scoped = Object.entries(j.columns).filter(([, model]) => this.schema.get(model)!.scoped)
       if (scoped.length === 0) continue
-      const where = (q: (c: string) => string, src: (t: string) => string) => scoped.map(([col, model]) => `${q(col)} IN (SELECT ${q(this.schema.get(model)!.primaryKey[0]!)} FROM ${src(model)} WHERE ${q('tenantId')} = '${TENANT_B}')`).join(' OR ')
+      const where = (q: (c: string) => string, src: (t: string) => string) =>
+        scoped.map(([col, model]) => `${q(col)} IN (SELECT ${q(this.schema.get(model)!.primaryKey[0]!)} FROM ${src(model)} WHERE ${q('tenantId')} = '${TENANT_B}')`).join(' OR ')
       specs.push({ table: j.table, columns: Object.keys(j.columns), set: {}, where })
     }
     await this.d.copyRowsToD2(specs)
@@ -579,4 +599,3 @@ function orderKeys(orderBy: unknown): { scalars: Set<string> } {
   }
   return { scalars }
 }
-

@@ -367,11 +367,29 @@ async function main(): Promise<void> {
   const cli = parseCli(process.argv.slice(2))
   let total = 0
   for (const kind of cli.dbs) {
-    console.log(`fuzz ${kind}: seed ${cli.seed}${cli.control ? ' (control: D2 is an exact copy of D1)' : ''}${cli.seconds !== undefined ? `, ${cli.seconds} s` : ''}${cli.calls !== undefined ? `, ${cli.calls} calls` : ''}`)
-    const result = await runFuzz({ kind, seed: cli.seed, seconds: cli.seconds, calls: cli.calls, control: cli.control, indexes: cli.indexes, shrink: cli.shrink, scopeOnly: cli.scopeOnly, verbose: cli.verbose, log: (l) => console.log(l) })
+    console.log(
+      `fuzz ${kind}: seed ${cli.seed}${cli.control ? ' (control: D2 is an exact copy of D1)' : ''}${cli.seconds !== undefined ? `, ${cli.seconds} s` : ''}${cli.calls !== undefined ? `, ${cli.calls} calls` : ''}`,
+    )
+    const result = await runFuzz({
+      kind,
+      seed: cli.seed,
+      seconds: cli.seconds,
+      calls: cli.calls,
+      control: cli.control,
+      indexes: cli.indexes,
+      shrink: cli.shrink,
+      scopeOnly: cli.scopeOnly,
+      verbose: cli.verbose,
+      log: (l) => console.log(l),
+    })
     const s = result.stats
-    const codes = Object.entries(s.errorCodes).sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`).join(', ')
-    console.log(`${kind}: ${s.calls} calls in ${s.seconds.toFixed(1)} s (${s.callsPerSecond.toFixed(1)} calls/s${s.shrinkSeconds > 0 ? `, shrinking ${s.shrinkSeconds.toFixed(1)} s` : ''}), seed ${s.seed}; ok on both ${s.bothOk}, same error on both ${s.bothFailed} (${codes}); channels ${JSON.stringify(s.channels)}; ${result.length} findings`)
+    const codes = Object.entries(s.errorCodes)
+      .sort((a, b) => b[1] - a[1])
+      .map(([c, n]) => `${c} ${n}`)
+      .join(', ')
+    console.log(
+      `${kind}: ${s.calls} calls in ${s.seconds.toFixed(1)} s (${s.callsPerSecond.toFixed(1)} calls/s${s.shrinkSeconds > 0 ? `, shrinking ${s.shrinkSeconds.toFixed(1)} s` : ''}), seed ${s.seed}; ok on both ${s.bothOk}, same error on both ${s.bothFailed} (${codes}); channels ${JSON.stringify(s.channels)}; ${result.length} findings`,
+    )
     const groups = classes(result)
     groups.forEach((g, i) => {
       const f = g.first

@@ -51,10 +51,32 @@ export async function seed(d: FuzzDatabases, control: boolean): Promise<World> {
   const G4 = await tag('ns2', 'gamma')
 
   const user = (tenant: string, data: Record<string, unknown>) => withTenant(tenant, async () => (await ext.user.create({ data })).id as number)
-  const b1 = await user(TENANT_B, { name: 'bob', email: 'shared@x.io', ssn: '222-22', prefs: { theme: 'dark' }, avatar: bytes(1, 2, 3), age: 40, points: 7n, active: true, joinedAt: DATES[0], teamId: T1 })
+  const b1 = await user(TENANT_B, {
+    name: 'bob',
+    email: 'shared@x.io',
+    ssn: '222-22',
+    prefs: { theme: 'dark' },
+    avatar: bytes(1, 2, 3),
+    age: 40,
+    points: 7n,
+    active: true,
+    joinedAt: DATES[0],
+    teamId: T1,
+  })
   const b2 = await user(TENANT_B, { name: 'bea', email: 'b2@x.io', age: 25, active: false, teamId: T2, managerId: b1 })
   const b3 = await user(TENANT_B, { name: 'ann', email: 'a1@x.io', age: 33, points: 1n })
-  const a1 = await user(TENANT_A, { name: 'ann', email: 'a1@x.io', ssn: '111-11', prefs: { theme: 'light', n: [1, 2] }, avatar: bytes(9), age: 30, points: 3n, active: true, joinedAt: DATES[1], teamId: T1 })
+  const a1 = await user(TENANT_A, {
+    name: 'ann',
+    email: 'a1@x.io',
+    ssn: '111-11',
+    prefs: { theme: 'light', n: [1, 2] },
+    avatar: bytes(9),
+    age: 30,
+    points: 3n,
+    active: true,
+    joinedAt: DATES[1],
+    teamId: T1,
+  })
   const a2 = await user(TENANT_A, { name: 'al', email: 'shared@x.io', age: 41, points: 12n, teamId: T3, managerId: a1 })
   const a3 = await user(TENANT_A, { name: 'amy', email: 'a3@x.io', age: 25, active: false, managerId: a2, joinedAt: DATES[2] })
   await base.team.update({ where: { id: T1 }, data: { ownerId: a1 } })
@@ -183,7 +205,17 @@ function worldOf(schema: Schema, state: RawState, emails: World['emails']): Worl
     if (m.scoped) {
       const bRows = rows.filter((r) => r.tenantId === TENANT_B)
       bKeys[m.name] = new Set(bRows.map((r) => pkKey(schema, m.name, r)))
-      bUniques[m.name] = Object.fromEntries(m.uniques.map((u) => [u.join(','), new Set(bRows.map((r) => u.map((f) => r[f])).filter((v) => v.every((x) => x !== null)).map(keyOf))]))
+      bUniques[m.name] = Object.fromEntries(
+        m.uniques.map((u) => [
+          u.join(','),
+          new Set(
+            bRows
+              .map((r) => u.map((f) => r[f]))
+              .filter((v) => v.every((x) => x !== null))
+              .map(keyOf),
+          ),
+        ]),
+      )
     }
   }
   // Shared rows related to a B row: named by a B row's foreign key, naming a B row, or joined to one.

@@ -67,7 +67,14 @@ describe.each(DATABASES)('AwsKmsKeyProvider end to end on %s', (kind) => {
     const seeder = extend(db, provider({ mode: 'direct', maxConcurrency: 16 }))
     const authors = await withTenant('acc_d', () => Promise.all(Array.from({ length: 10 }, (_, i) => seeder.user.create({ data: { name: `a${i}`, email: `author${i}@acme.test` } }))))
     await withTenant('acc_d', () => seeder.post.createMany({ data: Array.from({ length: N - 10 }, (_, i) => ({ title: `title ${i}`, authorId: authors[i % 10]!.id })) }))
-    const distinct = Number((await db.raw<{ n: number | bigint }>(`SELECT COUNT(DISTINCT "wrappedDek") AS n FROM (SELECT "wrappedDek" FROM "Post" WHERE "tenantId" = $1 UNION ALL SELECT "wrappedDek" FROM "User" WHERE "tenantId" = $2) AS k`, ['acc_d', 'acc_d']))[0]!.n)
+    const distinct = Number(
+      (
+        await db.raw<{ n: number | bigint }>(
+          `SELECT COUNT(DISTINCT "wrappedDek") AS n FROM (SELECT "wrappedDek" FROM "Post" WHERE "tenantId" = $1 UNION ALL SELECT "wrappedDek" FROM "User" WHERE "tenantId" = $2) AS k`,
+          ['acc_d', 'acc_d'],
+        )
+      )[0]!.n,
+    )
     expect(distinct).toBe(N)
 
     const reader = extend(db, provider({ mode: 'direct', maxConcurrency: 4 }))
@@ -85,7 +92,14 @@ describe.each(DATABASES)('AwsKmsKeyProvider end to end on %s', (kind) => {
   it.each(['hierarchical', 'direct'] as const)('%s: a wrong encryption context (row or tenant moved) gives a coded error', async (mode) => {
     const prisma = extend(db, provider({ mode }))
     const t = `ctx_${mode}`
-    await withTenant(t, () => prisma.document.createMany({ data: [{ id: `${t}_1`, title: 'one', body: 'first' }, { id: `${t}_2`, title: 'two', body: 'second' }] }))
+    await withTenant(t, () =>
+      prisma.document.createMany({
+        data: [
+          { id: `${t}_1`, title: 'one', body: 'first' },
+          { id: `${t}_2`, title: 'two', body: 'second' },
+        ],
+      }),
+    )
     await withTenant(`${t}_b`, () => prisma.document.create({ data: { id: `${t}_b1`, title: 'b', body: 'of b' } }))
     // Row 1's key and ciphertext copied into row 2: bound to row 1's id.
     const [one] = await db.raw<{ wrappedDek: Uint8Array; body: string }>(`SELECT "wrappedDek", "body" FROM "Document" WHERE "id" = $1`, [`${t}_1`])
@@ -123,7 +137,14 @@ describe.each(DATABASES)('AwsKmsKeyProvider end to end on %s', (kind) => {
 
   it.each(['hierarchical', 'direct'] as const)('%s: throttled three times, then the query succeeds (SDK retries)', async (mode) => {
     const t = `thr_${mode}`
-    await withTenant(t, () => extend(db, provider({ mode })).user.createMany({ data: [{ name: 'a', email: 'a@thr.test' }, { name: 'b', email: 'b@thr.test' }] }))
+    await withTenant(t, () =>
+      extend(db, provider({ mode })).user.createMany({
+        data: [
+          { name: 'a', email: 'a@thr.test' },
+          { name: 'b', email: 'b@thr.test' },
+        ],
+      }),
+    )
     const prisma = extend(db, provider({ mode, maxAttempts: 4 }))
     kms.resetStats()
     kms.inject({ error: 'ThrottlingException', times: 3 })
@@ -159,7 +180,14 @@ describe.each(DATABASES)('AwsKmsKeyProvider end to end on %s', (kind) => {
   it('shredding tenant X (hierarchical, shared KMS key) makes its rows unreadable, here and in other processes, and leaves Y readable', async () => {
     const keyProvider = provider()
     const prisma = extend(db, keyProvider)
-    await withTenant('shred_x', () => prisma.user.createMany({ data: [{ name: 'x1', email: 'x1@shred.test' }, { name: 'x2', email: 'x2@shred.test' }] }))
+    await withTenant('shred_x', () =>
+      prisma.user.createMany({
+        data: [
+          { name: 'x1', email: 'x1@shred.test' },
+          { name: 'x2', email: 'x2@shred.test' },
+        ],
+      }),
+    )
     await withTenant('shred_y', () => prisma.user.create({ data: { name: 'y1', email: 'y1@shred.test' } }))
     const result = await keyProvider.shredTenant('shred_x')
     expect(result).toEqual({ tenantId: 'shred_x', tenantKeysDestroyed: 1, kmsKeys: [] })

@@ -4,17 +4,7 @@
 import { isCiphertext } from '../../src'
 import { localKeyProvider, openBenchDatabase, type BenchDatabase } from '../../bench/setup'
 import { buildVariant, type VariantName } from '../../bench/variants'
-import {
-  coreDecryptor,
-  floorDecrypt,
-  floorDecryptWithUnwrap,
-  makeFloorRows,
-  makeInputs,
-  seed,
-  valueLength,
-  WORKLOADS,
-  type Target,
-} from '../../bench/workloads'
+import { coreDecryptor, floorDecrypt, floorDecryptWithUnwrap, makeFloorRows, makeInputs, seed, valueLength, WORKLOADS, type Target } from '../../bench/workloads'
 
 const N = 5
 const FIELDS = ['email', 'name', 'ssn', 'notes'] as const
@@ -108,7 +98,7 @@ describe('bench workloads (tiny sizes)', () => {
     expect(visible).toHaveLength(0)
   })
 
-  it('the bound variant stores values of exactly rowcrypt\'s size, encrypted, and reads them back', async () => {
+  it("the bound variant stores values of exactly rowcrypt's size, encrypted, and reads them back", async () => {
     const inputs = makeInputs(N, 8)
     const bound = targets.find((x) => x.name === 'bound')!
     const rowcrypt = targets.find((x) => x.name === 'rowcrypt')!

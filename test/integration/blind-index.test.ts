@@ -47,7 +47,9 @@ describe.each(DATABASES)('blind indexes on %s', (kind) => {
   const inA = <T>(fn: () => PromiseLike<T>) => withTenant('a', fn)
 
   it('stores a versioned keyed index beside the ciphertext, normalized, unrelated across tenants', async () => {
-    const rows = await db.raw<{ id: string; email: string; emailIndex: string; tenantId: string; ssnIdx: string }>(`SELECT "id", "email", "emailIndex", "tenantId", "ssnIdx" FROM ${db.table('Customer')}`)
+    const rows = await db.raw<{ id: string; email: string; emailIndex: string; tenantId: string; ssnIdx: string }>(
+      `SELECT "id", "email", "emailIndex", "tenantId", "ssnIdx" FROM ${db.table('Customer')}`,
+    )
     const ann = rows.find((r) => r.id === ids.ann)!
     const annB = rows.find((r) => r.id === ids.annB)!
     expect(ann.email).toMatch(/^rc1\./)
@@ -141,7 +143,10 @@ describe.each(DATABASES)('blind indexes on %s', (kind) => {
       expect(refs(await prisma.invoice.findMany({ where: { customer: { is: { email: 'ann@example.com' } } } }))).toEqual(['INV-1', 'INV-2'])
       expect(refs(await prisma.invoice.findMany({ where: { customer: { isNot: { email: 'ann@example.com' } } } }))).toEqual(['INV-3'])
       expect(refs(await prisma.invoice.findMany({ where: { customer: { email: 'bob@example.com' } } }))).toEqual(['INV-3'])
-      const ann = await prisma.customer.findUnique({ where: { id: ids.ann! }, include: { invoices: { where: { reference: 'INV-2' } }, _count: { select: { invoices: { where: { reference: { in: ['INV-1', 'INV-2'] } } } } } } })
+      const ann = await prisma.customer.findUnique({
+        where: { id: ids.ann! },
+        include: { invoices: { where: { reference: 'INV-2' } }, _count: { select: { invoices: { where: { reference: { in: ['INV-1', 'INV-2'] } } } } } },
+      })
       expect(refs(ann!.invoices)).toEqual(['INV-2'])
       expect(ann!._count.invoices).toBe(2)
       // Tenant b's INV-1 never matches from tenant a.
@@ -151,10 +156,24 @@ describe.each(DATABASES)('blind indexes on %s', (kind) => {
 
   it('nested writes: filters (deleteMany, updateMany) and unique inputs (connect, update) by a searchable field', async () => {
     await withTenant('n', async () => {
-      const c = await prisma.customer.create({ data: { email: 'nest@example.com', invoices: { create: [{ reference: 'N-1', amount: 1 }, { reference: 'N-2', amount: 2 }, { reference: 'N-3', amount: 3 }] } } })
+      const c = await prisma.customer.create({
+        data: {
+          email: 'nest@example.com',
+          invoices: {
+            create: [
+              { reference: 'N-1', amount: 1 },
+              { reference: 'N-2', amount: 2 },
+              { reference: 'N-3', amount: 3 },
+            ],
+          },
+        },
+      })
       await prisma.customer.update({ where: { id: c.id }, data: { invoices: { updateMany: { where: { reference: 'N-2' }, data: { amount: 20 } }, deleteMany: { reference: { in: ['N-3'] } } } } })
       const left = await prisma.invoice.findMany({ where: { customerId: c.id }, orderBy: { amount: 'asc' } })
-      expect(left.map((i) => [i.reference, i.amount])).toEqual([['N-1', 1], ['N-2', 20]])
+      expect(left.map((i) => [i.reference, i.amount])).toEqual([
+        ['N-1', 1],
+        ['N-2', 20],
+      ])
       const inv = await prisma.invoice.create({ data: { reference: 'N-4', amount: 4, customer: { connect: { email: 'NEST@example.com' } as never } } })
       expect(inv.customerId).toBe(c.id)
       await prisma.invoice.update({ where: { id: inv.id }, data: { customer: { update: { plan: 'nested' } } } })
@@ -183,7 +202,10 @@ describe.each(DATABASES)('blind indexes on %s', (kind) => {
 
   it('the fluent API from a search returns the related rows, re-checking the row searched for', async () => {
     const invoices = await inA(() => prisma.customer.findUnique({ where: { email: 'ann@example.com' } as never }).invoices({ orderBy: { amount: 'asc' } }))
-    expect(invoices?.map((i) => [i.reference, i.amount])).toEqual([['INV-1', 10], ['INV-2', 20]])
+    expect(invoices?.map((i) => [i.reference, i.amount])).toEqual([
+      ['INV-1', 10],
+      ['INV-2', 20],
+    ])
     expect(await inA(() => prisma.customer.findFirst({ where: { email: 'bob@example.com' } }).invoices())).toHaveLength(1)
     // The searched row's index copied onto another row still fails closed through the fluent API.
     const [victim] = await db.raw<{ emailIndex: string }>(`SELECT "emailIndex" FROM ${db.table('Customer')} WHERE "id" = $1`, [ids.cat])

@@ -20,7 +20,11 @@ afterAll(() => rmSync(work, { recursive: true, force: true }))
 
 const env = { ...process.env, NODE_NO_WARNINGS: '1' }
 const cli = (args: string[], cwd = work, extraEnv: Record<string, string> = {}) => spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', env: { ...env, ...extraEnv } })
-const jsonLines = (text: string) => text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+const jsonLines = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
 
 describe('rowcrypt binary: version, help, usage errors, --json failures', () => {
   it('--version and -v print the version of package.json and exit 0', () => {
@@ -139,7 +143,10 @@ export const prisma = new PrismaClient({ adapter: ${create} }).$extends(rowcrypt
   beforeAll(() => {
     writeFileSync(join(work, 'postgres-closed.config.ts'), config('PrismaPg', 'postgres', "new PrismaPg({ connectionString: 'postgresql://postgres@127.0.0.1:1/test' })"))
     writeFileSync(join(work, 'sqlite-missing.config.ts'), config('PrismaBetterSqlite3', 'sqlite', `new PrismaBetterSqlite3({ url: 'file:${join(work, 'no-such-directory', 'app.db')}' })`))
-    writeFileSync(join(work, 'mysql-closed.config.ts'), config('PrismaMariaDb', 'mysql', "new PrismaMariaDb({ host: '127.0.0.1', port: 1, user: 'root', database: 'app', connectTimeout: 1000, acquireTimeout: 1500 })"))
+    writeFileSync(
+      join(work, 'mysql-closed.config.ts'),
+      config('PrismaMariaDb', 'mysql', "new PrismaMariaDb({ host: '127.0.0.1', port: 1, user: 'root', database: 'app', connectTimeout: 1000, acquireTimeout: 1500 })"),
+    )
   })
 
   const commands = [['status'], ['rotate'], ['verify'], ['encrypt-existing', '--model', 'User']]

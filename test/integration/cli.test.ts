@@ -86,13 +86,21 @@ describe('rowcrypt kms-dev-server', () => {
       void exit.then(() => reject(new Error(`kms-dev-server exited: ${out}`)))
     })
     expect(listening).toMatchObject({ event: 'listening', endpoint: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), keyFile: null })
-    expect(listening.aliases.map((a) => [a.alias, a.created])).toEqual([['alias/a', true], ['alias/b', true]])
+    expect(listening.aliases.map((a) => [a.alias, a.created])).toEqual([
+      ['alias/a', true],
+      ['alias/b', true],
+    ])
     const c = kmsClient({ endpoint: listening.endpoint } as KmsDevServer)
     await c.send(new GenerateDataKeyCommand({ KeyId: 'alias/b', KeySpec: 'AES_256', EncryptionContext: { tenantId: 'json' } }))
     c.destroy()
     child.kill('SIGTERM')
     expect(await exit).toBe(0)
-    expect(out.trim().split('\n').map((l) => JSON.parse(l) as unknown)).toEqual([listening, { event: 'stopped', calls: { GenerateDataKey: 1 } }])
+    expect(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as unknown),
+    ).toEqual([listening, { event: 'stopped', calls: { GenerateDataKey: 1 } }])
   })
 })
 
@@ -100,10 +108,7 @@ describe('rowcrypt tenant shred (child process)', () => {
   it('loads an ES module config (rowcrypt.config.mjs) and refuses without --yes when stdin is no terminal', () => {
     const dir = join(work, 'esm')
     mkdirSync(dir, { recursive: true })
-    writeFileSync(
-      join(dir, 'rowcrypt.config.mjs'),
-      "export default { keyProvider: { shredTenant: async (tenantId) => ({ tenantId, tenantKeysDestroyed: 1, kmsKeys: [] }) } }\n",
-    )
+    writeFileSync(join(dir, 'rowcrypt.config.mjs'), 'export default { keyProvider: { shredTenant: async (tenantId) => ({ tenantId, tenantKeysDestroyed: 1, kmsKeys: [] }) } }\n')
     const ok = spawnSync(process.execPath, [bin, 'tenant', 'shred', '--tenant', 'esm_t', '--yes'], { cwd: dir, encoding: 'utf8' })
     expect(ok.stderr).toBe('')
     expect(ok.stdout).toBe('Shredded tenant esm_t: 1 tenant key destroyed.\n')
@@ -170,7 +175,14 @@ describe.each(DATABASES)('rowcrypt tenant shred on %s', (kind) => {
   it("destroys X's keys through the configured provider; X unreadable, Y readable", async () => {
     const keyProvider = awsProvider(kms, { tenantKeyStore: new PrismaTenantKeyStore({ prisma: db.prisma, schema: db.manifest }) })
     const prisma = extend(db, keyProvider)
-    await withTenant('x', () => prisma.user.createMany({ data: [{ name: 'x1', email: 'x1@t.test' }, { name: 'x2', email: 'x2@t.test' }] }))
+    await withTenant('x', () =>
+      prisma.user.createMany({
+        data: [
+          { name: 'x1', email: 'x1@t.test' },
+          { name: 'x2', email: 'x2@t.test' },
+        ],
+      }),
+    )
     await withTenant('y', () => prisma.user.create({ data: { name: 'y1', email: 'y1@t.test' } }))
     const out: string[] = []
     const io: CommandIO = {
@@ -193,7 +205,7 @@ describe.each(DATABASES)('rowcrypt tenant shred on %s', (kind) => {
 })
 
 describe('rowcrypt verify with a KMS that cannot be reached', () => {
-  it('reports the key provider\'s error and code, not a database error (both are connection failures)', async () => {
+  it("reports the key provider's error and code, not a database error (both are connection failures)", async () => {
     const { server } = await startKms()
     const db = await openDatabase('sqlite', 'cli_kms_down')
     try {
@@ -204,7 +216,14 @@ describe('rowcrypt verify with a KMS that cannot be reached', () => {
       const keyProvider = awsProvider(server, { tenantKeyStore: store, maxAttempts: 1, requestTimeoutMs: 1_000 })
       const out: string[] = []
       const err: string[] = []
-      const io: CommandIO = { out: (s) => out.push(s), err: (s) => err.push(s), cwd: work, interactive: false, prompt: async () => '', importModule: async () => ({ default: { prisma: extend(db, keyProvider) } }) }
+      const io: CommandIO = {
+        out: (s) => out.push(s),
+        err: (s) => err.push(s),
+        cwd: work,
+        interactive: false,
+        prompt: async () => '',
+        importModule: async () => ({ default: { prisma: extend(db, keyProvider) } }),
+      }
       expect(await verifyCommand(['--config', __filename], io)).toBe(1)
       expect(err.join('')).toMatch(/^rowcrypt verify: [^\n]*\(ERR_ROWCRYPT_KMS_UNAVAILABLE\)\n$/)
       expect(err.join('')).not.toContain('database')

@@ -13,8 +13,6 @@ const TENANTS = Array.from({ length: 20 }, (_, i) => `tenant_${String(i).padStar
 const REQUESTS = 1000
 const SEED_ROWS_PER_TENANT = 2
 
-
-
 interface Seen {
   id: number
   tenantId: string

@@ -7,7 +7,7 @@
 // prints, and runs `rowcrypt status` and `verify` through its rowcrypt.config.ts. Then every other
 // `ts` block of the README is type-checked as a module of both applications.
 import { execFile, execFileSync } from 'node:child_process'
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { appFiles, installedPackages, locateDiagnostics, readmeBlocks, snippetModules, type AppKind, type ReadmeBlock } from '../support/readme-blocks'
@@ -200,7 +200,14 @@ describe('consumer applications built from the tarball', () => {
     expect(app.steps.start!.out).toBe(output!.code)
     // The row as stored, read around rowcrypt: ciphertexts, the tenant and the wrapped key.
     const stored = JSON.parse(
-      execFileSync(process.execPath, ['-e', `process.stdout.write(JSON.stringify(new (require('better-sqlite3'))(${JSON.stringify(app.db)}).prepare('SELECT * FROM "User"').all().map((r) => ({ ...r, avatar: r.avatar.toString('latin1'), wrappedDek: r.wrappedDek.length }))))`], { cwd: app.dir, encoding: 'utf8' }),
+      execFileSync(
+        process.execPath,
+        [
+          '-e',
+          `process.stdout.write(JSON.stringify(new (require('better-sqlite3'))(${JSON.stringify(app.db)}).prepare('SELECT * FROM "User"').all().map((r) => ({ ...r, avatar: r.avatar.toString('latin1'), wrappedDek: r.wrappedDek.length }))))`,
+        ],
+        { cwd: app.dir, encoding: 'utf8' },
+      ),
     ) as Array<Record<string, unknown>>
     expect(stored).toEqual([
       {
@@ -223,7 +230,10 @@ describe('consumer applications built from the tarball', () => {
     const app = await apps[kind]
     expectSteps(app, ['start', 'status', 'verify'])
     expect(JSON.parse(app.steps.status!.out)).toEqual({ activeKeyVersion: 'v1', models: [{ model: 'User', total: 1, versions: { v1: 1 }, notActive: 0, plaintextRows: 0 }] })
-    const events = app.steps.verify!.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const events = app.steps
+      .verify!.out.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(events.at(-1)).toMatchObject({ event: 'done', checked: 1, failed: 0 })
   })
 })
@@ -231,18 +241,22 @@ describe('consumer applications built from the tarball', () => {
 describe('README snippets', () => {
   // With the optional peers installed (a snippet imports prom-client), each app type-checks its
   // sources, its root config files and every unmarked `ts` block of the README, one module each.
-  it.each(KINDS)('%s: every ts block type-checks as a module of the app (failures name the README line)', async (kind) => {
-    const app = await apps[kind]
-    expectSteps(app, ['build'])
-    const peers = await run(app.dir, 'npm', ['install', '--no-save', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', `prom-client@${lockVersion('prom-client')}`])
-    expect([peers.status, peers.status === 0 ? '' : peers.out]).toEqual([0, ''])
-    const snippets = snippetModules(blocks)
-    for (const s of snippets) writeFileSync(join(app.dir, s.path), s.text)
-    const rootFiles = [...appFiles(blocks, kind).keys()].filter((p) => p.endsWith('.ts') && !p.includes('/'))
-    writeFileSync(join(app.dir, 'tsconfig.readme.json'), JSON.stringify({ extends: './tsconfig.json', compilerOptions: { noEmit: true, rootDir: '.' }, include: ['src', ...rootFiles] }))
-    const tsc = await run(app.dir, join(app.dir, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.readme.json'])
-    const readmeFiles = [...snippets, ...appFiles(blocks, kind).values()]
-    expect(locateDiagnostics(tsc.out, readmeFiles, kind)).toEqual([])
-    expect([tsc.status, tsc.status === 0 ? '' : tsc.out]).toEqual([0, ''])
-  }, 120_000)
+  it.each(KINDS)(
+    '%s: every ts block type-checks as a module of the app (failures name the README line)',
+    async (kind) => {
+      const app = await apps[kind]
+      expectSteps(app, ['build'])
+      const peers = await run(app.dir, 'npm', ['install', '--no-save', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', `prom-client@${lockVersion('prom-client')}`])
+      expect([peers.status, peers.status === 0 ? '' : peers.out]).toEqual([0, ''])
+      const snippets = snippetModules(blocks)
+      for (const s of snippets) writeFileSync(join(app.dir, s.path), s.text)
+      const rootFiles = [...appFiles(blocks, kind).keys()].filter((p) => p.endsWith('.ts') && !p.includes('/'))
+      writeFileSync(join(app.dir, 'tsconfig.readme.json'), JSON.stringify({ extends: './tsconfig.json', compilerOptions: { noEmit: true, rootDir: '.' }, include: ['src', ...rootFiles] }))
+      const tsc = await run(app.dir, join(app.dir, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.readme.json'])
+      const readmeFiles = [...snippets, ...appFiles(blocks, kind).values()]
+      expect(locateDiagnostics(tsc.out, readmeFiles, kind)).toEqual([])
+      expect([tsc.status, tsc.status === 0 ? '' : tsc.out]).toEqual([0, ''])
+    },
+    120_000,
+  )
 })

@@ -126,7 +126,16 @@ describe.each(DATABASES)('refused queries on %s', (kind: DatabaseKind) => {
       ['upsert create keyVersion', (p) => p.user.upsert({ where: { id: 999999 }, create: { name: 'n', email: 'e', keyVersion: 'v2' }, update: { name: 'x' } })],
       ['create wrappedDek', (p) => p.user.create({ data: { name: 'n', email: 'e', wrappedDek: new Uint8Array([1]) } })],
       ['create keyVersion', (p) => p.user.create({ data: { name: 'n', email: 'e', keyVersion: 'v1' } })],
-      ['createMany keyVersion', (p) => p.user.createMany({ data: [{ name: 'n', email: 'e' }, { name: 'n2', email: 'e2', keyVersion: 'v1' }] })],
+      [
+        'createMany keyVersion',
+        (p) =>
+          p.user.createMany({
+            data: [
+              { name: 'n', email: 'e' },
+              { name: 'n2', email: 'e2', keyVersion: 'v1' },
+            ],
+          }),
+      ],
     ]
 
     it.each(cases)('%s is refused without sending SQL', async (_label, fn) => {
@@ -150,7 +159,16 @@ describe.each(DATABASES)('refused queries on %s', (kind: DatabaseKind) => {
     const cases: Array<[string, (p: Extended) => Promise<unknown>]> = [
       ['create', (p) => p.user.create({ data: { name: 'n', email: 'mismatch@example.com', tenantId: OTHER } })],
       ['create of a Document with another orgId', (p) => p.document.create({ data: { id: 'doc-mismatch', title: 't', body: 'b', orgId: OTHER } })],
-      ['createMany with one row of another tenant', (p) => p.user.createMany({ data: [{ name: 'ok', email: 'ok@example.com' }, { name: 'n', email: 'e', tenantId: OTHER }] })],
+      [
+        'createMany with one row of another tenant',
+        (p) =>
+          p.user.createMany({
+            data: [
+              { name: 'ok', email: 'ok@example.com' },
+              { name: 'n', email: 'e', tenantId: OTHER },
+            ],
+          }),
+      ],
       ['createManyAndReturn', (p) => p.post.createManyAndReturn({ data: [{ title: 't', authorId: userId, tenantId: OTHER }] })],
       ['upsert create branch', (p) => p.user.upsert({ where: { id: 999999 }, create: { name: 'n', email: 'e', tenantId: OTHER }, update: { name: 'x' } })],
     ]
@@ -222,15 +240,24 @@ describe.each(DATABASES)('refused queries on %s', (kind: DatabaseKind) => {
 
   describe('values of the wrong type', () => {
     const cases: Array<[string, (p: Extended) => Promise<unknown>]> = [
-      ['create with a number for email', (p) => p.user.create({ data: { name: 'bad', email: 42 as any } })],
-      ['create with an object for a string field', (p) => p.user.create({ data: { name: 'bad', email: 'bad@example.com', ssn: { nope: 1 } as any } })],
+      ['create with a number for email', (p) => p.user.create({ data: { name: 'bad', email: 42 as never } })],
+      ['create with an object for a string field', (p) => p.user.create({ data: { name: 'bad', email: 'bad@example.com', ssn: { nope: 1 } as never } })],
       ['create with a string for a bytes field', (p) => p.user.create({ data: { name: 'bad', email: 'bad@example.com', avatar: 'not-bytes' as never } })],
       ['create with a BigInt for a json field', (p) => p.user.create({ data: { name: 'bad', email: 'bad@example.com', prefs: 10n as never } })],
       ['create with undefined-only json (not serializable)', (p) => p.user.create({ data: { name: 'bad', email: 'bad@example.com', prefs: (() => 1) as never } })],
-      ['createMany with one bad row', (p) => p.user.createMany({ data: [{ name: 'ok', email: 'ok@example.com' }, { name: 'bad', email: 7 as any }] })],
-      ['create of a Post with a boolean title', (p) => p.post.create({ data: { title: true as any, authorId: userId } })],
-      ['create of a Document with a number body', (p) => p.document.create({ data: { id: 'doc-bad', title: 't', body: 1 as any } })],
-      ['upsert create with a number for email', (p) => p.user.upsert({ where: { id: 999999 }, create: { name: 'bad', email: 42 as any }, update: { name: 'x' } })],
+      [
+        'createMany with one bad row',
+        (p) =>
+          p.user.createMany({
+            data: [
+              { name: 'ok', email: 'ok@example.com' },
+              { name: 'bad', email: 7 as never },
+            ],
+          }),
+      ],
+      ['create of a Post with a boolean title', (p) => p.post.create({ data: { title: true as never, authorId: userId } })],
+      ['create of a Document with a number body', (p) => p.document.create({ data: { id: 'doc-bad', title: 't', body: 1 as never } })],
+      ['upsert create with a number for email', (p) => p.user.upsert({ where: { id: 999999 }, create: { name: 'bad', email: 42 as never }, update: { name: 'x' } })],
     ]
 
     it.each(cases)('%s fails with INVALID_VALUE and writes nothing', async (_label, fn) => {
@@ -241,7 +268,7 @@ describe.each(DATABASES)('refused queries on %s', (kind: DatabaseKind) => {
 
     it('update with a number for email fails with INVALID_VALUE and changes nothing', async () => {
       const before = await rawUser(userId)
-      await expect(withTenant(T, () => prisma.user.update({ where: { id: userId }, data: { email: 42 as any } }))).rejects.toMatchObject({ code: INVALID_VALUE })
+      await expect(withTenant(T, () => prisma.user.update({ where: { id: userId }, data: { email: 42 as never } }))).rejects.toMatchObject({ code: INVALID_VALUE })
       await expect(withTenant(T, () => prisma.user.update({ where: { id: userId }, data: { avatar: { set: 'not-bytes' as never } } }))).rejects.toMatchObject({ code: INVALID_VALUE })
       const after = await rawUser(userId)
       expect(after.email).toBe(before.email)

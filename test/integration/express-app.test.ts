@@ -28,7 +28,11 @@ interface Harness {
   registry: promClient.Registry
   lines: string[]
   close(): Promise<void>
-  request(method: string, path: string, options?: { auth?: string; headers?: Record<string, string>; body?: unknown; rawBody?: string }): Promise<{ status: number; body: unknown; text: string; headers: Headers }>
+  request(
+    method: string,
+    path: string,
+    options?: { auth?: string; headers?: Record<string, string>; body?: unknown; rawBody?: string },
+  ): Promise<{ status: number; body: unknown; text: string; headers: Headers }>
 }
 
 async function start(kind: (typeof DATABASES)[number], auth: TenantAuth): Promise<Harness> {
@@ -39,7 +43,12 @@ async function start(kind: (typeof DATABASES)[number], auth: TenantAuth): Promis
   const lines: string[] = []
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''))
+      lines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      )
       done()
     },
   })

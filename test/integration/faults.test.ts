@@ -72,9 +72,7 @@ interface State {
 
 /** The tenant's rows as the application sees them (decrypted). */
 async function state(prisma: Extended, tenant: string): Promise<State> {
-  const [users, docs] = await withTenant(tenant, () =>
-    Promise.all([prisma.user.findMany({ orderBy: { id: 'asc' }, include: { posts: true } }), prisma.document.findMany({ orderBy: { id: 'asc' } })]),
-  )
+  const [users, docs] = await withTenant(tenant, () => Promise.all([prisma.user.findMany({ orderBy: { id: 'asc' }, include: { posts: true } }), prisma.document.findMany({ orderBy: { id: 'asc' } })]))
   return {
     users: users.map((u) => ({
       id: u.id,
@@ -110,7 +108,20 @@ const WRITES: Record<string, WriteOp> = {
   },
   'nested create': {
     run: (p, t, v) =>
-      withTenant(t, () => p.user.create({ data: { name: `n_${v}`, email: `${v}@nested.test`, posts: { create: [{ title: `a_${v}`, body: `body a ${v}` }, { title: `b_${v}`, body: `body b ${v}` }] } } })),
+      withTenant(t, () =>
+        p.user.create({
+          data: {
+            name: `n_${v}`,
+            email: `${v}@nested.test`,
+            posts: {
+              create: [
+                { title: `a_${v}`, body: `body a ${v}` },
+                { title: `b_${v}`, body: `body b ${v}` },
+              ],
+            },
+          },
+        }),
+      ),
     expected: (b, v) => ({
       ...b,
       users: [
@@ -234,11 +245,14 @@ describe.each([
       expect(await state(healthy(), tenant)).toEqual(op.expected(before, v, target))
     }
 
-    it.each(failing)(`%s: each write (${Object.keys(WRITES).join(', ')}) fails with ERR_ROWCRYPT_KMS_UNAVAILABLE, leaves every table byte-for-byte unchanged, and succeeds when retried`, async (fault) => {
-      const { tenant, target } = await freshTenant()
-      for (const name of Object.keys(WRITES)) await failingWrite(name, tenant, target, FAILING[fault]!)
-      await assertIntact(mode, tenant, await state(healthy(), tenant))
-    })
+    it.each(failing)(
+      `%s: each write (${Object.keys(WRITES).join(', ')}) fails with ERR_ROWCRYPT_KMS_UNAVAILABLE, leaves every table byte-for-byte unchanged, and succeeds when retried`,
+      async (fault) => {
+        const { tenant, target } = await freshTenant()
+        for (const name of Object.keys(WRITES)) await failingWrite(name, tenant, target, FAILING[fault]!)
+        await assertIntact(mode, tenant, await state(healthy(), tenant))
+      },
+    )
 
     it.each(failing)(`%s: each read (${Object.keys(READS).join(', ')}) fails with ERR_ROWCRYPT_KMS_UNAVAILABLE and writes nothing; retried, it returns every row`, async (fault) => {
       const { tenant, target } = await freshTenant()
@@ -258,27 +272,28 @@ describe.each([
       }
     })
 
-    if (full) it.each(transient)('%s: every write and read succeeds with exactly its effect', async (fault) => {
-      const { tenant, target } = await freshTenant()
-      for (const name of Object.keys(WRITES)) {
-        scenarios++
-        const op = WRITES[name]!
-        const v = uid()
-        const before = await state(healthy(), tenant)
-        TRANSIENT[fault]!(kms)
-        await op.run(client(provider(mode)), tenant, v, target)
-        kms.clearFaults()
-        expect(await state(healthy(), tenant)).toEqual(op.expected(before, v, target))
-      }
-      for (const name of Object.keys(READS)) {
-        scenarios++
-        const expected = await READS[name]!(healthy(), tenant, target)
-        TRANSIENT[fault]!(kms)
-        expect(await READS[name]!(client(provider(mode)), tenant, target)).toEqual(expected)
-        kms.clearFaults()
-      }
-      await assertIntact(mode, tenant, await state(healthy(), tenant))
-    })
+    if (full)
+      it.each(transient)('%s: every write and read succeeds with exactly its effect', async (fault) => {
+        const { tenant, target } = await freshTenant()
+        for (const name of Object.keys(WRITES)) {
+          scenarios++
+          const op = WRITES[name]!
+          const v = uid()
+          const before = await state(healthy(), tenant)
+          TRANSIENT[fault]!(kms)
+          await op.run(client(provider(mode)), tenant, v, target)
+          kms.clearFaults()
+          expect(await state(healthy(), tenant)).toEqual(op.expected(before, v, target))
+        }
+        for (const name of Object.keys(READS)) {
+          scenarios++
+          const expected = await READS[name]!(healthy(), tenant, target)
+          TRANSIENT[fault]!(kms)
+          expect(await READS[name]!(client(provider(mode)), tenant, target)).toEqual(expected)
+          kms.clearFaults()
+        }
+        await assertIntact(mode, tenant, await state(healthy(), tenant))
+      })
 
     if (mode === 'direct') {
       const multi = Object.keys(WRITES).filter((n) => WRITES[n]!.directCalls > 1)
@@ -309,7 +324,9 @@ describe.each([
       // Each scenario rotates the Documents of its own tenant, 10 rows, in batches of 4.
       async function seedDocs(t: string): Promise<void> {
         const seeder = client(provider(mode, { healthy: true }))
-        await withTenant(t, () => seeder.document.createMany({ data: Array.from({ length: 10 }, (_, i) => ({ id: `${t}_${String(i).padStart(2, '0')}`, title: `doc ${i}`, body: `body ${i} of ${t}` })) }))
+        await withTenant(t, () =>
+          seeder.document.createMany({ data: Array.from({ length: 10 }, (_, i) => ({ id: `${t}_${String(i).padStart(2, '0')}`, title: `doc ${i}`, body: `body ${i} of ${t}` })) }),
+        )
       }
       const rotate = (t: string, keyProvider: KeyProvider) => rotateKeys({ prisma: client(keyProvider), model: 'Document', tenantId: t, batchSize: 4, concurrency: 1 })
       const docsOf = async (t: string) => new Map([...(await rowsById(db, 'Document'))].filter(([, r]) => r.orgId === t))
@@ -335,16 +352,17 @@ describe.each([
         await assertIntact(mode, t, decrypted)
       })
 
-      if (full) it.each(transient)('%s: the run finishes, every row on the new key and readable', async (fault) => {
-        scenarios++
-        const t = `rot_${kind}_${mode}_${uid()}`
-        await seedDocs(t)
-        const decrypted = await state(client(provider(mode, { healthy: true })), t)
-        TRANSIENT[fault]!(kms)
-        expect(await rotate(t, provider(mode, { activeVersion: 'v2' }))).toBe(10)
-        expect([...(await docsOf(t)).values()].map((r) => r.keyVersion)).toEqual(Array(10).fill('v2'))
-        await assertIntact(mode, t, decrypted)
-      })
+      if (full)
+        it.each(transient)('%s: the run finishes, every row on the new key and readable', async (fault) => {
+          scenarios++
+          const t = `rot_${kind}_${mode}_${uid()}`
+          await seedDocs(t)
+          const decrypted = await state(client(provider(mode, { healthy: true })), t)
+          TRANSIENT[fault]!(kms)
+          expect(await rotate(t, provider(mode, { activeVersion: 'v2' }))).toBe(10)
+          expect([...(await docsOf(t)).values()].map((r) => r.keyVersion)).toEqual(Array(10).fill('v2'))
+          await assertIntact(mode, t, decrypted)
+        })
     })
   })
 })
@@ -386,10 +404,18 @@ describe.each(['postgres', 'mysql'] as const)('database connection killed by the
   const writes = async (tx: Extended, v: string, target: number) => {
     await tx.user.create({ data: { name: `tx_${v}`, email: `${v}@tx.test`, posts: { create: [{ title: `p_${v}`, body: `b_${v}` }] } } })
     await tx.user.update({ where: { id: target }, data: { email: `${v}@changed.test`, notes: `notes_${v}` } })
-    await tx.document.createMany({ data: [{ id: `d1_${v}`, title: 't', body: `doc1 ${v}` }, { id: `d2_${v}`, title: 't', body: `doc2 ${v}` }] })
+    await tx.document.createMany({
+      data: [
+        { id: `d1_${v}`, title: 't', body: `doc1 ${v}` },
+        { id: `d2_${v}`, title: 't', body: `doc2 ${v}` },
+      ],
+    })
   }
   const expectedAfter = (before: State, v: string, target: number): unknown => ({
-    users: [...before.users.map((u) => (u.id === target ? { ...u, email: `${v}@changed.test`, notes: `notes_${v}` } : u)), newUser(`tx_${v}`, `${v}@tx.test`, null, [{ title: `p_${v}`, body: `b_${v}` }])],
+    users: [
+      ...before.users.map((u) => (u.id === target ? { ...u, email: `${v}@changed.test`, notes: `notes_${v}` } : u)),
+      newUser(`tx_${v}`, `${v}@tx.test`, null, [{ title: `p_${v}`, body: `b_${v}` }]),
+    ],
     docs: [...before.docs, { id: `d1_${v}`, title: 't', body: `doc1 ${v}` }, { id: `d2_${v}`, title: 't', body: `doc2 ${v}` }],
   })
 
@@ -426,7 +452,13 @@ describe.each(['postgres', 'mysql'] as const)('database connection killed by the
     // The client recovers. With @prisma/adapter-pg a connection whose COMMIT failed goes back to the
     // pool and the next query that gets it fails once with P1017; plain Prisma 7 does the same.
     const probes: string[] = []
-    for (let i = 0; i < 5; i++) probes.push(await prisma.team.count().then(() => 'ok', (e: { code?: string; message?: string }) => e.code ?? `error: ${e.message?.split('\n').at(-1)}`))
+    for (let i = 0; i < 5; i++)
+      probes.push(
+        await prisma.team.count().then(
+          () => 'ok',
+          (e: { code?: string; message?: string }) => e.code ?? `error: ${e.message?.split('\n').at(-1)}`,
+        ),
+      )
     expect(probes.filter((p) => p !== 'ok').length).toBeLessThanOrEqual(1)
     expect(probes.filter((p) => p !== 'ok' && p !== 'P1017')).toEqual([])
     expect(probes.slice(-2)).toEqual(['ok', 'ok'])
@@ -462,7 +494,9 @@ describe.each(['postgres', 'mysql'] as const)('database connection killed by the
     let victims: number[]
     if (kind === 'postgres') {
       // The backend whose open transaction claimed the batch (FOR UPDATE SKIP LOCKED).
-      victims = (await db.raw<{ id: number }>(`SELECT pid AS id FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE '%SKIP LOCKED%' AND query LIKE $1`, [`%${db.table('Document')}%`])).map((r) => r.id)
+      victims = (
+        await db.raw<{ id: number }>(`SELECT pid AS id FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE '%SKIP LOCKED%' AND query LIKE $1`, [`%${db.table('Document')}%`])
+      ).map((r) => r.id)
       expect(victims).toHaveLength(1)
     } else {
       // MariaDB does not list that transaction in information_schema.INNODB_TRX reliably: drop every

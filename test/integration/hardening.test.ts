@@ -48,8 +48,7 @@ describe.each(DATABASES)('hardening on %s', (kind) => {
 
   it('confines relation filters inside nested connects and updates through an unscoped model', async () => {
     // A filter on B's unencrypted column must not decide whether A's write succeeds.
-    const probe = (name: string) =>
-      withTenant('A', () => prisma.user.update({ where: { id: ids.userA }, data: { team: { connect: { id: ids.team, members: { some: { name } } } } } }))
+    const probe = (name: string) => withTenant('A', () => prisma.user.update({ where: { id: ids.userA }, data: { team: { connect: { id: ids.team, members: { some: { name } } } } } }))
     await expect(probe('zed')).rejects.toMatchObject({ code: 'P2025' })
     await expect(probe('alice')).resolves.toMatchObject({ id: ids.userA })
     // An encrypted field inside such a filter is refused before any SQL.
@@ -63,7 +62,14 @@ describe.each(DATABASES)('hardening on %s', (kind) => {
   it('checks foreign keys written directly: same tenant ok (also inside a transaction), other tenant refused', async () => {
     const before = Number((await db.raw<{ n: unknown }>('SELECT COUNT(*) AS n FROM "Post"'))[0]!.n)
     await expect(
-      withTenant('A', () => prisma.post.createMany({ data: [{ title: 'ok', authorId: ids.userA }, { title: 'sneaky', authorId: ids.userB }] })),
+      withTenant('A', () =>
+        prisma.post.createMany({
+          data: [
+            { title: 'ok', authorId: ids.userA },
+            { title: 'sneaky', authorId: ids.userB },
+          ],
+        }),
+      ),
     ).rejects.toMatchObject({ code: 'P2003' })
     await expect(withTenant('A', () => prisma.post.create({ data: { title: 'ghost', authorId: 999999 } }))).rejects.toMatchObject({ code: 'P2003' })
     expect(Number((await db.raw<{ n: unknown }>('SELECT COUNT(*) AS n FROM "Post"'))[0]!.n)).toBe(before)
@@ -153,7 +159,7 @@ describe.each(DATABASES)('hardening on %s', (kind) => {
     expect(om.email).toBe('no-omit@x')
   })
 
-  it('un-hides every column it needs when the client\'s default omit has a shape it does not know', async () => {
+  it("un-hides every column it needs when the client's default omit has a shape it does not know", async () => {
     const odd = await openDatabase(kind, 'hardening_odd_omit')
     try {
       ;(odd.prisma as unknown as { _globalOmit: unknown })._globalOmit = new Map([['user', { wrappedDek: true }]])
@@ -170,7 +176,9 @@ describe.each(DATABASES)('hardening on %s', (kind) => {
   })
 
   it('fails closed when something after rowcrypt hides the tenant column of a scoped row', async () => {
-    const p = extend(db).$extends({ query: { $allModels: { $allOperations: ({ args, query }) => query({ ...(args as object), omit: { ...((args as { omit?: object }).omit ?? {}), tenantId: true } }) } } })
+    const p = extend(db).$extends({
+      query: { $allModels: { $allOperations: ({ args, query }) => query({ ...(args as object), omit: { ...((args as { omit?: object }).omit ?? {}), tenantId: true } }) } },
+    })
     await expect(withTenant('A', () => p.user.findUnique({ where: { id: ids.userA } }))).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_TENANT_MISMATCH' })
     await expect(withTenant('A', () => p.user.findMany())).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_TENANT_MISMATCH' })
   })
@@ -200,7 +208,13 @@ describe.each(DATABASES)('hardening on %s', (kind) => {
           schema: db.manifest,
           keyProvider: testKeyProvider(),
           models: { User: { fields: ['email'] } },
-          observers: [{ operation: (async () => { throw new Error('observer down') }) as () => void }],
+          observers: [
+            {
+              operation: (async () => {
+                throw new Error('observer down')
+              }) as () => void,
+            },
+          ],
         }),
       )
       await expect(withTenant('A', () => p.user.count())).resolves.toBeGreaterThan(0)

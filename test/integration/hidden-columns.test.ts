@@ -77,10 +77,16 @@ describe.each(DATABASES)('rowcrypt columns stay inside on %s', (kind) => {
     it('createManyAndReturn and updateManyAndReturn leave them out unless selected', async () => {
       await withTenant(T, async () => {
         const made = await prisma.customer.createManyAndReturn({ data: [{ email: 'c1@example.com' }, { email: 'c2@example.com' }] })
-        expect(made.map((r) => [r.email, own(r, CUSTOMER_OWN)])).toEqual([['c1@example.com', []], ['c2@example.com', []]])
+        expect(made.map((r) => [r.email, own(r, CUSTOMER_OWN)])).toEqual([
+          ['c1@example.com', []],
+          ['c2@example.com', []],
+        ])
         const ids = made.map((r) => r.id)
         const updated = await prisma.customer.updateManyAndReturn({ where: { id: { in: ids } }, data: { plan: 'pro' } })
-        expect(updated.map((r) => [r.plan, own(r, CUSTOMER_OWN)])).toEqual([['pro', []], ['pro', []]])
+        expect(updated.map((r) => [r.plan, own(r, CUSTOMER_OWN)])).toEqual([
+          ['pro', []],
+          ['pro', []],
+        ])
         const selected = await prisma.customer.updateManyAndReturn({ where: { id: { in: ids } }, data: { plan: 'team' }, select: { id: true, tenantId: true } })
         expect(selected.map((r) => r.tenantId)).toEqual([T, T])
         const invoices = await prisma.invoice.createManyAndReturn({ data: [{ reference: 'INV-3', amount: 3, customerId: ids[0]! }], include: { customer: true } })

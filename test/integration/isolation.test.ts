@@ -130,22 +130,18 @@ describe.each(DATABASES)('tenant isolation (%s)', (kind) => {
       expect(Boolean((await rawRow('Post', postsA[0]!))!.published)).toBe(false)
     })
 
-    it('upsert on A\'s id never modifies A\'s row', async () => {
+    it("upsert on A's id never modifies A's row", async () => {
       await expectUntouched('User', userA.id, async () => {
         // Plain and encrypted update branches, create without an id: B gets a new row of its own.
         for (const update of [{ name: 'hijacked' }, { email: 'evil@b.example', ssn: 'evil' }]) {
-          const made = await withTenant(B, () =>
-            prisma.user.upsert({ where: { id: userA.id }, create: { name: 'bee', email: 'bee@b.example' }, update, omit: { tenantId: false } }),
-          )
+          const made = await withTenant(B, () => prisma.user.upsert({ where: { id: userA.id }, create: { name: 'bee', email: 'bee@b.example' }, update, omit: { tenantId: false } }))
           expect(made.id).not.toBe(userA.id)
           expect(made).toMatchObject({ tenantId: B, name: 'bee', email: 'bee@b.example' })
           await withTenant(B, () => prisma.user.delete({ where: { id: made.id } }))
         }
         // A create that collides with A's id must fail rather than take over the row.
         for (const update of [{ name: 'hijacked' }, { email: 'evil@b.example' }]) {
-          const e = await rejection(() =>
-            withTenant(B, () => prisma.user.upsert({ where: { id: userA.id }, create: { id: userA.id, name: 'bee', email: 'bee@b.example' }, update })),
-          )
+          const e = await rejection(() => withTenant(B, () => prisma.user.upsert({ where: { id: userA.id }, create: { id: userA.id, name: 'bee', email: 'bee@b.example' }, update })))
           expect(typeof e.code).toBe('string')
         }
       })
@@ -245,9 +241,7 @@ describe.each(DATABASES)('tenant isolation (%s)', (kind) => {
           expect((await rejection(() => withTenant(B, () => prisma.document.delete({ where: { id: docA } })))).code).toBe('P2025')
           expect(await withTenant(B, () => prisma.document.deleteMany())).toEqual({ count: 0 })
           expect(await withTenant(B, () => prisma.document.updateMany({ data: { title: 'overwritten' } }))).toEqual({ count: 0 })
-          const up = await rejection(() =>
-            withTenant(B, () => prisma.document.upsert({ where: { id: docA }, create: { id: docA, title: 't', body: 'b' }, update: { body: 'overwritten' } })),
-          )
+          const up = await rejection(() => withTenant(B, () => prisma.document.upsert({ where: { id: docA }, create: { id: docA, title: 't', body: 'b' }, update: { body: 'overwritten' } })))
           expect(typeof up.code).toBe('string')
           const dup = await rejection(() => withTenant(B, () => prisma.document.create({ data: { id: docA, title: 't', body: 'b' } })))
           expect(typeof dup.code).toBe('string')

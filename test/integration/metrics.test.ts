@@ -104,7 +104,13 @@ describe.each(DATABASES)('metrics, stats and audit over a scripted workload on %
       ['findUnique', 'User', 't_a', false, 'failed', 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
       ['count', 'User', 't_a', false, 'ok', null],
     ])
-    expect(errors.map((e) => (e as { code?: string }).code)).toEqual(['ERR_ROWCRYPT_TENANT_MISSING', 'ERR_ROWCRYPT_TENANT_MISMATCH', 'ERR_ROWCRYPT_UNSUPPORTED_QUERY', 'P2025', 'ERR_ROWCRYPT_DECRYPTION_FAILED'])
+    expect(errors.map((e) => (e as { code?: string }).code)).toEqual([
+      'ERR_ROWCRYPT_TENANT_MISSING',
+      'ERR_ROWCRYPT_TENANT_MISMATCH',
+      'ERR_ROWCRYPT_UNSUPPORTED_QUERY',
+      'P2025',
+      'ERR_ROWCRYPT_DECRYPTION_FAILED',
+    ])
     // Rows and ids: what each call returned, and the row a call asked for.
     expect(audit.map((e) => [e.rowCount, e.rowIds === null ? null : [...e.rowIds].sort(), e.targetId])).toEqual([
       [1, [s(ids.alice)], null],

@@ -157,7 +157,14 @@ describe.each(DATABASES)('migrating plaintext data on %s', (kind) => {
     const metrics = rowcryptMetrics({ client: promClient, registry })
     const run = async (args: string[]) => {
       const out: string[] = []
-      const io: JobIO = { out: (s) => void out.push(s), err: () => undefined, cwd: process.cwd(), interactive: false, prompt: async () => '', importModule: async () => ({ default: { prisma: noDisconnect(prisma), metrics } }) }
+      const io: JobIO = {
+        out: (s) => void out.push(s),
+        err: () => undefined,
+        cwd: process.cwd(),
+        interactive: false,
+        prompt: async () => '',
+        importModule: async () => ({ default: { prisma: noDisconnect(prisma), metrics } }),
+      }
       expect(await statusCommand([...args, '--model', 'User', '--config', __filename], io)).toBe(0)
       return out.join('')
     }

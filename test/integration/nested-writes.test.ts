@@ -161,9 +161,9 @@ describe.each(DATABASES)('nested writes on %s', (kind) => {
   it('a failure in a nested write leaves nothing written (the whole create is one statement tree)', async () => {
     const t = tenant()
     const users = Number((await db.raw<{ n: unknown }>('SELECT COUNT(*) AS n FROM "User"'))[0]!.n)
-    await expect(
-      withTenant(t, () => prisma.user.create({ data: { name: 'x', email: 'x', posts: { create: [{ title: 'ok' }, { title: 42 as unknown as string }] } } })),
-    ).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_INVALID_VALUE' })
+    await expect(withTenant(t, () => prisma.user.create({ data: { name: 'x', email: 'x', posts: { create: [{ title: 'ok' }, { title: 42 as unknown as string }] } } }))).rejects.toMatchObject({
+      code: 'ERR_ROWCRYPT_INVALID_VALUE',
+    })
     expect(Number((await db.raw<{ n: unknown }>('SELECT COUNT(*) AS n FROM "User"'))[0]!.n)).toBe(users)
   })
 })

@@ -19,7 +19,9 @@ jest.setTimeout(180_000)
 
 function report(label: string, r: FuzzResult): string[] {
   const s = r.stats
-  console.log(`non-interference ${label}: seed ${s.seed}, ${s.calls} calls in ${s.seconds.toFixed(1)} s (${s.callsPerSecond.toFixed(0)}/s), ok on both ${s.bothOk}, same error on both ${s.bothFailed}, channels ${JSON.stringify(s.channels)}, ${r.length} findings`)
+  console.log(
+    `non-interference ${label}: seed ${s.seed}, ${s.calls} calls in ${s.seconds.toFixed(1)} s (${s.callsPerSecond.toFixed(0)}/s), ok on both ${s.bothOk}, same error on both ${s.bothFailed}, channels ${JSON.stringify(s.channels)}, ${r.length} findings`,
+  )
   const lines = classes(r).map(({ first: f, count }) => `${f.category} x${count} at --seed ${f.seed} --index ${f.index}: ${f.reason}\n  ${f.call}\n  D1: ${f.d1}\n  D2: ${f.d2}`)
   if (lines.length > 0) console.log(`non-interference ${label} findings:\n${lines.join('\n')}`)
   return lines

@@ -15,7 +15,14 @@ describe.each(DATABASES)('observers on %s', (kind) => {
         schema: d.manifest,
         keyProvider: testKeyProvider(),
         models: { User: { fields: ['email', 'ssn'] }, Post: { fields: ['title'] } },
-        observers: [{ operation: (e) => events.push(e) }, { operation: () => { throw new Error('a broken observer') } }],
+        observers: [
+          { operation: (e) => events.push(e) },
+          {
+            operation: () => {
+              throw new Error('a broken observer')
+            },
+          },
+        ],
       }),
     )
   beforeAll(async () => {
@@ -28,7 +35,14 @@ describe.each(DATABASES)('observers on %s', (kind) => {
   })
 
   it('reports ok operations with rows encrypted and decrypted', async () => {
-    await withTenant('obs_a', () => prisma.user.createMany({ data: [{ name: 'a', email: 'obs-secret-1' }, { name: 'b', email: 'obs-secret-2' }] }))
+    await withTenant('obs_a', () =>
+      prisma.user.createMany({
+        data: [
+          { name: 'a', email: 'obs-secret-1' },
+          { name: 'b', email: 'obs-secret-2' },
+        ],
+      }),
+    )
     await withTenant('obs_a', () => prisma.user.findMany())
     expect(events).toHaveLength(2)
     expect(events[0]).toMatchObject({ operation: 'createMany', model: 'User', tenantId: 'obs_a', outcome: 'ok', rowsEncrypted: 2, rowsDecrypted: 0, bypass: false })

@@ -68,13 +68,7 @@ function dump(row: Row): string {
  * plaintext anywhere, each non-null encrypted value a ciphertext of the right type, and the
  * sidecars filled. Returns the stored rows.
  */
-async function expectAtRest(
-  db: TestDatabase,
-  model: 'User' | 'Post' | 'Document',
-  ids: unknown[],
-  tenant: string,
-  plaintexts: unknown[],
-): Promise<Row[]> {
+async function expectAtRest(db: TestDatabase, model: 'User' | 'Post' | 'Document', ids: unknown[], tenant: string, plaintexts: unknown[]): Promise<Row[]> {
   expect(ids.length).toBeGreaterThan(0)
   const rows: Row[] = []
   for (const id of ids) {
@@ -141,7 +135,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
   })
 
   async function seedUser(t: string, extra: Row = {}) {
-    return withTenant(t, () => prisma.user.create({ data: fullUser(extra) as any }))
+    return withTenant(t, () => prisma.user.create({ data: fullUser(extra) }))
   }
 
   function expectFullUser(u: Row | null | undefined) {
@@ -200,9 +194,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
 
     it('with select returns exactly the selected keys, decrypted', async () => {
       const t = tenant()
-      const u = await withTenant(t, () =>
-        prisma.user.create({ data: fullUser(), select: { id: true, email: true, prefs: true, avatar: true } }),
-      )
+      const u = await withTenant(t, () => prisma.user.create({ data: fullUser(), select: { id: true, email: true, prefs: true, avatar: true } }))
       expect(sortedKeys(u)).toEqual(['avatar', 'email', 'id', 'prefs'])
       expect(u.email).toBe(EMAIL)
       expect(u.prefs).toEqual(PREFS)
@@ -212,13 +204,13 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
 
     it('with a select of only plain fields returns only those', async () => {
       const t = tenant()
-      const u = await withTenant(t, () => prisma.user.create({ data: fullUser() as any, select: { name: true } }))
+      const u = await withTenant(t, () => prisma.user.create({ data: fullUser(), select: { name: true } }))
       expect(u).toEqual({ name: 'Alice' })
     })
 
     it('with omit of wrappedDek still decrypts and leaves wrappedDek out', async () => {
       const t = tenant()
-      const u = await withTenant(t, () => prisma.user.create({ data: fullUser() as any, omit: { wrappedDek: true } }))
+      const u = await withTenant(t, () => prisma.user.create({ data: fullUser(), omit: { wrappedDek: true } }))
       expect('wrappedDek' in u).toBe(false)
       expectFullUser(u)
       await expectAtRest(db, 'User', [u.id], t, [EMAIL, SSN, NOTES, PREFS, AVATAR])
@@ -240,9 +232,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
     it('creates a Post through a connect to its author', async () => {
       const t = tenant()
       const u = await seedUser(t)
-      const p = await withTenant(t, () =>
-        prisma.post.create({ data: { title: 'connected-title', body: null, author: { connect: { id: u.id } } }, include: { author: true } }),
-      )
+      const p = await withTenant(t, () => prisma.post.create({ data: { title: 'connected-title', body: null, author: { connect: { id: u.id } } }, include: { author: true } }))
       expect(p.id).toMatch(UUID)
       expect(p.title).toBe('connected-title')
       expect(p.body).toBeNull()
@@ -299,26 +289,37 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
       const t = tenant()
       const u = await seedUser(t)
       await withTenant(t, () =>
-        prisma.post.createMany({ data: [{ title: 'bulk-title-a', authorId: u.id }, { title: 'bulk-title-b', body: 'bulk-body-b', authorId: u.id }] }),
+        prisma.post.createMany({
+          data: [
+            { title: 'bulk-title-a', authorId: u.id },
+            { title: 'bulk-title-b', body: 'bulk-body-b', authorId: u.id },
+          ],
+        }),
       )
       const posts = await withTenant(t, () => prisma.post.findMany({ orderBy: { published: 'asc' } }))
       expect(posts).toHaveLength(2)
       expect(posts.map((p) => p.title).sort()).toEqual(['bulk-title-a', 'bulk-title-b'])
       for (const p of posts) expect(p.id).toMatch(UUID)
       expect(new Set(posts.map((p) => p.id)).size).toBe(2)
-      await expectAtRest(db, 'Post', posts.map((p) => p.id), t, ['bulk-title-a', 'bulk-title-b', 'bulk-body-b'])
+      await expectAtRest(
+        db,
+        'Post',
+        posts.map((p) => p.id),
+        t,
+        ['bulk-title-a', 'bulk-title-b', 'bulk-body-b'],
+      )
     })
 
     it('createManyAndReturn with select returns exactly the selected keys (refused by Prisma on MySQL, writing nothing)', async () => {
       const t = tenant()
       if (kind === 'mysql') {
-        await expect(withTenant(t, () => prisma.user.createManyAndReturn({ data: [fullUser({ name: 'cmr-1' })] as any }))).rejects.toThrow(/createManyAndReturn/)
+        await expect(withTenant(t, () => prisma.user.createManyAndReturn({ data: [fullUser({ name: 'cmr-1' })] }))).rejects.toThrow(/createManyAndReturn/)
         expect(await withTenant(t, () => prisma.user.count())).toBe(0)
         return
       }
       const rows = await withTenant(t, () =>
         prisma.user.createManyAndReturn({
-          data: [fullUser({ name: 'cmr-1' }), fullUser({ name: 'cmr-2' })] as any,
+          data: [fullUser({ name: 'cmr-1' }), fullUser({ name: 'cmr-2' })],
           select: { id: true, name: true, email: true },
         }),
       )
@@ -327,7 +328,13 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
         expect(sortedKeys(r)).toEqual(['email', 'id', 'name'])
         expect(r.email).toBe(EMAIL)
       }
-      await expectAtRest(db, 'User', rows.map((r) => r.id), t, [EMAIL, SSN, NOTES, PREFS, AVATAR])
+      await expectAtRest(
+        db,
+        'User',
+        rows.map((r) => r.id),
+        t,
+        [EMAIL, SSN, NOTES, PREFS, AVATAR],
+      )
     })
   })
 
@@ -356,7 +363,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
     it('omitting every sidecar and a row-bound id still decrypts, without those keys', async () => {
       const t = tenant()
       const u = await seedUser(t)
-      const p = await withTenant(t, () => prisma.post.create({ data: { title: 'omit-all-title', body: 'omit-all-body', authorId: u.id } }))
+      await withTenant(t, () => prisma.post.create({ data: { title: 'omit-all-title', body: 'omit-all-body', authorId: u.id } }))
       const gotUser = await withTenant(t, () => prisma.user.findUniqueOrThrow({ where: { id: u.id }, omit: { wrappedDek: true, keyVersion: true, tenantId: true, id: true } }))
       expect(sortedKeys(gotUser)).toEqual(['avatar', 'email', 'name', 'notes', 'prefs', 'ssn', 'teamId'])
       expect(gotUser.email).toBe(EMAIL)
@@ -569,9 +576,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
         expect(back.prefs).toEqual(value)
         await expectAtRest(db, 'User', [u.id], t, [value, EMAIL])
       }
-      const ups = await withTenant(t, () =>
-        prisma.user.upsert({ where: { id: u.id }, create: { name: 'x', email: 'x' }, update: { prefs: { viaUpsert: 'upsert-json-secret' } } }),
-      )
+      const ups = await withTenant(t, () => prisma.user.upsert({ where: { id: u.id }, create: { name: 'x', email: 'x' }, update: { prefs: { viaUpsert: 'upsert-json-secret' } } }))
       expect(ups.prefs).toEqual({ viaUpsert: 'upsert-json-secret' })
       await expectAtRest(db, 'User', [u.id], t, [{ viaUpsert: 'upsert-json-secret' }, 'upsert-json-secret'])
     })
@@ -636,7 +641,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
       const r = await withTenant(t, () =>
         prisma.user.upsert({
           where: { id: 987654 },
-          create: fullUser({ name: 'Upserted' }) as any,
+          create: fullUser({ name: 'Upserted' }),
           update: { email: 'never-used-secret@example.com' },
         }),
       )
@@ -688,7 +693,7 @@ describe.each(DATABASES)('operations on %s', (kind: DatabaseKind) => {
       }
       const racy = extend(db, racing as LocalKeyProvider)
       const id = 900000 + n
-      pending = () => withTenant(t, () => racy.user.create({ data: fullUser({ id, name: 'concurrent' }) as any }))
+      pending = () => withTenant(t, () => racy.user.create({ data: fullUser({ id, name: 'concurrent' }) }))
       await expect(
         withTenant(t, () => racy.user.upsert({ where: { id }, create: { id, name: 'upsert', email: 'race-create-secret' }, update: { email: 'race-update-secret' } })),
       ).rejects.toMatchObject({ code: 'P2002' })

@@ -28,7 +28,19 @@ describe('package entry points', () => {
     for (const f of targets(pkg.exports)) expect([f, existsSync(join(root, f))]).toEqual([f, true])
     const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' })) as Array<{ files: Array<{ path: string }> }>
     const files = packed!.files.map((f) => f.path)
-    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'package.json', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/config.mjs', 'dist/kms-dev-server.mjs', 'dist/prisma/generator-bin.js']))
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'LICENSE',
+        'package.json',
+        'dist/index.js',
+        'dist/index.mjs',
+        'dist/index.d.ts',
+        'dist/index.d.mts',
+        'dist/config.mjs',
+        'dist/kms-dev-server.mjs',
+        'dist/prisma/generator-bin.js',
+      ]),
+    )
     expect(files.filter((f) => f.endsWith('.map') || f.startsWith('src/'))).toEqual([])
     expect(pkg.scripts.prepack).toBe('npm run build')
   })
@@ -49,14 +61,19 @@ describe('package entry points', () => {
   })
 
   it('keeps the KMS dev server and the CLI config loader out of the main entry', () => {
-    const script = "const rc = require('rowcrypt'); process.stdout.write(JSON.stringify({ exported: ['KmsDevServer', 'defineConfig'].filter((n) => n in rc), loaded: Object.keys(require.cache).filter((f) => /[\\\\/]dist[\\\\/](kms|cli)[\\\\/]/.test(f)) }))"
+    const script =
+      "const rc = require('rowcrypt'); process.stdout.write(JSON.stringify({ exported: ['KmsDevServer', 'defineConfig'].filter((n) => n in rc), loaded: Object.keys(require.cache).filter((f) => /[\\\\/]dist[\\\\/](kms|cli)[\\\\/]/.test(f)) }))"
     expect(JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8' }))).toEqual({ exported: [], loaded: [] })
     const sub = "const c = require('rowcrypt/config'), k = require('rowcrypt/kms-dev-server'); process.stdout.write(JSON.stringify([typeof c.defineConfig, typeof k.KmsDevServer]))"
     expect(JSON.parse(execFileSync(process.execPath, ['-e', sub], { cwd: root, encoding: 'utf8' }))).toEqual(['function', 'function'])
   })
 
   it('has no side effects at import time', () => {
-    const out = execFileSync(process.execPath, ['-e', "const a=Object.keys(process._getActiveHandles()).length; require('rowcrypt'); console.log(Object.keys(process._getActiveHandles()).length===a)"], { cwd: root, encoding: 'utf8' })
+    const out = execFileSync(
+      process.execPath,
+      ['-e', "const a=Object.keys(process._getActiveHandles()).length; require('rowcrypt'); console.log(Object.keys(process._getActiveHandles()).length===a)"],
+      { cwd: root, encoding: 'utf8' },
+    )
     expect(out.trim()).toBe('true')
   })
 })

@@ -27,7 +27,14 @@ describe('row-level security on PostgreSQL (postgres-rls)', () => {
     db = await openDatabase('postgres-rls', 'rls')
     schema = db.table('User').split('.')[0]!.replace(/"/g, '')
     prisma = extend(db)
-    await withTenant(A, () => prisma.user.createMany({ data: [{ name: 'a1', email: 'a1@rls' }, { name: 'a2', email: 'a2@rls' }] }))
+    await withTenant(A, () =>
+      prisma.user.createMany({
+        data: [
+          { name: 'a1', email: 'a1@rls' },
+          { name: 'a2', email: 'a2@rls' },
+        ],
+      }),
+    )
     await withTenant(B, () => prisma.user.create({ data: { name: 'b1', email: 'b1@rls', posts: { create: { title: 'b-post' } } } }))
     await withTenant(A, () => prisma.document.create({ data: { id: 'rls-doc-a', title: 'd', body: 'doc-a' } }))
   })
@@ -36,7 +43,10 @@ describe('row-level security on PostgreSQL (postgres-rls)', () => {
   it('the client reaches the database as a role without SUPERUSER or BYPASSRLS', async () => {
     const [me] = await prisma.$queryRawUnsafe<Row[]>('SELECT current_user AS name, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user')
     expect(me).toEqual({ name: RLS_ROLE, rolsuper: false, rolbypassrls: false })
-    const [forced] = await db.raw<{ n: unknown }>(`SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1 AND c.relrowsecurity AND c.relforcerowsecurity`, [schema])
+    const [forced] = await db.raw<{ n: unknown }>(
+      `SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1 AND c.relrowsecurity AND c.relforcerowsecurity`,
+      [schema],
+    )
     // User, Post, Document and the blind-index models Customer and Invoice.
     expect(forced!.n).toBe(5)
   })
@@ -87,7 +97,9 @@ describe('row-level security on PostgreSQL (postgres-rls)', () => {
 
   it('the settings are local to each transaction: the pool keeps no tenant afterwards', async () => {
     await withTenant(A, () => Promise.all(Array.from({ length: 8 }, () => prisma.user.findMany())))
-    const after = await Promise.all(Array.from({ length: 8 }, () => db.prisma.$queryRawUnsafe<Row[]>(`SELECT current_setting('app.tenant_id', true) AS tenant, (SELECT count(*)::int FROM ${db.table('User')}) AS n`)))
+    const after = await Promise.all(
+      Array.from({ length: 8 }, () => db.prisma.$queryRawUnsafe<Row[]>(`SELECT current_setting('app.tenant_id', true) AS tenant, (SELECT count(*)::int FROM ${db.table('User')}) AS n`)),
+    )
     for (const [r] of after) {
       expect(r!.n).toBe(0)
       expect([null, '']).toContain(r!.tenant)
@@ -186,7 +198,11 @@ describe('row-level security on PostgreSQL (postgres-rls)', () => {
 
   it('concurrent queries of different tenants in one interactive transaction each see their own rows', async () => {
     const results = await prisma.$transaction(async (tx) =>
-      Promise.all(Array.from({ length: 12 }, (_, i) => withTenant(i % 2 ? A : B, async () => ({ t: i % 2 ? A : B, rows: await tx.$queryRawUnsafe<Row[]>(`SELECT "tenantId" FROM ${db.table('User')}`), n: await tx.user.count() })))),
+      Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          withTenant(i % 2 ? A : B, async () => ({ t: i % 2 ? A : B, rows: await tx.$queryRawUnsafe<Row[]>(`SELECT "tenantId" FROM ${db.table('User')}`), n: await tx.user.count() })),
+        ),
+      ),
     )
     for (const r of results) {
       expect(new Set(users(r.rows))).toEqual(new Set([r.t]))

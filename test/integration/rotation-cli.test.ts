@@ -27,7 +27,9 @@ async function seed(db: TestDatabase, n: number): Promise<Array<{ id: number; te
   const prisma = extend(db, keyProvider('v1'))
   for (const tenant of ['c_a', 'c_b', 'c_c']) {
     for (let i = 0; i < n / 3; i += 500) {
-      await withTenant(tenant, () => prisma.user.createMany({ data: Array.from({ length: Math.min(500, n / 3 - i) }, (_, j) => ({ name: `${tenant}${i + j}`, email: `${tenant}_${i + j}@example.com`, notes: 'initial' })) }))
+      await withTenant(tenant, () =>
+        prisma.user.createMany({ data: Array.from({ length: Math.min(500, n / 3 - i) }, (_, j) => ({ name: `${tenant}${i + j}`, email: `${tenant}_${i + j}@example.com`, notes: 'initial' })) }),
+      )
     }
   }
   const rows = await unsafeBypassTenantScope('test', () => prisma.user.findMany({ select: { id: true, tenantId: true } }))
@@ -53,7 +55,17 @@ describe('rowcrypt rotate / status / verify / keygen: help, usage errors and exi
   })
 
   it('exits 2 on usage errors: unknown or invalid options, no config file', () => {
-    for (const args of [['rotate', '--batch-size', '0'], ['rotate', '--max-kms-rps', 'fast'], ['rotate', '--bogus'], ['rotate', '--from', 'v2', '--to', 'v2'], ['verify', '--sample', 'abc'], ['status', '--nope'], ['keygen', 'extra'], ['rotate'], ['status', '--config', 'missing.ts']]) {
+    for (const args of [
+      ['rotate', '--batch-size', '0'],
+      ['rotate', '--max-kms-rps', 'fast'],
+      ['rotate', '--bogus'],
+      ['rotate', '--from', 'v2', '--to', 'v2'],
+      ['verify', '--sample', 'abc'],
+      ['status', '--nope'],
+      ['keygen', 'extra'],
+      ['rotate'],
+      ['status', '--config', 'missing.ts'],
+    ]) {
       const r = cli(args)
       expect({ args, status: r.status }).toEqual({ args, status: 2 })
       expect(r.stderr).not.toBe('')
@@ -155,12 +167,23 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('rowcrypt rotate / statu
     expect(await statusCommand(['--json', '--by-tenant', '--config', __filename], status.io)).toBe(0)
     const parsed = JSON.parse(status.out()) as { activeKeyVersion: string; models: Array<{ model: string; notActive: number; tenants: unknown[] }> }
     expect(parsed.activeKeyVersion).toBe('v2')
-    expect(parsed.models.find((m) => m.model === 'User')).toMatchObject({ notActive: 60, tenants: [{ tenantId: 'c_a', total: 20 }, { tenantId: 'c_b', total: 20 }, { tenantId: 'c_c', total: 20 }] })
+    expect(parsed.models.find((m) => m.model === 'User')).toMatchObject({
+      notActive: 60,
+      tenants: [
+        { tenantId: 'c_a', total: 20 },
+        { tenantId: 'c_b', total: 20 },
+        { tenantId: 'c_c', total: 20 },
+      ],
+    })
     expect(await gauge()).toEqual([['v1', 60]])
 
     const run = io(config)
     expect(await rotateCommand(['--json', '--batch-size', '7', '--model', 'User', '--config', __filename], run.io)).toBe(0)
-    const lines = run.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const lines = run
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(lines[0]).toMatchObject({ event: 'progress', model: 'User', total: 60 })
     expect(lines.at(-1)).toMatchObject({ event: 'done', rotated: 60, failed: 0, interrupted: false })
     expect(await versions(db)).toEqual({ v2: 60 })
@@ -170,7 +193,11 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('rowcrypt rotate / statu
     await db.raw('UPDATE "User" SET "tenantId" = $1 WHERE "id" = $2', ['c_evil', rows[3]!.id])
     const bad = io(config)
     expect(await verifyCommand(['--json', '--config', __filename], bad.io)).toBe(1)
-    const vlines = bad.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const vlines = bad
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(vlines.filter((l) => l.event === 'failure')).toEqual([{ event: 'failure', model: 'User', id: String(rows[3]!.id), tenantId: 'c_evil', code: 'ERR_ROWCRYPT_DECRYPTION_FAILED' }])
     expect(vlines.at(-1)).toMatchObject({ event: 'done', checked: 60, failed: 1 })
     // Nothing printed holds a value or a key.
@@ -187,7 +214,7 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('rowcrypt rotate / statu
     const config = { prisma: extend(db, keyProvider('v2')) }
     const t = io(config, true)
     expect(await rotateCommand(['--batch-size', '5', '--rekey', '--config', __filename], t.io)).toBe(0)
-    expect(t.err()).toMatch(/rekey User \[[█░]+\] +\d+%  [\d,]+\/30 rows  [\d,]+ rows\/s  ETA /)
+    expect(t.err()).toMatch(/rekey User \[[█░]+\] +\d+% {2}[\d,]+\/30 rows {2}[\d,]+ rows\/s {2}ETA /)
     expect(t.out()).toMatch(/^Done: 30 rows re-keyed in \d+:\d\d \([\d,]+ rows\/s\)\.\n$/)
     const s = io(config, true)
     expect(await statusCommand(['--config', __filename], s.io)).toBe(0)

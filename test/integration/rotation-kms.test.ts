@@ -21,7 +21,8 @@ describe('key rotation with AWS KMS (local KMS server, SQLite)', () => {
   beforeEach(() => db.raw('DELETE FROM "User"'))
 
   async function seed(prisma: ReturnType<typeof extend>, tenants: string[], perTenant: number): Promise<void> {
-    for (const t of tenants) await withTenant(t, () => prisma.user.createMany({ data: Array.from({ length: perTenant }, (_, i) => ({ name: `${t}${i}`, email: `${t}_${i}@example.com`, ssn: '123-45-6789' })) }))
+    for (const t of tenants)
+      await withTenant(t, () => prisma.user.createMany({ data: Array.from({ length: perTenant }, (_, i) => ({ name: `${t}${i}`, email: `${t}_${i}@example.com`, ssn: '123-45-6789' })) }))
   }
 
   it('direct mode: one ReEncrypt per row and no other KMS call; every row then decrypts under v2', async () => {

@@ -58,7 +58,9 @@ describe.each(['postgres', 'mysql'] as const)('two rowcrypt rotate processes at 
     const tenants = ['k_a', 'k_b', 'k_c']
     for (const tenant of tenants) {
       for (let i = 0; i < ROWS / tenants.length; i += 500) {
-        await withTenant(tenant, () => seeder.user.createMany({ data: Array.from({ length: 500 }, (_, j) => ({ name: `${tenant}${i + j}`, email: `${tenant}_${i + j}@example.com`, notes: 'initial' })) }))
+        await withTenant(tenant, () =>
+          seeder.user.createMany({ data: Array.from({ length: 500 }, (_, j) => ({ name: `${tenant}${i + j}`, email: `${tenant}_${i + j}@example.com`, notes: 'initial' })) }),
+        )
       }
     }
     const rows = (await unsafeBypassTenantScope('test', () => seeder.user.findMany({ select: { id: true, tenantId: true } }))).map((r) => ({ id: r.id, tenant: r.tenantId }))

@@ -1,7 +1,18 @@
 // Online key rotation (issue 5): rotateKeys re-wraps (or re-keys) every row beside an application
 // that keeps writing, with a compare-and-swap per row; two workers share a table on PostgreSQL and
 // MariaDB through FOR UPDATE SKIP LOCKED; verifyRows and rotationStatus read the tables directly.
-import { LocalKeyProvider, RotationIncompleteError, rotateKeys, rotationStatus, unsafeBypassTenantScope, verifyRows, withTenant, type BindingContext, type KeyProvider, type RotationProgress } from '../../src'
+import {
+  LocalKeyProvider,
+  RotationIncompleteError,
+  rotateKeys,
+  rotationStatus,
+  unsafeBypassTenantScope,
+  verifyRows,
+  withTenant,
+  type BindingContext,
+  type KeyProvider,
+  type RotationProgress,
+} from '../../src'
 import { openDatabase, type TestDatabase } from '../support/db'
 import { extend, TEST_KEYS } from '../support/setup'
 
@@ -189,7 +200,10 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('key rotation on %s', (k
     await seed(db, 40, 'v1', 'a')
     await seed(db, 20, 'v2', 'b')
     const app = extend(db, keyProvider('v3'))
-    const snapshot = async () => (await db.raw<Record<string, unknown>>('SELECT "id", "keyVersion", "wrappedDek", "email" FROM "User" ORDER BY "id"')).map((r) => JSON.stringify({ ...r, wrappedDek: Buffer.from(r.wrappedDek as Uint8Array).toString('hex') }))
+    const snapshot = async () =>
+      (await db.raw<Record<string, unknown>>('SELECT "id", "keyVersion", "wrappedDek", "email" FROM "User" ORDER BY "id"')).map((r) =>
+        JSON.stringify({ ...r, wrappedDek: Buffer.from(r.wrappedDek as Uint8Array).toString('hex') }),
+      )
     const start = await snapshot()
     expect(await rotateKeys({ prisma: app, dryRun: true })).toBe(60)
     expect(await rotateKeys({ prisma: app, dryRun: true, fromVersion: 'v1' })).toBe(40)
@@ -229,7 +243,12 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('key rotation on %s', (k
     const app = extend(db, keyProvider('v2'))
     const e = await rotateKeys({ prisma: app, batchSize: 7 }).catch((err: unknown) => err)
     expect(e).toBeInstanceOf(RotationIncompleteError)
-    expect(e).toMatchObject({ code: 'ERR_ROWCRYPT_ROTATION_INCOMPLETE', rotated: 29, failedCount: 1, failures: [{ model: 'User', id: String(bad.id), tenantId: 't_evil', code: 'ERR_ROWCRYPT_DECRYPTION_FAILED' }] })
+    expect(e).toMatchObject({
+      code: 'ERR_ROWCRYPT_ROTATION_INCOMPLETE',
+      rotated: 29,
+      failedCount: 1,
+      failures: [{ model: 'User', id: String(bad.id), tenantId: 't_evil', code: 'ERR_ROWCRYPT_DECRYPTION_FAILED' }],
+    })
     expect(await versions(db)).toEqual({ v1: 1, v2: 29 })
     const verified = await verifyRows({ prisma: app })
     expect(verified).toMatchObject({ checked: 30, failed: 1, failures: [{ model: 'User', id: String(bad.id), code: 'ERR_ROWCRYPT_DECRYPTION_FAILED' }] })

@@ -17,20 +17,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { inspect } from 'node:util'
 import * as promClient from 'prom-client'
-import {
-  auditTrail,
-  LocalKeyProvider,
-  PrismaTenantKeyStore,
-  rotateKeys,
-  rotationStatus,
-  rowcrypt,
-  rowcryptMetrics,
-  unsafeBypassTenantScope,
-  verifyRows,
-  withTenant,
-  type KeyProvider,
-  type RowcryptObserver,
-} from '../../src'
+import { auditTrail, LocalKeyProvider, PrismaTenantKeyStore, rotateKeys, rotationStatus, rowcrypt, rowcryptMetrics, verifyRows, withTenant, type KeyProvider, type RowcryptObserver } from '../../src'
 import { KmsDevServer } from '../../src/kms-dev-server'
 import { rotateCommand, statusCommand, verifyCommand, type JobIO } from '../../src/cli/rotate'
 import { deriveFieldIndexKey } from '../../src/crypto/blind-index'
@@ -170,15 +157,26 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('secrets hygiene on %s',
     // The scanner finds what it must: the sentinels in a decrypted result, and a master key's hex.
     expect(secrets.leaks('self-check', inspect(user, { depth: 5 })).length).toBeGreaterThanOrEqual(5)
     expect(secrets.leaks('self-check', Buffer.from(TEST_KEYS.v1, 'base64').toString('hex'))).toEqual(['local master key v1 in self-check'])
-    await withTenant(t, () => prisma.user.createMany({ data: [{ name: 'bob', email: s('many1') }, { name: 'carol', email: s('many2'), prefs: [s('jsonC')] }] }))
+    await withTenant(t, () =>
+      prisma.user.createMany({
+        data: [
+          { name: 'bob', email: s('many1') },
+          { name: 'carol', email: s('many2'), prefs: [s('jsonC')] },
+        ],
+      }),
+    )
     await withTenant(t, () => prisma.user.findMany({ include: { posts: true } }))
     await withTenant(t, () => prisma.user.findUnique({ where: { id: user.id } }))
     await withTenant(t, () => prisma.user.update({ where: { id: user.id }, data: { email: s('updated'), prefs: { again: s('jsonD') } } }))
     await withTenant(t, () => prisma.user.upsert({ where: { id: user.id }, create: { name: 'x', email: s('upsertC') }, update: { notes: s('upsertU') } }))
 
     // Nested writes.
-    const author = await withTenant(t, () => prisma.user.create({ data: { name: 'dave', email: s('nestedUser'), posts: { create: [{ title: s('title1'), body: s('body1') }, { title: s('title2') }] } }, include: { posts: true } }))
-    await withTenant(t, () => prisma.user.update({ where: { id: author.id }, data: { posts: { update: { where: { id: author.posts[0]!.id }, data: { body: s('nestedUpd') } }, create: { title: s('title3') } } } }))
+    const author = await withTenant(t, () =>
+      prisma.user.create({ data: { name: 'dave', email: s('nestedUser'), posts: { create: [{ title: s('title1'), body: s('body1') }, { title: s('title2') }] } }, include: { posts: true } }),
+    )
+    await withTenant(t, () =>
+      prisma.user.update({ where: { id: author.id }, data: { posts: { update: { where: { id: author.posts[0]!.id }, data: { body: s('nestedUpd') } }, create: { title: s('title3') } } } }),
+    )
 
     // Transactions, interactive and batch, one committed and one rolled back.
     await withTenant(t, () =>
@@ -187,7 +185,9 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('secrets hygiene on %s',
         await tx.document.update({ where: { id: d.id }, data: { body: s('txDoc2') } })
       }),
     )
-    await withTenant(t, () => prisma.$transaction([prisma.document.create({ data: { id: `${t}_doc2`, title: 'doc', body: s('batchDoc') } }), prisma.user.create({ data: { name: 'eve', email: s('batchUser') } })]))
+    await withTenant(t, () =>
+      prisma.$transaction([prisma.document.create({ data: { id: `${t}_doc2`, title: 'doc', body: s('batchDoc') } }), prisma.user.create({ data: { name: 'eve', email: s('batchUser') } })]),
+    )
     expect(
       await failing('interactive transaction rolled back by an invalid value', () =>
         withTenant(t, () =>
@@ -201,13 +201,17 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('secrets hygiene on %s',
 
     // Failed writes and reads.
     expect(await failing('invalid value type', () => withTenant(t, () => prisma.user.create({ data: { name: 'g', email: 42 as never, ssn: s('besideInvalid') } })))).toBe('ERR_ROWCRYPT_INVALID_VALUE')
-    expect(await failing('bytes field given a string', () => withTenant(t, () => prisma.user.create({ data: { name: 'g', email: s('e'), avatar: s('stringAsBytes') as never } })))).toBe('ERR_ROWCRYPT_INVALID_VALUE')
+    expect(await failing('bytes field given a string', () => withTenant(t, () => prisma.user.create({ data: { name: 'g', email: s('e'), avatar: s('stringAsBytes') as never } })))).toBe(
+      'ERR_ROWCRYPT_INVALID_VALUE',
+    )
     expect(await failing('filter on an encrypted field', () => withTenant(t, () => prisma.user.findMany({ where: { email: s('filterValue') } })))).toBe('ERR_ROWCRYPT_UNSUPPORTED_QUERY')
     expect(await failing('updateMany of an encrypted field', () => withTenant(t, () => prisma.user.updateMany({ data: { ssn: s('bulkValue') } })))).toBe('ERR_ROWCRYPT_UNSUPPORTED_QUERY')
-    expect(await failing('tenant mismatch in data', () => withTenant(t, () => prisma.document.create({ data: { id: `${t}_x`, title: 'x', body: s('mismatch'), orgId: 'other_tenant' } })))).toBe('ERR_ROWCRYPT_TENANT_MISMATCH')
+    expect(await failing('tenant mismatch in data', () => withTenant(t, () => prisma.document.create({ data: { id: `${t}_x`, title: 'x', body: s('mismatch'), orgId: 'other_tenant' } })))).toBe(
+      'ERR_ROWCRYPT_TENANT_MISMATCH',
+    )
     expect(await failing('no tenant', () => prisma.user.create({ data: { name: 'h', email: s('noTenant') } }))).toBe('ERR_ROWCRYPT_TENANT_MISSING')
     expect(await withTenant('hyg_other', () => prisma.user.findUnique({ where: { id: user.id } }))).toBeNull()
-    expect(await failing('update of another tenant\'s row', () => withTenant('hyg_other', () => prisma.user.update({ where: { id: user.id }, data: { email: s('crossTenant') } })))).toBe('P2025')
+    expect(await failing("update of another tenant's row", () => withTenant('hyg_other', () => prisma.user.update({ where: { id: user.id }, data: { email: s('crossTenant') } })))).toBe('P2025')
     expect(await failing('Prisma unique violation', () => withTenant(t, () => prisma.document.create({ data: { id: `${t}_doc1`, title: 'dup', body: s('duplicate') } })))).toBe('P2002')
     expect(await failing('Prisma validation error', () => withTenant(t, () => prisma.user.create({ data: { name: 12345, email: s('validation') } as never })))).toBeUndefined()
 
@@ -220,9 +224,11 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('secrets hygiene on %s',
     expect(await failing('tampered ciphertext', () => withTenant(t, () => prisma.user.findUnique({ where: { id: rows[0]!.id } })))).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
     expect(await failing('ciphertext moved between rows', () => withTenant(t, () => prisma.user.findMany()))).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
     expect(await failing('row moved to another tenant', () => withTenant('hyg_thief', () => prisma.document.findMany()))).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
-    expect(await failing('wrong master key', () => withTenant(t, () => client(new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 9) }, activeVersion: 'v1' })).user.findFirst({ where: { id: rows[3]!.id } })))).toBe(
-      'ERR_ROWCRYPT_DECRYPTION_FAILED',
-    )
+    expect(
+      await failing('wrong master key', () =>
+        withTenant(t, () => client(new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 9) }, activeVersion: 'v1' })).user.findFirst({ where: { id: rows[3]!.id } })),
+      ),
+    ).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
 
     // AWS KMS provider (direct and hierarchical): KMS down, throttled, access denied; the local KMS
     // server's key material is a secret too.
@@ -266,7 +272,12 @@ describe.each(['postgres', 'mysql', 'sqlite'] as const)('secrets hygiene on %s',
     for (const k of indexing.keys) secrets.addKey('data key (searchable)', k)
     for (const root of indexing.indexRoots) {
       secrets.addKey('blind-index root key', root)
-      for (const [model, field] of [['Customer', 'email'], ['Customer', 'phone'], ['Customer', 'ssn'], ['Invoice', 'reference']] as const) {
+      for (const [model, field] of [
+        ['Customer', 'email'],
+        ['Customer', 'phone'],
+        ['Customer', 'ssn'],
+        ['Invoice', 'reference'],
+      ] as const) {
         secrets.addKey('blind-index field key', deriveFieldIndexKey(root, { purpose: 'blind-index-field', model, field }))
       }
     }

@@ -399,7 +399,7 @@ describe.each(DATABASES)('tampering at rest (%s)', (kind) => {
       await expectOthersRead([victim.id], [other])
     })
 
-    it("moving a row to another tenant (raw tenantId change) fails under the new tenant", async () => {
+    it('moving a row to another tenant (raw tenantId change) fails under the new tenant', async () => {
       const ta = newTenant('mova')
       const tb = newTenant('movb')
       const victim = await seedUser(ta)

@@ -79,7 +79,9 @@ describe('tenant ids on MariaDB', () => {
     it('a first call that is a batch transaction is refused too and writes nothing', async () => {
       const before = await count(db, 'SELECT COUNT(*) FROM `User`')
       const prisma = extendWith(db)
-      const e = await rejection(() => withTenant('ACME', () => prisma.$transaction([prisma.user.create({ data: { name: 'b1', email: 'b1' } }), prisma.user.create({ data: { name: 'b2', email: 'b2' } })])))
+      const e = await rejection(() =>
+        withTenant('ACME', () => prisma.$transaction([prisma.user.create({ data: { name: 'b1', email: 'b1' } }), prisma.user.create({ data: { name: 'b2', email: 'b2' } })])),
+      )
       expect(e.code).toBe(CONFIG)
       expect(await count(db, 'SELECT COUNT(*) FROM `User`')).toBe(before)
     })
@@ -157,7 +159,7 @@ describe('tenant ids on MariaDB', () => {
       }
     })
 
-    it('updateMany changes only the tenant\'s own row', async () => {
+    it("updateMany changes only the tenant's own row", async () => {
       for (const t of TENANTS) expect(await withTenant(t, () => prisma.user.updateMany({ data: { name: `${nameOf(t)}, updated` } }))).toEqual({ count: 1 })
       for (const t of TENANTS) {
         const [row] = await db.raw<{ name: string; tenantId: string }>('SELECT `name`, `tenantId` FROM `User` WHERE `id` = ?', [users.get(t)])
@@ -165,7 +167,7 @@ describe('tenant ids on MariaDB', () => {
       }
     })
 
-    it('update and delete by another tenant\'s id fail with P2025 and leave the row unchanged at rest', async () => {
+    it("update and delete by another tenant's id fail with P2025 and leave the row unchanged at rest", async () => {
       const before = await db.raw('SELECT * FROM `User` ORDER BY `id`')
       for (const t of TENANTS) {
         for (const o of others(t)) {
@@ -178,7 +180,7 @@ describe('tenant ids on MariaDB', () => {
       expect(await db.raw('SELECT * FROM `User` ORDER BY `id`')).toEqual(before)
     })
 
-    it('a foreign key naming another of these tenants\' rows is refused', async () => {
+    it("a foreign key naming another of these tenants' rows is refused", async () => {
       const before = await count(db, 'SELECT COUNT(*) FROM `Post`')
       for (const t of TENANTS) {
         for (const o of others(t)) {
@@ -189,7 +191,7 @@ describe('tenant ids on MariaDB', () => {
       expect(await count(db, 'SELECT COUNT(*) FROM `Post`')).toBe(before)
     })
 
-    it('deleteMany deletes only the tenant\'s own rows', async () => {
+    it("deleteMany deletes only the tenant's own rows", async () => {
       const [first, ...rest] = TENANTS
       expect(await withTenant(first, () => prisma.post.deleteMany())).toEqual({ count: 1 })
       expect(await withTenant(first, () => prisma.user.deleteMany())).toEqual({ count: 1 })
@@ -201,7 +203,9 @@ describe('tenant ids on MariaDB', () => {
 
     it('a fresh client checks before its first batch and interactive transaction and both run', async () => {
       const batchClient = extendWith(db)
-      const [made, n] = await withTenant('ACME', () => batchClient.$transaction([batchClient.user.create({ data: { name: 'batch', email: 'b' }, omit: { tenantId: false } }), batchClient.user.count()]))
+      const [made, n] = await withTenant('ACME', () =>
+        batchClient.$transaction([batchClient.user.create({ data: { name: 'batch', email: 'b' }, omit: { tenantId: false } }), batchClient.user.count()]),
+      )
       expect([made.tenantId, n]).toEqual(['ACME', 2])
       const itxClient = extendWith(db)
       expect(await withTenant('Acmé', () => itxClient.$transaction(async (tx) => tx.user.count()))).toBe(1)
@@ -235,7 +239,9 @@ describe('tenant ids on MariaDB', () => {
       expect(e.columns).toEqual([expect.objectContaining({ model: 'RowcryptTenantKey', table: 'RowcryptTenantKey', column: 'tenantId' })])
       expect(await rejection(() => store.get('ACME', 'v1'))).toBe(e)
       expect(await rejection(() => store.validate())).toBe(e)
-      expect(await db.raw('SELECT `tenantId`, `keyVersion`, `wrappedKey`, `shreddedAt` FROM `RowcryptTenantKey`')).toEqual([{ tenantId: 'acme', keyVersion: 'v1', wrappedKey: Buffer.from([1, 2]), shreddedAt: null }])
+      expect(await db.raw('SELECT `tenantId`, `keyVersion`, `wrappedKey`, `shreddedAt` FROM `RowcryptTenantKey`')).toEqual([
+        { tenantId: 'acme', keyVersion: 'v1', wrappedKey: Buffer.from([1, 2]), shreddedAt: null },
+      ])
     })
 
     it('with tenantIds: canonical the store runs and refuses ACME as a tenant id', async () => {
@@ -328,7 +334,9 @@ describe.each(['NOCASE', 'RTRIM'])('tenant ids on SQLite (COLLATE %s)', (collati
     const db = await openDatabase('sqlite', `collation_${collation}`)
     try {
       await db.raw('DROP TABLE "Document"')
-      await db.raw(`CREATE TABLE "Document" ("id" TEXT NOT NULL PRIMARY KEY, "title" TEXT NOT NULL, "body" TEXT NOT NULL, "orgId" TEXT NOT NULL DEFAULT '' COLLATE ${collation}, "wrappedDek" BLOB, "keyVersion" TEXT)`)
+      await db.raw(
+        `CREATE TABLE "Document" ("id" TEXT NOT NULL PRIMARY KEY, "title" TEXT NOT NULL, "body" TEXT NOT NULL, "orgId" TEXT NOT NULL DEFAULT '' COLLATE ${collation}, "wrappedDek" BLOB, "keyVersion" TEXT)`,
+      )
       await db.raw(`INSERT INTO "Document" ("id", "title", "body", "orgId") VALUES ('d1', 't', 'b', 'acme')`)
       expect(await count(db, `SELECT COUNT(*) FROM "Document" WHERE "orgId" = $1`, [collation === 'NOCASE' ? 'ACME' : 'acme '])).toBe(1)
       const before = await db.raw('SELECT * FROM "Document"')

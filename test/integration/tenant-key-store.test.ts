@@ -86,7 +86,10 @@ describe.each(DATABASES)('PrismaTenantKeyStore on %s', (kind) => {
     delete (without.models as Record<string, unknown>).RowcryptTenantKey
     expect((await rejected(new PrismaTenantKeyStore({ prisma: db.prisma, schema: without }).validate())).code).toBe('ERR_ROWCRYPT_CONFIG')
     const model = db.manifest.models.RowcryptTenantKey
-    const wrongType: Manifest = { ...db.manifest, models: { ...db.manifest.models, RowcryptTenantKey: { ...model, fields: { ...model.fields, wrappedKey: { ...model.fields.wrappedKey, type: 'String' } } } } }
+    const wrongType: Manifest = {
+      ...db.manifest,
+      models: { ...db.manifest.models, RowcryptTenantKey: { ...model, fields: { ...model.fields, wrappedKey: { ...model.fields.wrappedKey, type: 'String' } } } },
+    }
     expect((await rejected(new PrismaTenantKeyStore({ prisma: db.prisma, schema: wrongType }).validate())).message).toContain('wrappedKey')
     const wrongKey: Manifest = { ...db.manifest, models: { ...db.manifest.models, RowcryptTenantKey: { ...model, primaryKey: ['tenantId'] } } }
     expect((await rejected(new PrismaTenantKeyStore({ prisma: db.prisma, schema: wrongKey }).validate())).code).toBe('ERR_ROWCRYPT_CONFIG')

@@ -31,8 +31,6 @@ const SEED_ROWS_PER_TENANT = 2
 // P2029, a Prisma limit unrelated to tenancy. test/integration/concurrency.test.ts covers SQLite.)
 const KINDS: DatabaseKind[] = ['postgres']
 
-
-
 type TaskKind = 'chain' | 'timers' | 'emitter' | 'fanout' | 'nested' | 'delete' | 'late' | 'probe'
 // Database operations each kind performs (fan-outs choose their own width).
 const OPS: Record<Exclude<TaskKind, 'fanout'>, number> = { chain: 4, timers: 4, emitter: 3, nested: 4, delete: 4, late: 2, probe: 4 }

@@ -12,8 +12,7 @@ describe.each(DATABASES)('transactions on %s', (kind: DatabaseKind) => {
   let n = 0
   const tenant = () => `tx_${kind}_${++n}`
 
-  const count = async (table: string, t: string, column = 'tenantId') =>
-    Number((await db.raw<{ n: unknown }>(`SELECT COUNT(*) AS n FROM "${table}" WHERE "${column}" = $1`, [t]))[0]!.n)
+  const count = async (table: string, t: string, column = 'tenantId') => Number((await db.raw<{ n: unknown }>(`SELECT COUNT(*) AS n FROM "${table}" WHERE "${column}" = $1`, [t]))[0]!.n)
   const stored = async (table: string, id: unknown) => (await db.raw(`SELECT * FROM "${table}" WHERE "id" = $1`, [id]))[0]
 
   beforeAll(async () => {
@@ -205,19 +204,19 @@ describe.each(DATABASES)('transactions on %s', (kind: DatabaseKind) => {
 
   it('a batch transaction updates encrypted fields of several rows under their own keys', async () => {
     const t = tenant()
-    const [a, b] = await withTenant(t, () =>
-      Promise.all([prisma.user.create({ data: { name: 'ba', email: 'ba-old' } }), prisma.user.create({ data: { name: 'bb', email: 'bb-old' } })]),
-    )
+    const [a, b] = await withTenant(t, () => Promise.all([prisma.user.create({ data: { name: 'ba', email: 'ba-old' } }), prisma.user.create({ data: { name: 'bb', email: 'bb-old' } })]))
     const [ua, ub] = await withTenant(t, () =>
-      prisma.$transaction([
-        prisma.user.update({ where: { id: a.id }, data: { email: 'ba-new-secret' } }),
-        prisma.user.update({ where: { id: b.id }, data: { email: { set: 'bb-new-secret' } } }),
-      ]),
+      prisma.$transaction([prisma.user.update({ where: { id: a.id }, data: { email: 'ba-new-secret' } }), prisma.user.update({ where: { id: b.id }, data: { email: { set: 'bb-new-secret' } } })]),
     )
     expect([ua.email, ub.email]).toEqual(['ba-new-secret', 'bb-new-secret'])
     const back = await withTenant(t, () => prisma.user.findMany({ where: { id: { in: [a.id, b.id] } }, orderBy: { id: 'asc' } }))
     // a and b were created concurrently: either may have the lower id.
-    expect(back.map((u) => [u.id, u.email])).toEqual(expect.arrayContaining([[a.id, 'ba-new-secret'], [b.id, 'bb-new-secret']]))
+    expect(back.map((u) => [u.id, u.email])).toEqual(
+      expect.arrayContaining([
+        [a.id, 'ba-new-secret'],
+        [b.id, 'bb-new-secret'],
+      ]),
+    )
     expect(back).toHaveLength(2)
     expect((await stored('User', a.id))!.email).toMatch(CIPHERTEXT)
   })

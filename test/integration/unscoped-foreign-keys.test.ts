@@ -15,7 +15,7 @@ describe.each(DATABASES.filter((k) => k !== 'postgres-rls'))('an unscoped model 
   })
   afterAll(() => db?.close())
 
-  it('refuses a post whose author is another tenant\'s user, and takes one of the tenant', async () => {
+  it("refuses a post whose author is another tenant's user, and takes one of the tenant", async () => {
     const a = await withTenant('tenant-a', () => prisma.user.create({ data: { name: 'a', email: 'a@x.io' } }))
     const b = await withTenant('tenant-b', () => prisma.user.create({ data: { name: 'b', email: 'b@x.io' } }))
     let code: unknown

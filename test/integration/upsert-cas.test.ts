@@ -74,7 +74,9 @@ describe.each(DATABASES)('upsert compare-and-swap on %s', (kind) => {
 
   it('without a race the update and create branches are unchanged', async () => {
     const t = `ucas_${kind}_3`
-    const created = await withTenant(t, () => prisma.user.upsert({ where: { id: 2_000_000 + DATABASES.indexOf(kind) }, update: { email: 'x' }, create: { name: 'c', email: 'created@x' }, omit: { tenantId: false } }))
+    const created = await withTenant(t, () =>
+      prisma.user.upsert({ where: { id: 2_000_000 + DATABASES.indexOf(kind) }, update: { email: 'x' }, create: { name: 'c', email: 'created@x' }, omit: { tenantId: false } }),
+    )
     expect(created).toMatchObject({ email: 'created@x', tenantId: t })
     const updated = await withTenant(t, () => prisma.user.upsert({ where: { id: created.id }, update: { email: 'updated@x' }, create: { name: 'c', email: 'never' } }))
     expect(updated).toMatchObject({ id: created.id, email: 'updated@x' })

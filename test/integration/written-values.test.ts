@@ -45,7 +45,9 @@ describe('results of writes on PostgreSQL', () => {
   it('fail closed when a value keeps its header and IV but its body changed on the way (looked up by IV, compared in full)', async () => {
     const fn = `${db.table('rc_flip_body')}`
     // One character of the email's ciphertext body (after the 14-character header and the 16-character IV) changes.
-    await db.raw(`CREATE FUNCTION ${fn}() RETURNS trigger AS $$ BEGIN NEW.email := overlay(NEW.email placing (CASE WHEN substr(NEW.email, 40, 1) = 'A' THEN 'B' ELSE 'A' END) from 40 for 1); RETURN NEW; END $$ LANGUAGE plpgsql`)
+    await db.raw(
+      `CREATE FUNCTION ${fn}() RETURNS trigger AS $$ BEGIN NEW.email := overlay(NEW.email placing (CASE WHEN substr(NEW.email, 40, 1) = 'A' THEN 'B' ELSE 'A' END) from 40 for 1); RETURN NEW; END $$ LANGUAGE plpgsql`,
+    )
     await db.raw(`CREATE TRIGGER rc_flip_body BEFORE INSERT OR UPDATE ON ${db.table('User')} FOR EACH ROW EXECUTE FUNCTION ${fn}()`)
     try {
       expect(await withTenant('w', () => codeOf(prisma.user.create({ data: { name: 'fb', email: 'flip-body@example.com' } })))).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')

@@ -118,7 +118,9 @@ export async function applyRls(admin: Client, schema: string): Promise<void> {
   await ensureRole(admin, RLS_ROLE)
   await admin.query(rlsPolicySql({ schema: postgresManifest, models: RLS_MODELS, rls: true }, { dbSchema: schema }))
   const s = `"${schema}"`
-  await admin.query(`GRANT USAGE ON SCHEMA ${s} TO ${RLS_ROLE}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${s} TO ${RLS_ROLE}; GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${s} TO ${RLS_ROLE}`)
+  await admin.query(
+    `GRANT USAGE ON SCHEMA ${s} TO ${RLS_ROLE}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${s} TO ${RLS_ROLE}; GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${s} TO ${RLS_ROLE}`,
+  )
 }
 
 /** Creates the login role once (test workers race for it) and checks that RLS applies to it. */

@@ -130,7 +130,7 @@ export function keyProviderConformance(name: string, make: () => Promise<Conform
       const { wrappedKey } = await p.wrapDataKey(Buffer.alloc(32, 2), ctx)
       for (let i = 0; i < wrappedKey.length; i++) {
         const t = Uint8Array.from(wrappedKey)
-        t[i] = (t[i] as number) ^ (1 << i % 8)
+        t[i] = (t[i] as number) ^ (1 << (i % 8))
         expect((await rejected(p.unwrapDataKey(t, 'v1', ctx))).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
       }
       for (const bad of [wrappedKey.subarray(0, wrappedKey.length - 1), Uint8Array.from([...wrappedKey, 0]), new Uint8Array(0)]) {

@@ -46,7 +46,10 @@ export function readmeBlocks(text: string): ReadmeBlock[] {
     let end = i + 1
     while (end < lines.length && lines[end] !== '```') end++
     if (end === lines.length) throw new Error(`README.md:${i + 1}: the code block is not closed`)
-    const code = lines.slice(i + 1, end).map((l) => `${l}\n`).join('')
+    const code = lines
+      .slice(i + 1, end)
+      .map((l) => `${l}\n`)
+      .join('')
     blocks.push({ lang: open[1]!, code, line: i + 2, marker: i > 0 ? parseMarker(lines[i - 1]!, i) : undefined })
     i = end
   }
@@ -71,7 +74,10 @@ export function appFiles(blocks: readonly ReadmeBlock[], kind: AppKind): Map<str
   const files = new Map<string, ReadmeFile>()
   for (const b of blocks) {
     if (b.marker?.kind !== 'file' || !b.marker.apps.includes(kind)) continue
-    const own = b.code.split('\n').slice(0, -1).map((_, i) => b.line + i)
+    const own = b.code
+      .split('\n')
+      .slice(0, -1)
+      .map((_, i) => b.line + i)
     const before = files.get(b.marker.path)
     files.set(
       b.marker.path,
@@ -87,7 +93,14 @@ export function appFiles(blocks: readonly ReadmeBlock[], kind: AppKind): Map<str
 export function snippetModules(blocks: readonly ReadmeBlock[]): ReadmeFile[] {
   return blocks
     .filter((b) => b.lang === 'ts' && b.marker === undefined)
-    .map((b) => ({ path: `src/readme-L${b.line}.ts`, text: b.code, readmeLines: b.code.split('\n').slice(0, -1).map((_, i) => b.line + i) }))
+    .map((b) => ({
+      path: `src/readme-L${b.line}.ts`,
+      text: b.code,
+      readmeLines: b.code
+        .split('\n')
+        .slice(0, -1)
+        .map((_, i) => b.line + i),
+    }))
 }
 
 /** The packages of the `npm install` lines of a block: `--save-dev` / `-D` lines are devDependencies. */

@@ -17,7 +17,17 @@ export async function snapshot(db: TestDatabase, tables: readonly string[] = TAB
   const out: Record<string, string[]> = {}
   for (const t of tables) {
     const rows = await db.raw<Record<string, unknown>>(`SELECT * FROM ${db.table(t)}`)
-    out[t] = rows.map((r) => JSON.stringify(Object.fromEntries(Object.keys(r).sort().map((k) => [k, canonical(r[k])])))).sort()
+    out[t] = rows
+      .map((r) =>
+        JSON.stringify(
+          Object.fromEntries(
+            Object.keys(r)
+              .sort()
+              .map((k) => [k, canonical(r[k])]),
+          ),
+        ),
+      )
+      .sort()
   }
   return JSON.stringify(out)
 }

@@ -152,7 +152,8 @@ async function runChecked(engine: Engine, info: ModelInfo, args: Obj, data: unkn
   }
   const checked: Query = async (a) => {
     const r = await query(a)
-    if (isObj(r) && p.field in r && r[p.field] !== p.value && !bytesEqual(r[p.field], p.value)) throw new CasMissedError(`model ${info.name}: the row changed during the update (compare-and-swap missed)`)
+    if (isObj(r) && p.field in r && r[p.field] !== p.value && !bytesEqual(r[p.field], p.value))
+      throw new CasMissedError(`model ${info.name}: the row changed during the update (compare-and-swap missed)`)
     return r
   }
   const result = await run(engine, info, args, checked, scope)

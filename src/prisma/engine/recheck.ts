@@ -161,11 +161,19 @@ function ensureSelected(args: Obj, fields: string[]): string[] {
   const added: string[] = []
   if (isObj(args.select)) {
     const select = { ...args.select }
-    for (const f of fields) if (!select[f]) { select[f] = true; added.push(f) }
+    for (const f of fields)
+      if (!select[f]) {
+        select[f] = true
+        added.push(f)
+      }
     args.select = select
   } else if (isObj(args.omit)) {
     const omit = { ...args.omit }
-    for (const f of fields) if (omit[f]) { omit[f] = false; added.push(f) }
+    for (const f of fields)
+      if (omit[f]) {
+        omit[f] = false
+        added.push(f)
+      }
     args.omit = omit
   }
   return added

@@ -50,7 +50,9 @@ export function refuseDisplacing(parent: ModelInfo, key: string, rel: RelationIn
   }
   const taking = op === 'connect' || op === 'connectOrCreate' || op === 'create' || op === 'upsert'
   if (!holdsKey && parent.tenantColumn === undefined && target.tenantColumn !== undefined && ctx.readOwner !== undefined && taking) {
-    throw new UnsupportedQueryError(`model ${parent.name}: ${op} on one-to-one ${key} of an existing row could take the slot from another tenant's row; write the foreign key on ${target.name} instead`)
+    throw new UnsupportedQueryError(
+      `model ${parent.name}: ${op} on one-to-one ${key} of an existing row could take the slot from another tenant's row; write the foreign key on ${target.name} instead`,
+    )
   }
 }
 

@@ -26,7 +26,14 @@ export async function newRow(engine: Engine, info: ModelInfo, data: unknown, ctx
  * `'guard'` (an upsert's update branch) drops the encrypted values and returns a condition no row
  * meets, so that branch can never run with them.
  */
-export async function updatedRow(engine: Engine, info: ModelInfo, data: unknown, read: (select: Obj) => Promise<Obj | null>, ctx: WriteContext, ifMissing: 'throw' | 'guard'): Promise<{ data: unknown; cas?: Obj; rowKey?: Obj }> {
+export async function updatedRow(
+  engine: Engine,
+  info: ModelInfo,
+  data: unknown,
+  read: (select: Obj) => Promise<Obj | null>,
+  ctx: WriteContext,
+  ifMissing: 'throw' | 'guard',
+): Promise<{ data: unknown; cas?: Obj; rowKey?: Obj }> {
   const inner = await writeData(engine, info, data, { ...ctx, readOwner: read })
   ctx.foreignKeys.push([info, inner])
   checkUpdateData(info, inner)

@@ -23,7 +23,16 @@ export function noteWritten(scope: Scope, key: RowKey, fields: Iterable<FieldSpe
     const plaintext = isSetOp(v) ? v.set : v
     const ciphertext = isSetOp(t) ? t.set : t
     if (typeof plaintext !== 'string' || typeof ciphertext !== 'string') continue
-    ;(scope.written ??= new Map()).set(writtenKey(ciphertext), { ciphertext, spec: key.spec, field: field.name, tenantId: key.tenantId, rowLabel: key.rowBound ? key.rowLabel : undefined, wrappedDek: key.wrappedDek, keyVersion: key.keyVersion, plaintext })
+    ;(scope.written ??= new Map()).set(writtenKey(ciphertext), {
+      ciphertext,
+      spec: key.spec,
+      field: field.name,
+      tenantId: key.tenantId,
+      rowLabel: key.rowBound ? key.rowLabel : undefined,
+      wrappedDek: key.wrappedDek,
+      keyVersion: key.keyVersion,
+      plaintext,
+    })
   }
 }
 

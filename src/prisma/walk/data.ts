@@ -4,20 +4,7 @@
 // made or any value encrypted. The filters inside nested writes are walked where they are
 // confined (the write path), the values themselves are Prisma's to check.
 import type { ModelInfo, RelationInfo } from '../config'
-import {
-  isKnownValue,
-  isPlain,
-  join,
-  onlyKeys,
-  SCALAR_UPDATE_KEYS,
-  TO_MANY_CREATE_OPS,
-  TO_MANY_UPDATE_OPS,
-  TO_ONE_CREATE_OPS,
-  TO_ONE_UPDATE_OPS,
-  toArray,
-  unsupported,
-  type Obj,
-} from './grammar'
+import { isKnownValue, isPlain, join, onlyKeys, SCALAR_UPDATE_KEYS, TO_MANY_CREATE_OPS, TO_MANY_UPDATE_OPS, TO_ONE_CREATE_OPS, TO_ONE_UPDATE_OPS, toArray, unsupported, type Obj } from './grammar'
 import type { Walk } from './where'
 
 const CREATE_MANY_KEYS: ReadonlySet<string> = new Set(['data', 'skipDuplicates'])
@@ -99,9 +86,10 @@ function checkNested(w: Walk, parent: ModelInfo, rel: RelationInfo, value: unkno
       case 'disconnect':
       case 'delete':
         // To-one: true, false or a filter; to-many: unique filters.
-        if (typeof v !== 'boolean' || rel.isList) each(v, at, (item, p) => {
-          if (!isPlain(item)) throw unsupported(parent.name, p, `${op} takes ${rel.isList ? 'unique filters' : 'true or a filter'}`)
-        })
+        if (typeof v !== 'boolean' || rel.isList)
+          each(v, at, (item, p) => {
+            if (!isPlain(item)) throw unsupported(parent.name, p, `${op} takes ${rel.isList ? 'unique filters' : 'true or a filter'}`)
+          })
         break
       default:
         // connect, set, deleteMany: filters, walked where they are confined.

@@ -38,9 +38,29 @@ export const TO_ONE_READ_KEYS: ReadonlySet<string> = new Set(['select', 'include
 
 /** Operators of a scalar filter (`{ name: { startsWith: 'a' } }`), JSON and list filters included. */
 export const SCALAR_FILTER_KEYS: ReadonlySet<string> = new Set([
-  'equals', 'in', 'notIn', 'lt', 'lte', 'gt', 'gte', 'not', 'contains', 'startsWith', 'endsWith', 'mode',
-  'has', 'hasEvery', 'hasSome', 'isEmpty',
-  'path', 'string_contains', 'string_starts_with', 'string_ends_with', 'array_contains', 'array_starts_with', 'array_ends_with',
+  'equals',
+  'in',
+  'notIn',
+  'lt',
+  'lte',
+  'gt',
+  'gte',
+  'not',
+  'contains',
+  'startsWith',
+  'endsWith',
+  'mode',
+  'has',
+  'hasEvery',
+  'hasSome',
+  'isEmpty',
+  'path',
+  'string_contains',
+  'string_starts_with',
+  'string_ends_with',
+  'array_contains',
+  'array_starts_with',
+  'array_ends_with',
 ])
 /** The aggregate filters of `having` (`{ amount: { _sum: { gt: 10 } } }`). */
 export const AGGREGATE_KEYS: ReadonlySet<string> = new Set(['_count', '_min', '_max', '_avg', '_sum'])

@@ -36,7 +36,8 @@ export function walkReadArgs(w: Walk, info: ModelInfo, args: Obj, mode: FilterMo
   if (args.distinct !== undefined) checkFieldList(info, args.distinct, join(path, 'distinct'))
   if (args.cursor !== undefined) {
     const cursor = walkWhere(w, info, args.cursor, { top: false, unique: true }, join(path, 'cursor'))
-    if (cursor !== undefined) for (const f of Object.keys(cursor)) if (info.spec?.fields.has(f)) throw unsupported(info.name, join(path, 'cursor'), `field ${f} is encrypted and cannot be used in cursor`)
+    if (cursor !== undefined)
+      for (const f of Object.keys(cursor)) if (info.spec?.fields.has(f)) throw unsupported(info.name, join(path, 'cursor'), `field ${f} is encrypted and cannot be used in cursor`)
     args.cursor = own && info.tenantColumn !== undefined && !w.scope.bypass ? { ...cursor, [info.tenantColumn]: w.scope.tenantId } : cursor
   }
 }

@@ -36,7 +36,9 @@ export function searchCondition(info: ModelInfo, field: FieldSpec, value: unknow
   if (session.versions.length > 1 && !READS.has(mode.operation ?? '')) {
     // One unique input holds one version's value: a row still indexed under an older one
     // would be missed, and an upsert or connectOrCreate would then create a duplicate.
-    throw new UnsupportedQueryError(`model ${info.name}: a write by searchable field ${field.name} is not possible while blindIndex.previousKeyVersions is set (rotate --reindex pending); find the row, then write it by id`)
+    throw new UnsupportedQueryError(
+      `model ${info.name}: a write by searchable field ${field.name} is not possible while blindIndex.previousKeyVersions is set (rotate --reindex pending); find the row, then write it by id`,
+    )
   }
   if (mode.top && READS.has(mode.operation ?? '')) scope.rechecks.push({ field, accept: new Set([field.index.normalize(plain)]), strict: true })
   const indexValue = session.all(info.spec!, field, plain)[scope.uniqueVersion] as string
@@ -73,7 +75,8 @@ function indexConditions(info: ModelInfo, field: FieldSpec, value: unknown, scop
   for (const [op, v] of Object.entries(filter)) {
     if (v === undefined) continue
     if (!INDEX_OPERATORS.has(op)) throw new UnsupportedQueryError(`${at}: only equality (equals, in, notIn, not) can be searched through its blind index, not ${op}`)
-    if (truncated && op !== 'equals' && op !== 'in' && op !== 'mode') throw new UnsupportedQueryError(`${at}: its index is truncated, so it can be searched with equals or in only (not ${op}), at the top level of where`)
+    if (truncated && op !== 'equals' && op !== 'in' && op !== 'mode')
+      throw new UnsupportedQueryError(`${at}: its index is truncated, so it can be searched with equals or in only (not ${op}), at the top level of where`)
     switch (op) {
       case 'mode':
         if (v !== 'default') throw new UnsupportedQueryError(`${at}: mode "${String(v)}" is not possible on an index; normalize the field instead (normalize: 'lowercase')`)
@@ -103,7 +106,10 @@ function indexConditions(info: ModelInfo, field: FieldSpec, value: unknown, scop
   const topRead = mode.top && READS.has(mode.operation ?? '')
   if (truncated) {
     const supported = mode.top && (mode.operation === undefined ? false : RECHECKED.has(mode.operation))
-    if (!supported) throw new UnsupportedQueryError(`${at}: its index is truncated, so it can only be searched at the top level of where (AND) in findMany, findFirst, count, updateMany and deleteMany, where rowcrypt re-checks candidates`)
+    if (!supported)
+      throw new UnsupportedQueryError(
+        `${at}: its index is truncated, so it can only be searched at the top level of where (AND) in findMany, findFirst, count, updateMany and deleteMany, where rowcrypt re-checks candidates`,
+      )
   }
   // Equality at the top level is re-checked on the decrypted value: truncated indexes drop their
   // false positives; untruncated ones catch an index column copied from another row.

@@ -57,7 +57,7 @@ describe('loadConfig', () => {
   })
 
   it('accepts named exports, and a (sync or async) function', async () => {
-    const named = project({ 'rowcrypt.config.cjs': "exports.prisma = { p: 1 }; exports.keyProvider = { k: 1 }" })
+    const named = project({ 'rowcrypt.config.cjs': 'exports.prisma = { p: 1 }; exports.keyProvider = { k: 1 }' })
     expect((await loadConfig({ cwd: named })).config).toMatchObject({ prisma: { p: 1 }, keyProvider: { k: 1 } })
     const asyncFn = project({ 'rowcrypt.config.js': "module.exports = async () => ({ made: 'lazily' })" })
     expect((await loadConfig({ cwd: asyncFn })).config).toEqual({ made: 'lazily' })
@@ -118,10 +118,10 @@ describe('loadConfig', () => {
   })
 
   it.each([
-    ['rowcrypt.config.mts', "const n: number = 1\nexport const keyProvider = { n }\n", { keyProvider: { n: 1 } }],
-    ['rowcrypt.config.cts', "const n: number = 2\nmodule.exports = { keyProvider: { n } }\n", { keyProvider: { n: 2 } }],
-    ['rowcrypt.config.mjs', "export default { keyProvider: { n: 3 } }\n", { keyProvider: { n: 3 } }],
-    ['rowcrypt.config.cjs', "module.exports = async () => ({ keyProvider: { n: 4 } })\n", { keyProvider: { n: 4 } }],
+    ['rowcrypt.config.mts', 'const n: number = 1\nexport const keyProvider = { n }\n', { keyProvider: { n: 1 } }],
+    ['rowcrypt.config.cts', 'const n: number = 2\nmodule.exports = { keyProvider: { n } }\n', { keyProvider: { n: 2 } }],
+    ['rowcrypt.config.mjs', 'export default { keyProvider: { n: 3 } }\n', { keyProvider: { n: 3 } }],
+    ['rowcrypt.config.cjs', 'module.exports = async () => ({ keyProvider: { n: 4 } })\n', { keyProvider: { n: 4 } }],
   ])('loads %s', async (name, text, expected) => {
     expect((await loadConfig({ cwd: project({ [name]: text }) })).config).toEqual(expected)
   })

@@ -8,7 +8,7 @@ const modelCall = [
   'Invalid `delegate.findFirst()` invocation in',
   '/app/node_modules/rowcrypt/dist/rotation/target.js:114:80',
   '',
-  "  111 const delegate = ctx.client[model.charAt(0).toLowerCase() + model.slice(1)];",
+  '  111 const delegate = ctx.client[model.charAt(0).toLowerCase() + model.slice(1)];',
   "  112 if (typeof delegate?.findFirst !== 'function')",
   '  113     throw new errors_1.ConfigError(`the Prisma client has no model ${model}`);',
   "→ 114 const row = await bypass('rowcrypt rotation: locate table', () => delegate.findFirst(",
@@ -21,10 +21,14 @@ describe('prismaReason', () => {
   })
 
   it('reduces a raw query failure to its message, on one line', () => {
-    expect(prismaReason("\nInvalid `prisma.$queryRawUnsafe()` invocation:\n\n\nRaw query failed. Code: `N/A`. Message: `Can't reach database server at 127.0.0.1:1`")).toBe("Can't reach database server at 127.0.0.1:1")
-    expect(prismaReason('\nInvalid `prisma.$queryRawUnsafe()` invocation:\n\n\nRaw query failed. Code: `45028`. Message: `pool timeout: failed to retrieve a connection from pool after 3000ms\n    (pool connections: active=0 idle=0 limit=10)`')).toBe(
-      'pool timeout: failed to retrieve a connection from pool after 3000ms (pool connections: active=0 idle=0 limit=10)',
+    expect(prismaReason("\nInvalid `prisma.$queryRawUnsafe()` invocation:\n\n\nRaw query failed. Code: `N/A`. Message: `Can't reach database server at 127.0.0.1:1`")).toBe(
+      "Can't reach database server at 127.0.0.1:1",
     )
+    expect(
+      prismaReason(
+        '\nInvalid `prisma.$queryRawUnsafe()` invocation:\n\n\nRaw query failed. Code: `45028`. Message: `pool timeout: failed to retrieve a connection from pool after 3000ms\n    (pool connections: active=0 idle=0 limit=10)`',
+      ),
+    ).toBe('pool timeout: failed to retrieve a connection from pool after 3000ms (pool connections: active=0 idle=0 limit=10)')
   })
 
   it('keeps a message without a header to its first paragraph', () => {

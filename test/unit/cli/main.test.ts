@@ -46,8 +46,16 @@ describe('rowcrypt --version and --help', () => {
     expect(expected).toMatch(new RegExp(`^Usage: rowcrypt ${path.join(' ')} `))
     for (const option of Object.keys(spec.options)) expect(expected).toContain(`--${option}`)
     expect(expected).toContain('-h, --help')
-    expect(expected).toMatch(/\nExit codes:\n  0 /)
-    for (const argv of [[...path, '--help'], [...path, '-h'], [...path, '--bogus', '--help'], [...path, '--config', '-h'], [...path, '--json', '--help'], ['--help', ...path], [path[0]!, '-h', ...path.slice(1)]]) {
+    expect(expected).toMatch(/\nExit codes:\n {2}0 /)
+    for (const argv of [
+      [...path, '--help'],
+      [...path, '-h'],
+      [...path, '--bogus', '--help'],
+      [...path, '--config', '-h'],
+      [...path, '--json', '--help'],
+      ['--help', ...path],
+      [path[0]!, '-h', ...path.slice(1)],
+    ]) {
       const r = await run(argv)
       expect({ argv, code: r.code, out: r.out, err: r.err }).toEqual({ argv, code: 0, out: expected, err: '' })
       expect(r.loaded).toEqual([])
@@ -123,7 +131,12 @@ describe('usage errors: one line, a pointer to the help, exit 2', () => {
       expect(Object.keys(spec.options)).not.toContain('schema')
       if ('db-schema' in spec.options) expect(spec.options['db-schema']!.suggestFor).toContain('schema')
     }
-    expect(commands.filter(([, spec]) => 'db-schema' in spec.options).map(([p]) => p.join(' ')).sort()).toEqual(['rls sql', 'rotate', 'status', 'verify'])
+    expect(
+      commands
+        .filter(([, spec]) => 'db-schema' in spec.options)
+        .map(([p]) => p.join(' '))
+        .sort(),
+    ).toEqual(['rls sql', 'rotate', 'status', 'verify'])
   })
 })
 
@@ -158,12 +171,12 @@ describe('main and keygen', () => {
     const out: string[] = []
     const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true)
     const stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true)
-    return main(argv, (s) => out.push(s)).then(
-      (code) => ({ code, out: out.join(''), err: stderr.mock.calls.map((c) => String(c[0])).join(''), stdoutCalls: stdout.mock.calls.length }),
-    ).finally(() => {
-      stderr.mockRestore()
-      stdout.mockRestore()
-    })
+    return main(argv, (s) => out.push(s))
+      .then((code) => ({ code, out: out.join(''), err: stderr.mock.calls.map((c) => String(c[0])).join(''), stdoutCalls: stdout.mock.calls.length }))
+      .finally(() => {
+        stderr.mockRestore()
+        stdout.mockRestore()
+      })
   }
 
   it('keygen prints one base64 32-byte key and nothing else, and exits 0', async () => {

@@ -3,7 +3,9 @@ import { renderStatus } from '../../../src/cli/status'
 
 describe('CLI progress output', () => {
   it('renders a bar with percentage, counts, rate and ETA', () => {
-    expect(renderBar({ label: 'rotate User', done: 5200, total: 10000, rowsPerSecond: 1234.4, etaSeconds: 3.9, failed: 0 }, 10)).toBe('rotate User [█████░░░░░]  52%  5,200/10,000 rows  1,234 rows/s  ETA 0:04')
+    expect(renderBar({ label: 'rotate User', done: 5200, total: 10000, rowsPerSecond: 1234.4, etaSeconds: 3.9, failed: 0 }, 10)).toBe(
+      'rotate User [█████░░░░░]  52%  5,200/10,000 rows  1,234 rows/s  ETA 0:04',
+    )
     expect(renderBar({ label: 'verify', done: 0, total: 0, rowsPerSecond: 0, etaSeconds: undefined, failed: 2 }, 4)).toBe('verify [████] 100%  0/0 rows  0 rows/s  ETA --:--  2 failed')
   })
 
@@ -23,6 +25,7 @@ describe('CLI progress output', () => {
     bar.update(view, true)
     bar.clear()
     expect(out).toHaveLength(3)
+    // eslint-disable-next-line no-control-regex -- the terminal escape is what is checked
     expect(out[0]).toMatch(/^\r\x1b\[K/)
     expect(out[2]).toBe('\r\x1b[K')
   })
@@ -41,6 +44,8 @@ describe('CLI progress output', () => {
       activeKeyVersion: 'v2',
       models: [{ model: 'User', total: 5, notActive: 2, plaintextRows: 1, versions: { v1: 2, v2: 2 } }],
     })
-    expect(text).toBe('Active key version: v2\n\nMODEL  KEY VERSION  ROWS\nUser   v1              2\nUser   v2 (active)     2\nUser   (plaintext)     1\n\nUser: 5 rows, 2 not on v2, 1 plaintext (no wrapped key)\n')
+    expect(text).toBe(
+      'Active key version: v2\n\nMODEL  KEY VERSION  ROWS\nUser   v1              2\nUser   v2 (active)     2\nUser   (plaintext)     1\n\nUser: 5 rows, 2 not on v2, 1 plaintext (no wrapped key)\n',
+    )
   })
 })

@@ -19,12 +19,19 @@ function harness(options: { interactive?: boolean; answer?: string; provider?: u
   const err: string[] = []
   const shredCalls: Array<[string, unknown]> = []
   const disconnects: number[] = []
-  const provider = 'provider' in options ? options.provider : {
-    shredTenant: async (tenantId: string, o: unknown) => {
-      shredCalls.push([tenantId, o])
-      return { tenantId, tenantKeysDestroyed: 2, kmsKeys: [{ keyVersion: 'v1', keyArn: 'arn:aws:kms:us-east-1:111122223333:key/own', action: 'scheduled-deletion', deletionDate: new Date('2026-12-29T00:00:00.000Z') }] }
-    },
-  }
+  const provider =
+    'provider' in options
+      ? options.provider
+      : {
+          shredTenant: async (tenantId: string, o: unknown) => {
+            shredCalls.push([tenantId, o])
+            return {
+              tenantId,
+              tenantKeysDestroyed: 2,
+              kmsKeys: [{ keyVersion: 'v1', keyArn: 'arn:aws:kms:us-east-1:111122223333:key/own', action: 'scheduled-deletion', deletionDate: new Date('2026-12-29T00:00:00.000Z') }],
+            }
+          },
+        }
   const io: CommandIO = {
     out: (s) => out.push(s),
     err: (s) => err.push(s),

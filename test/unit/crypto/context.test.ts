@@ -20,9 +20,7 @@ describe('encodeContext', () => {
     const ctx = { tenantId: 't1', model: 'User', purpose: 'row-dek' }
     expect(encodeContext(ctx).equals(reference(ctx))).toBe(true)
     // Spelled out for one small case so the reference itself is pinned.
-    expect(hex({ a: 'b' })).toBe(
-      '00000013' + Buffer.from('rowcrypt/context/v1').toString('hex') + '00000001' + '61' + '00000001' + '62',
-    )
+    expect(hex({ a: 'b' })).toBe('00000013' + Buffer.from('rowcrypt/context/v1').toString('hex') + '00000001' + '61' + '00000001' + '62')
   })
 
   it('encodes the empty context as the domain only', () => {
@@ -35,8 +33,7 @@ describe('encodeContext', () => {
     expect(hex(a)).toBe(hex(b))
     // Every permutation of a 4-entry context encodes the same.
     const entries = Object.entries({ w: '1', x: '2', y: '3', z: '4' })
-    const perms = (xs: typeof entries): Array<typeof entries> =>
-      xs.length <= 1 ? [xs] : xs.flatMap((x, i) => perms([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p]))
+    const perms = (xs: typeof entries): Array<typeof entries> => (xs.length <= 1 ? [xs] : xs.flatMap((x, i) => perms([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p])))
     const encodings = new Set(perms(entries).map((p) => hex(Object.fromEntries(p))))
     expect(encodings.size).toBe(1)
   })
@@ -66,7 +63,7 @@ describe('encodeContext', () => {
     ['length-prefix look-alike', { a: '\u0000\u0000\u0000\u0001b' }, { a: '', b: '' }],
     ['unicode normalization forms', { name: 'caf\u00e9' }, { name: 'cafe\u0301' }],
     ['emoji vs its pieces', { e: '👩‍💻' }, { e: '👩💻' }],
-    ['unicode key vs value', { 'ключ': 'v' }, { v: 'ключ' }],
+    ['unicode key vs value', { ключ: 'v' }, { v: 'ключ' }],
     ['case', { A: 'x' }, { a: 'x' }],
     ['whitespace', { a: 'x ' }, { a: 'x' }],
     ['swapped values', { tenantId: 'a', model: 'b' }, { tenantId: 'b', model: 'a' }],

@@ -27,8 +27,13 @@ describe('SECURITY.md claim table', () => {
       const source = readFileSync(join(root, file!), 'utf8')
       // The last segment of "describe › test" is a test title (placeholders, interpolations and
       // trailing notes aside): three consecutive words of it are in the file.
-      const segments = titles!.split('›').map((s) => s.trim()).filter((s) => s.length > 0)
-      const words = segments[segments.length - 1]!.replace(/\(.*?\)$/, '').split(/\s+/).filter((w) => w.length > 0)
+      const segments = titles!
+        .split('›')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0)
+      const words = segments[segments.length - 1]!.replace(/\(.*?\)$/, '')
+        .split(/\s+/)
+        .filter((w) => w.length > 0)
       const windows = words.length <= 3 ? [words.join(' ')] : words.slice(0, -2).map((_, i) => words.slice(i, i + 3).join(' '))
       expect(windows.some((w) => source.includes(w))).toBe(true)
     }

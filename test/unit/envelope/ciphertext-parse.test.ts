@@ -47,7 +47,11 @@ const arbValid = fc
 const arbMutation = fc.record({
   at: fc.nat(),
   op: fc.constantFrom('replace', 'insert', 'delete'),
-  char: fc.oneof(fc.constantFrom(...LENIENT), fc.constantFrom(...ALPHABET.split('')), fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c))),
+  char: fc.oneof(
+    fc.constantFrom(...LENIENT),
+    fc.constantFrom(...ALPHABET.split('')),
+    fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)),
+  ),
 })
 
 function mutate(value: string, m: { at: number; op: string; char: string }): string {

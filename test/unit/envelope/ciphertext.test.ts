@@ -137,13 +137,7 @@ describe('parseCiphertext', () => {
   })
 
   it('never repeats the input in the error message', () => {
-    const secretish = [
-      'alice@example.com',
-      'rc1.A256GCM.s.' + i + '.' + body + '.EXTRA',
-      join(v, a, 'q', i, body),
-      join(v, a, t, i, body + '!'),
-      join('rc9', a, t, i, body),
-    ]
+    const secretish = ['alice@example.com', 'rc1.A256GCM.s.' + i + '.' + body + '.EXTRA', join(v, a, 'q', i, body), join(v, a, t, i, body + '!'), join('rc9', a, t, i, body)]
     for (const s of secretish) {
       const e = formatError(s)
       expect(e.message).not.toContain(s)

@@ -24,7 +24,12 @@ function rle(c: Case): RowLevelEncryption {
 // The vector recipe, written out with node:crypto only (not rowcrypt's helpers).
 function independent(c: Case): string {
   const encode = (ctx: Record<string, string>) => {
-    const parts = ['rowcrypt/context/v1', ...Object.keys(ctx).sort().flatMap((k) => [k, ctx[k]!])]
+    const parts = [
+      'rowcrypt/context/v1',
+      ...Object.keys(ctx)
+        .sort()
+        .flatMap((k) => [k, ctx[k]!]),
+    ]
     return Buffer.concat(parts.map((s) => Buffer.concat([Buffer.from([0, 0, 0, 0].map((_, i) => (Buffer.byteLength(s) >>> (8 * (3 - i))) & 0xff)), Buffer.from(s)])))
   }
   const hk = (key: Buffer, info: Buffer) => Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), info, 32))

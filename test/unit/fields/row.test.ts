@@ -172,7 +172,7 @@ describe('RowLevelEncryption: round trip', () => {
     ['string', 'just a string'],
     ['boolean', false],
     ['empty object', {}],
-    ['unicode keys', { 'ключ': '值', '🔑': ['🔐'] }],
+    ['unicode keys', { ключ: '值', '🔑': ['🔐'] }],
   ])('round-trips a json %s', async (_name, value) => {
     const { rle } = setup()
     const stored = await rle.encryptRow({ model: 'User', data: { prefs: value }, tenantId: 't' })
@@ -453,9 +453,7 @@ describe('RowLevelEncryption: reEncryptRow', () => {
   it('refuses to re-wrap a tampered row or a row of another tenant', async () => {
     const { rle } = setup()
     const stored = await rle.encryptRow({ model: 'User', data: { email: 'e@x.io' }, tenantId: 't' })
-    expect((await caughtAsync(rle.reEncryptRow({ ...stored, wrappedDek: withByte(stored.wrappedDek, 10, 1) }, 'v2', { model: 'User', tenantId: 't' }))).code).toBe(
-      'ERR_ROWCRYPT_DECRYPTION_FAILED',
-    )
+    expect((await caughtAsync(rle.reEncryptRow({ ...stored, wrappedDek: withByte(stored.wrappedDek, 10, 1) }, 'v2', { model: 'User', tenantId: 't' }))).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
     expect((await caughtAsync(rle.reEncryptRow(stored, 'v2', { model: 'User', tenantId: 'u' }))).code).toBe('ERR_ROWCRYPT_TENANT_MISMATCH')
     expect((await caughtAsync(rle.reEncryptRow({ ...stored, tenantId: 'u' }, 'v2', { model: 'User', tenantId: 'u' }))).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
     expect((await caughtAsync(rle.reEncryptRow(stored, 'v7', { model: 'User', tenantId: 't' }))).code).toBe('ERR_ROWCRYPT_KEY_VERSION_UNKNOWN')
@@ -498,7 +496,12 @@ describe('RowLevelEncryption: tamper matrix', () => {
     ['flip a byte of the wrapped key blob (key)', () => ({ ...a1, wrappedDek: withByte(a1.wrappedDek, 20, 0x01) }), () => A, 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
     ['flip a byte of the wrapped key blob (tag)', () => ({ ...a1, wrappedDek: withByte(a1.wrappedDek, 61, 0x01) }), () => A, 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
     ['truncate the wrapped key', () => ({ ...a1, wrappedDek: (a1.wrappedDek as Uint8Array).subarray(0, 50) }), () => A, 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
-    ['set the row-bound flag on an unbound key', () => ({ ...p0, id: 'post_0', wrappedDek: withByte(p0.wrappedDek, 1, 0x01) }), () => ({ model: 'Post', tenantId: 'tenant_a' }), 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
+    [
+      'set the row-bound flag on an unbound key',
+      () => ({ ...p0, id: 'post_0', wrappedDek: withByte(p0.wrappedDek, 1, 0x01) }),
+      () => ({ model: 'Post', tenantId: 'tenant_a' }),
+      'ERR_ROWCRYPT_DECRYPTION_FAILED',
+    ],
     ['clear the row-bound flag of a bound key', () => ({ ...p1, wrappedDek: withByte(p1.wrappedDek, 1, 0x01) }), () => ({ model: 'Post', tenantId: 'tenant_a' }), 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
     ['set the row-bound flag where no id is known', () => ({ ...a1, wrappedDek: withByte(a1.wrappedDek, 1, 0x01) }), () => A, 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
     ['swap email and ssn within a row', () => ({ ...a1, email: a1.ssn, ssn: a1.email }), () => A, 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
@@ -509,11 +512,27 @@ describe('RowLevelEncryption: tamper matrix', () => {
     ['swap wrappedDek between two rows of one tenant', () => ({ ...a1, wrappedDek: a2.wrappedDek }), () => A, 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
     ['swap wrappedDek between tenants', () => ({ ...a1, wrappedDek: b1.wrappedDek }), () => A, 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
     ['swap wrappedDek and keyVersion between tenants', () => ({ ...a1, wrappedDek: b1.wrappedDek, keyVersion: b1.keyVersion }), () => A, 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
-    ['read another tenant\'s row whose tenant column says so', () => b1, () => A, 'ERR_ROWCRYPT_TENANT_MISMATCH'],
-    ['relabel another tenant\'s row with our tenant', () => ({ ...b1, tenantId: 'tenant_a' }), () => A, 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
-    ['read another tenant\'s row without its tenant column', () => { const { tenantId: _t, ...rest } = b1; return rest }, () => A, 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
+    ["read another tenant's row whose tenant column says so", () => b1, () => A, 'ERR_ROWCRYPT_TENANT_MISMATCH'],
+    ["relabel another tenant's row with our tenant", () => ({ ...b1, tenantId: 'tenant_a' }), () => A, 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
+    [
+      "read another tenant's row without its tenant column",
+      () => {
+        const { tenantId: _t, ...rest } = b1
+        return rest
+      },
+      () => A,
+      'ERR_ROWCRYPT_DECRYPTION_FAILED',
+    ],
     ['change keyVersion v1 -> v2', () => ({ ...a1, keyVersion: 'v2' }), () => A, 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
-    ['remove keyVersion', () => { const { keyVersion: _k, ...rest } = a1; return rest }, () => A, 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
+    [
+      'remove keyVersion',
+      () => {
+        const { keyVersion: _k, ...rest } = a1
+        return rest
+      },
+      () => A,
+      'ERR_ROWCRYPT_DECRYPTION_FAILED',
+    ],
     ['non-string keyVersion', () => ({ ...a1, keyVersion: 1 }), () => A, 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
     ['change the row id of a row-bound row (idField)', () => ({ ...p1, id: 'post_2' }), () => ({ model: 'Post', tenantId: 'tenant_a' }), 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
     ['change the row id of a row-bound row (rowId)', () => r1, () => ({ ...A, rowId: 'u-78' }), 'ERR_ROWCRYPT_DECRYPTION_FAILED'],
@@ -557,11 +576,29 @@ describe('RowLevelEncryption: tamper matrix', () => {
       expect(e.name).toBe('DecryptionError')
     }
     // Same location, different causes: identical messages, so the error is no oracle.
-    const emailOfA1 = ['flip a byte of the email ciphertext', 'flip a byte of the email tag', 'flip a byte of the email IV', 'relabel the value type (s -> j)', 'copy notes into email within a row', 'move a ciphertext between two rows of one tenant', 'move a ciphertext between two tenants', 'swap wrappedDek between two rows of one tenant']
+    const emailOfA1 = [
+      'flip a byte of the email ciphertext',
+      'flip a byte of the email tag',
+      'flip a byte of the email IV',
+      'relabel the value type (s -> j)',
+      'copy notes into email within a row',
+      'move a ciphertext between two rows of one tenant',
+      'move a ciphertext between two tenants',
+      'swap wrappedDek between two rows of one tenant',
+    ]
     const messages = new Set(errors.filter(([n]) => emailOfA1.includes(n)).map(([, e]) => e.message))
     expect(errors.filter(([n]) => emailOfA1.includes(n))).toHaveLength(emailOfA1.length)
     expect(messages.size).toBe(1)
-    const keyOfA1 = ['flip a byte of the wrapped key blob (IV)', 'flip a byte of the wrapped key blob (key)', 'flip a byte of the wrapped key blob (tag)', 'truncate the wrapped key', 'swap wrappedDek between tenants', 'change keyVersion v1 -> v2', 'remove keyVersion', 'set the row-bound flag where no id is known']
+    const keyOfA1 = [
+      'flip a byte of the wrapped key blob (IV)',
+      'flip a byte of the wrapped key blob (key)',
+      'flip a byte of the wrapped key blob (tag)',
+      'truncate the wrapped key',
+      'swap wrappedDek between tenants',
+      'change keyVersion v1 -> v2',
+      'remove keyVersion',
+      'set the row-bound flag where no id is known',
+    ]
     const keyMessages = new Set(errors.filter(([n]) => keyOfA1.includes(n)).map(([, e]) => e.message))
     expect(keyMessages.size).toBe(1)
   })
@@ -643,7 +680,20 @@ describe('RowLevelEncryption: migrating mode (legacy rows named by id)', () => {
     const rle = migrating()
     const sealed = await rle.encryptRow({ model: 'User', data: { id: 5, email: 'x' }, tenantId: 't' })
     expect((await caughtAsync(rle.decryptRow({ ...plain(5), email: sealed.email }, { model: 'User', tenantId: 't' }))).code).toBe('ERR_ROWCRYPT_CIPHERTEXT_FORMAT')
-    const throwing = new RowLevelEncryption({ keyProvider: new RecordingProvider(), models: { User: { ...USER, idField: 'id', migrating: { legacyIds: () => { throw new Error('lookup failed') } } } } })
+    const throwing = new RowLevelEncryption({
+      keyProvider: new RecordingProvider(),
+      models: {
+        User: {
+          ...USER,
+          idField: 'id',
+          migrating: {
+            legacyIds: () => {
+              throw new Error('lookup failed')
+            },
+          },
+        },
+      },
+    })
     expect((await caughtAsync(throwing.decryptRow(plain(1), { model: 'User', tenantId: 't' }))).code).toBe('ERR_ROWCRYPT_CONFIG')
   })
 })

@@ -28,22 +28,18 @@ describe('KeyCache', () => {
     expect(new KeyCache({ maxAgeMs: 5 }, { name: 'x' }, DATA_KEY_CACHE_DEFAULTS).options).toEqual({ maxEntries: 1000, maxAgeMs: 5, maxUses: 1 })
   })
 
-  it.each([
-    [{ maxEntries: 0 }],
-    [{ maxEntries: 1.5 }],
-    [{ maxAgeMs: -1 }],
-    [{ maxUses: 0 }],
-    [{ maxUses: Number.NaN }],
-    [{ maxEntries: '10' as unknown as number }],
-  ])('rejects limits %j with ConfigError', (limits) => {
-    let error: unknown
-    try {
-      new KeyCache(limits, { name: 'x' })
-    } catch (e) {
-      error = e
-    }
-    expect((error as { code?: string }).code).toBe('ERR_ROWCRYPT_CONFIG')
-  })
+  it.each([[{ maxEntries: 0 }], [{ maxEntries: 1.5 }], [{ maxAgeMs: -1 }], [{ maxUses: 0 }], [{ maxUses: Number.NaN }], [{ maxEntries: '10' as unknown as number }]])(
+    'rejects limits %j with ConfigError',
+    (limits) => {
+      let error: unknown
+      try {
+        new KeyCache(limits, { name: 'x' })
+      } catch (e) {
+        error = e
+      }
+      expect((error as { code?: string }).code).toBe('ERR_ROWCRYPT_CONFIG')
+    },
+  )
 
   it('loads on a miss, serves hits without loading, and reports both', async () => {
     const { cache, load, copy, results, loadCount } = setup()
@@ -149,10 +145,15 @@ describe('KeyCache', () => {
     await cache.use('a1', load(1), copy, ['tenant:a'])
     await cache.use('b1', load(2), copy, ['tenant:b'])
     let release!: () => void
-    const pending = cache.use('a2', async () => {
-      await new Promise<void>((r) => (release = r))
-      return Buffer.alloc(32, 3)
-    }, copy, ['tenant:a'])
+    const pending = cache.use(
+      'a2',
+      async () => {
+        await new Promise<void>((r) => (release = r))
+        return Buffer.alloc(32, 3)
+      },
+      copy,
+      ['tenant:a'],
+    )
     await new Promise((r) => setImmediate(r))
     expect(cache.evictTagged('tenant:a')).toBe(1)
     release()
@@ -168,7 +169,11 @@ describe('KeyCache', () => {
     const events: KeyProviderEvent[] = []
     const cache = new KeyCache({ maxAgeMs: 30 }, { name: 'sweep', observers: [{ keyProvider: (e) => events.push(e) }] })
     const key = Buffer.alloc(32, 7)
-    await cache.use('a', async () => key, () => undefined)
+    await cache.use(
+      'a',
+      async () => key,
+      () => undefined,
+    )
     expect(cache.size).toBe(1)
     await new Promise((r) => setTimeout(r, 80))
     expect(cache.size).toBe(0)
@@ -177,10 +182,30 @@ describe('KeyCache', () => {
   })
 
   it('clear zeroes everything; an observer that throws changes nothing', async () => {
-    const cache = new KeyCache({}, { name: 'x', observers: [{ keyProvider: () => { throw new Error('broken observer') } }] })
+    const cache = new KeyCache(
+      {},
+      {
+        name: 'x',
+        observers: [
+          {
+            keyProvider: () => {
+              throw new Error('broken observer')
+            },
+          },
+        ],
+      },
+    )
     const keys = [Buffer.alloc(32, 1), Buffer.alloc(32, 2)]
-    await cache.use('a', async () => keys[0]!, () => undefined)
-    await cache.use('b', async () => keys[1]!, () => undefined)
+    await cache.use(
+      'a',
+      async () => keys[0]!,
+      () => undefined,
+    )
+    await cache.use(
+      'b',
+      async () => keys[1]!,
+      () => undefined,
+    )
     cache.clear()
     expect(cache.size).toBe(0)
     expect(keys.every(zeroed)).toBe(true)

@@ -28,7 +28,12 @@ describe('appendContext', () => {
     ])
     const full = { keyVersion: 'v1', model: 'Customer', purpose: 'row-dek', rowId: 'ü-7', tenantId: 'tenant_ä' }
     expect(appendContext(prefix, ['rowId', 'ü-7', 'tenantId', 'tenant_ä']).equals(encodeContext(full))).toBe(true)
-    expect(() => encodeContextPrefix([['b', '1'], ['a', '2']])).toThrow(RangeError)
+    expect(() =>
+      encodeContextPrefix([
+        ['b', '1'],
+        ['a', '2'],
+      ]),
+    ).toThrow(RangeError)
   })
 })
 

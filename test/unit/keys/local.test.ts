@@ -125,23 +125,26 @@ describe('LocalKeyProvider: master key inputs', () => {
     expect((e as Error).message).toContain('bad-one')
   })
 
-  it.each([['activeVersion not among the keys', { keys: { v1: RAW }, activeVersion: 'v2' }], ['no keys at all', { keys: {}, activeVersion: 'v1' }], ['activeVersion missing', { keys: { v1: RAW } }]])(
-    'rejects %s with ConfigError',
-    (_name, options) => {
-      const e = caught(() => new LocalKeyProvider(options as never))
-      expect((e as RowcryptError).code).toBe('ERR_ROWCRYPT_CONFIG')
-      expectNoSecrets(e, spellings(RAW))
-    },
-  )
+  it.each([
+    ['activeVersion not among the keys', { keys: { v1: RAW }, activeVersion: 'v2' }],
+    ['no keys at all', { keys: {}, activeVersion: 'v1' }],
+    ['activeVersion missing', { keys: { v1: RAW } }],
+  ])('rejects %s with ConfigError', (_name, options) => {
+    const e = caught(() => new LocalKeyProvider(options as never))
+    expect((e as RowcryptError).code).toBe('ERR_ROWCRYPT_CONFIG')
+    expectNoSecrets(e, spellings(RAW))
+  })
 
-  it.each([['null options', null], ['no options', undefined], ['keys null', { keys: null, activeVersion: 'v1' }], ['keys a string', { keys: RAW.toString('hex'), activeVersion: 'v1' }]])(
-    'rejects %s with ConfigError',
-    (_name, options) => {
-      const e = caught(() => new LocalKeyProvider(options as never))
-      expect((e as RowcryptError).code).toBe('ERR_ROWCRYPT_CONFIG')
-      expectNoSecrets(e, spellings(RAW))
-    },
-  )
+  it.each([
+    ['null options', null],
+    ['no options', undefined],
+    ['keys null', { keys: null, activeVersion: 'v1' }],
+    ['keys a string', { keys: RAW.toString('hex'), activeVersion: 'v1' }],
+  ])('rejects %s with ConfigError', (_name, options) => {
+    const e = caught(() => new LocalKeyProvider(options as never))
+    expect((e as RowcryptError).code).toBe('ERR_ROWCRYPT_CONFIG')
+    expectNoSecrets(e, spellings(RAW))
+  })
 
   it.each(['', 'v 1', 'v1/2', 'x'.repeat(65), 'ключ'])('rejects the version name %j with ConfigError', (version) => {
     const e = caught(() => new LocalKeyProvider({ keys: { [version]: RAW }, activeVersion: version }))

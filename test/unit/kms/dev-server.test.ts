@@ -134,7 +134,9 @@ describe('KmsDevServer', () => {
     expect(r.SourceKeyId).toContain(server.aliasTarget('alias/src')!)
     const back = await kms.send(new DecryptCommand({ CiphertextBlob: r.CiphertextBlob, EncryptionContext: { b: '2' } }))
     expect(Buffer.from(back.Plaintext!).equals(secret)).toBe(true)
-    expect((await failure(kms.send(new ReEncryptCommand({ CiphertextBlob: e.CiphertextBlob, SourceEncryptionContext: { a: 'x' }, DestinationKeyId: 'alias/dst' })))).name).toBe('InvalidCiphertextException')
+    expect((await failure(kms.send(new ReEncryptCommand({ CiphertextBlob: e.CiphertextBlob, SourceEncryptionContext: { a: 'x' }, DestinationKeyId: 'alias/dst' })))).name).toBe(
+      'InvalidCiphertextException',
+    )
     expect((await failure(kms.send(new EncryptCommand({ KeyId: 'alias/src', Plaintext: Buffer.alloc(4097) })))).name).toBe('ValidationException')
   })
 
@@ -153,7 +155,12 @@ describe('KmsDevServer', () => {
     const s = await kms.send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 }))
     expect(s).toMatchObject({ KeyId: arn, KeyState: 'PendingDeletion', PendingWindowInDays: 7 })
     expect(s.DeletionDate!.getTime() - Date.now()).toBeGreaterThan(6.9 * 86_400_000)
-    for (const p of [kms.send(new DecryptCommand({ CiphertextBlob: blob })), kms.send(new EnableKeyCommand({ KeyId: keyId })), kms.send(new DisableKeyCommand({ KeyId: keyId })), kms.send(new ScheduleKeyDeletionCommand({ KeyId: keyId }))]) {
+    for (const p of [
+      kms.send(new DecryptCommand({ CiphertextBlob: blob })),
+      kms.send(new EnableKeyCommand({ KeyId: keyId })),
+      kms.send(new DisableKeyCommand({ KeyId: keyId })),
+      kms.send(new ScheduleKeyDeletionCommand({ KeyId: keyId })),
+    ]) {
       expect((await failure(p)).name).toBe('KMSInvalidStateException')
     }
     await kms.send(new CancelKeyDeletionCommand({ KeyId: keyId }))
@@ -261,7 +268,21 @@ describe('KmsDevServer', () => {
     server.resetStats()
     // An injected fault is not used up by a refused request.
     server.inject({ error: 'ThrottlingException', operations: ['DescribeKey'] })
-    const hosts = ['evil.example', `evil.example:${server.port}`, `127.0.0.1.evil.example:${server.port}`, 'localhost.evil.example', '127.0.0.1@evil.example', '128.0.0.1', '127.0.0.256', '127.1', '[::2]', '[::ffff:127.0.0.1]', '0.0.0.0', '', undefined]
+    const hosts = [
+      'evil.example',
+      `evil.example:${server.port}`,
+      `127.0.0.1.evil.example:${server.port}`,
+      'localhost.evil.example',
+      '127.0.0.1@evil.example',
+      '128.0.0.1',
+      '127.0.0.256',
+      '127.1',
+      '[::2]',
+      '[::ffff:127.0.0.1]',
+      '0.0.0.0',
+      '',
+      undefined,
+    ]
     const requests: Array<[string, Record<string, unknown>]> = [
       ['CreateKey', {}],
       ['CreateAlias', { AliasName: 'alias/rebound', TargetKeyId: keyId }],
@@ -322,7 +343,8 @@ describe('KmsDevServer', () => {
   })
 
   it('speaks only the signed JSON 1.1 protocol', async () => {
-    const post = (headers: Record<string, string>, body = '{}') => fetch(server.endpoint, { method: 'POST', headers, body }).then(async (r) => ({ status: r.status, body: (await r.json()) as { __type: string } }))
+    const post = (headers: Record<string, string>, body = '{}') =>
+      fetch(server.endpoint, { method: 'POST', headers, body }).then(async (r) => ({ status: r.status, body: (await r.json()) as { __type: string } }))
     const json = { 'content-type': 'application/x-amz-json-1.1', authorization: 'AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=00' }
     expect((await post({ ...json, 'x-amz-target': 'TrentService.ListKeys' })).body.__type).toBe('UnknownOperationException')
     expect((await post({ 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.DescribeKey' })).body.__type).toBe('MissingAuthenticationTokenException')

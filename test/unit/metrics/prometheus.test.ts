@@ -75,7 +75,11 @@ describe('rowcryptMetrics', () => {
         line('row_encryption_tenant_denials_total', { operation: 'create', model: 'User', reason: 'mismatch', tenant: 'other' }, 1),
       ].sort(),
     )
-    const tenants = new Set(parsePromText(text).map((s) => s.labels.tenant).filter((t) => t !== undefined))
+    const tenants = new Set(
+      parsePromText(text)
+        .map((s) => s.labels.tenant)
+        .filter((t) => t !== undefined),
+    )
     expect(tenants).toEqual(new Set(['t1', 't2', 'other', 'none', 'bypass']))
     // rows_processed never carries a tenant.
     expect(parsePromText(text).filter((s) => s.name === 'row_encryption_rows_processed_total' && 'tenant' in s.labels)).toEqual([])
@@ -181,7 +185,12 @@ describe('rowcryptMetrics', () => {
     const after = (await promClient.register.getMetricsAsJSON()).map((m) => m.name)
     expect(after).toEqual(before)
     expect(after.some((n) => n.startsWith('row_encryption_'))).toBe(false)
-    expect(registry.getMetricsAsArray().map((x) => x.name).sort()).toEqual(Object.values(m.names).sort())
+    expect(
+      registry
+        .getMetricsAsArray()
+        .map((x) => x.name)
+        .sort(),
+    ).toEqual(Object.values(m.names).sort())
   })
 
   it('uses the default registry when it is passed explicitly', async () => {
@@ -264,7 +273,7 @@ describe('rowcrypt without prom-client installed', () => {
       jest.doMock('prom-client', () => {
         throw Object.assign(new Error("Cannot find module 'prom-client'"), { code: 'MODULE_NOT_FOUND' })
       })
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded after the mock, in the isolated registry
       const rc = require('../../../src') as typeof import('../../../src')
       expect(typeof rc.rowcrypt).toBe('function')
       expect(typeof rc.auditTrail).toBe('function')

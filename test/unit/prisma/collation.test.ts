@@ -36,9 +36,24 @@ const manifest: Manifest = {
     User: {
       primaryKey: ['id'],
       dbName: 'users',
-      fields: { id: scalar('Int', { isId: true }), tenantId: scalar('String', { dbName: 'tenant_id' }), prefs: scalar('Json'), posts: relation('Post', true), team: relation('Team', false, { relationFromFields: ['teamId'], relationToFields: ['id'] }), teamId: scalar('Int') },
+      fields: {
+        id: scalar('Int', { isId: true }),
+        tenantId: scalar('String', { dbName: 'tenant_id' }),
+        prefs: scalar('Json'),
+        posts: relation('Post', true),
+        team: relation('Team', false, { relationFromFields: ['teamId'], relationToFields: ['id'] }),
+        teamId: scalar('Int'),
+      },
     },
-    Post: { primaryKey: ['id'], fields: { id: scalar('String', { isId: true }), tenantId: scalar('String'), author: relation('User', false, { relationFromFields: ['authorId'], relationToFields: ['id'] }), authorId: scalar('Int') } },
+    Post: {
+      primaryKey: ['id'],
+      fields: {
+        id: scalar('String', { isId: true }),
+        tenantId: scalar('String'),
+        author: relation('User', false, { relationFromFields: ['authorId'], relationToFields: ['id'] }),
+        authorId: scalar('Int'),
+      },
+    },
     Document: { primaryKey: ['id'], schema: 'docs', fields: { id: scalar('String', { isId: true }), orgId: scalar('String') } },
     // Not scoped, with a column of its own that happens to be called tenantId.
     Team: { primaryKey: ['id'], fields: { id: scalar('Int', { isId: true }), tenantId: scalar('String'), members: relation('User', true) } },
@@ -136,7 +151,7 @@ describe('the tenant ids a call names (inside unsafeBypassTenantScope)', () => {
     expect(ids('Team', { where: { members: { every: { tenantId: 'G' } } }, include: { members: { where: { tenantId: 'H' } } } })).toEqual(['G', 'H'])
   })
 
-  it('ignores values that are not a scoped model\'s tenant column: an unscoped model\'s own tenantId, a Json value, other fields', () => {
+  it("ignores values that are not a scoped model's tenant column: an unscoped model's own tenantId, a Json value, other fields", () => {
     expect(ids('Team', { data: { tenantId: 'TEAM', name: 'x' } })).toEqual([])
     expect(ids('User', { data: { tenantId: 'u', prefs: { tenantId: 'IN-JSON' }, team: { create: { tenantId: 'TEAM' } } } })).toEqual(['u'])
     expect(ids('User', { where: { tenantId: { contains: 'AC' } } })).toEqual([])
@@ -161,7 +176,13 @@ describe('the tenant ids a call names (inside unsafeBypassTenantScope)', () => {
 
 describe('tenant columns by their database names', () => {
   it('uses the model dbName, the field dbName and the schema', () => {
-    expect(tenantColumnsOf(manifest, [{ model: 'User', field: 'tenantId' }, { model: 'Document', field: 'orgId' }, { model: 'Post', field: 'tenantId' }])).toEqual([
+    expect(
+      tenantColumnsOf(manifest, [
+        { model: 'User', field: 'tenantId' },
+        { model: 'Document', field: 'orgId' },
+        { model: 'Post', field: 'tenantId' },
+      ]),
+    ).toEqual([
       { model: 'User', field: 'tenantId', table: 'users', column: 'tenant_id' },
       { model: 'Document', field: 'orgId', table: 'Document', column: 'orgId', schema: 'docs' },
       { model: 'Post', field: 'tenantId', table: 'Post', column: 'tenantId' },
@@ -209,8 +230,12 @@ describe('MySQL/MariaDB rule: only a NO PAD binary utf8mb4 collation or a binary
     expect(mysqlFix({ ...base, columnDefault: "''" }, '10.11.19-MariaDB')).toBe("ALTER TABLE `User` MODIFY `tenantId` VARCHAR(191) NOT NULL DEFAULT '' COLLATE utf8mb4_nopad_bin")
     expect(mysqlFix({ ...base, columnDefault: '' }, '8.0.36')).toBe("ALTER TABLE `User` MODIFY `tenantId` VARCHAR(191) NOT NULL DEFAULT '' COLLATE utf8mb4_0900_bin")
     expect(mysqlFix({ ...base, columnDefault: "o'k" }, '8.0.36')).toBe("ALTER TABLE `User` MODIFY `tenantId` VARCHAR(191) NOT NULL DEFAULT 'o''k' COLLATE utf8mb4_0900_bin")
-    expect(mysqlFix({ ...base, columnType: 'varchar(256)', nullable: true, columnDefault: 'NULL' }, '10.11.19-MariaDB')).toBe('ALTER TABLE `User` MODIFY `tenantId` VARCHAR(256) NULL COLLATE utf8mb4_nopad_bin')
-    expect(mysqlFix({ ...base, table: 'a`b', columnType: 'char(36)', dataType: 'char', columnDefault: null }, '10.11.19-MariaDB')).toBe('ALTER TABLE `a``b` MODIFY `tenantId` VARCHAR(36) NOT NULL COLLATE utf8mb4_nopad_bin')
+    expect(mysqlFix({ ...base, columnType: 'varchar(256)', nullable: true, columnDefault: 'NULL' }, '10.11.19-MariaDB')).toBe(
+      'ALTER TABLE `User` MODIFY `tenantId` VARCHAR(256) NULL COLLATE utf8mb4_nopad_bin',
+    )
+    expect(mysqlFix({ ...base, table: 'a`b', columnType: 'char(36)', dataType: 'char', columnDefault: null }, '10.11.19-MariaDB')).toBe(
+      'ALTER TABLE `a``b` MODIFY `tenantId` VARCHAR(36) NOT NULL COLLATE utf8mb4_nopad_bin',
+    )
   })
 })
 
@@ -300,16 +325,16 @@ describe('SQLite: CREATE TABLE parsing and the rule', () => {
     expect(sqliteColumnRisk({ type: 'NUMERIC', collations: [] })).toEqual(expect.any(String))
   })
 
-  it('follows SQLite\'s affinity rules', () => {
-    expect([sqliteAffinity('BIGINT'), sqliteAffinity('VARCHAR(191)'), sqliteAffinity('CLOB'), sqliteAffinity('BLOB'), sqliteAffinity(''), sqliteAffinity('DOUBLE'), sqliteAffinity('DECIMAL(10,2)')]).toEqual([
-      'INTEGER',
-      'TEXT',
-      'TEXT',
-      'BLOB',
-      'BLOB',
-      'REAL',
-      'NUMERIC',
-    ])
+  it("follows SQLite's affinity rules", () => {
+    expect([
+      sqliteAffinity('BIGINT'),
+      sqliteAffinity('VARCHAR(191)'),
+      sqliteAffinity('CLOB'),
+      sqliteAffinity('BLOB'),
+      sqliteAffinity(''),
+      sqliteAffinity('DOUBLE'),
+      sqliteAffinity('DECIMAL(10,2)'),
+    ]).toEqual(['INTEGER', 'TEXT', 'TEXT', 'BLOB', 'BLOB', 'REAL', 'NUMERIC'])
   })
 })
 
@@ -329,13 +354,30 @@ describe('checkTenantCollations on stand-in catalogs', () => {
   }
 
   it('MySQL: one query for all columns; names matched case-insensitively; an unsafe column is returned with a fix', async () => {
-    const row = (table: string, column: string, collation: string) => ({ table_name: table, column_name: column, data_type: 'varchar', column_type: 'varchar(191)', character_set: 'utf8mb4', collation_name: collation, is_nullable: 'NO', column_default: "''", server_version: '10.11.19-MariaDB' })
+    const row = (table: string, column: string, collation: string) => ({
+      table_name: table,
+      column_name: column,
+      data_type: 'varchar',
+      column_type: 'varchar(191)',
+      character_set: 'utf8mb4',
+      collation_name: collation,
+      is_nullable: 'NO',
+      column_default: "''",
+      server_version: '10.11.19-MariaDB',
+    })
     const { query, calls } = recording(() => [row('user', 'TENANTID', 'utf8mb4_nopad_bin'), row('Document', 'orgId', 'utf8mb4_unicode_ci')])
     const unsafe = await checkTenantCollations('mysql', query, [users, docs])
     expect(calls).toHaveLength(1)
     expect(calls[0]!.values).toEqual(['User', 'tenantId', 'Document', 'orgId'])
     expect(calls[0]!.sql).toContain('DATABASE()')
-    expect(unsafe).toEqual([{ ...docs, collation: 'collation utf8mb4_unicode_ci (varchar(191))', reason: expect.any(String), fix: "ALTER TABLE `Document` MODIFY `orgId` VARCHAR(191) NOT NULL DEFAULT '' COLLATE utf8mb4_nopad_bin" }])
+    expect(unsafe).toEqual([
+      {
+        ...docs,
+        collation: 'collation utf8mb4_unicode_ci (varchar(191))',
+        reason: expect.any(String),
+        fix: "ALTER TABLE `Document` MODIFY `orgId` VARCHAR(191) NOT NULL DEFAULT '' COLLATE utf8mb4_nopad_bin",
+      },
+    ])
   })
 
   it('MySQL: a table or column that does not exist is not an error of the check', async () => {
@@ -344,14 +386,23 @@ describe('checkTenantCollations on stand-in catalogs', () => {
   })
 
   it('PostgreSQL: the table in every schema that has it; one unsafe schema is enough', async () => {
-    const row = (schema: string, deterministic: boolean, collation: string) => ({ schema_name: schema, table_name: 'User', column_name: 'tenantId', type_text: 'text', base_type: 'text', collation_name: collation, deterministic, encoding: 'UTF8' })
+    const row = (schema: string, deterministic: boolean, collation: string) => ({
+      schema_name: schema,
+      table_name: 'User',
+      column_name: 'tenantId',
+      type_text: 'text',
+      base_type: 'text',
+      collation_name: collation,
+      deterministic,
+      encoding: 'UTF8',
+    })
     const { query, calls } = recording((sql) => (sql.includes('convert_from') ? [{ conflates: false }] : [row('a', true, 'default'), row('b', false, 'ci')]))
     const unsafe = await checkTenantCollations('postgresql', query, [users])
     expect(calls[0]!.values).toEqual(['User', 'tenantId'])
     expect(unsafe).toEqual([{ ...users, schema: 'b', collation: 'collation ci (text)', reason: expect.any(String), fix: 'ALTER TABLE "b"."User" ALTER COLUMN "tenantId" TYPE text COLLATE "C"' }])
   })
 
-  it('PostgreSQL: the manifest\'s schema narrows the look-up', async () => {
+  it("PostgreSQL: the manifest's schema narrows the look-up", async () => {
     const { query, calls } = recording(() => [])
     await checkTenantCollations('postgresql', query, [{ ...docs, schema: 'docs' }])
     expect(calls[0]!.values).toEqual(['Document', 'orgId', 'docs'])
@@ -374,7 +425,7 @@ describe('checkTenantCollations on stand-in catalogs', () => {
     expect(latin1.calls).toHaveLength(1)
   })
 
-  it('SQLite: reads each table\'s CREATE TABLE once, and flags COLLATE NOCASE', async () => {
+  it("SQLite: reads each table's CREATE TABLE once, and flags COLLATE NOCASE", async () => {
     const { query, calls } = recording((sql) => (sql.includes('sqlite_master') ? [{ sql: 'CREATE TABLE "User" ("id" INTEGER, "tenantId" TEXT NOT NULL COLLATE NOCASE, "orgId" TEXT)' }] : []))
     const unsafe = await checkTenantCollations('sqlite', query, [users, { ...users, model: 'Other', field: 'orgId', column: 'ORGID' }])
     expect(calls).toHaveLength(1)
@@ -398,7 +449,7 @@ describe('checkTenantCollations on stand-in catalogs', () => {
     await expect(checkTenantCollations('mysql', () => Promise.reject(lost), [users])).rejects.toBe(lost)
   })
 
-  it('detects the provider from the server\'s version function', async () => {
+  it("detects the provider from the server's version function", async () => {
     expect(await detectProvider(async () => [{ v: 'PostgreSQL 15.20 (Debian)' }])).toBe('postgresql')
     expect(await detectProvider(async () => [{ v: '10.11.19-MariaDB-0+deb12u1' }])).toBe('mysql')
     expect(await detectProvider(async () => [{ v: '8.0.36' }])).toBe('mysql')

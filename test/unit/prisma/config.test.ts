@@ -135,7 +135,11 @@ describe('buildModelTable: invalid configurations throw ConfigError naming model
     ['migrating without legacyIds', { User: { fields: ['email'], migrating: {} } }, ['User', 'legacyIds']],
     ['migrating with legacyIds that is not a function', { User: { fields: ['email'], migrating: { legacyIds: [1, 2] } } }, ['User', 'legacyIds']],
     ['migrating as a string', { User: { fields: ['email'], migrating: 'yes' } }, ['User', 'migrating']],
-    ['migrating on a model without a single-column primary key', { RowcryptTenantKey: { fields: ['kmsKeyId'], columns: { wrappedDek: 'wrappedKey' }, migrating: { legacyIds: () => true } } }, ['RowcryptTenantKey', 'primary key']],
+    [
+      'migrating on a model without a single-column primary key',
+      { RowcryptTenantKey: { fields: ['kmsKeyId'], columns: { wrappedDek: 'wrappedKey' }, migrating: { legacyIds: () => true } } },
+      ['RowcryptTenantKey', 'primary key'],
+    ],
     ['a model without encrypted fields and without a tenant column', { Team: {} }, ['Team', 'tenantId']],
     ['settings that are not an object', { User: 'email' }, ['User']],
     ['a field listed twice', { User: { fields: ['email', 'email'] } }, ['User', 'email']],
@@ -211,7 +215,12 @@ describe('buildModelTable: searchable fields (blind indexes)', () => {
     ['index options without searchable', { Customer: { fields: [{ name: 'email', indexColumn: 'emailIndex' }] } }, { blindIndex }, /searchable/],
     ['an index column that is encrypted', { Customer: { fields: [{ name: 'email', searchable: true, indexColumn: 'phone' }, 'phone'] } }, { blindIndex }, /index column/],
     ['blindIndex without a searchable field', GOOD_MODELS, { blindIndex }, /no field is searchable/],
-    ['searchable fields in migrating mode (plaintext rows have no index)', { Customer: { fields: [{ name: 'email', searchable: true }], migrating: { legacyIds: () => true } } }, { blindIndex }, /migrating/],
+    [
+      'searchable fields in migrating mode (plaintext rows have no index)',
+      { Customer: { fields: [{ name: 'email', searchable: true }], migrating: { legacyIds: () => true } } },
+      { blindIndex },
+      /migrating/,
+    ],
   ])('refuses %s', (_name, models, extra, message) => {
     const build2 = () => (rowcrypt as unknown as (o: unknown) => unknown)({ schema: manifest, keyProvider, models, ...extra })
     expect(configError(build2).message).toMatch(message)
@@ -251,7 +260,7 @@ describe('buildModelTable: managed columns that are foreign keys', () => {
   it.each(['tenantId', 'id'])('refuses %s as the foreign key of a relation (it could be rewritten through it)', (fk) => {
     let caught: unknown
     try {
-      buildModelTable({ schema: withTenantRelation(fk), keyProvider, models: { Note: { fields: ["body"] } } } as unknown as RowcryptOptions)
+      buildModelTable({ schema: withTenantRelation(fk), keyProvider, models: { Note: { fields: ['body'] } } } as unknown as RowcryptOptions)
     } catch (e) {
       caught = e
     }
@@ -303,7 +312,9 @@ describe('buildModelTable: per-model plans (built once, looked up per call)', ()
 
 describe('rowcrypt() from the public entry point', () => {
   it('accepts a valid configuration without a client', () => {
-    expect(() => rowcrypt({ schema: manifest, keyProvider, models: { User: { fields: ['email', { name: 'prefs', type: 'json' }] }, Document: { fields: ['body'], columns: { tenantId: 'orgId' } } } })).not.toThrow()
+    expect(() =>
+      rowcrypt({ schema: manifest, keyProvider, models: { User: { fields: ['email', { name: 'prefs', type: 'json' }] }, Document: { fields: ['body'], columns: { tenantId: 'orgId' } } } }),
+    ).not.toThrow()
   })
 
   it('takes a models map kept in its own constant through defineModels, checked against the schema', () => {
@@ -386,11 +397,7 @@ describe('manifestFromDatamodel / renderManifest', () => {
       {
         name: 'Membership',
         primaryKey: { fields: ['accountId', 'groupId'] },
-        fields: [
-          scalar('accountId', 'String'),
-          scalar('groupId', 'Int'),
-          { name: 'account', kind: 'object', type: 'Account', isList: false, isRequired: true, isId: false },
-        ],
+        fields: [scalar('accountId', 'String'), scalar('groupId', 'Int'), { name: 'account', kind: 'object', type: 'Account', isList: false, isRequired: true, isId: false }],
       },
       { name: 'Log', primaryKey: null, fields: [scalar('line', 'String', { default: null })] },
     ],

@@ -62,7 +62,21 @@ describe('QueryEngine', () => {
     const s = stats()
     const answer = { count: 2 }
     let sent: Obj | undefined
-    const result = await withTenant('A', () => engine.handle('User', 'createMany', { data: [{ id: 1, email: 'a' }, { id: 2, email: 'b' }] }, async (a) => ((sent = a), answer), fakeIO(), s))
+    const result = await withTenant('A', () =>
+      engine.handle(
+        'User',
+        'createMany',
+        {
+          data: [
+            { id: 1, email: 'a' },
+            { id: 2, email: 'b' },
+          ],
+        },
+        async (a) => ((sent = a), answer),
+        fakeIO(),
+        s,
+      ),
+    )
     expect(result).toBe(answer)
     expect((sent!.data as Obj[]).map((d) => d.tenantId)).toEqual(['A', 'A'])
     expect(s.rowsEncrypted).toBe(2)

@@ -16,7 +16,6 @@ function codeOf(fn: () => unknown): string | undefined {
   return undefined
 }
 
-
 describe('withTenant / currentTenant', () => {
   it('is what the public entry point exports', () => {
     expect(publicApi.withTenant).toBe(withTenant)
@@ -261,7 +260,7 @@ describe('withTenant / currentTenant', () => {
     ['a lone high surrogate', 'a\uD800'],
     ['a lone low surrogate', '\uDFFDb'],
   ])('rejects a tenant id that is %s with ERR_ROWCRYPT_TENANT_INVALID, without running fn', (_name, id) => {
-    const fn = jest.fn()
+    const fn = jest.fn((): void => undefined)
     let err: unknown
     try {
       withTenant(id as string, fn)

@@ -101,7 +101,7 @@ describe('decryptTree', () => {
     expect(await rejectionCode(decryptTree(engine, { info: info('User'), strip: [], relations: [] }, stored, scope))).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
   })
 
-  it("remembers the key of each row it decrypts for the tenant, but not inside a bypass", async () => {
+  it('remembers the key of each row it decrypts for the tenant, but not inside a bypass', async () => {
     const engine = engineOf()
     const row = await storedRow(engine, 'User', { id: 7, name: 'n', email: 'a@x.io' })
     await decryptTree(engine, { info: info('User'), strip: [], relations: [] }, [{ ...row }], scopeAs('A', false))

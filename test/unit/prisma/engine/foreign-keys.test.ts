@@ -46,6 +46,10 @@ describe('runForeignKeyChecks', () => {
     await runForeignKeyChecks(ctx)
     ctx.foreignKeys.push([info('Post'), { authorId: 2 }])
     expect(await rejectionCode(runForeignKeyChecks(ctx))).toBe(FOREIGN_KEY)
-    expect(io.calls.map((c) => c[2])).toEqual([{ id: 1, tenantId: 'A' }, { id: 1, tenantId: 'A' }, { id: 2, tenantId: 'A' }])
+    expect(io.calls.map((c) => c[2])).toEqual([
+      { id: 1, tenantId: 'A' },
+      { id: 1, tenantId: 'A' },
+      { id: 2, tenantId: 'A' },
+    ])
   })
 })

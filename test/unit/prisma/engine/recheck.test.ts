@@ -16,10 +16,7 @@ function searching(value: string, strict = false): Scope {
 
 /** Two posts of tenant A whose titles share a truncated index value (as far as these tests go). */
 async function candidates(engine: Engine): Promise<Obj[]> {
-  return [
-    await storedRow(engine, 'Post', { id: 'p1', slug: 's1', title: 'other', authorId: 1 }),
-    await storedRow(engine, 'Post', { id: 'p2', slug: 's2', title: 'hello', authorId: 1 }),
-  ]
+  return [await storedRow(engine, 'Post', { id: 'p1', slug: 's1', title: 'other', authorId: 1 }), await storedRow(engine, 'Post', { id: 'p2', slug: 's2', title: 'hello', authorId: 1 })]
 }
 
 describe('searchableFields', () => {

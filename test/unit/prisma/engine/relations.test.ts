@@ -16,12 +16,22 @@ describe('relatedReader', () => {
   it("reads the owner's related row with its tenant column, and gives another tenant's as null", async () => {
     const selects: Obj[] = []
     let owner: Obj = { tenantId: 'A', id: 1 }
-    const read = relatedReader('owner', info('User'), ctxOf(async (select) => (selects.push(select), { owner })))
+    const read = relatedReader(
+      'owner',
+      info('User'),
+      ctxOf(async (select) => (selects.push(select), { owner })),
+    )
     expect(await read({ id: true })).toEqual(owner)
     expect(selects).toEqual([{ owner: { select: { id: true, tenantId: true } } }])
     owner = { tenantId: 'B', id: 2 }
     expect(await read({ id: true })).toBeNull()
-    expect(await relatedIsTenants('owner', info('User'), ctxOf(async () => ({ owner })))).toBe(false)
+    expect(
+      await relatedIsTenants(
+        'owner',
+        info('User'),
+        ctxOf(async () => ({ owner })),
+      ),
+    ).toBe(false)
   })
 
   it('reads nothing in a create (no owner row yet)', async () => {
@@ -37,7 +47,18 @@ describe('refuseDisplacing', () => {
     // A scoped row connecting to an unscoped one through its unique foreign key.
     expect(codeOf(() => refuseDisplacing(info('Profile'), 'team', profileTeam, info('Team'), 'connect', ctxOf()))).toBe(UNSUPPORTED)
     // An existing unscoped row taking a new scoped holder through its back relation.
-    expect(codeOf(() => refuseDisplacing(info('Team'), 'profile', teamProfile, info('Profile'), 'create', ctxOf(async () => null)))).toBe(UNSUPPORTED)
+    expect(
+      codeOf(() =>
+        refuseDisplacing(
+          info('Team'),
+          'profile',
+          teamProfile,
+          info('Profile'),
+          'create',
+          ctxOf(async () => null),
+        ),
+      ),
+    ).toBe(UNSUPPORTED)
   })
 
   it('lets a new unscoped row, a bypass and relations that are not one-to-one through', () => {
@@ -63,6 +84,17 @@ describe('scopedSet', () => {
 
   it('needs an existing row and every item named by its id', async () => {
     expect(await rejectionCode(scopedSet(engineOf(), info('Team'), 'members', info('User'), [{ id: 1 }], ctxOf()))).toBe(UNSUPPORTED)
-    expect(await rejectionCode(scopedSet(engineOf(), info('Team'), 'members', info('User'), [{ name: 'n' }], ctxOf(async () => null)))).toBe(UNSUPPORTED)
+    expect(
+      await rejectionCode(
+        scopedSet(
+          engineOf(),
+          info('Team'),
+          'members',
+          info('User'),
+          [{ name: 'n' }],
+          ctxOf(async () => null),
+        ),
+      ),
+    ).toBe(UNSUPPORTED)
   })
 })

@@ -90,7 +90,7 @@ describe('nested writes', () => {
     expect(update.where).toEqual({ id: 3, tenantId: 'A', AND: [{ wrappedDek: member.wrappedDek }] })
   })
 
-  it("turn a to-one upsert whose relation holds no row of the tenant into a create", async () => {
+  it('turn a to-one upsert whose relation holds no row of the tenant into a create', async () => {
     const engine = engineOf()
     const others = await storedRow(engine, 'User', { id: 2, name: 'n', email: 'b' }, 'B')
     const readOwner = async () => ({ owner: others })
