@@ -36,7 +36,7 @@ export async function runShred(v: ShredValues, { io, name }: CommandContext): Pr
   try {
     const provider = loaded.config.keyProvider as Partial<Shredder> | undefined
     if (provider === undefined || provider === null) throw new ConfigError(`${loaded.path} exports no keyProvider`)
-    if (typeof provider.shredTenant !== 'function') throw new ConfigError(`the key provider in ${loaded.path} cannot shred tenants (AwsKmsKeyProvider can)`)
+    if (typeof provider.shredTenant !== 'function') throw new ConfigError(`the key provider in ${loaded.path} cannot shred tenants (AwsKmsKeyProvider and LocalKeyProvider with a tenantKeyStore can)`)
     const kmsKeys = v['kms-keys'] as ShredTenantOptions['kmsKeys'] | undefined
     const pendingWindowInDays = v['pending-window-days']
     const result = await provider.shredTenant(tenantId, { ...(kmsKeys !== undefined ? { kmsKeys } : {}), ...(pendingWindowInDays !== undefined ? { pendingWindowInDays } : {}) })

@@ -22,22 +22,29 @@ export function generateKey(): Buffer {
   return randomFillSync(Buffer.alloc(KEY_BYTES))
 }
 
-// IVs are not secret, so they are cut from a module-level pool of CSPRNG bytes, allocated at the
-// first IV and refilled in place when used up: one system call per 341 IVs instead of one per value.
-// Each IV is copied out, so no two values share bytes, and no pool bytes are handed out twice.
-const IV_POOL_BYTES = IV_BYTES * 341
-let ivPool: Buffer | undefined
-let ivPoolAt = IV_POOL_BYTES
+// IVs and nonces are not secret, so they are cut from a module-level pool of CSPRNG bytes, allocated
+// at the first use and refilled in place when used up: one system call per ~340 IVs instead of one
+// per value. Each one is copied out, so no two values share bytes, and no pool bytes are handed out
+// twice.
+const POOL_BYTES = IV_BYTES * 341
+let pool: Buffer | undefined
+let poolAt = POOL_BYTES
 
 /** A fresh random 96-bit IV (the size GCM is specified for). */
 export function generateIv(): Buffer {
-  if (ivPoolAt + IV_BYTES > IV_POOL_BYTES) {
-    ivPool = randomFillSync(ivPool ?? Buffer.allocUnsafe(IV_POOL_BYTES))
-    ivPoolAt = 0
+  return randomNonce(IV_BYTES)
+}
+
+/** `bytes` fresh random bytes for a public nonce (at most 64). */
+export function randomNonce(bytes: number): Buffer {
+  if (bytes > 64) throw new RangeError('nonces are at most 64 bytes')
+  if (poolAt + bytes > POOL_BYTES) {
+    pool = randomFillSync(pool ?? Buffer.allocUnsafe(POOL_BYTES))
+    poolAt = 0
   }
-  const iv = Buffer.from((ivPool as Buffer).subarray(ivPoolAt, ivPoolAt + IV_BYTES))
-  ivPoolAt += IV_BYTES
-  return iv
+  const nonce = Buffer.from((pool as Buffer).subarray(poolAt, poolAt + bytes))
+  poolAt += bytes
+  return nonce
 }
 
 /**

@@ -6,7 +6,6 @@ import { encodeContext, isWellFormed, type BindingContext } from '../crypto/cont
 import { ALGORITHM, FORMAT_VERSION, formatCiphertext, formatCiphertextBody, isCiphertext, parseCiphertext, typeCode, type ValueType } from '../envelope/ciphertext'
 import { formatWrappedKey, parseWrappedKey } from '../envelope/wrapped-key'
 import { CiphertextFormatError, ConfigError, DecryptionError, InvalidValueError, KeyProviderError, RowcryptError, TenantMismatchError, type DecryptionErrorLocation } from '../errors'
-import { syncGenerateOf, syncUnwrapOf, type SyncUnwrap } from '../keys/local'
 import type { GeneratedDataKey, KeyProvider } from '../keys/provider'
 import { assertTenantId } from '../tenant/context'
 import { BlindIndexes, type BlindIndexOptions } from './blind-index'
@@ -63,9 +62,6 @@ type Row = Record<string, unknown>
 export class RowLevelEncryption {
   readonly keyProvider: KeyProvider
   readonly #models = new Map<string, ModelSpec>()
-  // The provider's synchronous unwrap and generate (LocalKeyProvider), for the per-row hot paths.
-  readonly #syncUnwrap: SyncUnwrap | undefined
-  readonly #syncGenerate: ((context: BindingContext) => GeneratedDataKey | undefined) | undefined
   /** @internal Blind-index settings; set when some field is searchable. */
   indexes: BlindIndexes | undefined
 
@@ -74,8 +70,6 @@ export class RowLevelEncryption {
       throw new ConfigError('a keyProvider is required')
     }
     this.keyProvider = options.keyProvider
-    this.#syncUnwrap = syncUnwrapOf(options.keyProvider)
-    this.#syncGenerate = syncGenerateOf(options.keyProvider)
     for (const [name, config] of Object.entries(options.models ?? {})) {
       this.#models.set(name, buildModelSpec(name, config))
     }
@@ -224,13 +218,13 @@ export class RowLevelEncryption {
 
   /**
    * @internal `newRowKey` under the active version, synchronously, when the provider can
-   * (LocalKeyProvider); undefined otherwise (then call `newRowKey`).
+   * (its `generateDataKeySync`); undefined otherwise (then call `newRowKey`).
    */
   newRowKeySync(spec: ModelSpec, tenantId: string, rowId: string | undefined, aad?: Uint8Array): RowKey | undefined {
-    const generate = this.#syncGenerate
-    if (generate === undefined) return undefined
+    const provider = this.keyProvider
+    if (provider.generateDataKeySync === undefined) return undefined
     const context = keyContext(spec, tenantId, rowId)
-    const dk = generate(context)
+    const dk = provider.generateDataKeySync(context)
     return dk === undefined ? undefined : newKeyOf(spec, tenantId, rowId, context, dk, aad)
   }
 
@@ -243,15 +237,15 @@ export class RowLevelEncryption {
 
   /**
    * @internal `openRowKey` without a promise, when the provider unwraps synchronously
-   * (LocalKeyProvider); undefined otherwise (then call `openRowKey`). Same checks and errors.
+   * (its `unwrapDataKeySync`); undefined otherwise (then call `openRowKey`). Same checks and errors.
    */
   openRowKeySync(spec: ModelSpec, row: Row, tenantId: string, aad?: Uint8Array, rowIdOverride?: string | number | bigint): RowKey | undefined {
-    const unwrap = this.#syncUnwrap
-    if (unwrap === undefined) return undefined
+    const provider = this.keyProvider
+    if (provider.unwrapDataKeySync === undefined) return undefined
     const b = rowBinding(spec, row, tenantId, rowIdOverride)
     let plaintextKey: Uint8Array | undefined
     try {
-      plaintextKey = unwrap(b.parsed.providerBlob, b.keyVersion, b.context)
+      plaintextKey = provider.unwrapDataKeySync(b.parsed.providerBlob, b.keyVersion, b.context)
     } catch (e) {
       throw providerError(spec, b, 'unwrap', e)
     }

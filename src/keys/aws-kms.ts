@@ -7,33 +7,27 @@
 //                           KMS itself; identical wrapped keys requested together share one call.
 //
 // Provider blob (inside the row's wrappedDek column, after rowcrypt's 2-byte header):
-//   0x01 | salt (16) | IV (12) | ciphertext (32) | tag (16)    hierarchical, 77 bytes
+//   0x03 | nonce (24) | ciphertext (32) | tag (16)              hierarchical: XAES-256-GCM under the
+//                                                               tenant key, 73 bytes (row-wrap.ts)
 //   0x02 | KMS CiphertextBlob                                   direct
+//   0x01 | salt (16) | IV (12) | ciphertext (32) | tag (16)    hierarchical, earlier releases: AES-256-GCM
+//                                                               under HKDF(tenant key, salt); read only
 //
 // @aws-sdk/client-kms is an optional peer dependency: the client is typed by shape (kms-client.ts),
 // and the command classes are required when a provider is constructed.
-import { createHash, hkdfSync, randomBytes } from 'node:crypto'
-import { AuthenticationFailure, IV_BYTES, KEY_BYTES, TAG_BYTES, generateIv, generateKey, open, seal, zero } from '../crypto/aes-gcm'
+import { createHash, hkdfSync } from 'node:crypto'
+import { AuthenticationFailure, IV_BYTES, KEY_BYTES, TAG_BYTES, generateKey, open, zero } from '../crypto/aes-gcm'
 import { cacheKey } from '../crypto/cache-key'
 import { encodeContext, type BindingContext } from '../crypto/context'
-import {
-  ConfigError,
-  DecryptionError,
-  InvalidValueError,
-  KeyProviderError,
-  KeyVersionError,
-  KmsAccessDeniedError,
-  KmsKeyUnusableError,
-  KmsUnavailableError,
-  RowcryptError,
-  TenantShreddedError,
-} from '../errors'
+import { ConfigError, DecryptionError, InvalidValueError, KeyProviderError, KeyVersionError, KmsAccessDeniedError, KmsKeyUnusableError, KmsUnavailableError, RowcryptError } from '../errors'
 import { notifyKeyProvider, type KeyProviderEvent, type RowcryptObserver } from '../metrics/observer'
 import { assertTenantId } from '../tenant/context'
-import { DATA_KEY_CACHE_DEFAULTS, KeyCache, TENANT_KEY_CACHE_DEFAULTS, type KeyCacheOptions } from './cache'
+import { DATA_KEY_CACHE_DEFAULTS, KeyCache, type KeyCacheOptions } from './cache'
 import type { KmsClientLike, KmsCommandClasses, KmsCommandLike, KmsOperation, KmsOperations } from './kms-client'
 import type { GeneratedDataKey, KeyProvider } from './provider'
+import { ROW_WRAP_BYTES, RowAadEncoder, unwrapRowKey, wrapRowKey } from './row-wrap'
 import type { TenantKeyRecord, TenantKeyStore } from './tenant-key-store'
+import { TenantKeyring, checkTenantKeyStore, shreddedError, type TenantKey } from './tenant-keyring'
 
 /**
  * How row data keys relate to KMS. See {@link AwsKmsKeyProvider} and docs/aws-kms.md.
@@ -139,10 +133,11 @@ export interface ShredTenantResult {
   }>
 }
 
-const FORMAT_HIERARCHICAL = 0x01
+const FORMAT_HKDF_GCM = 0x01
 const FORMAT_DIRECT = 0x02
+const FORMAT_XAES = 0x03
 const SALT_BYTES = 16
-const HIERARCHICAL_BLOB_BYTES = 1 + SALT_BYTES + IV_BYTES + KEY_BYTES + TAG_BYTES
+const HKDF_GCM_BLOB_BYTES = 1 + SALT_BYTES + IV_BYTES + KEY_BYTES + TAG_BYTES
 const WRAP_INFO = Buffer.from('rowcrypt/aws-kms/hierarchical/row-dek/v1')
 const INDEX_INFO = Buffer.from('rowcrypt/aws-kms/hierarchical/blind-index/v1')
 const VERSION_NAME = /^[A-Za-z0-9._-]{1,64}$/
@@ -218,12 +213,12 @@ export class AwsKmsKeyProvider implements KeyProvider {
   readonly #tenantKeys: ReadonlyMap<string, ReadonlyMap<string, string>>
   readonly #keyIdFor: ((tenantId: string, keyVersion: string) => string | undefined) | undefined
   readonly #store: TenantKeyStore | undefined
-  readonly #tenantCache: KeyCache
+  readonly #keyring: TenantKeyring | undefined
   readonly #dataCache: KeyCache
   readonly #limiter: Limiter
   readonly #observers: readonly RowcryptObserver[]
   readonly #shredded = new Set<string>()
-  #storeValidation: Promise<void> | undefined
+  readonly #aad = new RowAadEncoder()
   #validation: Promise<void> | undefined
 
   constructor(options: AwsKmsKeyProviderOptions) {
@@ -252,10 +247,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
     this.#tenantKeys = tenantKeys
     if (options.keyIdFor !== undefined && typeof options.keyIdFor !== 'function') throw new ConfigError('AwsKmsKeyProvider: "keyIdFor" must be a function')
     this.#keyIdFor = options.keyIdFor
-    const store = options.tenantKeyStore
-    if (store !== undefined && (typeof store?.get !== 'function' || typeof store.putIfAbsent !== 'function' || typeof store.shred !== 'function')) {
-      throw new ConfigError('AwsKmsKeyProvider: "tenantKeyStore" must implement get, putIfAbsent and shred')
-    }
+    const store = checkTenantKeyStore(options.tenantKeyStore, 'AwsKmsKeyProvider')
     if (mode === 'hierarchical' && store === undefined) {
       throw new ConfigError('AwsKmsKeyProvider: hierarchical mode needs a tenantKeyStore (PrismaTenantKeyStore, or InMemoryTenantKeyStore for tests)')
     }
@@ -265,19 +257,21 @@ export class AwsKmsKeyProvider implements KeyProvider {
     this.#limiter = new Limiter(concurrency)
     this.#observers = [...(options.observers ?? [])]
     const cacheOptions = mode === 'hierarchical' ? options.cache : undefined
-    this.#tenantCache = new KeyCache(cacheOptions, { name: 'tenant-key', observers: this.#observers }, TENANT_KEY_CACHE_DEFAULTS)
+    this.#keyring =
+      store === undefined
+        ? undefined
+        : new TenantKeyring(
+            store,
+            { generate: (tenantId, keyVersion) => this.#generateTenantKey(tenantId, keyVersion), open: (record, tenantId, keyVersion) => this.#openTenantKey(record, tenantId, keyVersion) },
+            { cache: cacheOptions, observers: this.#observers },
+          )
     this.#dataCache = new KeyCache(mode === 'direct' ? options.cache : undefined, { name: 'data-key', observers: this.#observers }, DATA_KEY_CACHE_DEFAULTS)
   }
 
   async generateDataKey(context: BindingContext): Promise<GeneratedDataKey> {
     const tenantId = this.#checkContext(context)
     const keyVersion = this.activeKeyVersion
-    if (this.mode === 'hierarchical') {
-      return this.#withTenantKey(tenantId, keyVersion, true, (tenantKey) => {
-        const plaintextKey = generateKey()
-        return { plaintextKey, wrappedKey: wrapUnderTenantKey(tenantKey, plaintextKey, context, keyVersion), keyVersion }
-      })
-    }
+    if (this.mode === 'hierarchical') return this.#withTenantKey(tenantId, keyVersion, true, (t) => this.#generateUnder(t, context, keyVersion))
     const out = await this.#call('GenerateDataKey', { KeyId: this.#keyId(tenantId, keyVersion), KeySpec: 'AES_256', EncryptionContext: { ...context, keyVersion } }, tenantId, keyVersion)
     const plaintextKey = takeKey(out.Plaintext)
     return { plaintextKey, wrappedKey: directBlob(out.CiphertextBlob), keyVersion }
@@ -287,7 +281,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
     if (!(plaintextKey instanceof Uint8Array) || plaintextKey.length !== KEY_BYTES) throw new InvalidValueError('AwsKmsKeyProvider: data keys are 32 bytes')
     const tenantId = this.#checkContext(context)
     if (this.mode === 'hierarchical') {
-      const wrappedKey = await this.#withTenantKey(tenantId, keyVersion, true, (tenantKey) => wrapUnderTenantKey(tenantKey, plaintextKey, context, keyVersion))
+      const wrappedKey = await this.#withTenantKey(tenantId, keyVersion, true, (t) => wrapRowKey(FORMAT_XAES, t.xaes, plaintextKey, this.#aad.encode(context, keyVersion)))
       return { wrappedKey, keyVersion }
     }
     const out = await this.#call('Encrypt', { KeyId: this.#keyId(tenantId, keyVersion), Plaintext: plaintextKey, EncryptionContext: { ...context, keyVersion } }, tenantId, keyVersion)
@@ -298,10 +292,10 @@ export class AwsKmsKeyProvider implements KeyProvider {
     const tenantId = this.#checkContext(context)
     const kmsKeyId = this.#keyId(tenantId, keyVersion)
     if (!(wrappedKey instanceof Uint8Array) || wrappedKey.length < 2) throw new DecryptionError()
-    if (wrappedKey[0] === FORMAT_HIERARCHICAL) {
-      if (wrappedKey.length !== HIERARCHICAL_BLOB_BYTES) throw new DecryptionError()
-      const aad = rowAad(context, keyVersion)
-      return this.#withTenantKey(tenantId, keyVersion, false, (tenantKey) => unwrapUnderTenantKey(tenantKey, wrappedKey, aad))
+    if (wrappedKey[0] === FORMAT_XAES || wrappedKey[0] === FORMAT_HKDF_GCM) {
+      if (!tenantWrapped(wrappedKey)) throw new DecryptionError()
+      const aad = this.#aad.encode(context, keyVersion)
+      return this.#withTenantKey(tenantId, keyVersion, false, (t) => unwrapUnder(t, wrappedKey, aad))
     }
     if (wrappedKey[0] !== FORMAT_DIRECT) throw new DecryptionError()
     const blob = wrappedKey.subarray(1)
@@ -314,6 +308,45 @@ export class AwsKmsKeyProvider implements KeyProvider {
       (key) => Uint8Array.from(key),
       tenantId === undefined ? [] : [tenantTag(tenantId)],
     )
+  }
+
+  /**
+   * `generateDataKey` without a promise when the tenant's key for the active version is cached
+   * (hierarchical mode); `undefined` otherwise, and when a subclass or the instance replaced
+   * `generateDataKey`. Same keys, binding and errors as `generateDataKey`.
+   *
+   * @example
+   * ```ts
+   * const dk = keyProvider.generateDataKeySync(context) ?? (await keyProvider.generateDataKey(context))
+   * ```
+   */
+  generateDataKeySync(context: BindingContext): GeneratedDataKey | undefined {
+    if (this.mode !== 'hierarchical' || this.generateDataKey !== AwsKmsKeyProvider.prototype.generateDataKey) return undefined
+    const tenantId = this.#checkContext(context)
+    if (tenantId === undefined) return undefined
+    const keyVersion = this.activeKeyVersion
+    this.#keyId(tenantId, keyVersion)
+    return this.#keyring?.peek(tenantId, keyVersion, (t) => this.#generateUnder(t, context, keyVersion))?.value
+  }
+
+  /**
+   * `unwrapDataKey` without a promise when the row's tenant key is cached (hierarchical mode);
+   * `undefined` otherwise, and when a subclass or the instance replaced `unwrapDataKey`. Same
+   * checks and errors as `unwrapDataKey`.
+   *
+   * @example
+   * ```ts
+   * const key = keyProvider.unwrapDataKeySync(blob, 'v1', context) ?? (await keyProvider.unwrapDataKey(blob, 'v1', context))
+   * ```
+   */
+  unwrapDataKeySync(wrappedKey: Uint8Array, keyVersion: string, context: BindingContext): Uint8Array | undefined {
+    if (this.unwrapDataKey !== AwsKmsKeyProvider.prototype.unwrapDataKey) return undefined
+    if (!(wrappedKey instanceof Uint8Array) || !tenantWrapped(wrappedKey)) return undefined
+    const tenantId = this.#checkContext(context)
+    if (tenantId === undefined) return undefined
+    this.#keyId(tenantId, keyVersion)
+    const aad = this.#aad.encode(context, keyVersion)
+    return this.#keyring?.peek(tenantId, keyVersion, (t) => unwrapUnder(t, wrappedKey, aad))?.value
   }
 
   /**
@@ -368,7 +401,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
    */
   validate(): Promise<void> {
     this.#validation ??= (async () => {
-      await this.#validateStore()
+      await this.#keyring?.validate()
       const version = this.activeKeyVersion
       const out = await this.#call('DescribeKey', { KeyId: this.#keys.get(version)! }, undefined, version)
       const m = out.KeyMetadata
@@ -411,13 +444,8 @@ export class AwsKmsKeyProvider implements KeyProvider {
     if (own.length === 0 && (this.#store === undefined || this.mode === 'direct')) {
       throw new ConfigError(`shredTenant: tenant ${tenantId} has no key of its own to destroy (direct mode with shared KMS keys); give it its own KMS keys or use hierarchical mode`)
     }
-    let tenantKeysDestroyed = 0
-    if (this.#store !== undefined) {
-      await this.#validateStore()
-      tenantKeysDestroyed = (await this.#storeCall(() => this.#store!.shred(tenantId, new Date()))).keysDestroyed
-    }
+    const tenantKeysDestroyed = this.#keyring === undefined ? 0 : await this.#keyring.shred(tenantId)
     this.#shredded.add(tenantId)
-    this.#tenantCache.evictTagged(tenantTag(tenantId))
     this.#dataCache.evictTagged(tenantTag(tenantId))
     const kmsKeys: Array<ShredTenantResult['kmsKeys'][number]> = []
     const seen = new Set<string>()
@@ -448,7 +476,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
    * ```
    */
   clearCache(): void {
-    this.#tenantCache.clear()
+    this.#keyring?.clear()
     this.#dataCache.clear()
   }
 
@@ -466,89 +494,53 @@ export class AwsKmsKeyProvider implements KeyProvider {
     assertTenantId(tenantId)
     if (this.mode !== 'hierarchical') throw new ConfigError('AwsKmsKeyProvider: searchable fields (blind indexes) need hierarchical mode')
     const info = Buffer.concat([INDEX_INFO, encodeContext({ purpose: 'blind-index', tenantId, keyVersion })])
-    return this.#withTenantKey(tenantId, keyVersion, true, (tenantKey) => new Uint8Array(hkdfSync('sha256', tenantKey, Buffer.alloc(0), info, KEY_BYTES)))
+    return this.#withTenantKey(tenantId, keyVersion, true, (t) => new Uint8Array(hkdfSync('sha256', t.bytes, Buffer.alloc(0), info, KEY_BYTES)))
   }
 
   // --- tenant keys (hierarchical) -----------------------------------------------------------
 
-  #withTenantKey<T>(tenantId: string | undefined, keyVersion: string, create: boolean, fn: (key: Uint8Array) => T): Promise<T> {
+  #withTenantKey<T>(tenantId: string | undefined, keyVersion: string, create: boolean, fn: (key: TenantKey) => T): Promise<T> {
     if (tenantId === undefined) throw new ConfigError('AwsKmsKeyProvider: hierarchical keys need a tenantId in the binding context')
-    const store = this.#store
-    if (store === undefined) throw new ConfigError('AwsKmsKeyProvider: this data key was wrapped in hierarchical mode; configure the tenantKeyStore to unwrap it')
-    const kmsKeyId = this.#keyId(tenantId, keyVersion)
-    // A shred in this process while the key was loading: waiters must not use it.
-    const checked = (key: Uint8Array): T => {
-      if (this.#shredded.has(tenantId)) throw new TenantShreddedError(`tenant ${tenantId} was shredded: its keys are destroyed`)
-      return fn(key)
-    }
-    return this.#tenantCache.use(cacheKey(tenantId, keyVersion), () => this.#loadTenantKey(store, tenantId, keyVersion, kmsKeyId, create), checked, [tenantTag(tenantId)])
+    const keyring = this.#keyring
+    if (keyring === undefined) throw new ConfigError('AwsKmsKeyProvider: this data key was wrapped in hierarchical mode; configure the tenantKeyStore to unwrap it')
+    this.#keyId(tenantId, keyVersion)
+    return keyring.use(tenantId, keyVersion, create, fn)
   }
 
-  async #loadTenantKey(store: TenantKeyStore, tenantId: string, keyVersion: string, kmsKeyId: string, create: boolean): Promise<Uint8Array> {
-    await this.#validateStore()
-    const record = await this.#storeCall(() => store.get(tenantId, keyVersion))
-    if (record?.shreddedAt != null) throw new TenantShreddedError(`tenant ${tenantId} was shredded: its keys are destroyed`)
-    if (record != null) return this.#openTenantKey(record, tenantId, keyVersion, kmsKeyId)
-    // A row that names a tenant key which was never made cannot be authenticated under this binding.
-    if (!create) throw new DecryptionError()
-    const context = tenantKeyContext(tenantId, keyVersion)
-    const out = await this.#call('GenerateDataKey', { KeyId: kmsKeyId, KeySpec: 'AES_256', EncryptionContext: context }, tenantId, keyVersion)
-    const plaintext = takeKey(out.Plaintext)
-    const wrapped = requireBlob(out.CiphertextBlob)
-    let stored: TenantKeyRecord
+  #generateUnder(t: TenantKey, context: BindingContext, keyVersion: string): GeneratedDataKey {
+    const plaintextKey = generateKey()
     try {
-      stored = await this.#storeCall(() => store.putIfAbsent({ tenantId, keyVersion, kmsKeyId: out.KeyId ?? kmsKeyId, wrappedKey: wrapped, createdAt: new Date(), shreddedAt: null }))
+      return { plaintextKey, wrappedKey: wrapRowKey(FORMAT_XAES, t.xaes, plaintextKey, this.#aad.encode(context, keyVersion)), keyVersion }
+    } catch (e) {
+      zero(plaintextKey)
+      throw e
+    }
+  }
+
+  async #generateTenantKey(tenantId: string, keyVersion: string): Promise<{ plaintext: Uint8Array; wrappedKey: Uint8Array; wrappingKeyId: string }> {
+    const kmsKeyId = this.#keyId(tenantId, keyVersion)
+    const out = await this.#call('GenerateDataKey', { KeyId: kmsKeyId, KeySpec: 'AES_256', EncryptionContext: tenantKeyContext(tenantId, keyVersion) }, tenantId, keyVersion)
+    const plaintext = takeKey(out.Plaintext)
+    try {
+      return { plaintext, wrappedKey: requireBlob(out.CiphertextBlob), wrappingKeyId: out.KeyId ?? kmsKeyId }
     } catch (e) {
       zero(plaintext)
       throw e
     }
-    if (stored.shreddedAt === null && stored.wrappedKey !== null && Buffer.from(stored.wrappedKey).equals(wrapped)) {
-      // A shred may have run between our read and our insert without seeing the new row: look
-      // again, and destroy what we just stored if the tenant is shredded now.
-      const again = await this.#storeCall(() => store.get(tenantId, keyVersion))
-      if (again?.shreddedAt != null) {
-        zero(plaintext)
-        await this.#storeCall(() => store.shred(tenantId, new Date()))
-        throw new TenantShreddedError(`tenant ${tenantId} was shredded: its keys are destroyed`)
-      }
-      return plaintext
-    }
-    // Another process stored its key first (or the tenant was shredded meanwhile): use the stored one.
-    zero(plaintext)
-    if (stored.shreddedAt !== null) throw new TenantShreddedError(`tenant ${tenantId} was shredded: its keys are destroyed`)
-    return this.#openTenantKey(stored, tenantId, keyVersion, kmsKeyId)
   }
 
-  async #openTenantKey(record: TenantKeyRecord, tenantId: string, keyVersion: string, kmsKeyId: string): Promise<Uint8Array> {
+  async #openTenantKey(record: TenantKeyRecord, tenantId: string, keyVersion: string): Promise<Uint8Array> {
     if (record.wrappedKey === null || record.wrappedKey.length === 0) throw new DecryptionError()
+    const kmsKeyId = this.#keyId(tenantId, keyVersion)
     const out = await this.#call('Decrypt', { CiphertextBlob: record.wrappedKey, KeyId: kmsKeyId, EncryptionContext: tenantKeyContext(tenantId, keyVersion) }, tenantId, keyVersion)
     return takeKey(out.Plaintext)
-  }
-
-  #validateStore(): Promise<void> {
-    const store = this.#store
-    if (store?.validate === undefined) return Promise.resolve()
-    this.#storeValidation ??= store.validate().catch((e: unknown) => {
-      this.#storeValidation = undefined
-      throw e instanceof RowcryptError ? e : new ConfigError('tenant key store validation failed', { cause: e })
-    })
-    return this.#storeValidation
-  }
-
-  async #storeCall<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn()
-    } catch (e) {
-      if (e instanceof RowcryptError) throw e
-      throw new KeyProviderError('tenant key store failed', { cause: e })
-    }
   }
 
   // --- KMS ----------------------------------------------------------------------------------
 
   async #call<K extends KmsOperation>(operation: K, input: KmsInput<K>, tenantId: string | undefined, keyVersion: string): Promise<KmsOutput<K>> {
     if (tenantId !== undefined && this.#shredded.has(tenantId) && operation !== 'DescribeKey' && operation !== 'DisableKey' && operation !== 'ScheduleKeyDeletion') {
-      throw new TenantShreddedError(`tenant ${tenantId} was shredded: its keys are destroyed`)
+      throw shreddedError(tenantId)
     }
     const Command = this.#kms[`${operation}Command`] as unknown as new (input: KmsInput<K>) => KmsCommandLike
     return this.#limiter.run(async () => {
@@ -600,7 +592,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
     if (Object.hasOwn(context, 'keyVersion')) throw new ConfigError('a binding context must not contain "keyVersion"; the provider binds it')
     for (const v of Object.values(context)) if (typeof v !== 'string') throw new ConfigError('a binding context must be an object of strings')
     const tenantId = context.tenantId
-    if (tenantId !== undefined && this.#shredded.has(tenantId)) throw new TenantShreddedError(`tenant ${tenantId} was shredded: its keys are destroyed`)
+    if (tenantId !== undefined && this.#shredded.has(tenantId)) throw shreddedError(tenantId)
     return tenantId
   }
 }
@@ -637,31 +629,22 @@ function tenantKeyContext(tenantId: string, keyVersion: string): Record<string, 
   return { purpose: TENANT_KEY_PURPOSE, tenantId, keyVersion }
 }
 
-function rowAad(context: BindingContext, keyVersion: string): Buffer {
-  return encodeContext({ ...context, keyVersion })
+// Whether a provider blob is a row key wrapped under a tenant key (checked by length too: a damaged
+// direct-mode blob must fail as damaged, not as a missing store).
+function tenantWrapped(blob: Uint8Array): boolean {
+  return (blob[0] === FORMAT_XAES && blob.length === ROW_WRAP_BYTES) || (blob[0] === FORMAT_HKDF_GCM && blob.length === HKDF_GCM_BLOB_BYTES)
 }
 
-// Each wrap derives its own key from the tenant key and a random salt (HKDF-SHA256), so one tenant
-// key can wrap any number of data keys without approaching AES-GCM's random-IV limits.
-function wrapUnderTenantKey(tenantKey: Uint8Array, dek: Uint8Array, context: BindingContext, keyVersion: string): Uint8Array {
-  if (dek.length !== KEY_BYTES) throw new InvalidValueError('AwsKmsKeyProvider: data keys are 32 bytes')
-  const salt = randomBytes(SALT_BYTES)
-  const k = Buffer.from(hkdfSync('sha256', tenantKey, salt, WRAP_INFO, KEY_BYTES))
-  try {
-    const iv = generateIv()
-    const { ciphertext, tag } = seal(k, iv, dek, rowAad(context, keyVersion))
-    return new Uint8Array(Buffer.concat([Buffer.from([FORMAT_HIERARCHICAL]), salt, iv, ciphertext, tag]))
-  } finally {
-    zero(k)
-  }
-}
-
-function unwrapUnderTenantKey(tenantKey: Uint8Array, blob: Uint8Array, aad: Buffer): Uint8Array {
+// A row key under the tenant key: XAES-256-GCM, or (rows written by earlier releases) AES-256-GCM
+// under a key derived from the tenant key and the row's salt with HKDF-SHA256.
+function unwrapUnder(t: TenantKey, blob: Uint8Array, aad: Buffer): Uint8Array {
+  if (blob[0] === FORMAT_XAES) return unwrapRowKey(t.xaes, blob, aad)
+  if (blob.length !== HKDF_GCM_BLOB_BYTES) throw new DecryptionError()
   const salt = blob.subarray(1, 1 + SALT_BYTES)
   const iv = blob.subarray(1 + SALT_BYTES, 1 + SALT_BYTES + IV_BYTES)
   const ct = blob.subarray(1 + SALT_BYTES + IV_BYTES, 1 + SALT_BYTES + IV_BYTES + KEY_BYTES)
-  const tag = blob.subarray(HIERARCHICAL_BLOB_BYTES - TAG_BYTES)
-  const k = Buffer.from(hkdfSync('sha256', tenantKey, salt, WRAP_INFO, KEY_BYTES))
+  const tag = blob.subarray(HKDF_GCM_BLOB_BYTES - TAG_BYTES)
+  const k = Buffer.from(hkdfSync('sha256', t.bytes, salt, WRAP_INFO, KEY_BYTES))
   try {
     return open(k, iv, ct, tag, aad)
   } catch (e) {

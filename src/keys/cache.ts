@@ -125,18 +125,8 @@ export class KeyCache {
    * {@link KeyCache.evictTagged}.
    */
   async use<T>(id: string, load: () => Promise<Uint8Array>, fn: (key: Uint8Array) => T, tags: readonly string[] = []): Promise<T> {
-    const cached = this.#fresh(id)
-    if (cached !== undefined) {
-      cached.uses++
-      this.#entries.delete(id)
-      this.#entries.set(id, cached)
-      this.#event('hit')
-      try {
-        return fn(cached.key)
-      } finally {
-        if (cached.uses >= this.options.maxUses) this.#evict(id, cached)
-      }
-    }
+    const hit = this.peek(id, fn)
+    if (hit !== undefined) return hit.value
     let flight = this.#flights.get(id)
     if (flight !== undefined) this.#event('hit')
     else {
@@ -149,6 +139,25 @@ export class KeyCache {
       return fn(entry.key)
     } finally {
       this.#release(entry)
+    }
+  }
+
+  /**
+   * The hit path of {@link KeyCache.use}, synchronously: `{ value: fn(key) }` when `id` is cached
+   * and fresh (counted as a use and a `hit`), else `undefined`, with no load and no event (the
+   * caller then calls `use`, which records the miss).
+   */
+  peek<T>(id: string, fn: (key: Uint8Array) => T): { value: T } | undefined {
+    const cached = this.#fresh(id)
+    if (cached === undefined) return undefined
+    cached.uses++
+    this.#entries.delete(id)
+    this.#entries.set(id, cached)
+    this.#event('hit')
+    try {
+      return { value: fn(cached.key) }
+    } finally {
+      if (cached.uses >= this.options.maxUses) this.#evict(id, cached)
     }
   }
 

@@ -1,10 +1,16 @@
 import { readFileSync } from 'node:fs'
 import { hkdfSync, randomBytes } from 'node:crypto'
-import { AuthenticationFailure, IV_BYTES, KEY_BYTES, TAG_BYTES, generateIv, generateKey, open, seal, zero } from '../crypto/aes-gcm'
-import { cacheKey } from '../crypto/cache-key'
-import { appendContext, encodeContext, encodeContextPrefix, type BindingContext } from '../crypto/context'
+import { AuthenticationFailure, IV_BYTES, KEY_BYTES, TAG_BYTES, generateKey, open, zero } from '../crypto/aes-gcm'
+import { encodeContext, type BindingContext } from '../crypto/context'
+import { xaesKey, xaesNonce, xaesOpen, xaesSeal, XAES_NONCE_BYTES, type XaesKey } from '../crypto/xaes'
 import { ConfigError, DecryptionError, KeyVersionError } from '../errors'
+import type { RowcryptObserver } from '../metrics/observer'
+import { assertTenantId } from '../tenant/context'
+import type { KeyCacheOptions } from './cache'
 import type { GeneratedDataKey, KeyProvider } from './provider'
+import { ROW_WRAP_BYTES, RowAadEncoder, unwrapRowKey, wrapRowKey } from './row-wrap'
+import type { TenantKeyRecord, TenantKeyStore } from './tenant-key-store'
+import { TenantKeyring, checkTenantKeyStore } from './tenant-keyring'
 
 /** A 256-bit master key: raw bytes, a 64-character hex string or a base64/base64url string. */
 export type MasterKeyInput = Uint8Array | string
@@ -15,46 +21,88 @@ export interface LocalKeyProviderOptions {
   keys: Record<string, MasterKeyInput>
   /** The version that wraps new data keys. */
   activeVersion: string
+  /**
+   * Where per-tenant keys are kept. With a store, each tenant gets its own random key per version
+   * (wrapped by the master key, stored here), row data keys are wrapped under it, and
+   * {@link LocalKeyProvider.shredTenant} can destroy a tenant. Without one, data keys are wrapped
+   * under keys derived from the master key alone, which cannot be shredded per tenant.
+   */
+  tenantKeyStore?: TenantKeyStore
+  /** Limits of the tenant-key cache (with a `tenantKeyStore`); as `AwsKmsKeyProvider`'s `cache`. */
+  cache?: Partial<KeyCacheOptions>
+  /** Receivers of `cache` events of the tenant-key cache. */
+  observers?: readonly RowcryptObserver[]
 }
 
-const WRAP_INFO = Buffer.from('rowcrypt/local-key-provider/wrap/v1')
+/**
+ * What {@link LocalKeyProvider.shredTenant} destroyed.
+ *
+ * @example
+ * ```ts
+ * const { tenantKeysDestroyed } = await keyProvider.shredTenant('acme')
+ * ```
+ */
+export interface LocalShredResult {
+  readonly tenantId: string
+  /** Live tenant keys removed from the store. */
+  readonly tenantKeysDestroyed: number
+  /** Always empty: a local provider has no KMS keys. Present so that CLI output matches `AwsKmsKeyProvider`'s. */
+  readonly kmsKeys: readonly []
+}
+
+// Wrapped row keys (the provider blob inside the row's wrappedDek column, after rowcrypt's header):
+//   0x05 | nonce (24) | ciphertext (32) | tag (16)   XAES-256-GCM under the tenant's key (with a store)
+//   0x04 | nonce (24) | ciphertext (32) | tag (16)   XAES-256-GCM under a key derived from the master key
+//   IV (12) | ciphertext (32) | tag (16)             earlier releases: AES-256-GCM under HKDF(master);
+//                                                   60 bytes, no format byte; read only
+const FORMAT_TENANT = 0x05
+const FORMAT_MASTER = 0x04
+const LEGACY_BLOB_BYTES = IV_BYTES + KEY_BYTES + TAG_BYTES
+const LEGACY_WRAP_INFO = Buffer.from('rowcrypt/local-key-provider/wrap/v1')
+const WRAP_INFO = Buffer.from('rowcrypt/local-key-provider/wrap/xaes/v1')
+const TENANT_KEY_INFO = Buffer.from('rowcrypt/local-key-provider/tenant-key/v1')
 const INDEX_INFO = Buffer.from('rowcrypt/local-key-provider/blind-index/v1')
-const BLOB_BYTES = IV_BYTES + KEY_BYTES + TAG_BYTES
+const TENANT_INDEX_INFO = Buffer.from('rowcrypt/local-key-provider/tenant-blind-index/v1')
+const TENANT_KEY_FORMAT = 0x01
 const VERSION_NAME = /^[A-Za-z0-9._-]{1,64}$/
-// Bound of the per-provider cache of encoded AAD prefixes (one per key version, model and purpose).
-const AAD_PREFIXES_MAX = 1024
 
-/** @internal A synchronous unwrap; undefined when the provider's method was replaced (use the async one). */
-export type SyncUnwrap = (wrappedKey: Uint8Array, keyVersion: string, context: BindingContext) => Uint8Array | undefined
-
-let unwrapSync: (p: LocalKeyProvider, wrappedKey: Uint8Array, keyVersion: string, context: BindingContext) => Uint8Array
-let generateSync: (p: LocalKeyProvider, context: BindingContext) => GeneratedDataKey
+/** The keys one master key version gives, each from its own HKDF-SHA256 output. */
+interface VersionKeys {
+  /** Wraps row keys without a tenant key (XAES-256-GCM). */
+  readonly wrap: XaesKey
+  /** Wraps tenant keys (XAES-256-GCM). */
+  readonly tenantWrap: XaesKey
+  /** Reads row keys of earlier releases (AES-256-GCM). */
+  readonly legacy: Buffer
+  /** Root of blind-index keys without a tenant key. */
+  readonly index: Buffer
+}
 
 /**
  * A key provider that holds versioned 256-bit master keys in process memory. For development,
  * tests and single-host deployments; production keys belong in a KMS.
  *
- * Data keys are wrapped with AES-256-GCM under a wrapping key derived from the master key with
- * HKDF-SHA256, and the AAD is the same binding context (plus the key version) that the data uses.
+ * Data keys are wrapped with XAES-256-GCM (AES-256-GCM with a 192-bit random nonce and a key per
+ * nonce, so one key can wrap any number of data keys) with the row key's binding context plus the
+ * key version as AAD. With a `tenantKeyStore`, the wrapping key is the tenant's own random key for
+ * that version, itself wrapped by the master key and kept in the store: destroying it
+ * (`shredTenant`, `rowcrypt tenant shred`) makes the tenant's rows unreadable. Without a store it is
+ * derived from the master key with HKDF-SHA256 and cannot be destroyed for one tenant.
  *
  * @example
  * ```ts
  * const keyProvider = new LocalKeyProvider({
  *   keys: { v1: secrets.rowcryptKeyV1, v2: secrets.rowcryptKeyV2 }, // from your secret store
  *   activeVersion: 'v2',
+ *   tenantKeyStore: new PrismaTenantKeyStore({ prisma: base }), // optional: per-tenant keys, shredding
  * })
  * ```
  */
 export class LocalKeyProvider implements KeyProvider {
   readonly activeKeyVersion: string
-  readonly #wrappingKeys = new Map<string, Buffer>()
-  readonly #aadPrefixes = new Map<string, Buffer>()
-  readonly #indexRoots = new Map<string, Buffer>()
-
-  static {
-    unwrapSync = (p, wrappedKey, keyVersion, context) => p.#unwrap(wrappedKey, keyVersion, context)
-    generateSync = (p, context) => p.#generate(context)
-  }
+  readonly #versions = new Map<string, VersionKeys>()
+  readonly #keyring: TenantKeyring | undefined
+  readonly #aad = new RowAadEncoder()
 
   constructor(options: LocalKeyProviderOptions) {
     if (options === null || typeof options !== 'object' || options.keys === null || typeof options.keys !== 'object') {
@@ -63,26 +111,45 @@ export class LocalKeyProvider implements KeyProvider {
     for (const [version, input] of Object.entries(options.keys)) {
       if (!VERSION_NAME.test(version)) throw new ConfigError(`LocalKeyProvider: key version name "${version}" must match ${VERSION_NAME}`)
       const master = decodeMasterKey(input, version)
-      this.#wrappingKeys.set(version, Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), WRAP_INFO, KEY_BYTES)))
-      // A separate HKDF output: blind-index keys never relate to the keys that wrap data keys.
-      this.#indexRoots.set(version, Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), INDEX_INFO, KEY_BYTES)))
+      const derive = (info: Buffer) => Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), info, KEY_BYTES))
+      const prepared = (info: Buffer) => {
+        const k = derive(info)
+        const x = xaesKey(k)
+        zero(k)
+        return x
+      }
+      // Separate HKDF outputs: no key serves two constructions or two purposes.
+      this.#versions.set(version, { wrap: prepared(WRAP_INFO), tenantWrap: prepared(TENANT_KEY_INFO), legacy: derive(LEGACY_WRAP_INFO), index: derive(INDEX_INFO) })
       if (typeof input === 'string') zero(master)
     }
-    if (!this.#wrappingKeys.has(options.activeVersion)) {
+    if (!this.#versions.has(options.activeVersion)) {
       throw new ConfigError(`LocalKeyProvider: activeVersion "${String(options.activeVersion)}" is not among the keys`)
     }
     this.activeKeyVersion = options.activeVersion
+    const store = checkTenantKeyStore(options.tenantKeyStore, 'LocalKeyProvider')
+    this.#keyring =
+      store === undefined
+        ? undefined
+        : new TenantKeyring(
+            store,
+            {
+              generate: async (tenantId, keyVersion) => this.#generateTenantKey(tenantId, keyVersion),
+              open: async (record, tenantId, keyVersion) => this.#openTenantKey(record, tenantId, keyVersion),
+            },
+            { cache: options.cache, observers: [...(options.observers ?? [])] },
+          )
   }
 
   /**
    * Reads a key file: JSON `{ "activeVersion": "v1", "keys": { "v1": "<base64 or hex>" } }`.
+   * Pass `extra` for what a file does not hold (a `tenantKeyStore`).
    *
    * @example
    * ```ts
-   * const keyProvider = LocalKeyProvider.fromFile('/run/secrets/rowcrypt-keys.json')
+   * const keyProvider = LocalKeyProvider.fromFile('/run/secrets/rowcrypt-keys.json', { tenantKeyStore })
    * ```
    */
-  static fromFile(path: string): LocalKeyProvider {
+  static fromFile(path: string, extra: Partial<Omit<LocalKeyProviderOptions, 'keys' | 'activeVersion'>> = {}): LocalKeyProvider {
     let parsed: unknown
     try {
       parsed = JSON.parse(readFileSync(path, 'utf8'))
@@ -90,7 +157,7 @@ export class LocalKeyProvider implements KeyProvider {
       // The cause is an fs or JSON error; a JSON error may quote the file, so keep only fs errors.
       throw new ConfigError(`LocalKeyProvider: cannot read key file ${path}`, { cause: cause instanceof SyntaxError ? undefined : cause })
     }
-    return new LocalKeyProvider(parsed as LocalKeyProviderOptions)
+    return new LocalKeyProvider({ ...(parsed as LocalKeyProviderOptions), ...extra })
   }
 
   /**
@@ -105,46 +172,81 @@ export class LocalKeyProvider implements KeyProvider {
     return randomBytes(KEY_BYTES).toString('base64')
   }
 
+  /** Whether data keys are wrapped under per-tenant keys (a `tenantKeyStore` is configured). */
+  get tenantKeys(): boolean {
+    return this.#keyring !== undefined
+  }
+
   async generateDataKey(context: BindingContext): Promise<GeneratedDataKey> {
-    return this.#generate(context)
+    const keyVersion = this.activeKeyVersion
+    const tenantId = this.#tenantOf(context)
+    if (tenantId === undefined) return this.#generateUnder(FORMAT_MASTER, this.#version(keyVersion).wrap, context, keyVersion)
+    return this.#keyring!.use(tenantId, keyVersion, true, (t) => this.#generateUnder(FORMAT_TENANT, t.xaes, context, keyVersion))
   }
 
-  #generate(context: BindingContext): GeneratedDataKey {
-    const plaintextKey = generateKey()
-    try {
-      const { wrappedKey, keyVersion } = this.#wrap(plaintextKey, context, this.activeKeyVersion)
-      return { plaintextKey, wrappedKey, keyVersion }
-    } catch (e) {
-      zero(plaintextKey)
-      throw e
-    }
+  /**
+   * `generateDataKey` without a promise: always with master-derived keys; with a tenant key store
+   * when the tenant's key is cached. `undefined` otherwise, and when a subclass or the instance
+   * replaced `generateDataKey` (so that its override runs).
+   *
+   * @example
+   * ```ts
+   * const dk = keyProvider.generateDataKeySync(context) ?? (await keyProvider.generateDataKey(context))
+   * ```
+   */
+  generateDataKeySync(context: BindingContext): GeneratedDataKey | undefined {
+    if (this.generateDataKey !== LocalKeyProvider.prototype.generateDataKey) return undefined
+    const keyVersion = this.activeKeyVersion
+    const tenantId = this.#tenantOf(context)
+    if (tenantId === undefined) return this.#generateUnder(FORMAT_MASTER, this.#version(keyVersion).wrap, context, keyVersion)
+    return this.#keyring!.peek(tenantId, keyVersion, (t) => this.#generateUnder(FORMAT_TENANT, t.xaes, context, keyVersion))?.value
   }
 
-  async wrapDataKey(plaintextKey: Uint8Array, context: BindingContext, keyVersion = this.activeKeyVersion) {
-    return this.#wrap(plaintextKey, context, keyVersion)
+  async wrapDataKey(plaintextKey: Uint8Array, context: BindingContext, keyVersion = this.activeKeyVersion): Promise<{ wrappedKey: Uint8Array; keyVersion: string }> {
+    if (plaintextKey.length !== KEY_BYTES) throw new RangeError('data keys are 32 bytes')
+    const keys = this.#version(keyVersion)
+    const aad = this.#aad.encode(context, keyVersion)
+    const tenantId = this.#tenantOf(context)
+    const wrappedKey =
+      tenantId === undefined
+        ? wrapRowKey(FORMAT_MASTER, keys.wrap, plaintextKey, aad)
+        : await this.#keyring!.use(tenantId, keyVersion, true, (t) => wrapRowKey(FORMAT_TENANT, t.xaes, plaintextKey, aad))
+    return { wrappedKey, keyVersion }
   }
 
   async unwrapDataKey(wrappedKey: Uint8Array, keyVersion: string, context: BindingContext): Promise<Uint8Array> {
-    return this.#unwrap(wrappedKey, keyVersion, context)
+    const keys = this.#version(keyVersion)
+    const aad = this.#aad.encode(context, keyVersion)
+    // A tenant shredded through this process: none of its rows open here, whatever wraps them.
+    if (this.#keyring !== undefined && typeof context.tenantId === 'string') this.#keyring.assertLive(context.tenantId)
+    if (!isTenantWrapped(wrappedKey)) return unwrapUnderMaster(keys, wrappedKey, aad)
+    const tenantId = this.#tenantKeyTenant(context)
+    return this.#keyring!.use(tenantId, keyVersion, false, (t) => unwrapRowKey(t.xaes, wrappedKey, aad))
   }
 
-  #unwrap(wrappedKey: Uint8Array, keyVersion: string, context: BindingContext): Uint8Array {
-    const kek = this.#key(keyVersion)
-    if (wrappedKey.length !== BLOB_BYTES) throw new DecryptionError()
-    const iv = wrappedKey.subarray(0, IV_BYTES)
-    const ct = wrappedKey.subarray(IV_BYTES, IV_BYTES + KEY_BYTES)
-    const tag = wrappedKey.subarray(IV_BYTES + KEY_BYTES)
-    try {
-      return open(kek, iv, ct, tag, this.#aad(context, keyVersion))
-    } catch (e) {
-      if (e instanceof AuthenticationFailure) throw new DecryptionError()
-      throw e
-    }
+  /**
+   * `unwrapDataKey` without a promise, on the same terms as {@link LocalKeyProvider.generateDataKeySync}.
+   *
+   * @example
+   * ```ts
+   * const key = keyProvider.unwrapDataKeySync(blob, 'v1', context) ?? (await keyProvider.unwrapDataKey(blob, 'v1', context))
+   * ```
+   */
+  unwrapDataKeySync(wrappedKey: Uint8Array, keyVersion: string, context: BindingContext): Uint8Array | undefined {
+    if (this.unwrapDataKey !== LocalKeyProvider.prototype.unwrapDataKey) return undefined
+    const keys = this.#version(keyVersion)
+    const aad = this.#aad.encode(context, keyVersion)
+    // A tenant shredded through this process: none of its rows open here, whatever wraps them.
+    if (this.#keyring !== undefined && typeof context.tenantId === 'string') this.#keyring.assertLive(context.tenantId)
+    if (!isTenantWrapped(wrappedKey)) return unwrapUnderMaster(keys, wrappedKey, aad)
+    const tenantId = this.#tenantKeyTenant(context)
+    return this.#keyring!.peek(tenantId, keyVersion, (t) => unwrapRowKey(t.xaes, wrappedKey, aad))?.value
   }
 
   /**
    * Moves a wrapped data key to another version: unwrapped and wrapped again inside the provider,
-   * the plaintext key zeroed before returning (it never reaches the caller).
+   * the plaintext key zeroed before returning (it never reaches the caller). The result is in the
+   * current wrapping format whatever the source's.
    *
    * @example
    * ```ts
@@ -152,18 +254,19 @@ export class LocalKeyProvider implements KeyProvider {
    * ```
    */
   async rewrapDataKey(wrappedKey: Uint8Array, fromVersion: string, toVersion: string, context: BindingContext): Promise<{ wrappedKey: Uint8Array; keyVersion: string }> {
-    this.#key(toVersion)
+    this.#version(toVersion)
     const plaintextKey = await this.unwrapDataKey(wrappedKey, fromVersion, context)
     try {
-      return this.#wrap(plaintextKey, context, toVersion)
+      return await this.wrapDataKey(plaintextKey, context, toVersion)
     } finally {
       zero(plaintextKey)
     }
   }
 
   /**
-   * The tenant's blind-index root key under `keyVersion`: HKDF-SHA256 of the version's master key,
-   * with the tenant in the info. Deterministic; unrelated across tenants and versions.
+   * The tenant's blind-index root key under `keyVersion`: HKDF-SHA256 of the tenant's key with a
+   * tenant key store (so shredding destroys it too), else of the version's master key with the
+   * tenant in the info. Deterministic; unrelated across tenants and versions.
    *
    * @example
    * ```ts
@@ -171,80 +274,129 @@ export class LocalKeyProvider implements KeyProvider {
    * ```
    */
   async indexKey(tenantId: string, keyVersion: string): Promise<Uint8Array> {
-    const root = this.#indexRoots.get(keyVersion)
-    if (root === undefined) throw new KeyVersionError(`no local master key for version "${keyVersion}"`)
-    return new Uint8Array(hkdfSync('sha256', root, Buffer.alloc(0), encodeContext({ purpose: 'blind-index', tenantId, keyVersion }), KEY_BYTES))
+    const keys = this.#version(keyVersion)
+    const info = encodeContext({ purpose: 'blind-index', tenantId, keyVersion })
+    if (this.#keyring === undefined) return new Uint8Array(hkdfSync('sha256', keys.index, Buffer.alloc(0), info, KEY_BYTES))
+    assertTenantId(tenantId)
+    return this.#keyring.use(tenantId, keyVersion, true, (t) => new Uint8Array(hkdfSync('sha256', t.bytes, Buffer.alloc(0), Buffer.concat([TENANT_INDEX_INFO, info]), KEY_BYTES)))
   }
 
-  #wrap(plaintextKey: Uint8Array, context: BindingContext, keyVersion: string) {
-    if (plaintextKey.length !== KEY_BYTES) throw new RangeError('data keys are 32 bytes')
-    const kek = this.#key(keyVersion)
-    const iv = generateIv()
-    const { ciphertext, tag } = seal(kek, iv, plaintextKey, this.#aad(context, keyVersion))
-    // One allocation for the blob: iv | ciphertext | tag.
-    const wrappedKey = new Uint8Array(BLOB_BYTES)
-    wrappedKey.set(iv, 0)
-    wrappedKey.set(ciphertext, IV_BYTES)
-    wrappedKey.set(tag, IV_BYTES + KEY_BYTES)
-    return { wrappedKey, keyVersion }
-  }
-
-  // The key version is bound by the provider itself; a caller's entry of that name would be lost.
-  #aad(context: BindingContext, keyVersion: string): Buffer {
-    // Fast path for the row key contexts rowcrypt makes, { purpose, model, tenantId } plus
-    // `rowId` when bound: sorted, the entries are keyVersion, model, purpose, (rowId), tenantId, so
-    // the first three are encoded once per (version, model, purpose). Same bytes as below.
-    const { purpose, model, tenantId, rowId } = context
-    if (
-      typeof purpose === 'string' &&
-      typeof model === 'string' &&
-      typeof tenantId === 'string' &&
-      Object.hasOwn(context, 'purpose') &&
-      Object.hasOwn(context, 'model') &&
-      Object.hasOwn(context, 'tenantId') &&
-      (rowId === undefined ? Object.keys(context).length === 3 : typeof rowId === 'string' && Object.hasOwn(context, 'rowId') && Object.keys(context).length === 4)
-    ) {
-      const id = cacheKey(keyVersion, model, purpose)
-      let prefix = this.#aadPrefixes.get(id)
-      if (prefix === undefined) {
-        if (this.#aadPrefixes.size >= AAD_PREFIXES_MAX) this.#aadPrefixes.clear()
-        prefix = encodeContextPrefix([
-          ['keyVersion', keyVersion],
-          ['model', model],
-          ['purpose', purpose],
-        ])
-        this.#aadPrefixes.set(id, prefix)
-      }
-      return appendContext(prefix, rowId === undefined ? ['tenantId', tenantId] : ['rowId', rowId, 'tenantId', tenantId])
+  /**
+   * Crypto-shredding (needs a `tenantKeyStore`): destroys every key of `tenantId` in the store,
+   * leaving a tombstone, and drops its keys from this process's cache. Afterwards the tenant's rows
+   * fail with `ERR_ROWCRYPT_TENANT_SHREDDED` here, and in other processes once their cache expires
+   * (`cache.maxAgeMs`, default 5 minutes); new rows are refused; no other tenant is affected. Rows
+   * whose data keys were wrapped under the master key alone (written without a store) are not
+   * affected: rotate them (`rowcrypt rotate --rekey`) before relying on shredding.
+   *
+   * @example
+   * ```ts
+   * const { tenantKeysDestroyed } = await keyProvider.shredTenant('tenant_x')
+   * ```
+   */
+  async shredTenant(tenantId: string): Promise<LocalShredResult> {
+    assertTenantId(tenantId)
+    if (this.#keyring === undefined) {
+      throw new ConfigError('LocalKeyProvider: shredding needs per-tenant keys; configure a tenantKeyStore (keys derived from the master key alone cannot be destroyed for one tenant)')
     }
-    if (Object.hasOwn(context, 'keyVersion')) throw new ConfigError('a binding context must not contain "keyVersion"; the provider binds it')
-    return encodeContext({ ...context, keyVersion })
+    return { tenantId, tenantKeysDestroyed: await this.#keyring.shred(tenantId), kmsKeys: [] }
   }
 
-  #key(version: string): Buffer {
-    const k = this.#wrappingKeys.get(version)
+  /**
+   * Checks the tenant key store (when configured) once and remembers success.
+   *
+   * @example
+   * ```ts
+   * await keyProvider.validate()
+   * ```
+   */
+  async validate(): Promise<void> {
+    await this.#keyring?.validate()
+  }
+
+  /**
+   * Drops (and zeroes) every cached tenant key; the next use reloads from the store.
+   *
+   * @example
+   * ```ts
+   * process.on('SIGTERM', () => keyProvider.clearCache())
+   * ```
+   */
+  clearCache(): void {
+    this.#keyring?.clear()
+  }
+
+  #generateUnder(format: number, key: XaesKey, context: BindingContext, keyVersion: string): GeneratedDataKey {
+    const plaintextKey = generateKey()
+    try {
+      return { plaintextKey, wrappedKey: wrapRowKey(format, key, plaintextKey, this.#aad.encode(context, keyVersion)), keyVersion }
+    } catch (e) {
+      zero(plaintextKey)
+      throw e
+    }
+  }
+
+  // The tenant whose key wraps this context's data keys; undefined without a store. A context
+  // without a tenant cannot use tenant keys.
+  #tenantOf(context: BindingContext): string | undefined {
+    if (this.#keyring === undefined) return undefined
+    return this.#tenantKeyTenant(context)
+  }
+
+  #tenantKeyTenant(context: BindingContext): string {
+    const tenantId = context?.tenantId
+    if (typeof tenantId !== 'string') throw new ConfigError('LocalKeyProvider: per-tenant keys need a tenantId in the binding context')
+    // Without a store a blob in the tenant-key format cannot be authenticated here (it may also be a
+    // damaged master-key blob): a decryption failure, not a configuration error.
+    if (this.#keyring === undefined) throw new DecryptionError()
+    this.#keyring.assertLive(tenantId)
+    return tenantId
+  }
+
+  #generateTenantKey(tenantId: string, keyVersion: string): { plaintext: Uint8Array; wrappedKey: Uint8Array; wrappingKeyId: string } {
+    const keys = this.#version(keyVersion)
+    const plaintext = generateKey()
+    const nonce = xaesNonce()
+    const sealed = xaesSeal(keys.tenantWrap, nonce, plaintext, tenantKeyAad(tenantId, keyVersion))
+    return { plaintext, wrappedKey: Buffer.concat([Buffer.from([TENANT_KEY_FORMAT]), nonce, sealed]), wrappingKeyId: `local:${keyVersion}` }
+  }
+
+  #openTenantKey(record: TenantKeyRecord, tenantId: string, keyVersion: string): Uint8Array {
+    const keys = this.#version(keyVersion)
+    const w = record.wrappedKey
+    if (w === null || w.length !== ROW_WRAP_BYTES || w[0] !== TENANT_KEY_FORMAT) throw new DecryptionError()
+    try {
+      return xaesOpen(keys.tenantWrap, w.subarray(1, 1 + XAES_NONCE_BYTES), w.subarray(1 + XAES_NONCE_BYTES), tenantKeyAad(tenantId, keyVersion))
+    } catch (e) {
+      if (e instanceof AuthenticationFailure) throw new DecryptionError()
+      throw e
+    }
+  }
+
+  #version(version: string): VersionKeys {
+    const k = this.#versions.get(version)
     if (k === undefined) throw new KeyVersionError(`no local master key for version "${version}"`)
     return k
   }
 }
 
-/**
- * @internal The synchronous unwrap of a `LocalKeyProvider` whose `unwrapDataKey` is its own (not
- * overridden by a subclass), for the read path's per-row loop; undefined for any other provider.
- * Same checks, bytes and errors as `unwrapDataKey`, without a promise per row.
- */
-export function syncUnwrapOf(p: KeyProvider): SyncUnwrap | undefined {
-  const own = () => p.unwrapDataKey === LocalKeyProvider.prototype.unwrapDataKey
-  if (!(p instanceof LocalKeyProvider) || !own()) return undefined
-  // Checked again on every call: a method replaced on the instance later (an audit hook) must run.
-  return (wrappedKey, keyVersion, context) => (own() ? unwrapSync(p, wrappedKey, keyVersion, context) : undefined)
+function isTenantWrapped(blob: Uint8Array): boolean {
+  return blob.length === ROW_WRAP_BYTES && blob[0] === FORMAT_TENANT
 }
 
-/** @internal Like {@link syncUnwrapOf}, for `generateDataKey`. */
-export function syncGenerateOf(p: KeyProvider): ((context: BindingContext) => GeneratedDataKey | undefined) | undefined {
-  const own = () => p.generateDataKey === LocalKeyProvider.prototype.generateDataKey
-  if (!(p instanceof LocalKeyProvider) || !own()) return undefined
-  return (context) => (own() ? generateSync(p, context) : undefined)
+function unwrapUnderMaster(keys: VersionKeys, blob: Uint8Array, aad: Buffer): Uint8Array {
+  if (blob.length === ROW_WRAP_BYTES && blob[0] === FORMAT_MASTER) return unwrapRowKey(keys.wrap, blob, aad)
+  if (blob.length !== LEGACY_BLOB_BYTES) throw new DecryptionError()
+  try {
+    return open(keys.legacy, blob.subarray(0, IV_BYTES), blob.subarray(IV_BYTES, IV_BYTES + KEY_BYTES), blob.subarray(IV_BYTES + KEY_BYTES), aad)
+  } catch (e) {
+    if (e instanceof AuthenticationFailure) throw new DecryptionError()
+    throw e
+  }
+}
+
+function tenantKeyAad(tenantId: string, keyVersion: string): Buffer {
+  return encodeContext({ purpose: 'tenant-key', tenantId, keyVersion })
 }
 
 function decodeMasterKey(input: MasterKeyInput, version: string): Uint8Array {

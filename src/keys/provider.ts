@@ -47,6 +47,30 @@ export interface KeyProvider {
   /** Unwraps a data key wrapped under `keyVersion` with the same `context`. */
   unwrapDataKey(wrappedKey: Uint8Array, keyVersion: string, context: BindingContext): Promise<Uint8Array>
   /**
+   * Optional fast path: `generateDataKey` without a promise, for a provider that holds the key
+   * material in memory (a cached tenant key, a local master key). Returns `undefined` when it cannot
+   * answer synchronously (nothing cached); rowcrypt then calls `generateDataKey`. Must apply every
+   * check and give every error `generateDataKey` does. A subclass that overrides `generateDataKey`
+   * (an audit hook) must override this too, or return `undefined` from it.
+   *
+   * @example
+   * ```ts
+   * const dk = provider.generateDataKeySync?.(context) ?? (await provider.generateDataKey(context))
+   * ```
+   */
+  generateDataKeySync?(context: BindingContext): GeneratedDataKey | undefined
+  /**
+   * Optional fast path: `unwrapDataKey` without a promise, on the same terms as
+   * `generateDataKeySync` (`undefined` when the provider must go asynchronous). rowcrypt's read path
+   * calls it once per row, so a provider that answers here costs no promise per row.
+   *
+   * @example
+   * ```ts
+   * const key = provider.unwrapDataKeySync?.(blob, 'v1', context) ?? (await provider.unwrapDataKey(blob, 'v1', context))
+   * ```
+   */
+  unwrapDataKeySync?(wrappedKey: Uint8Array, keyVersion: string, context: BindingContext): Uint8Array | undefined
+  /**
    * Optional: moves a wrapped data key from `fromVersion` to `toVersion` (same `context`) without
    * handing the plaintext key to rowcrypt, e.g. KMS `ReEncrypt`. Key rotation uses it when present
    * and falls back to `unwrapDataKey` + `wrapDataKey` otherwise. Same errors as `unwrapDataKey`

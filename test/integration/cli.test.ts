@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { DecryptCommand, GenerateDataKeyCommand } from '@aws-sdk/client-kms'
-import { PrismaTenantKeyStore, withTenant } from '../../src'
+import { LocalKeyProvider, PrismaTenantKeyStore, withTenant } from '../../src'
 import { verifyCommand } from '../../src/cli/rotate'
 import type { KmsDevServer } from '../../src/kms-dev-server'
 import { tenantCommand, type CommandIO } from '../../src/cli/tenant'
@@ -160,6 +160,19 @@ export default async (): Promise<RowcryptCliConfig> => {
   })
 })
 
+// The command's IO with the application's config module giving `keyProvider`; the disconnect is a
+// no-op so the test keeps its client. Output and errors (prefixed ERR) go to `out`.
+function shredIo(out: string[], keyProvider: unknown): CommandIO {
+  return {
+    out: (s) => out.push(s),
+    err: (s) => out.push(`ERR ${s}`),
+    cwd: work,
+    interactive: false,
+    prompt: async () => '',
+    importModule: async () => ({ default: async () => ({ prisma: { $disconnect: async () => undefined }, keyProvider }) }),
+  }
+}
+
 describe.each(DATABASES)('rowcrypt tenant shred on %s', (kind) => {
   let db: TestDatabase
   let kms: KmsDevServer
@@ -185,15 +198,7 @@ describe.each(DATABASES)('rowcrypt tenant shred on %s', (kind) => {
     )
     await withTenant('y', () => prisma.user.create({ data: { name: 'y1', email: 'y1@t.test' } }))
     const out: string[] = []
-    const io: CommandIO = {
-      out: (s) => out.push(s),
-      err: (s) => out.push(`ERR ${s}`),
-      cwd: work,
-      interactive: false,
-      prompt: async () => '',
-      // The application's config module; the disconnect is a no-op so the test keeps its client.
-      importModule: async () => ({ default: async () => ({ prisma: { $disconnect: async () => undefined }, keyProvider }) }),
-    }
+    const io = shredIo(out, keyProvider)
     expect(await tenantCommand(['shred', '--tenant', 'x', '--yes', '--config', __filename], io)).toBe(0)
     expect(out.join('')).toBe('Shredded tenant x: 1 tenant key destroyed.\n')
     const other = extend(db, awsProvider(kms, { tenantKeyStore: new PrismaTenantKeyStore({ prisma: db.prisma }) }))
@@ -201,6 +206,50 @@ describe.each(DATABASES)('rowcrypt tenant shred on %s', (kind) => {
       await expect(withTenant('x', () => client.user.findMany())).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_TENANT_SHREDDED' })
       expect((await withTenant('y', () => client.user.findMany())).map((u) => u.email)).toEqual(['y1@t.test'])
     }
+  })
+})
+
+describe.each(DATABASES)('rowcrypt tenant shred with local keys on %s', (kind) => {
+  let db: TestDatabase
+  beforeAll(async () => {
+    db = await openDatabase(kind, 'cli_tenant_local')
+  })
+  afterAll(async () => {
+    await db.close()
+  })
+
+  it("destroys X's tenant keys kept in the store; X unreadable here and in a fresh provider, Y readable", async () => {
+    const master = Buffer.alloc(32, 0x5a)
+    const local = () => new LocalKeyProvider({ keys: { v1: master }, activeVersion: 'v1', tenantKeyStore: new PrismaTenantKeyStore({ prisma: db.prisma, schema: db.manifest }) })
+    const keyProvider = local()
+    const prisma = extend(db, keyProvider)
+    await withTenant('x', () =>
+      prisma.user.createMany({
+        data: [
+          { name: 'x1', email: 'x1@l.test' },
+          { name: 'x2', email: 'x2@l.test' },
+        ],
+      }),
+    )
+    await withTenant('y', () => prisma.user.create({ data: { name: 'y1', email: 'y1@l.test' } }))
+    // Before shredding, a provider with nothing cached (another process) reads X.
+    expect((await withTenant('x', () => extend(db, local()).user.findMany())).map((u) => u.email).sort()).toEqual(['x1@l.test', 'x2@l.test'])
+    const out: string[] = []
+    const io = shredIo(out, keyProvider)
+    expect(await tenantCommand(['shred', '--tenant', 'x', '--yes', '--config', __filename], io)).toBe(0)
+    expect(out.join('')).toBe('Shredded tenant x: 1 tenant key destroyed.\n')
+    for (const client of [prisma, extend(db, local())]) {
+      await expect(withTenant('x', () => client.user.findMany())).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_TENANT_SHREDDED' })
+      await expect(withTenant('x', () => client.user.create({ data: { name: 'x3', email: 'x3@l.test' } }))).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_TENANT_SHREDDED' })
+      expect((await withTenant('y', () => client.user.findMany())).map((u) => u.email)).toEqual(['y1@l.test'])
+    }
+  })
+
+  it('refuses to shred with a LocalKeyProvider that has no tenant key store, naming the fix', async () => {
+    const keyProvider = new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 1) }, activeVersion: 'v1' })
+    const out: string[] = []
+    expect(await tenantCommand(['shred', '--tenant', 'x', '--yes', '--config', __filename], shredIo(out, keyProvider))).not.toBe(0)
+    expect(out.join('')).toMatch(/^ERR .*tenantKeyStore.*ERR_ROWCRYPT_CONFIG/)
   })
 })
 

@@ -12,6 +12,14 @@ export interface ConformanceSubject {
   provider: KeyProvider
   /** Runs after the provider's tests. */
   dispose?: () => Promise<void>
+  /**
+   * For providers that can shred a tenant: the shredding call, and a second provider on the same
+   * key material and tenant key store with nothing cached (another process).
+   */
+  shredding?: {
+    shred: (tenantId: string) => Promise<unknown>
+    anotherProcess: () => KeyProvider
+  }
 }
 
 const ctx = { purpose: 'row-dek', model: 'User', tenantId: 'conf_tenant_a', rowId: '42' } as const
@@ -174,6 +182,51 @@ export function keyProviderConformance(name: string, make: () => Promise<Conform
       back.forEach((k, i) => expect(equal(k, copies[i]!)).toBe(true))
       // Keys of one tenant never open under another.
       expect((await rejected(p.unwrapDataKey(made[0]!.wrappedKey, 'v1', contexts[1]!))).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
+    })
+
+    it('answers its synchronous fast paths (when it has them) exactly like the asynchronous methods', async () => {
+      const dk = await p.generateDataKey(ctx)
+      const sync = p.unwrapDataKeySync?.(dk.wrappedKey, 'v1', ctx)
+      if (sync !== undefined) expect(equal(sync, dk.plaintextKey)).toBe(true)
+      const made = p.generateDataKeySync?.(ctx)
+      if (made !== undefined) {
+        expect(made.keyVersion).toBe('v1')
+        expect(equal(await p.unwrapDataKey(made.wrappedKey, 'v1', ctx), made.plaintextKey)).toBe(true)
+      }
+      const other = { ...ctx, tenantId: 'conf_tenant_b' }
+      let failure: unknown
+      try {
+        p.unwrapDataKeySync?.(dk.wrappedKey, 'v1', other)
+      } catch (e) {
+        failure = e
+      }
+      // Another tenant's binding never yields a key: the sync path either steps aside or fails.
+      if (failure !== undefined) expect((failure as RowcryptError).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
+      expect((await rejected(p.unwrapDataKey(dk.wrappedKey, 'v1', other))).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
+    })
+
+    it('shreds a tenant when it can: its keys are gone here and in another process, other tenants unaffected', async () => {
+      const shredding = subject.shredding
+      if (shredding === undefined) return
+      const victim = { ...ctx, tenantId: 'conf_shred_victim' }
+      const bystander = { ...ctx, tenantId: 'conf_shred_bystander' }
+      const v = await p.generateDataKey(victim)
+      const b = await p.generateDataKey(bystander)
+      const elsewhere = shredding.anotherProcess()
+      expect(equal(await elsewhere.unwrapDataKey(v.wrappedKey, 'v1', victim), v.plaintextKey)).toBe(true)
+      await shredding.shred('conf_shred_victim')
+      for (const provider of [p, shredding.anotherProcess()]) {
+        expect((await rejected(provider.unwrapDataKey(v.wrappedKey, 'v1', victim))).code).toBe('ERR_ROWCRYPT_TENANT_SHREDDED')
+        expect((await rejected(provider.generateDataKey(victim))).code).toBe('ERR_ROWCRYPT_TENANT_SHREDDED')
+        expect(equal(await provider.unwrapDataKey(b.wrappedKey, 'v1', bystander), b.plaintextKey)).toBe(true)
+      }
+      let syncResult: unknown
+      try {
+        syncResult = p.unwrapDataKeySync?.(v.wrappedKey, 'v1', victim)
+      } catch (e) {
+        expect((e as RowcryptError).code).toBe('ERR_ROWCRYPT_TENANT_SHREDDED')
+      }
+      expect(syncResult).toBeUndefined()
     })
   })
 }

@@ -5,6 +5,7 @@ import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as aesGcm from '../../../src/crypto/aes-gcm'
+import * as xaes from '../../../src/crypto/xaes'
 import { parseCiphertext, type ValueType } from '../../../src/envelope/ciphertext'
 import { formatWrappedKey, parseWrappedKey } from '../../../src/envelope/wrapped-key'
 import { LocalKeyProvider, RowLevelEncryption, type BindingContext, type GeneratedDataKey, type KeyProvider } from '../../../src'
@@ -254,11 +255,14 @@ describe.each(vectors.wrappedKeys.map((v) => [v.name, v] as const))('wrapped-key
     expect(v.storedWrappedDek).toBe((v.context.rowId !== undefined ? '0101' : '0100') + v.providerBlob)
   })
 
-  it('is reproduced exactly by LocalKeyProvider.wrapDataKey given the same IV', async () => {
-    jest.spyOn(aesGcm, 'generateIv').mockImplementation(() => hex(v.iv))
-    const { wrappedKey, keyVersion } = await provider().wrapDataKey(hex(v.dek), v.context, v.keyVersion)
-    expect(keyVersion).toBe(v.keyVersion)
-    expect(Buffer.from(wrappedKey).toString('hex')).toBe(v.providerBlob)
+  it('is a blob of an earlier release: new wraps use the XAES-256-GCM format, and re-wrapping moves it there', async () => {
+    const p = provider()
+    const { wrappedKey } = await p.wrapDataKey(hex(v.dek), v.context, v.keyVersion)
+    expect(wrappedKey).toHaveLength(73)
+    expect(wrappedKey[0]).toBe(0x04)
+    const moved = await p.rewrapDataKey(hex(v.providerBlob), v.keyVersion, v.keyVersion, v.context)
+    expect(moved.wrappedKey[0]).toBe(0x04)
+    expect(Buffer.from(await p.unwrapDataKey(moved.wrappedKey, v.keyVersion, v.context)).toString('hex')).toBe(v.dek)
   })
 
   it('unwraps with raw node:crypto: HKDF-SHA256 wrapping key, AAD = context + keyVersion (independent of src/)', () => {
@@ -298,5 +302,60 @@ describe.each(vectors.rows.map((v) => [v.name, v] as const))('stored row vector:
     for (const f of v.fields) expect(rotated[f.name]).toBe(v.stored[f.name])
     const out = await rle.decryptRow(rotated, { model: v.model, tenantId: v.tenantId, ...aad() })
     for (const [k, val] of Object.entries(v.expected)) expect(out[k]).toEqual(unhex(val))
+  })
+})
+
+const xaesVectors = JSON.parse(readFileSync(join(__dirname, '../../vectors/wrapped-key-xaes-v1.json'), 'utf8')) as {
+  wrappedKeys: Array<{ name: string; masterKey: string; keyVersion: string; context: Record<string, string>; dek: string; nonce: string; providerBlob: string }>
+}
+
+// XAES-256-GCM from raw node:crypto (independent of src/): K1 from AES(K, 0), a key per nonce from
+// two AES blocks, then AES-256-GCM with the nonce's last 12 bytes.
+function rawXaesOpen(key: Buffer, nonce: Buffer, sealed: Buffer, aad: Buffer): Buffer {
+  const ecb = (b: Buffer) => {
+    const c = createCipheriv('aes-256-ecb', key, null).setAutoPadding(false)
+    return Buffer.concat([c.update(b), c.final()])
+  }
+  const l = ecb(Buffer.alloc(16))
+  const k1 = Buffer.alloc(16)
+  for (let i = 0; i < 16; i++) k1[i] = ((l[i]! << 1) | (i < 15 ? l[i + 1]! >>> 7 : 0)) & 0xff
+  if (l[0]! & 0x80) k1[15] = k1[15]! ^ 0x87
+  const m = Buffer.concat([Buffer.from([0, 1, 0x58, 0]), nonce.subarray(0, 12), Buffer.from([0, 2, 0x58, 0]), nonce.subarray(0, 12)])
+  for (let i = 0; i < 32; i++) m[i] = m[i]! ^ k1[i % 16]!
+  const d = createDecipheriv('aes-256-gcm', ecb(m), nonce.subarray(12))
+  d.setAAD(aad)
+  d.setAuthTag(sealed.subarray(sealed.length - 16))
+  return Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()])
+}
+
+describe.each(xaesVectors.wrappedKeys.map((v) => [v.name, v] as const))('wrapped-key vector, XAES-256-GCM format: %s', (_name, v) => {
+  afterEach(() => jest.restoreAllMocks())
+  const provider = () => new LocalKeyProvider({ keys: { [v.keyVersion]: v.masterKey }, activeVersion: v.keyVersion })
+
+  it('unwraps through LocalKeyProvider, sync and async', async () => {
+    const p = provider()
+    expect(Buffer.from(await p.unwrapDataKey(hex(v.providerBlob), v.keyVersion, v.context)).toString('hex')).toBe(v.dek)
+    expect(Buffer.from(p.unwrapDataKeySync(hex(v.providerBlob), v.keyVersion, v.context)!).toString('hex')).toBe(v.dek)
+  })
+
+  it('is reproduced exactly by LocalKeyProvider.wrapDataKey given the same nonce', async () => {
+    jest.spyOn(xaes, 'xaesNonce').mockImplementation(() => hex(v.nonce))
+    const { wrappedKey } = await provider().wrapDataKey(hex(v.dek), v.context, v.keyVersion)
+    expect(Buffer.from(wrappedKey).toString('hex')).toBe(v.providerBlob)
+  })
+
+  it('unwraps with raw node:crypto: XAES-256-GCM under HKDF-SHA256(master, ".../wrap/xaes/v1"), AAD = context + keyVersion (independent of src/)', () => {
+    const blob = hex(v.providerBlob)
+    expect(blob).toHaveLength(1 + 24 + 32 + 16)
+    expect(blob[0]).toBe(0x04)
+    expect(blob.subarray(1, 25).toString('hex')).toBe(v.nonce)
+    const kek = Buffer.from(hkdfSync('sha256', hex(v.masterKey), Buffer.alloc(0), Buffer.from('rowcrypt/local-key-provider/wrap/xaes/v1'), 32))
+    expect(rawXaesOpen(kek, blob.subarray(1, 25), blob.subarray(25), rawContext({ ...v.context, keyVersion: v.keyVersion })).toString('hex')).toBe(v.dek)
+  })
+
+  it('fails to unwrap with any context entry changed', async () => {
+    for (const k of Object.keys(v.context)) {
+      await expect(provider().unwrapDataKey(hex(v.providerBlob), v.keyVersion, { ...v.context, [k]: v.context[k] + '_' })).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_DECRYPTION_FAILED' })
+    }
   })
 })

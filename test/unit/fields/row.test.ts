@@ -314,7 +314,7 @@ describe('RowLevelEncryption: sidecar columns', () => {
     expect(stored.wrappedDek).toBeInstanceOf(Uint8Array)
     const wk = parseWrappedKey(stored.wrappedDek)
     expect(wk.rowBound).toBe(false)
-    expect(wk.providerBlob).toHaveLength(60)
+    expect(wk.providerBlob).toHaveLength(73)
   })
 
   it('uses the active key version of the provider', async () => {
@@ -329,7 +329,7 @@ describe('RowLevelEncryption: sidecar columns', () => {
     const stored = await rle.encryptRow({ model: 'User', data: { email: 'a@x.io', tenantId: 'tenant_b', keyVersion: 'v9', wrappedDek: new Uint8Array([1, 2, 3]) }, tenantId: 'tenant_a' })
     expect(stored.tenantId).toBe('tenant_a')
     expect(stored.keyVersion).toBe('v1')
-    expect((stored.wrappedDek as Uint8Array).length).toBe(62)
+    expect((stored.wrappedDek as Uint8Array).length).toBe(75)
     expect((await rle.decryptRow(stored, { model: 'User', tenantId: 'tenant_a' })).email).toBe('a@x.io')
   })
 
@@ -338,7 +338,7 @@ describe('RowLevelEncryption: sidecar columns', () => {
     const stored = await rle.encryptRow({ model: 'Document', data: { id: 'd1', title: 'T', body: 'secret body' }, tenantId: 'org_1' })
     expect(stored.orgId).toBe('org_1')
     expect(stored.kv).toBe('v1')
-    expect(parseWrappedKey(stored.dek).providerBlob).toHaveLength(60)
+    expect(parseWrappedKey(stored.dek).providerBlob).toHaveLength(73)
     for (const n of ['wrappedDek', 'keyVersion', 'tenantId']) expect(n in stored).toBe(false)
     const out = await rle.decryptRow(stored, { model: 'Document', tenantId: 'org_1' })
     expect(out.body).toBe('secret body')

@@ -11,6 +11,13 @@ keyProviderConformance('LocalKeyProvider', async () => ({
   provider: new LocalKeyProvider({ keys: { v1: K1, v2: K2, v1same: K1 }, activeVersion: 'v1' }),
 }))
 
+keyProviderConformance('LocalKeyProvider (tenant keys)', async () => {
+  const tenantKeyStore = new InMemoryTenantKeyStore()
+  const make = () => new LocalKeyProvider({ keys: { v1: K1, v2: K2, v1same: K1 }, activeVersion: 'v1', tenantKeyStore })
+  const provider = make()
+  return { provider, shredding: { shred: (t) => provider.shredTenant(t), anotherProcess: make } }
+})
+
 let kms: KmsDevServer
 beforeAll(async () => {
   kms = (await startKms()).server
@@ -19,9 +26,12 @@ afterAll(() => kms.stop())
 
 const awsKeys = { v1: 'alias/test-v1', v2: 'alias/test-v2', v1same: 'alias/test-v1' }
 
-keyProviderConformance('AwsKmsKeyProvider (hierarchical)', async () => ({
-  provider: awsProvider(kms, { mode: 'hierarchical', keys: awsKeys, tenantKeyStore: new InMemoryTenantKeyStore() }),
-}))
+keyProviderConformance('AwsKmsKeyProvider (hierarchical)', async () => {
+  const tenantKeyStore = new InMemoryTenantKeyStore()
+  const make = () => awsProvider(kms, { mode: 'hierarchical', keys: awsKeys, tenantKeyStore })
+  const provider = make()
+  return { provider, shredding: { shred: (t) => provider.shredTenant(t), anotherProcess: make } }
+})
 
 keyProviderConformance('AwsKmsKeyProvider (direct)', async () => ({
   provider: awsProvider(kms, { mode: 'direct', keys: awsKeys }),

@@ -1,22 +1,35 @@
-// LocalKeyProvider's synchronous paths (used by the read path's per-row loop) and its cached AAD
-// prefix: same bytes and errors as the asynchronous API, and never used for a subclass that
-// overrides unwrapDataKey or generateDataKey.
-import { createDecipheriv, hkdfSync } from 'node:crypto'
+// LocalKeyProvider's synchronous paths (generateDataKeySync / unwrapDataKeySync, used by the
+// per-row loops), its wrapping format and its cached AAD prefix: same bytes and errors as the
+// asynchronous API, never used for a subclass or instance that replaces the asynchronous method,
+// and data keys wrapped by earlier releases stay readable.
+import { createCipheriv, hkdfSync } from 'node:crypto'
 import { appendContext, encodeContext, encodeContextPrefix } from '../../../src/crypto/context'
+import { xaesKey, xaesOpen } from '../../../src/crypto/xaes'
 import { DecryptionError, KeyVersionError } from '../../../src/errors'
-import { LocalKeyProvider, syncGenerateOf, syncUnwrapOf } from '../../../src/keys/local'
+import { LocalKeyProvider } from '../../../src/keys/local'
 import type { BindingContext } from '../../../src/keys/provider'
+import { InMemoryTenantKeyStore } from '../../../src/keys/tenant-key-store'
 
 const MASTER = Buffer.alloc(32, 0x11)
 const provider = () => new LocalKeyProvider({ keys: { v1: MASTER, v2: Buffer.alloc(32, 0x22) }, activeVersion: 'v1' })
 
-// The wrap AAD as documented: the context plus keyVersion, encoded by encodeContext.
+// The documented format: 0x04 | nonce (24) | XAES-256-GCM(data key) with the context plus
+// keyVersion as AAD, under HKDF-SHA256(master, "rowcrypt/local-key-provider/wrap/xaes/v1").
 function unwrapByHand(wrapped: Uint8Array, version: string, context: BindingContext, master: Buffer): Buffer {
+  expect(wrapped).toHaveLength(73)
+  expect(wrapped[0]).toBe(0x04)
+  const kek = xaesKey(Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), Buffer.from('rowcrypt/local-key-provider/wrap/xaes/v1'), 32)))
+  return xaesOpen(kek, wrapped.subarray(1, 25), wrapped.subarray(25), encodeContext({ ...context, keyVersion: version }))
+}
+
+// How earlier releases wrapped: IV (12) | AES-256-GCM(data key) | tag, under HKDF(master, ".../wrap/v1").
+function wrapLegacy(dataKey: Buffer, version: string, context: BindingContext, master: Buffer): Buffer {
   const kek = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), Buffer.from('rowcrypt/local-key-provider/wrap/v1'), 32))
-  const d = createDecipheriv('aes-256-gcm', kek, wrapped.subarray(0, 12))
-  d.setAAD(encodeContext({ ...context, keyVersion: version }))
-  d.setAuthTag(wrapped.subarray(44))
-  return Buffer.concat([d.update(wrapped.subarray(12, 44)), d.final()])
+  const iv = Buffer.alloc(12, 5)
+  const c = createCipheriv('aes-256-gcm', kek, iv)
+  c.setAAD(encodeContext({ ...context, keyVersion: version }))
+  const ct = Buffer.concat([c.update(dataKey), c.final()])
+  return Buffer.concat([iv, ct, c.getAuthTag()])
 }
 
 describe('appendContext', () => {
@@ -44,30 +57,42 @@ describe('LocalKeyProvider synchronous paths', () => {
     { purpose: 'row-dek', model: 'Customer', tenantId: 't1', rowId: 'r-1', extra: 'x' }, // not the fast path
   ]
 
-  it.each(contexts.map((c) => [JSON.stringify(c), c] as const))('wraps with the documented AAD and unwraps the same key synchronously (%s)', async (_, context) => {
+  it.each(contexts.map((c) => [JSON.stringify(c), c] as const))('wraps in the documented format and unwraps the same key synchronously (%s)', async (_, context) => {
     const p = provider()
-    const unwrap = syncUnwrapOf(p)!
-    const generate = syncGenerateOf(p)!
-    for (const dk of [await p.generateDataKey(context), generate(context)!]) {
+    for (const dk of [await p.generateDataKey(context), p.generateDataKeySync(context)!]) {
       expect(dk.keyVersion).toBe('v1')
       expect(unwrapByHand(dk.wrappedKey, 'v1', context, MASTER).equals(Buffer.from(dk.plaintextKey))).toBe(true)
-      expect(Buffer.from(unwrap(dk.wrappedKey, 'v1', context)!).equals(Buffer.from(dk.plaintextKey))).toBe(true)
+      expect(Buffer.from(p.unwrapDataKeySync(dk.wrappedKey, 'v1', context)!).equals(Buffer.from(dk.plaintextKey))).toBe(true)
       expect(Buffer.from(await p.unwrapDataKey(dk.wrappedKey, 'v1', context)).equals(Buffer.from(dk.plaintextKey))).toBe(true)
     }
   })
 
   it('fails like unwrapDataKey: another tenant, row or version', async () => {
     const p = provider()
-    const unwrap = syncUnwrapOf(p)!
     const context = { purpose: 'row-dek', model: 'Customer', tenantId: 't1', rowId: 'r-1' }
     const dk = await p.generateDataKey(context)
-    expect(() => unwrap(dk.wrappedKey, 'v1', { ...context, tenantId: 't2' })).toThrow(DecryptionError)
-    expect(() => unwrap(dk.wrappedKey, 'v1', { ...context, rowId: 'r-2' })).toThrow(DecryptionError)
-    expect(() => unwrap(dk.wrappedKey, 'v2', context)).toThrow(DecryptionError)
-    expect(() => unwrap(dk.wrappedKey, 'v9', context)).toThrow(KeyVersionError)
+    expect(() => p.unwrapDataKeySync(dk.wrappedKey, 'v1', { ...context, tenantId: 't2' })).toThrow(DecryptionError)
+    expect(() => p.unwrapDataKeySync(dk.wrappedKey, 'v1', { ...context, rowId: 'r-2' })).toThrow(DecryptionError)
+    expect(() => p.unwrapDataKeySync(dk.wrappedKey, 'v2', context)).toThrow(DecryptionError)
+    expect(() => p.unwrapDataKeySync(dk.wrappedKey, 'v9', context)).toThrow(KeyVersionError)
+    expect(() => p.unwrapDataKeySync(dk.wrappedKey.subarray(0, 72), 'v1', context)).toThrow(DecryptionError)
   })
 
-  it('is not used for other providers or for a subclass that overrides unwrap or generate', () => {
+  it('reads data keys wrapped by earlier releases, and re-wrapping moves them to the current format', async () => {
+    const p = provider()
+    const context = { purpose: 'row-dek', model: 'Customer', tenantId: 't1', rowId: 'r-1' }
+    const dataKey = Buffer.alloc(32, 0x42)
+    const legacy = wrapLegacy(dataKey, 'v1', context, MASTER)
+    expect(Buffer.from(p.unwrapDataKeySync(legacy, 'v1', context)!).equals(dataKey)).toBe(true)
+    expect(Buffer.from(await p.unwrapDataKey(legacy, 'v1', context)).equals(dataKey)).toBe(true)
+    await expect(p.unwrapDataKey(legacy, 'v1', { ...context, rowId: 'r-2' })).rejects.toBeInstanceOf(DecryptionError)
+    const moved = await p.rewrapDataKey(legacy, 'v1', 'v2', context)
+    expect(moved.keyVersion).toBe('v2')
+    expect(moved.wrappedKey).toHaveLength(73)
+    expect(unwrapByHand(moved.wrappedKey, 'v2', context, Buffer.alloc(32, 0x22)).equals(dataKey)).toBe(true)
+  })
+
+  it('is not used for a subclass that overrides unwrap or generate', async () => {
     class Counting extends LocalKeyProvider {
       calls = 0
       override async unwrapDataKey(w: Uint8Array, v: string, c: BindingContext) {
@@ -81,27 +106,41 @@ describe('LocalKeyProvider synchronous paths', () => {
       }
     }
     const options = { keys: { v1: MASTER }, activeVersion: 'v1' }
-    expect(syncUnwrapOf(new Counting(options))).toBeUndefined()
-    expect(syncGenerateOf(new Counting(options))).toBeDefined()
-    expect(syncGenerateOf(new Generating(options))).toBeUndefined()
-    const other = { activeKeyVersion: 'v1', generateDataKey: provider().generateDataKey, wrapDataKey: provider().wrapDataKey, unwrapDataKey: provider().unwrapDataKey }
-    expect(syncUnwrapOf(other)).toBeUndefined()
+    const context = { purpose: 'row-dek', model: 'Customer', tenantId: 't1' }
+    const counting = new Counting(options)
+    const dk = await counting.generateDataKey(context)
+    expect(counting.unwrapDataKeySync(dk.wrappedKey, 'v1', context)).toBeUndefined()
+    expect(counting.generateDataKeySync(context)).toBeDefined()
+    expect(new Generating(options).generateDataKeySync(context)).toBeUndefined()
   })
 
-  it('steps aside when a method is replaced on the instance after it was taken (an audit hook must run)', async () => {
+  it('steps aside when a method is replaced on the instance (an audit hook must run)', async () => {
     const p = provider()
-    const unwrap = syncUnwrapOf(p)!
-    const generate = syncGenerateOf(p)!
     const context = { purpose: 'row-dek', model: 'Customer', tenantId: 't1' }
     const dk = await p.generateDataKey(context)
-    expect(unwrap(dk.wrappedKey, 'v1', context)).toBeDefined()
+    expect(p.unwrapDataKeySync(dk.wrappedKey, 'v1', context)).toBeDefined()
     p.unwrapDataKey = async () => {
       throw new Error('hooked')
     }
     p.generateDataKey = async () => {
       throw new Error('hooked')
     }
-    expect(unwrap(dk.wrappedKey, 'v1', context)).toBeUndefined()
-    expect(generate(context)).toBeUndefined()
+    expect(p.unwrapDataKeySync(dk.wrappedKey, 'v1', context)).toBeUndefined()
+    expect(p.generateDataKeySync(context)).toBeUndefined()
+  })
+
+  it('with tenant keys: answers synchronously once the tenant key is cached, and never after a shred', async () => {
+    const p = new LocalKeyProvider({ keys: { v1: MASTER }, activeVersion: 'v1', tenantKeyStore: new InMemoryTenantKeyStore() })
+    const context = { purpose: 'row-dek', model: 'Customer', tenantId: 't1' }
+    expect(p.generateDataKeySync(context)).toBeUndefined()
+    const dk = await p.generateDataKey(context)
+    expect(dk.wrappedKey[0]).toBe(0x05)
+    const again = p.generateDataKeySync(context)!
+    expect(Buffer.from(p.unwrapDataKeySync(again.wrappedKey, 'v1', context)!).equals(Buffer.from(again.plaintextKey))).toBe(true)
+    expect(Buffer.from(p.unwrapDataKeySync(dk.wrappedKey, 'v1', context)!).equals(Buffer.from(dk.plaintextKey))).toBe(true)
+    expect(p.unwrapDataKeySync(dk.wrappedKey, 'v1', { ...context, tenantId: 't2' })).toBeUndefined() // t2's key is not cached
+    await p.shredTenant('t1')
+    expect(() => p.unwrapDataKeySync(dk.wrappedKey, 'v1', context)).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_TENANT_SHREDDED' }))
+    expect(() => p.generateDataKeySync(context)).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_TENANT_SHREDDED' }))
   })
 })

@@ -175,7 +175,7 @@ describe('LocalKeyProvider: wrapping', () => {
     expect(a.plaintextKey).toHaveLength(32)
     expect(Buffer.from(a.plaintextKey).equals(Buffer.from(b.plaintextKey))).toBe(false)
     expect(a.wrappedKey).toBeInstanceOf(Uint8Array)
-    expect(a.wrappedKey).toHaveLength(12 + 32 + 16)
+    expect(a.wrappedKey).toHaveLength(1 + 24 + 32 + 16)
     expect(Buffer.from(a.wrappedKey).includes(Buffer.from(a.plaintextKey))).toBe(false)
     expect(Buffer.from(await p.unwrapDataKey(a.wrappedKey, 'v1', ctx)).equals(Buffer.from(a.plaintextKey))).toBe(true)
   })

@@ -1,0 +1,96 @@
+// XAES-256-GCM (C2SP, https://c2sp.org/XAES-256-GCM): AES-256-GCM with a 192-bit nonce. Each nonce
+// derives its own AES-256-GCM key from the main key with two AES block operations (a NIST SP
+// 800-108r1 counter-mode KDF with CMAC-AES-256), so one main key can seal an unbounded number of
+// messages under random nonces, where plain AES-GCM with random 96-bit IVs must stop near 2^32.
+// rowcrypt wraps data keys with it: a wrap costs two AES blocks and one small GCM message.
+import { createCipheriv } from 'node:crypto'
+import { AuthenticationFailure, IV_BYTES, KEY_BYTES, TAG_BYTES, open, randomNonce, seal, zero } from './aes-gcm'
+
+export const XAES_NONCE_BYTES = 24
+
+/** A main key with its CMAC subkey K1 precomputed (it depends only on the key). */
+export interface XaesKey {
+  readonly key: Buffer
+  readonly k1: Buffer
+}
+
+/**
+ * Prepares `key` (32 bytes, copied) for XAES-256-GCM. Keep the result for the key's lifetime and
+ * {@link destroyXaesKey} it when done.
+ */
+export function xaesKey(key: Uint8Array): XaesKey {
+  if (key.length !== KEY_BYTES) throw new RangeError('XAES-256-GCM needs a 32-byte key')
+  const k = Buffer.from(key)
+  // L = AES-256_K(0^128); K1 = L doubled in GF(2^128), as in CMAC.
+  const l = ecb(k, Buffer.alloc(16))
+  const k1 = Buffer.alloc(16)
+  let carry = 0
+  for (let i = 15; i >= 0; i--) {
+    const b = l[i] as number
+    k1[i] = ((b << 1) | carry) & 0xff
+    carry = b >>> 7
+  }
+  if (carry === 1) k1[15] = (k1[15] as number) ^ 0x87
+  zero(l)
+  return { key: k, k1 }
+}
+
+/** Overwrites a prepared key. */
+export function destroyXaesKey(k: XaesKey): void {
+  zero(k.key, k.k1)
+}
+
+/** A fresh random 192-bit nonce. */
+export function xaesNonce(): Buffer {
+  return randomNonce(XAES_NONCE_BYTES)
+}
+
+/**
+ * Seals `plaintext` with `aad` under `k` and the 24-byte `nonce`; returns `ciphertext | tag`.
+ * The nonce is a parameter so that known-answer vectors can be reproduced; callers pass a fresh one.
+ */
+export function xaesSeal(k: XaesKey, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+  const derived = deriveKey(k, nonce)
+  try {
+    const { ciphertext, tag } = seal(derived, nonce.subarray(12, 12 + IV_BYTES), plaintext, aad)
+    return Buffer.concat([ciphertext, tag])
+  } finally {
+    zero(derived)
+  }
+}
+
+/** Opens `ciphertext | tag`; any failure is an `AuthenticationFailure`. */
+export function xaesOpen(k: XaesKey, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer {
+  if (sealed.length < TAG_BYTES) throw new AuthenticationFailure()
+  const derived = deriveKey(k, nonce)
+  try {
+    return open(derived, nonce.subarray(12, 12 + IV_BYTES), sealed.subarray(0, sealed.length - TAG_BYTES), sealed.subarray(sealed.length - TAG_BYTES), aad)
+  } finally {
+    zero(derived)
+  }
+}
+
+// K_x = AES-256_K(M1 ^ K1) | AES-256_K(M2 ^ K1), with M_i = 0x00 | i | 'X' | 0x00 | N[:12].
+function deriveKey(k: XaesKey, nonce: Uint8Array): Buffer {
+  if (nonce.length !== XAES_NONCE_BYTES) throw new RangeError('XAES-256-GCM needs a 24-byte nonce')
+  const m = Buffer.alloc(32)
+  for (const [at, counter] of [
+    [0, 1],
+    [16, 2],
+  ] as const) {
+    m[at + 1] = counter
+    m[at + 2] = 0x58
+    m.set(nonce.subarray(0, 12), at + 4)
+    for (let i = 0; i < 16; i++) m[at + i] = (m[at + i] as number) ^ (k.k1[i] as number)
+  }
+  return ecb(k.key, m)
+}
+
+// AES-256 on whole blocks, no padding: the block cipher itself.
+function ecb(key: Buffer, blocks: Buffer): Buffer {
+  const c = createCipheriv('aes-256-ecb', key, null)
+  c.setAutoPadding(false)
+  const out = c.update(blocks)
+  c.final()
+  return out
+}
