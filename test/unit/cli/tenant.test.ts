@@ -117,7 +117,7 @@ describe('rowcrypt tenant shred', () => {
   it('a provider that cannot shred is a configuration error (exit 2); a failing one exits 1; each one line with the code', async () => {
     const local = harness({ provider: { generateDataKey: async () => undefined } })
     expect(await tenantCommand(['shred', '--tenant', 'acme', '--yes'], local.io)).toBe(2)
-    expect(local.err()).toMatch(/^rowcrypt tenant shred: the key provider in .* cannot shred tenants \(AwsKmsKeyProvider can\) \(ERR_ROWCRYPT_CONFIG\)\n$/)
+    expect(local.err()).toMatch(/^rowcrypt tenant shred: the key provider in .* cannot shred tenants \(AwsKmsKeyProvider and LocalKeyProvider with a tenantKeyStore can\) \(ERR_ROWCRYPT_CONFIG\)\n$/)
     expect(local.disconnects).toEqual([1])
     const down = harness({ provider: { shredTenant: async () => Promise.reject(new KmsUnavailableError('KMS DescribeKey failed')) } })
     expect(await tenantCommand(['shred', '--tenant', 'acme', '--yes'], down.io)).toBe(1)
