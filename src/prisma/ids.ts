@@ -3,7 +3,7 @@
 // makes them itself before the insert, so the row's id is known when its key is made and can be bound
 // into the key's context. Randomness comes from node:crypto; nothing runs at import time (per-process
 // state such as cuid fingerprints is made on first use).
-import { createHash, randomBytes, randomInt, randomUUID } from 'node:crypto'
+import { createHash, randomFillSync, randomInt, randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 
 /** @internal An id maker for a field's default function, or undefined when rowcrypt does not reproduce it. */
@@ -27,6 +27,23 @@ export function idGenerator(name: string | undefined, args: readonly unknown[] =
   }
 }
 
+// Random bytes from a pool filled a few kilobytes at a time (as the nanoid package does): one
+// small randomBytes call costs more than the whole id. Ids are not secrets; each slice is used at
+// once and never handed out twice.
+const POOL_SIZE = 4096
+let pool: Buffer | undefined
+let poolOffset = POOL_SIZE
+
+function random(size: number): Buffer {
+  pool ??= Buffer.allocUnsafe(POOL_SIZE)
+  if (poolOffset + size > POOL_SIZE) {
+    randomFillSync(pool)
+    poolOffset = 0
+  }
+  poolOffset += size
+  return pool.subarray(poolOffset - size, poolOffset)
+}
+
 // UUID v7 as the `uuid` package (Prisma's) makes it: 48-bit milliseconds, then a 32-bit sequence
 // seeded at random each new millisecond and incremented within one, so ids made by one process
 // sort in the order they were made, even when the clock stands still or steps back.
@@ -34,7 +51,7 @@ const v7 = { msecs: -Infinity, seq: 0 }
 
 /** @internal A UUID v7, monotonic within the process, as Prisma's `uuid(7)`. */
 export function uuidV7(): string {
-  const r = randomBytes(16)
+  const r = random(16)
   const now = Date.now()
   if (now > v7.msecs) {
     v7.seq = ((r[6] as number) << 23) | ((r[7] as number) << 16) | ((r[8] as number) << 8) | (r[9] as number)
@@ -122,7 +139,7 @@ export function ulid(): string {
     out = CROCKFORD[time % 32]! + out
     time = Math.floor(time / 32)
   }
-  for (const byte of randomBytes(16)) out += CROCKFORD[byte & 31]!
+  for (const byte of random(16)) out += CROCKFORD[byte & 31]!
   return out
 }
 
@@ -134,6 +151,6 @@ const NANOID_LENGTH = 21
 /** @internal A Nano ID of `size` characters, as Prisma's `nanoid(size)`. */
 export function nanoid(size: number): string {
   let out = ''
-  for (const byte of randomBytes(size)) out += NANOID_ALPHABET[byte & 63]!
+  for (const byte of random(size)) out += NANOID_ALPHABET[byte & 63]!
   return out
 }
