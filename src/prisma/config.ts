@@ -564,7 +564,7 @@ function reachability(manifest: Manifest, scoped: Set<string>): Set<string> {
 // the insert, and only rows whose create supplies it are bound.
 function bindingOf(model: ManifestModel, idField: string | undefined): { binding: RowBinding; makeId: (() => string) | undefined; why: string } {
   if (idField === undefined) {
-    const why = model.primaryKey.length > 1 ? `a composite primary key (${model.primaryKey.join(', ')})` : 'no single-column primary key'
+    const why = model.primaryKey.length > 1 ? `it has a composite primary key (${model.primaryKey.join(', ')})` : 'it has no single-column primary key'
     return { binding: 'unbound', makeId: undefined, why }
   }
   const f = own(model.fields, idField)!
@@ -572,5 +572,5 @@ function bindingOf(model: ManifestModel, idField: string | undefined): { binding
   const makeId = f.type === 'String' ? idGenerator(f.default, f.defaultArgs) : undefined
   if (makeId !== undefined) return { binding: 'generated', makeId, why: '' }
   const args = (f.defaultArgs ?? []).map((a) => JSON.stringify(a)).join(', ')
-  return { binding: 'unbound', makeId: undefined, why: `its id ${idField} is @default(${f.default}(${args})), known only after the insert` }
+  return { binding: 'unbound', makeId: undefined, why: `its id field ${idField} is @default(${f.default}(${args})), known only after the insert` }
 }
