@@ -3,7 +3,7 @@
 // is private and may change without notice.
 export { rowcrypt } from './prisma/extension'
 export { defineModels } from './prisma/config'
-export type { RowcryptOptions, RowcryptModelConfig, RowcryptModels, RowcryptViewConfig } from './prisma/config'
+export type { RowBinding, RowcryptOptions, RowcryptModelConfig, RowcryptModels, RowcryptViewConfig } from './prisma/config'
 export type { Manifest, ManifestModel, ManifestField } from './prisma/manifest'
 export { withTenant, currentTenant, unsafeBypassTenantScope } from './tenant/context'
 export { RowLevelEncryption } from './fields/row'

@@ -1,13 +1,13 @@
 // Options of rowcrypt(), typed against the generated manifest and validated against it once at
 // setup. The result is a per-model table, so the query path only does map lookups.
-import { randomBytes, randomUUID } from 'node:crypto'
 import { ConfigError } from '../errors'
 import type { BlindIndexOptions } from '../fields/blind-index'
 import type { FieldStorage } from '../fields/storage'
 import { buildModelSpec, type FieldDeclaration, type FieldSpec, type MigratingOptions, type ModelSpec, type SidecarColumns } from '../fields/spec'
 import type { KeyProvider } from '../keys/provider'
 import type { RowcryptObserver } from '../metrics/observer'
-import type { Manifest, ManifestField, ManifestModel } from './manifest'
+import { idGenerator } from './ids'
+import type { Manifest, ManifestModel } from './manifest'
 import type { RlsOptions } from './rls'
 
 type FieldsOf<MM> = MM extends { fields: infer F } ? F : never
@@ -45,7 +45,29 @@ export interface RowcryptModelConfig<MM = ManifestModel> {
    * legacy row while this is on: remove it once `encryptExistingRows` has finished.
    */
   migrating?: false | MigratingOptions
+  /**
+   * Refuse, at `rowcrypt()`, this model when its rows cannot all be bound to their id; overrides
+   * the top-level {@link RowcryptOptions.requireRowBinding} for this model (`false` exempts it).
+   */
+  requireRowBinding?: boolean
 }
+
+/**
+ * How the rows of a model with encrypted fields are bound to their primary key (the id is part of
+ * the data key's binding context, so one row's encrypted columns copied onto another row fail to
+ * decrypt there). `'generated'`: rowcrypt makes the id before the insert, exactly as Prisma would
+ * (`uuid()`, `uuid(7)`, `cuid()`, `cuid(2)`, `ulid()`, `nanoid()`, `nanoid(n)`), unless the create
+ * gives one: every row is bound. `'supplied'`: the id has no default, so every create gives it:
+ * every row is bound. `'unbound'`: the id is known only after the insert (`autoincrement()`,
+ * `dbgenerated(...)`, `sequence()`) or is not a single column: only rows whose create gives the
+ * id are bound.
+ *
+ * @example
+ * ```ts
+ * if (prisma.$rowcrypt().models.User?.rowBinding === 'unbound') console.warn('User rows are not bound to their id')
+ * ```
+ */
+export type RowBinding = 'generated' | 'supplied' | 'unbound'
 
 /**
  * Options of {@link rowcrypt}.
@@ -102,6 +124,14 @@ export interface RowcryptOptions<M extends Manifest = Manifest> {
    * or `rowcrypt()` refuses the configuration: an undeclared view would read other tenants' rows.
    */
   unscopedViews?: ReadonlyArray<keyof M['models'] & string>
+  /**
+   * Refuse (`ConfigError`, at `rowcrypt()`) every model with encrypted fields whose rows cannot all
+   * be bound to their id: an id known only after the insert (`autoincrement()`, `dbgenerated(...)`,
+   * `sequence()`), a composite primary key or none (see {@link RowBinding}). A model's own
+   * `requireRowBinding` overrides this. With it, a create that leaves such a model's id to the
+   * database is refused too. Off by default.
+   */
+  requireRowBinding?: boolean
 }
 
 /** The `models` option of {@link rowcrypt} for the schema of manifest `M`. */
@@ -183,6 +213,10 @@ export interface ModelInfo {
   readonly reachesScoped: boolean
   /** Makes a primary key for creates that omit it, when the schema default is one we can reproduce. */
   readonly makeId: (() => string) | undefined
+  /** For a model with encrypted fields: how its rows are bound to their id. */
+  readonly rowBinding: RowBinding | undefined
+  /** A create whose row would not be bound to its id is refused (`requireRowBinding`). */
+  readonly requireRowBinding: boolean
   /**
    * Searchable fields whose index column is unique (alone or with the tenant column): the key of
    * Prisma's unique input (`emailIndex` or `tenantId_emailIndex`) and its fields.
@@ -239,7 +273,9 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
   if (options.models === null || typeof options.models !== 'object' || Object.keys(options.models).length === 0) {
     throw new ConfigError('rowcrypt(): "models" must name at least one model')
   }
+  const requireAll = optionalBoolean(options.requireRowBinding, 'rowcrypt(): requireRowBinding')
   const specs = new Map<string, ModelSpec>()
+  const bindings = new Map<string, { binding: RowBinding; makeId: (() => string) | undefined; required: boolean }>()
   const tenantColumns = new Map<string, string>()
   for (const [name, config] of Object.entries(options.models)) {
     if (config === undefined) continue
@@ -268,6 +304,14 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
       }
     }
     refuseForeignKeyColumns(name, model, [c.tenantId, idField])
+    const { why, ...binding } = bindingOf(model, idField)
+    const required = optionalBoolean(declared.requireRowBinding, `rowcrypt(): model ${name}: requireRowBinding`) ?? requireAll ?? false
+    if (required && binding.binding === 'unbound') {
+      throw new ConfigError(
+        `rowcrypt(): model ${name} requires row binding, but ${why}, so its rows cannot be bound to their id: give it a single String id with @default(uuid(7)), @default(cuid(2)) (or uuid, cuid, ulid, nanoid), or no default and supply ids, or set requireRowBinding: false for ${name}`,
+      )
+    }
+    bindings.set(name, { ...binding, required })
     specs.set(name, spec)
     tenantColumns.set(name, c.tenantId)
   }
@@ -306,7 +350,9 @@ export function buildModelTable(options: RowcryptOptions): Map<string, ModelInfo
       compounds: compoundsOf(model),
       uniqueFields: new Set([...(model.primaryKey.length === 1 ? model.primaryKey : []), ...(model.uniques ?? []).filter((u) => u.fields.length === 1).map((u) => u.fields[0]!)]),
       reachesScoped: reaches.has(name),
-      makeId: spec?.idField !== undefined ? idMaker(own(model.fields, spec.idField)) : undefined,
+      makeId: bindings.get(name)?.makeId,
+      rowBinding: bindings.get(name)?.binding,
+      requireRowBinding: bindings.get(name)?.required ?? false,
       indexUniques: spec === undefined ? new Map() : indexUniques(spec, model),
       plan: modelPlan(spec ?? (view === undefined ? undefined : specs.get(view)), tenantColumn, idField, relations, tenantColumns, model),
     })
@@ -358,6 +404,7 @@ function scopeOnly(name: string, model: ManifestModel, config: RowcryptModelConf
     if (config.columns?.[option] !== undefined) throw new ConfigError(`rowcrypt(): model ${name} has no encrypted fields, so it has no ${option} column`)
   }
   if (config.migrating !== undefined && config.migrating !== false) throw new ConfigError(`rowcrypt(): model ${name} has no encrypted fields, so migrating does not apply`)
+  if (config.requireRowBinding === true) throw new ConfigError(`rowcrypt(): model ${name} has no encrypted fields, so requireRowBinding does not apply`)
   const col = config.columns?.tenantId ?? 'tenantId'
   checkColumn(name, model, col, 'String', `tenant column ${col}`)
   refuseForeignKeyColumns(name, model, [col])
@@ -484,6 +531,11 @@ function checkColumn(model: string, m: ManifestModel, field: string, type: 'Stri
   if (f.isId) throw new ConfigError(`rowcrypt(): model ${model}: ${what} cannot be the primary key`)
 }
 
+function optionalBoolean(value: unknown, what: string): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') throw new ConfigError(`${what} must be true or false`)
+  return value
+}
+
 // Own properties only: a model or field named `constructor` must not resolve through Object.prototype.
 function own<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
   return Object.hasOwn(record, key) ? record[key] : undefined
@@ -506,22 +558,19 @@ function reachability(manifest: Manifest, scoped: Set<string>): Set<string> {
   return out
 }
 
-// We generate ids only where we reproduce Prisma's own default exactly (uuid v4 and v7), so the
-// id is known before the write and can be bound into the row's key context.
-function idMaker(f: ManifestField | undefined): (() => string) | undefined {
-  if (f === undefined || f.type !== 'String' || f.default !== 'uuid') return undefined
-  const version = f.defaultArgs?.[0] ?? 4
-  if (version === 4) return randomUUID
-  if (version === 7) return uuidV7
-  return undefined
-}
-
-function uuidV7(): string {
-  const b = randomBytes(16)
-  const ms = BigInt(Date.now())
-  for (let i = 0; i < 6; i++) b[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn)
-  b[6] = ((b[6] as number) & 0x0f) | 0x70
-  b[8] = ((b[8] as number) & 0x3f) | 0x80
-  const h = b.toString('hex')
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+// Which of a scoped model's rows are bound to their id, from the id's default: rowcrypt makes the
+// ids whose default it reproduces exactly (ids.ts); an id without a default is supplied by every
+// create; any other id (autoincrement, dbgenerated, sequence, a composite key) is known only after
+// the insert, and only rows whose create supplies it are bound.
+function bindingOf(model: ManifestModel, idField: string | undefined): { binding: RowBinding; makeId: (() => string) | undefined; why: string } {
+  if (idField === undefined) {
+    const why = model.primaryKey.length > 1 ? `it has a composite primary key (${model.primaryKey.join(', ')})` : 'it has no single-column primary key'
+    return { binding: 'unbound', makeId: undefined, why }
+  }
+  const f = own(model.fields, idField)!
+  if (f.default === undefined) return { binding: 'supplied', makeId: undefined, why: '' }
+  const makeId = f.type === 'String' ? idGenerator(f.default, f.defaultArgs) : undefined
+  if (makeId !== undefined) return { binding: 'generated', makeId, why: '' }
+  const args = (f.defaultArgs ?? []).map((a) => JSON.stringify(a)).join(', ')
+  return { binding: 'unbound', makeId: undefined, why: `its id field ${idField} is @default(${f.default}(${args})), known only after the insert` }
 }

@@ -7,7 +7,7 @@ import { RowLevelEncryption } from '../fields/row'
 import { newCallStats, notify, outcomeOf, type CallStats, type RowcryptObserver } from '../metrics/observer'
 import { currentScope } from '../tenant/context'
 import type { ModelSpec, SidecarColumns } from '../fields/spec'
-import { buildModelTable, type RowcryptOptions } from './config'
+import { buildModelTable, type RowBinding, type RowcryptOptions } from './config'
 import {
   assertCanonicalTenantId,
   checkTenantCollations,
@@ -169,7 +169,8 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
     // Rotation, verify and status also reach the core and the manifest, under a symbol (internals.ts).
     const internals: RowcryptInternals = { core, schema: options.schema }
     const describe = {
-      $rowcrypt: (): RowcryptDescription => Object.defineProperty({ models: Object.fromEntries(specs.map((s) => [s.name, describeSpec(s)])) }, ROWCRYPT_INTERNALS, { value: internals }),
+      $rowcrypt: (): RowcryptDescription =>
+        Object.defineProperty({ models: Object.fromEntries(specs.map((s) => [s.name, describeSpec(s, table.get(s.name)?.rowBinding ?? 'unbound')])) }, ROWCRYPT_INTERNALS, { value: internals }),
     }
     return (scoped as unknown as typeof client).$extends({ name: 'rowcrypt-transactions', client: { ...transactionOverride, ...describe } })
   })
@@ -279,12 +280,22 @@ function rlsPinning(settings: RlsSettings, base: AnyClient, transactions: AsyncL
 
 /** What `prisma.$rowcrypt()` returns: the configuration of the scoped models, without keys. */
 export interface RowcryptDescription {
-  models: Record<string, { fields: Array<{ name: string; type: string; index?: { column: string; bits: number } }>; columns: SidecarColumns; idField: string | undefined; migrating: boolean }>
+  models: Record<
+    string,
+    {
+      fields: Array<{ name: string; type: string; index?: { column: string; bits: number } }>
+      columns: SidecarColumns
+      idField: string | undefined
+      migrating: boolean
+      /** Whether the model's rows are bound to their id, and why. */
+      rowBinding: RowBinding
+    }
+  >
 }
 
-function describeSpec(s: ModelSpec): RowcryptDescription['models'][string] {
+function describeSpec(s: ModelSpec, rowBinding: RowBinding): RowcryptDescription['models'][string] {
   const fields = [...s.fields.values()].map((f) => ({ name: f.name, type: f.type, ...(f.index !== undefined ? { index: { column: f.index.column, bits: f.index.bits } } : {}) }))
-  return { fields, columns: { ...s.columns }, idField: s.idField, migrating: s.migrating }
+  return { fields, columns: { ...s.columns }, idField: s.idField, migrating: s.migrating, rowBinding }
 }
 
 function redactError(e: unknown): never {

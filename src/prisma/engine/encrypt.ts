@@ -22,8 +22,12 @@ export async function encryptNew(engine: Engine, info: ModelInfo, data: Obj, sco
     rowId = info.makeId()
     out[spec.idField!] = rowId
   }
-  await indexInto(engine, spec, tenantId!, data, out, scope)
   const rowLabel = rowId === undefined || rowId === null ? undefined : String(rowId)
+  if (rowLabel === undefined && info.requireRowBinding) {
+    // An id left to the database (a static default the schema gives) is known only after the insert.
+    throw new UnsupportedQueryError(`model ${info.name} requires row binding: a create must give its id${spec.idField === undefined ? '' : ` (data.${spec.idField})`}`)
+  }
+  await indexInto(engine, spec, tenantId!, data, out, scope)
   const key = engine.rle.newRowKeySync(spec, tenantId!, rowLabel) ?? (await engine.rle.newRowKey(spec, tenantId!, rowLabel))
   try {
     key.encryptInto(out, data, true)

@@ -34,7 +34,7 @@ describe('buildModelTable: a valid configuration', () => {
   const table = build(GOOD_MODELS)
 
   it('has every model of the schema, with specs only for the configured ones', () => {
-    expect([...table.keys()].sort()).toEqual(['Customer', 'Document', 'Invoice', 'Post', 'RowcryptTenantKey', 'Team', 'User'])
+    expect([...table.keys()].sort()).toEqual(['Customer', 'Document', 'IdCuid', 'IdCuid2', 'IdNanoid', 'IdNanoid10', 'IdUlid', 'IdUuid7', 'Invoice', 'Post', 'RowcryptTenantKey', 'Team', 'User'])
     expect(table.get('Team')?.spec).toBeUndefined()
     const user = table.get('User')?.spec
     expect([...(user?.fields.keys() ?? [])]).toEqual(['email', 'ssn', 'notes', 'prefs', 'avatar'])
@@ -234,6 +234,88 @@ describe('buildModelTable: migrating mode', () => {
     const spec = build({ User: { fields: ['email'], migrating: { legacyIds } } }).get('User')!.spec!
     expect(spec).toMatchObject({ migrating: true, idField: 'id' })
     expect(spec.legacyIds).toBe(legacyIds)
+  })
+})
+
+describe('buildModelTable: row binding (requireRowBinding)', () => {
+  const ID_MODELS = Object.fromEntries(['IdCuid', 'IdCuid2', 'IdUlid', 'IdNanoid', 'IdNanoid10', 'IdUuid7'].map((m) => [m, { fields: ['secret', 'note'] }]))
+  const field = (type: string, extra: Record<string, unknown> = {}) => ({ kind: 'scalar' as const, type, isList: false, isRequired: true, isId: false, ...extra })
+  // One scoped model, its id as `id` (or a composite key), for the id kinds the test schema cannot hold on every database.
+  const oneModel = (id: Record<string, unknown> | undefined, primaryKey = ['id']): Manifest => ({
+    version: 1,
+    provider: 'postgresql',
+    models: {
+      Thing: {
+        primaryKey,
+        fields: {
+          ...(id === undefined ? { a: field('String'), b: field('Int') } : { id: field('String', { isId: true, ...id }) }),
+          secret: field('String'),
+          wrappedDek: field('Bytes', { isRequired: false }),
+          keyVersion: field('String', { isRequired: false }),
+          tenantId: field('String'),
+        },
+      },
+    },
+  })
+  const thing = (schema: Manifest, extra: Record<string, unknown> = {}) => buildModelTable({ schema, keyProvider, models: { Thing: { fields: ['secret'] } }, ...extra } as unknown as RowcryptOptions)
+
+  it('tells each model with encrypted fields how its rows are bound', () => {
+    const t = build({ ...GOOD_MODELS, ...ID_MODELS, Team: undefined })
+    expect(Object.fromEntries([...t.values()].filter((m) => m.spec !== undefined).map((m) => [m.name, m.rowBinding]))).toEqual({
+      User: 'unbound', // autoincrement
+      Post: 'generated',
+      Document: 'supplied',
+      IdCuid: 'generated',
+      IdCuid2: 'generated',
+      IdUlid: 'generated',
+      IdNanoid: 'generated',
+      IdNanoid10: 'generated',
+      IdUuid7: 'generated',
+    })
+    expect(t.get('IdNanoid10')?.makeId?.()).toMatch(/^[A-Za-z0-9_-]{10}$/)
+    expect(t.get('IdCuid2')?.makeId?.()).toMatch(/^[a-z][0-9a-z]{23}$/)
+    expect(t.get('Team')?.rowBinding).toBeUndefined()
+    expect(t.get('Post')?.requireRowBinding).toBe(false)
+  })
+
+  it('accepts every model whose rows are all bound: generated and supplied ids', () => {
+    const t = build({ Post: { fields: ['title'] }, Document: { fields: ['body'], columns: { tenantId: 'orgId' } }, ...ID_MODELS, Team: undefined }, { requireRowBinding: true })
+    expect([...t.values()].filter((m) => m.requireRowBinding).map((m) => m.name)).toEqual(['Post', 'Document', 'IdCuid', 'IdCuid2', 'IdUlid', 'IdNanoid', 'IdNanoid10', 'IdUuid7'])
+    expect(thing(oneModel({}), { requireRowBinding: true }).get('Thing')?.rowBinding).toBe('supplied')
+    expect(thing(oneModel({ default: 'uuid', defaultArgs: [] }), { requireRowBinding: true }).get('Thing')?.rowBinding).toBe('generated')
+  })
+
+  it('refuses an autoincrement id, naming the model and the fix', () => {
+    const e = configError(() => build(GOOD_MODELS, { requireRowBinding: true }))
+    expect(e.message).toContain('model User')
+    expect(e.message).toContain('autoincrement')
+    expect(e.message).toContain('@default(uuid(7))')
+    expect(e.message).toContain('cuid(2)')
+    expect(e.message).toContain('supply ids')
+    // Per model, on its own or overriding the top-level option either way.
+    expect(configError(() => build({ User: { fields: ['email'], requireRowBinding: true } })).message).toContain('model User')
+    expect(build({ User: { fields: ['email'], requireRowBinding: false }, Post: { fields: ['title'] } }, { requireRowBinding: true }).get('User')?.requireRowBinding).toBe(false)
+    expect(build({ User: { fields: ['email'] } }, { requireRowBinding: false }).get('User')?.rowBinding).toBe('unbound')
+  })
+
+  it.each([
+    ['dbgenerated', { default: 'dbgenerated', defaultArgs: ['gen_random_uuid()'] }, 'dbgenerated'],
+    ['sequence', { type: 'Int', default: 'sequence', defaultArgs: [] }, 'sequence'],
+    ['an unknown uuid version', { default: 'uuid', defaultArgs: [5] }, 'uuid(5)'],
+    ['a composite primary key', undefined, 'composite primary key (a, b)'],
+  ])('refuses %s', (_what, id, said) => {
+    const schema = oneModel(id, id === undefined ? ['a', 'b'] : ['id'])
+    expect(thing(schema).get('Thing')?.rowBinding).toBe('unbound')
+    const e = configError(() => thing(schema, { requireRowBinding: true }))
+    expect(e.message).toContain('model Thing')
+    expect(e.message).toContain(said)
+  })
+
+  it('takes only booleans, and only on models with encrypted fields', () => {
+    configError(() => build(GOOD_MODELS, { requireRowBinding: 'yes' }))
+    configError(() => build({ Post: { fields: ['title'], requireRowBinding: 1 } }))
+    expect(configError(() => build({ Team: undefined, User: {}, Post: { fields: ['title'] }, Customer: { requireRowBinding: true } })).message).toContain('Customer')
+    expect(build({ User: {}, Post: { fields: ['title'] } }, { requireRowBinding: true }).get('User')?.requireRowBinding).toBe(false)
   })
 })
 
