@@ -3,15 +3,19 @@
 // 800-108r1 counter-mode KDF with CMAC-AES-256), so one main key can seal an unbounded number of
 // messages under random nonces, where plain AES-GCM with random 96-bit IVs must stop near 2^32.
 // rowcrypt wraps data keys with it: a wrap costs two AES blocks and one small GCM message.
-import { createCipheriv } from 'node:crypto'
+import { createCipheriv, type Cipher } from 'node:crypto'
 import { AuthenticationFailure, IV_BYTES, KEY_BYTES, TAG_BYTES, open, randomNonce, seal, zero } from './aes-gcm'
 
 export const XAES_NONCE_BYTES = 24
 
-/** A main key with its CMAC subkey K1 precomputed (it depends only on the key). */
+/**
+ * A main key prepared for XAES-256-GCM: its AES-256 block cipher (kept, so a key derivation is one
+ * call on it, not a new cipher context) and its CMAC subkey K1 (it depends only on the key).
+ */
 export interface XaesKey {
   readonly key: Buffer
   readonly k1: Buffer
+  readonly ecb: Cipher
 }
 
 /**
@@ -21,8 +25,11 @@ export interface XaesKey {
 export function xaesKey(key: Uint8Array): XaesKey {
   if (key.length !== KEY_BYTES) throw new RangeError('XAES-256-GCM needs a 32-byte key')
   const k = Buffer.from(key)
+  // ECB has no state between blocks: one cipher object serves every derivation with this key.
+  const ecb = createCipheriv('aes-256-ecb', k, null)
+  ecb.setAutoPadding(false)
   // L = AES-256_K(0^128); K1 = L doubled in GF(2^128), as in CMAC.
-  const l = ecb(k, Buffer.alloc(16))
+  const l = ecb.update(Buffer.alloc(16))
   const k1 = Buffer.alloc(16)
   let carry = 0
   for (let i = 15; i >= 0; i--) {
@@ -32,12 +39,17 @@ export function xaesKey(key: Uint8Array): XaesKey {
   }
   if (carry === 1) k1[15] = (k1[15] as number) ^ 0x87
   zero(l)
-  return { key: k, k1 }
+  return { key: k, k1, ecb }
 }
 
-/** Overwrites a prepared key. */
+/** Overwrites a prepared key and releases its cipher context. */
 export function destroyXaesKey(k: XaesKey): void {
   zero(k.key, k.k1)
+  try {
+    k.ecb.final()
+  } catch {
+    // Already released.
+  }
 }
 
 /** A fresh random 192-bit nonce. */
@@ -83,14 +95,7 @@ function deriveKey(k: XaesKey, nonce: Uint8Array): Buffer {
     m.set(nonce.subarray(0, 12), at + 4)
     for (let i = 0; i < 16; i++) m[at + i] = (m[at + i] as number) ^ (k.k1[i] as number)
   }
-  return ecb(k.key, m)
-}
-
-// AES-256 on whole blocks, no padding: the block cipher itself.
-function ecb(key: Buffer, blocks: Buffer): Buffer {
-  const c = createCipheriv('aes-256-ecb', key, null)
-  c.setAutoPadding(false)
-  const out = c.update(blocks)
-  c.final()
-  return out
+  const derived = k.ecb.update(m)
+  zero(m)
+  return derived
 }

@@ -69,6 +69,8 @@ export interface KeyCacheSetup {
   observers?: readonly RowcryptObserver[]
   /** Milliseconds clock; tests inject one. */
   now?: () => number
+  /** Called with each key as it is zeroed (to release what was derived from it). */
+  onZero?: (key: Uint8Array) => void
 }
 
 /**
@@ -97,6 +99,7 @@ export class KeyCache {
   readonly #name: string
   readonly #observers: readonly RowcryptObserver[]
   readonly #now: () => number
+  readonly #onZero: ((key: Uint8Array) => void) | undefined
   readonly #entries = new Map<string, Entry>()
   readonly #flights = new Map<string, Flight>()
   #timer: NodeJS.Timeout | undefined
@@ -111,6 +114,7 @@ export class KeyCache {
     this.#name = setup.name
     this.#observers = setup.observers ?? []
     this.#now = setup.now ?? (() => performance.now())
+    this.#onZero = setup.onZero
   }
 
   /** Keys currently held. */
@@ -232,13 +236,18 @@ export class KeyCache {
     if (e.evicted) return
     e.evicted = true
     this.#event('eviction')
-    if (e.refs === 0) zero(e.key)
+    if (e.refs === 0) this.#zero(e.key)
     if (this.#entries.size === 0) this.#unschedule()
   }
 
   #release(e: Entry): void {
     e.refs--
-    if (e.refs === 0 && e.evicted) zero(e.key)
+    if (e.refs === 0 && e.evicted) this.#zero(e.key)
+  }
+
+  #zero(key: Uint8Array): void {
+    this.#onZero?.(key)
+    zero(key)
   }
 
   // One unreferenced timer, due when the oldest key expires: expired keys are zeroed even when

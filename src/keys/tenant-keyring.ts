@@ -5,7 +5,7 @@
 // with XAES-256-GCM (row-wrap.ts).
 import { KEY_BYTES, zero } from '../crypto/aes-gcm'
 import { cacheKey } from '../crypto/cache-key'
-import { xaesKey, type XaesKey } from '../crypto/xaes'
+import { destroyXaesKey, xaesKey, type XaesKey } from '../crypto/xaes'
 import { ConfigError, DecryptionError, KeyProviderError, RowcryptError, TenantShreddedError } from '../errors'
 import type { RowcryptObserver } from '../metrics/observer'
 import { KeyCache, TENANT_KEY_CACHE_DEFAULTS, type KeyCacheOptions } from './cache'
@@ -31,13 +31,20 @@ export class TenantKeyring {
   readonly #source: TenantKeySource
   readonly #cache: KeyCache
   readonly #shredded = new Set<string>()
+  // The XAES preparation of each cached key (its cipher context), released when the cache zeroes the key.
+  readonly #prepared = new WeakMap<Uint8Array, XaesKey>()
   readonly #now: () => Date
   #validation: Promise<void> | undefined
 
   constructor(store: TenantKeyStore, source: TenantKeySource, setup: { cache?: Partial<KeyCacheOptions> | undefined; observers: readonly RowcryptObserver[]; now?: () => Date }) {
     this.#store = store
     this.#source = source
-    this.#cache = new KeyCache(setup.cache, { name: 'tenant-key', observers: setup.observers }, TENANT_KEY_CACHE_DEFAULTS)
+    const onZero = (key: Uint8Array) => {
+      const x = this.#prepared.get(key)
+      if (x !== undefined) destroyXaesKey(x)
+      this.#prepared.delete(key)
+    }
+    this.#cache = new KeyCache(setup.cache, { name: 'tenant-key', observers: setup.observers, onZero }, TENANT_KEY_CACHE_DEFAULTS)
     this.#now = setup.now ?? (() => new Date())
   }
 
@@ -99,16 +106,25 @@ export class TenantKeyring {
   }
 
   // A shred in this process while the key was loading: waiters must not use it.
-  #checked<T>(tenantId: string, fn: (key: TenantKey) => T): (prepared: Uint8Array) => T {
-    return (prepared) => {
+  #checked<T>(tenantId: string, fn: (key: TenantKey) => T): (key: Uint8Array) => T {
+    return (key) => {
       if (this.#shredded.has(tenantId)) throw shreddedError(tenantId)
-      // The cache holds key | K1 (48 bytes): the XAES subkey is computed once per load.
-      return fn({ xaes: { key: prepared.subarray(0, KEY_BYTES) as Buffer, k1: prepared.subarray(KEY_BYTES) as Buffer }, bytes: prepared.subarray(0, KEY_BYTES) })
+      let xaes = this.#prepared.get(key)
+      if (xaes === undefined) {
+        xaes = xaesKey(key)
+        this.#prepared.set(key, xaes)
+      }
+      return fn({ xaes, bytes: key })
     }
   }
 
   async #load(tenantId: string, keyVersion: string, create: boolean): Promise<Uint8Array> {
-    return prepare(await this.#plaintext(tenantId, keyVersion, create))
+    const key = await this.#plaintext(tenantId, keyVersion, create)
+    if (key.length !== KEY_BYTES) {
+      zero(key)
+      throw new DecryptionError()
+    }
+    return key
   }
 
   async #plaintext(tenantId: string, keyVersion: string, create: boolean): Promise<Uint8Array> {
@@ -167,19 +183,6 @@ export function checkTenantKeyStore(store: unknown, who: string): TenantKeyStore
 /** @internal The error of any use of a shredded tenant's keys. */
 export function shreddedError(tenantId: string): TenantShreddedError {
   return new TenantShreddedError(`tenant ${tenantId} was shredded: its keys are destroyed`)
-}
-
-// key | K1 in one buffer the cache owns (and zeroes); the plaintext is zeroed here.
-function prepare(plaintext: Uint8Array): Uint8Array {
-  if (plaintext.length !== KEY_BYTES) {
-    zero(plaintext)
-    throw new DecryptionError()
-  }
-  const x = xaesKey(plaintext)
-  zero(plaintext)
-  const out = Buffer.concat([x.key, x.k1])
-  zero(x.key, x.k1)
-  return out
 }
 
 function tenantTag(tenantId: string): string {
