@@ -32,6 +32,7 @@ import { notifyKeyProvider, type KeyProviderEvent, type RowcryptObserver } from 
 import { assertTenantId } from '../tenant/context'
 import { DATA_KEY_CACHE_DEFAULTS, KeyCache, TENANT_KEY_CACHE_DEFAULTS, type KeyCacheOptions } from './cache'
 import type { KmsClientLike, KmsCommandClasses, KmsCommandLike, KmsOperation, KmsOperations } from './kms-client'
+import { KeyCreationTimes, tenantKeyCreatedAtFromStore, type KeyCreatedAtInput } from './key-ages'
 import type { GeneratedDataKey, KeyProvider } from './provider'
 import type { TenantKeyRecord, TenantKeyStore } from './tenant-key-store'
 
@@ -97,6 +98,8 @@ export interface AwsKmsKeyProviderOptions {
   maxConcurrency?: number
   /** Receivers of `kms-request` and `cache` events. */
   observers?: readonly RowcryptObserver[]
+  /** When each version's key was created (Date or ISO 8601 string), for key ages; default: the KMS key's `CreationDate` (`DescribeKey`). */
+  createdAt?: KeyCreatedAtInput
 }
 
 /**
@@ -223,6 +226,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
   readonly #limiter: Limiter
   readonly #observers: readonly RowcryptObserver[]
   readonly #shredded = new Set<string>()
+  readonly #createdAt: KeyCreationTimes
   #storeValidation: Promise<void> | undefined
   #validation: Promise<void> | undefined
 
@@ -267,6 +271,12 @@ export class AwsKmsKeyProvider implements KeyProvider {
     const cacheOptions = mode === 'hierarchical' ? options.cache : undefined
     this.#tenantCache = new KeyCache(cacheOptions, { name: 'tenant-key', observers: this.#observers }, TENANT_KEY_CACHE_DEFAULTS)
     this.#dataCache = new KeyCache(mode === 'direct' ? options.cache : undefined, { name: 'data-key', observers: this.#observers }, DATA_KEY_CACHE_DEFAULTS)
+    this.#createdAt = new KeyCreationTimes(
+      'AwsKmsKeyProvider',
+      options.createdAt,
+      this.#keys.keys(),
+      async (v) => (await this.#call('DescribeKey', { KeyId: this.#keys.get(v)! }, undefined, v)).KeyMetadata?.CreationDate,
+    )
   }
 
   async generateDataKey(context: BindingContext): Promise<GeneratedDataKey> {
@@ -437,6 +447,32 @@ export class AwsKmsKeyProvider implements KeyProvider {
       }
     }
     return { tenantId, tenantKeysDestroyed, kmsKeys }
+  }
+
+  /**
+   * When `keyVersion`'s KMS key was created: the `createdAt` option, else KMS `DescribeKey`'s
+   * `CreationDate` (asked once per version).
+   *
+   * @example
+   * ```ts
+   * const created = await keyProvider.keyCreatedAt('v1')
+   * ```
+   */
+  keyCreatedAt(keyVersion: string): Promise<Date | undefined> {
+    return this.#createdAt.of(keyVersion)
+  }
+
+  /**
+   * When the tenant's intermediate key under `keyVersion` was created (hierarchical mode, from the
+   * tenant key store); undefined in direct mode, before the tenant's first row, or once shredded.
+   *
+   * @example
+   * ```ts
+   * const created = await keyProvider.tenantKeyCreatedAt('acme', 'v2')
+   * ```
+   */
+  tenantKeyCreatedAt(tenantId: string, keyVersion: string): Promise<Date | undefined> {
+    return tenantKeyCreatedAtFromStore(this.mode === 'hierarchical' ? this.#store : undefined, tenantId, keyVersion)
   }
 
   /**

@@ -4,6 +4,7 @@ import { AuthenticationFailure, IV_BYTES, KEY_BYTES, TAG_BYTES, generateIv, gene
 import { cacheKey } from '../crypto/cache-key'
 import { appendContext, encodeContext, encodeContextPrefix, type BindingContext } from '../crypto/context'
 import { ConfigError, DecryptionError, KeyVersionError } from '../errors'
+import { KeyCreationTimes, type KeyCreatedAtInput } from './key-ages'
 import type { GeneratedDataKey, KeyProvider } from './provider'
 
 /** A 256-bit master key: raw bytes, a 64-character hex string or a base64/base64url string. */
@@ -15,6 +16,8 @@ export interface LocalKeyProviderOptions {
   keys: Record<string, MasterKeyInput>
   /** The version that wraps new data keys. */
   activeVersion: string
+  /** When each version's master key was created (Date or ISO 8601 string), for key ages; versions left out have no known age. */
+  createdAt?: KeyCreatedAtInput
 }
 
 const WRAP_INFO = Buffer.from('rowcrypt/local-key-provider/wrap/v1')
@@ -50,6 +53,7 @@ export class LocalKeyProvider implements KeyProvider {
   readonly #wrappingKeys = new Map<string, Buffer>()
   readonly #aadPrefixes = new Map<string, Buffer>()
   readonly #indexRoots = new Map<string, Buffer>()
+  readonly #createdAt: KeyCreationTimes
 
   static {
     unwrapSync = (p, wrappedKey, keyVersion, context) => p.#unwrap(wrappedKey, keyVersion, context)
@@ -72,10 +76,12 @@ export class LocalKeyProvider implements KeyProvider {
       throw new ConfigError(`LocalKeyProvider: activeVersion "${String(options.activeVersion)}" is not among the keys`)
     }
     this.activeKeyVersion = options.activeVersion
+    this.#createdAt = new KeyCreationTimes('LocalKeyProvider', options.createdAt, this.#wrappingKeys.keys())
   }
 
   /**
-   * Reads a key file: JSON `{ "activeVersion": "v1", "keys": { "v1": "<base64 or hex>" } }`.
+   * Reads a key file: JSON `{ "activeVersion": "v1", "keys": { "v1": "<base64 or hex>" }, "createdAt": { "v1": "2026-01-31" } }`
+   * (`createdAt` optional).
    *
    * @example
    * ```ts
@@ -174,6 +180,18 @@ export class LocalKeyProvider implements KeyProvider {
     const root = this.#indexRoots.get(keyVersion)
     if (root === undefined) throw new KeyVersionError(`no local master key for version "${keyVersion}"`)
     return new Uint8Array(hkdfSync('sha256', root, Buffer.alloc(0), encodeContext({ purpose: 'blind-index', tenantId, keyVersion }), KEY_BYTES))
+  }
+
+  /**
+   * When `keyVersion`'s master key was created, from the `createdAt` option; undefined when not given.
+   *
+   * @example
+   * ```ts
+   * const created = await provider.keyCreatedAt('v1')
+   * ```
+   */
+  async keyCreatedAt(keyVersion: string): Promise<Date | undefined> {
+    return this.#createdAt.of(keyVersion)
   }
 
   #wrap(plaintextKey: Uint8Array, context: BindingContext, keyVersion: string) {
