@@ -64,6 +64,7 @@ export function renderStatus(status: RotationStatus): string {
   for (const m of status.models) {
     out += `${m.model}: ${rows(m.total, formatCount)}, ${formatCount(m.notActive)} not on ${status.activeKeyVersion}, ${formatCount(m.plaintextRows)} plaintext (no wrapped key)\n`
   }
+  for (const k of status.keyVersions) if (k.error !== undefined) out += `Creation time of key version ${k.keyVersion} unknown: the key provider failed (${k.error}).\n`
   if (status.maxKeyAgeDays !== undefined) out += renderPolicy(status.maxKeyAgeDays, status.exceeded ?? [])
   return out
 }

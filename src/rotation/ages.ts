@@ -2,7 +2,7 @@
 // a rotation by age moves rows off, computed once before the rotation starts, and the creation
 // times `status` shows beside its row counts.
 import { cacheKey } from '../crypto/cache-key'
-import { ConfigError, KeyTooOldError, type TooOldKey } from '../errors'
+import { ConfigError, KeyTooOldError, KeyVersionError, RowcryptError, type TooOldKey } from '../errors'
 import type { KeyProvider } from '../keys/provider'
 import { mapLimited } from './limits'
 import { bypass, type ModelTarget, type RotationContext } from './target'
@@ -135,10 +135,23 @@ export async function selectByAge(
   return { versions: stale, tenantVersions }
 }
 
-/** @internal Creation times of `versions` (undefined where the provider does not know one). */
-export async function creationTimes(provider: KeyProvider, versions: readonly string[]): Promise<Map<string, Date | undefined>> {
+/**
+ * @internal Creation times of `versions`: undefined where the provider does not know one, or does
+ * not have the version (rows left under a retired version). With `onError`, a failed look-up (KMS
+ * unreachable or refusing `DescribeKey`) is reported there and counts as unknown; without, it throws.
+ */
+export async function creationTimes(provider: KeyProvider, versions: readonly string[], onError?: (keyVersion: string, e: RowcryptError) => void): Promise<Map<string, Date | undefined>> {
   const out = new Map<string, Date | undefined>()
-  for (const v of versions) out.set(v, typeof provider.keyCreatedAt === 'function' ? await provider.keyCreatedAt(v) : undefined)
+  for (const v of versions) {
+    let d: Date | undefined
+    try {
+      d = typeof provider.keyCreatedAt === 'function' ? await provider.keyCreatedAt(v) : undefined
+    } catch (e) {
+      if (!(e instanceof KeyVersionError) && (onError === undefined || !(e instanceof RowcryptError))) throw e
+      if (!(e instanceof KeyVersionError)) onError!(v, e)
+    }
+    out.set(v, d instanceof Date ? d : undefined)
+  }
   return out
 }
 

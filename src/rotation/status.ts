@@ -50,6 +50,8 @@ export interface KeyVersionAge {
   readonly ageDays: number | null
   /** Rows under the version, across the models counted. */
   readonly rows: number
+  /** The error code when the key provider failed to say when the key was created (KMS unreachable, access denied). */
+  readonly error?: string
 }
 
 /**
@@ -209,13 +211,17 @@ async function keyAges(
       }
     }
   }
-  const created = await creationTimes(provider, [...versionRows.keys()].sort())
+  // Counting rows needs no key: a key provider that cannot say (KMS down, DescribeKey denied) leaves
+  // the age unknown, with the reason, rather than failing the command; the policy counts it as broken.
+  const errors = new Map<string, string>()
+  const created = await creationTimes(provider, [...versionRows.keys()].sort(), (v, e) => errors.set(v, e.code))
   const keyVersions: KeyVersionAge[] = [...created].map(([keyVersion, d]) => ({
     keyVersion,
     createdAt: d ?? null,
     ageSeconds: d === undefined ? null : ageSeconds(d, checkedAt),
     ageDays: d === undefined ? null : ageDays(d, checkedAt),
     rows: versionRows.get(keyVersion) ?? 0,
+    ...(errors.has(keyVersion) ? { error: errors.get(keyVersion)! } : {}),
   }))
   const byTenant = models.some((m) => m.tenants !== undefined)
   const pairs = [...pairRows.values()].sort((a, b) => (a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : a.keyVersion < b.keyVersion ? -1 : 1))

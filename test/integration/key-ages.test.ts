@@ -215,6 +215,15 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('key ages on %s', (kind)
       unwrapDataKey: (w, v, c) => inner.unwrapDataKey(w, v, c),
     }
     await expect(rotateKeys({ prisma: extend(db, opaque), olderThan: '90d' })).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_CONFIG' })
+    // Rows under a version the provider no longer has (retired too early): status still counts them,
+    // with an unknown age; rotation by age refuses.
+    const retired = extend(db, new LocalKeyProvider({ keys: { v3: KEYS.v3 }, activeVersion: 'v3', createdAt: { v3: new Date(NOW - DAY) } }))
+    const st = await rotationStatus({ prisma: retired, model: 'User', now: () => new Date(NOW) })
+    expect(st.keyVersions).toEqual([
+      { keyVersion: 'v1', createdAt: null, ageSeconds: null, ageDays: null, rows: 6 },
+      { keyVersion: 'v3', createdAt: new Date(NOW - DAY), ageSeconds: 86400, ageDays: 1, rows: 0 },
+    ])
+    await expect(rotateKeys({ prisma: retired, olderThan: '90d', now: () => new Date(NOW) })).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_CONFIG', message: expect.stringContaining('v1') })
     for (const bad of [
       { olderThan: '90' },
       { olderThan: '3w' },
@@ -348,6 +357,27 @@ describe('key ages with AwsKmsKeyProvider (local KMS server, real SDK, SQLite)',
     expect(await configured.keyCreatedAt('v1')).toEqual(new Date('2025-03-01T00:00:00Z'))
     expect(kms.calls()).toEqual({})
     expect(() => awsProvider(kms, { createdAt: { v7: '2025-03-01' } })).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_CONFIG' }))
+  })
+
+  it('status keeps counting when KMS refuses DescribeKey: the age is unknown with the error code, and breaks the policy; rotation by age stops', async () => {
+    await db.raw('DELETE FROM "User"')
+    const store = new InMemoryTenantKeyStore()
+    const writer = extend(db, awsProvider(kms, { tenantKeyStore: store }))
+    await withTenant('d_a', () => writer.user.create({ data: { name: 'd', email: 'd_a@example.com' } }))
+    const provider = awsProvider(kms, { tenantKeyStore: store })
+    const prisma = extend(db, provider)
+    kms.inject({ operations: ['DescribeKey'], error: 'AccessDeniedException', times: Infinity })
+    try {
+      const status = await rotationStatus({ prisma, model: 'User', maxKeyAgeDays: 90 })
+      expect(status.models[0]).toMatchObject({ model: 'User', total: 1, versions: { v1: 1 } })
+      expect(status.keyVersions).toEqual([{ keyVersion: 'v1', createdAt: null, ageSeconds: null, ageDays: null, rows: 1, error: 'ERR_ROWCRYPT_KMS_ACCESS_DENIED' }])
+      expect(status.exceeded).toEqual([{ keyVersion: 'v1', createdAt: null, ageDays: null, rows: 1 }])
+      await expect(rotateKeys({ prisma, olderThan: '90d' })).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_KMS_ACCESS_DENIED' })
+    } finally {
+      kms.clearFaults()
+    }
+    // The failure was not cached: the next look-up asks KMS again.
+    expect((await rotationStatus({ prisma, model: 'User' })).keyVersions[0]).toMatchObject({ keyVersion: 'v1', createdAt: expect.any(Date), ageDays: 0 })
   })
 
   it('tenant key ages come from the store: status --by-tenant shows them, and rotation by age moves only the rows under an old tenant key', async () => {

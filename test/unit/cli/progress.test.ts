@@ -108,5 +108,12 @@ describe('CLI progress output', () => {
     )
     const met = renderStatus({ activeKeyVersion: 'v3', models: [], checkedAt, keyVersions: [], maxKeyAgeDays: 0.5, exceeded: [] })
     expect(met).toContain('Key age policy (maxKeyAgeDays 0.5): met.\n')
+    const failed = renderStatus({
+      activeKeyVersion: 'v3',
+      models: [],
+      checkedAt,
+      keyVersions: [{ keyVersion: 'v3', createdAt: null, ageSeconds: null, ageDays: null, rows: 0, error: 'ERR_ROWCRYPT_KMS_ACCESS_DENIED' }],
+    })
+    expect(failed).toContain('Creation time of key version v3 unknown: the key provider failed (ERR_ROWCRYPT_KMS_ACCESS_DENIED).\n')
   })
 })
