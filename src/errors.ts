@@ -343,6 +343,37 @@ export class RotationIncompleteError extends RowcryptError {
   }
 }
 
+/** A key older than a rotation's age limit (see {@link KeyTooOldError}). */
+export interface TooOldKey {
+  readonly keyVersion: string
+  /** Set for a tenant's intermediate key under `keyVersion`. */
+  readonly tenantId?: string
+  readonly createdAt: Date
+}
+
+/**
+ * `rotateKeys({ olderThan })` (`rowcrypt rotate --older-than`) would move rows onto a key that is
+ * itself older than the limit: the target key version (or a tenant's key under it). Rotation cannot
+ * make those rows younger; add a new key version, make it active, and rotate again. Nothing was
+ * changed. `keys` names the keys that are too old.
+ *
+ * @example
+ * ```ts
+ * try { await rotateKeys({ prisma, olderThan: '90d' }) } catch (e) {
+ *   if (e instanceof KeyTooOldError) alert(`add a key version: ${e.keys.map((k) => k.keyVersion).join(', ')} too old`)
+ * }
+ * ```
+ */
+export class KeyTooOldError extends RowcryptError {
+  static override readonly code = 'ERR_ROWCRYPT_KEY_TOO_OLD'
+  readonly keys: readonly TooOldKey[]
+
+  constructor(message: string, keys: readonly TooOldKey[]) {
+    super(message)
+    this.keys = keys
+  }
+}
+
 function describeLocation(l: DecryptionErrorLocation): string {
   const parts: string[] = []
   if (l.model !== undefined) parts.push(`model ${l.model}`)

@@ -45,8 +45,17 @@ export interface RowcryptCliConfig {
    * one (`new PrismaPg(..., { schema })`) and it cannot be found unambiguously (docs/rotation.md).
    */
   dbSchema?: string
-  /** `rotate`, `status`: what `rowcryptMetrics()` returned; its `rows_per_key_version` and `plaintext_rows` gauges are refreshed. */
-  metrics?: { setRowsPerKeyVersion(model: string, counts: Readonly<Record<string, number>>): void; setPlaintextRows?(model: string, rows: number): void }
+  /** `rotate`, `status`: what `rowcryptMetrics()` returned; its `rows_per_key_version`, `plaintext_rows` and `key_age_seconds` gauges are refreshed. */
+  metrics?: {
+    setRowsPerKeyVersion(model: string, counts: Readonly<Record<string, number>>): void
+    setPlaintextRows?(model: string, rows: number): void
+    setKeyAgeSeconds?(model: string, seconds: number | undefined): void
+  }
+  /**
+   * `status`: the key age policy, in days. `status` exits 3 when a key version that still has rows
+   * (or, with `--by-tenant`, a tenant key) is older, or of unknown age. `--max-key-age-days` overrides it.
+   */
+  maxKeyAgeDays?: number
   /** Further entries for other commands (schema, models, ...). */
   readonly [key: string]: unknown
 }

@@ -5,7 +5,8 @@ import type { KeyProvider } from '../keys/provider'
 import { rowcrypt } from '../prisma/extension'
 import type { RowcryptOptions } from '../prisma/config'
 import { rotationStatus, type RotationStatus } from '../rotation/status'
-import { loadConfig, type LoadedConfig } from './config'
+import { ageSeconds } from '../rotation/ages'
+import { loadConfig, type LoadedConfig, type RowcryptCliConfig } from './config'
 import type { CommandIO } from './io'
 import { JsonLines, ProgressBar } from './progress'
 
@@ -14,7 +15,9 @@ export interface Setup {
   loaded: LoadedConfig
   prisma: unknown
   dbSchema: string | undefined
-  metrics: { setRowsPerKeyVersion(model: string, counts: Readonly<Record<string, number>>): void; setPlaintextRows?(model: string, rows: number): void } | undefined
+  metrics: NonNullable<RowcryptCliConfig['metrics']> | undefined
+  /** The config's key age policy, in days. */
+  maxKeyAgeDays: number | undefined
 }
 
 /**
@@ -43,7 +46,11 @@ export async function setup(io: CommandIO, values: { config: string | undefined;
     if (configSchema !== undefined && (typeof configSchema !== 'string' || configSchema === '')) throw new ConfigError(`${loaded.path}: dbSchema must be a schema name`)
     const metrics = (c as { metrics?: Setup['metrics'] }).metrics
     if (metrics !== undefined && (metrics === null || typeof metrics.setRowsPerKeyVersion !== 'function')) throw new ConfigError(`${loaded.path}: metrics must be what rowcryptMetrics() returns`)
-    return { loaded, prisma, dbSchema: values['db-schema'] ?? (configSchema as string | undefined), metrics }
+    const maxKeyAgeDays = (c as { maxKeyAgeDays?: unknown }).maxKeyAgeDays
+    if (maxKeyAgeDays !== undefined && (typeof maxKeyAgeDays !== 'number' || !Number.isFinite(maxKeyAgeDays) || maxKeyAgeDays <= 0)) {
+      throw new ConfigError(`${loaded.path}: maxKeyAgeDays must be a positive number of days`)
+    }
+    return { loaded, prisma, dbSchema: values['db-schema'] ?? (configSchema as string | undefined), metrics, maxKeyAgeDays }
   } catch (e) {
     await loaded.dispose()
     throw e
@@ -53,13 +60,20 @@ export async function setup(io: CommandIO, values: { config: string | undefined;
 /** `{ dbSchema }` when the job has one, for the rotation functions' options. */
 export const schemaOption = (s: Setup): { dbSchema?: string } => (s.dbSchema !== undefined ? { dbSchema: s.dbSchema } : {})
 
-/** Refreshes the config's rows_per_key_version and plaintext_rows gauges (from `status` when given). */
+/**
+ * Refreshes the config's rows_per_key_version, plaintext_rows and key_age_seconds gauges (from
+ * `status` when given). A model's key age is that of its oldest key version with rows whose
+ * creation time is known; none known, and the series is removed.
+ */
 export async function refreshGauge(s: Setup, status?: RotationStatus): Promise<void> {
   if (s.metrics === undefined) return
   const st = status ?? (await rotationStatus({ prisma: s.prisma, ...schemaOption(s) }))
+  const created = new Map(st.keyVersions.map((k) => [k.keyVersion, k.createdAt]))
   for (const m of st.models) {
     s.metrics.setRowsPerKeyVersion(m.model, m.versions)
     s.metrics.setPlaintextRows?.(m.model, m.plaintextRows)
+    const times = Object.entries(m.versions).flatMap(([v, n]) => (n > 0 && created.get(v) != null ? [created.get(v)!.getTime()] : []))
+    s.metrics.setKeyAgeSeconds?.(m.model, times.length === 0 ? undefined : ageSeconds(new Date(Math.min(...times)), st.checkedAt))
   }
 }
 

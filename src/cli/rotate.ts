@@ -1,6 +1,7 @@
 // `rowcrypt rotate`: key rotation from the command line, through the Prisma client and key
 // provider of the application's rowcrypt.config. Options and help: table.ts.
 import { RotationIncompleteError, type RowFailure } from '../errors'
+import { parseAge } from '../rotation/ages'
 import { rotateKeys, type RotationProgress } from '../rotation/rotate'
 import { UsageError } from './errors'
 import { EXIT, failureText } from './failure'
@@ -23,11 +24,14 @@ export function rotateCommand(argv: readonly string[], io: JobIO, signal?: Abort
 /** The handler of `rowcrypt rotate`. */
 export async function runRotate(v: RotateValues, { io, name, signal }: CommandContext): Promise<number> {
   if (v.to !== undefined && v.from.includes(v.to)) throw new UsageError('--from must not include the --to version')
+  const olderThan = v['older-than']
+  if (olderThan !== undefined && parseAge(olderThan) === undefined) throw new UsageError(`--older-than must be a number of days or hours, like 90d or 12h, not '${olderThan}'`)
   const options = {
     model: v.model,
     tenantId: v.tenant,
     fromVersion: v.from.length > 0 ? v.from : undefined,
     toVersion: v.to,
+    olderThan,
     rekey: v.rekey,
     reindex: v.reindex,
     batchSize: v['batch-size'],
@@ -63,7 +67,7 @@ export async function runRotate(v: RotateValues, { io, name, signal }: CommandCo
       try {
         await refreshGauge(s)
       } catch (e) {
-        io.err(`${name}: could not refresh the rows_per_key_version gauge: ${failureText(e)}\n`)
+        io.err(`${name}: could not refresh the rows_per_key_version and key_age_seconds gauges: ${failureText(e)}\n`)
       }
     }
     const p = progress.last()
@@ -77,6 +81,7 @@ export async function runRotate(v: RotateValues, { io, name, signal }: CommandCo
           dryRun: options.dryRun,
           rekey: options.rekey,
           reindex: options.reindex,
+          ...(olderThan !== undefined ? { olderThan } : {}),
           ...counts,
           failed: failedCount,
           conflicts,

@@ -28,6 +28,11 @@ export const ROTATE_OPTIONS = {
   tenant: tenant("Only this tenant's rows (default: every tenant)"),
   from: list('<version>', 'Move rows off this key version; repeat or comma-separate for several (default: every version but the target)'),
   to: text('<version>', "Target key version (default: the key provider's active version)"),
+  'older-than': text(
+    '<age>',
+    "Move only rows whose key is older than <age>, Nd (days) or Nh (hours), e.g. 90d: key versions created before then and, with per-tenant keys, tenants' keys that old. Needs the key provider's creation times (createdAt, or KMS CreationDate)",
+    { conflicts: ['from', 'reindex'] },
+  ),
   rekey: flag('Fresh data key per row, fields re-encrypted (for a suspected data-key leak)', { conflicts: ['reindex'] }),
   reindex: flag('Recompute blind indexes of searchable fields not under the active index key version (blindIndex.keyVersion); data keys and ciphertexts unchanged', { conflicts: ['from', 'to'] }),
   'batch-size': batchSize('Rows claimed and updated per transaction', 200),
@@ -41,8 +46,15 @@ export const ROTATE_OPTIONS = {
 
 export const STATUS_OPTIONS = {
   model: model('Only this model (default: every configured model)'),
-  'by-tenant': flag('Also count per tenant'),
-  json: flag('Print one JSON document { activeKeyVersion, models } instead of the table; a failure is an "error" event'),
+  'by-tenant': flag("Also count per tenant (and show tenants' key ages, for key providers with per-tenant keys)"),
+  'max-key-age-days': number(
+    '<n>',
+    "Key age policy: exit 3 when a key version that still has rows (or, with --by-tenant, a tenant key) is older than n days, or of unknown age (default: the config's maxKeyAgeDays; none)",
+    {
+      above: 0,
+    },
+  ),
+  json: flag('Print one JSON document { activeKeyVersion, models, checkedAt, keyVersions, ... } instead of the table; a failure is an "error" event'),
   config,
   'db-schema': dbSchema,
 }
@@ -197,12 +209,21 @@ export const TABLE: readonly Entry[] = [
     name: 'rotate',
     summary: "Move rows' data keys to the active key version, online and resumable",
     description:
-      "Moves every row's data key from old key versions to the active one, online: each row is updated with a compare-and-swap on its key version and wrapped key, so the application keeps running and none of its writes is lost. Re-wrapping keeps the field ciphertexts (AWS KMS direct mode uses ReEncrypt, so data keys never leave KMS); --rekey gives each row a fresh data key and re-encrypts its fields.\n\n" +
+      "Moves every row's data key from old key versions (all but the target; --from names them; --older-than picks those older than an age) to the active one, online: each row is updated with a compare-and-swap on its key version and wrapped key, so the application keeps running and none of its writes is lost. Re-wrapping keeps the field ciphertexts (AWS KMS direct mode uses ReEncrypt, so data keys never leave KMS); --rekey gives each row a fresh data key and re-encrypts its fields.\n\n" +
       'Safe to stop at any moment (SIGKILL included): run it again to continue. Several processes may run at once on PostgreSQL and MySQL/MariaDB (batches are claimed with FOR UPDATE SKIP LOCKED); on SQLite run one.',
     options: ROTATE_OPTIONS,
     output:
       'a progress bar with rate and ETA on a terminal, then a summary and the rows that failed; JSON lines with --json or when stdout is not a terminal. SIGINT or SIGTERM stops after the current batch (a second one stops at once; the open batch rolls back).',
-    exitCodes: [OK, [1, 'rows failed (listed with their ids), or the command failed (database, key provider)'], USAGE, STOPPED],
+    exitCodes: [
+      OK,
+      [1, 'rows failed (listed with their ids), or the command failed (database, key provider)'],
+      USAGE,
+      [
+        3,
+        'with --older-than: the target key version (or a tenant key under it) is itself older than <age>; nothing was changed; add a new key version, make it active, run again (ERR_ROWCRYPT_KEY_TOO_OLD)',
+      ],
+      STOPPED,
+    ],
     stop: 'batch',
     run: async (v, c) => (await import('./rotate')).runRotate(v, c),
   }),
@@ -210,10 +231,11 @@ export const TABLE: readonly Entry[] = [
     name: 'status',
     summary: 'Count rows per model and key version, and those not on the active version',
     description:
-      "Counts each configured model's rows per key version, how many are not yet on the key provider's active version, and how many are plaintext (no wrapped key). Read-only. Refreshes the rows_per_key_version and plaintext_rows gauges when the config exports metrics.",
+      "Counts each configured model's rows per key version, how many are not yet on the key provider's active version, and how many are plaintext (no wrapped key), and shows when each key version was created and its age, where the key provider reports it. Read-only. Refreshes the rows_per_key_version, plaintext_rows and key_age_seconds gauges when the config exports metrics.\n\n" +
+      'With a key age policy (--max-key-age-days, or maxKeyAgeDays in the config), names the keys in use that are older and exits 3: for cron jobs and CI.',
     options: STATUS_OPTIONS,
-    output: 'a table of model, key version and rows (and tenant with --by-tenant), then one summary line per model; one JSON document with --json.',
-    exitCodes: [OK, [1, 'the command failed (database, key provider)'], USAGE],
+    output: 'a table of model, key version, rows, creation date and age (and tenant with --by-tenant), one summary line per model, then the key age policy; one JSON document with --json.',
+    exitCodes: [OK, [1, 'the command failed (database, key provider)'], USAGE, [3, 'a key version that still has rows (or a tenant key) is older than the key age policy, or of unknown age']],
     run: async (v, c) => (await import('./status')).runStatus(v, c),
   }),
   command({

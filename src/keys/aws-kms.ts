@@ -24,6 +24,7 @@ import { notifyKeyProvider, type KeyProviderEvent, type RowcryptObserver } from 
 import { assertTenantId } from '../tenant/context'
 import { DATA_KEY_CACHE_DEFAULTS, KeyCache, type KeyCacheOptions } from './cache'
 import type { KmsClientLike, KmsCommandClasses, KmsCommandLike, KmsOperation, KmsOperations } from './kms-client'
+import { KeyCreationTimes, tenantKeyCreatedAtFromStore, type KeyCreatedAtInput } from './key-ages'
 import type { GeneratedDataKey, KeyProvider } from './provider'
 import { ROW_WRAP_BYTES, RowAadEncoder, unwrapRowKey, wrapRowKey } from './row-wrap'
 import type { TenantKeyRecord, TenantKeyStore } from './tenant-key-store'
@@ -91,6 +92,8 @@ export interface AwsKmsKeyProviderOptions {
   maxConcurrency?: number
   /** Receivers of `kms-request` and `cache` events. */
   observers?: readonly RowcryptObserver[]
+  /** When each version's key was created (Date or ISO 8601 string), for key ages; default: the KMS key's `CreationDate` (`DescribeKey`). */
+  createdAt?: KeyCreatedAtInput
 }
 
 /**
@@ -219,6 +222,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
   readonly #observers: readonly RowcryptObserver[]
   readonly #shredded = new Set<string>()
   readonly #aad = new RowAadEncoder()
+  readonly #createdAt: KeyCreationTimes
   #validation: Promise<void> | undefined
 
   constructor(options: AwsKmsKeyProviderOptions) {
@@ -266,6 +270,12 @@ export class AwsKmsKeyProvider implements KeyProvider {
             { cache: cacheOptions, observers: this.#observers },
           )
     this.#dataCache = new KeyCache(mode === 'direct' ? options.cache : undefined, { name: 'data-key', observers: this.#observers }, DATA_KEY_CACHE_DEFAULTS)
+    this.#createdAt = new KeyCreationTimes(
+      'AwsKmsKeyProvider',
+      options.createdAt,
+      this.#keys.keys(),
+      async (v) => (await this.#call('DescribeKey', { KeyId: this.#keys.get(v)! }, undefined, v)).KeyMetadata?.CreationDate,
+    )
   }
 
   async generateDataKey(context: BindingContext): Promise<GeneratedDataKey> {
@@ -465,6 +475,32 @@ export class AwsKmsKeyProvider implements KeyProvider {
       }
     }
     return { tenantId, tenantKeysDestroyed, kmsKeys }
+  }
+
+  /**
+   * When `keyVersion`'s KMS key was created: the `createdAt` option, else KMS `DescribeKey`'s
+   * `CreationDate` (asked once per version).
+   *
+   * @example
+   * ```ts
+   * const created = await keyProvider.keyCreatedAt('v1')
+   * ```
+   */
+  keyCreatedAt(keyVersion: string): Promise<Date | undefined> {
+    return this.#createdAt.of(keyVersion)
+  }
+
+  /**
+   * When the tenant's intermediate key under `keyVersion` was created (hierarchical mode, from the
+   * tenant key store); undefined in direct mode, before the tenant's first row, or once shredded.
+   *
+   * @example
+   * ```ts
+   * const created = await keyProvider.tenantKeyCreatedAt('acme', 'v2')
+   * ```
+   */
+  tenantKeyCreatedAt(tenantId: string, keyVersion: string): Promise<Date | undefined> {
+    return tenantKeyCreatedAtFromStore(this.mode === 'hierarchical' ? this.#store : undefined, tenantId, keyVersion)
   }
 
   /**

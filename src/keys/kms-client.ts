@@ -34,7 +34,10 @@ export interface KmsOperations {
   GenerateDataKey: [{ KeyId: string; KeySpec: 'AES_256'; EncryptionContext?: KmsEncryptionContext }, KmsResponseMetadata & { Plaintext?: Uint8Array; CiphertextBlob?: Uint8Array; KeyId?: string }]
   Encrypt: [{ KeyId: string; Plaintext: Uint8Array; EncryptionContext?: KmsEncryptionContext }, KmsResponseMetadata & { CiphertextBlob?: Uint8Array; KeyId?: string }]
   Decrypt: [{ CiphertextBlob: Uint8Array; KeyId?: string; EncryptionContext?: KmsEncryptionContext }, KmsResponseMetadata & { Plaintext?: Uint8Array; KeyId?: string }]
-  DescribeKey: [{ KeyId: string }, KmsResponseMetadata & { KeyMetadata?: { KeyId?: string; Arn?: string; KeyState?: string; KeyUsage?: string; KeySpec?: string; DeletionDate?: Date } }]
+  DescribeKey: [
+    { KeyId: string },
+    KmsResponseMetadata & { KeyMetadata?: { KeyId?: string; Arn?: string; KeyState?: string; KeyUsage?: string; KeySpec?: string; DeletionDate?: Date; CreationDate?: Date } },
+  ]
   DisableKey: [{ KeyId: string }, KmsResponseMetadata]
   ScheduleKeyDeletion: [{ KeyId: string; PendingWindowInDays?: number }, KmsResponseMetadata & { KeyId?: string; DeletionDate?: Date }]
   ReEncrypt: [

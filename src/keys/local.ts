@@ -7,6 +7,7 @@ import { ConfigError, DecryptionError, KeyVersionError } from '../errors'
 import type { RowcryptObserver } from '../metrics/observer'
 import { assertTenantId } from '../tenant/context'
 import type { KeyCacheOptions } from './cache'
+import { KeyCreationTimes, tenantKeyCreatedAtFromStore, type KeyCreatedAtInput } from './key-ages'
 import type { GeneratedDataKey, KeyProvider } from './provider'
 import { ROW_WRAP_BYTES, RowAadEncoder, unwrapRowKey, wrapRowKey } from './row-wrap'
 import type { TenantKeyRecord, TenantKeyStore } from './tenant-key-store'
@@ -32,6 +33,8 @@ export interface LocalKeyProviderOptions {
   cache?: Partial<KeyCacheOptions>
   /** Receivers of `cache` events of the tenant-key cache. */
   observers?: readonly RowcryptObserver[]
+  /** When each version's master key was created (Date or ISO 8601 string), for key ages; versions left out have no known age. */
+  createdAt?: KeyCreatedAtInput
 }
 
 /**
@@ -102,7 +105,9 @@ export class LocalKeyProvider implements KeyProvider {
   readonly activeKeyVersion: string
   readonly #versions = new Map<string, VersionKeys>()
   readonly #keyring: TenantKeyring | undefined
+  readonly #store: TenantKeyStore | undefined
   readonly #aad = new RowAadEncoder()
+  readonly #createdAt: KeyCreationTimes
 
   constructor(options: LocalKeyProviderOptions) {
     if (options === null || typeof options !== 'object' || options.keys === null || typeof options.keys !== 'object') {
@@ -126,7 +131,9 @@ export class LocalKeyProvider implements KeyProvider {
       throw new ConfigError(`LocalKeyProvider: activeVersion "${String(options.activeVersion)}" is not among the keys`)
     }
     this.activeKeyVersion = options.activeVersion
+    this.#createdAt = new KeyCreationTimes('LocalKeyProvider', options.createdAt, this.#versions.keys())
     const store = checkTenantKeyStore(options.tenantKeyStore, 'LocalKeyProvider')
+    this.#store = store
     this.#keyring =
       store === undefined
         ? undefined
@@ -141,8 +148,8 @@ export class LocalKeyProvider implements KeyProvider {
   }
 
   /**
-   * Reads a key file: JSON `{ "activeVersion": "v1", "keys": { "v1": "<base64 or hex>" } }`.
-   * Pass `extra` for what a file does not hold (a `tenantKeyStore`).
+   * Reads a key file: JSON `{ "activeVersion": "v1", "keys": { "v1": "<base64 or hex>" }, "createdAt": { "v1": "2026-01-31" } }`
+   * (`createdAt` optional). Pass `extra` for what a file does not hold (a `tenantKeyStore`).
    *
    * @example
    * ```ts
@@ -300,6 +307,31 @@ export class LocalKeyProvider implements KeyProvider {
       throw new ConfigError('LocalKeyProvider: shredding needs per-tenant keys; configure a tenantKeyStore (keys derived from the master key alone cannot be destroyed for one tenant)')
     }
     return { tenantId, tenantKeysDestroyed: await this.#keyring.shred(tenantId), kmsKeys: [] }
+  }
+
+  /**
+   * When `keyVersion`'s master key was created, from the `createdAt` option; undefined when not given.
+   *
+   * @example
+   * ```ts
+   * const created = await provider.keyCreatedAt('v1')
+   * ```
+   */
+  async keyCreatedAt(keyVersion: string): Promise<Date | undefined> {
+    return this.#createdAt.of(keyVersion)
+  }
+
+  /**
+   * When the tenant's key under `keyVersion` was made (from the tenant key store); undefined
+   * without a store or when the tenant has none yet.
+   *
+   * @example
+   * ```ts
+   * const created = await provider.tenantKeyCreatedAt('acme', 'v2')
+   * ```
+   */
+  tenantKeyCreatedAt(tenantId: string, keyVersion: string): Promise<Date | undefined> {
+    return tenantKeyCreatedAtFromStore(this.#store, tenantId, keyVersion)
   }
 
   /**

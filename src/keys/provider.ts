@@ -94,4 +94,8 @@ export interface KeyProvider {
    * ```
    */
   indexKey?(tenantId: string, keyVersion: string): Promise<Uint8Array>
+  /** When `keyVersion`'s key-encryption key was created, when known (key ages, `rotate --older-than`). */
+  keyCreatedAt?(keyVersion: string): Promise<Date | undefined>
+  /** Providers with per-tenant intermediate keys: when the tenant's key under `keyVersion` was created; undefined if it has none. */
+  tenantKeyCreatedAt?(tenantId: string, keyVersion: string): Promise<Date | undefined>
 }

@@ -104,6 +104,7 @@ export interface RowcryptMetricNames {
   readonly rowsPerKeyVersion: string
   readonly plaintextReads: string
   readonly plaintextRows: string
+  readonly keyAge: string
 }
 
 /**
@@ -131,6 +132,12 @@ export interface RowcryptMetrics extends RowcryptObserver {
    * `rotationStatus`). For `status` / `rotate` style jobs that count rows.
    */
   setPlaintextRows(model: string, rows: number): void
+  /**
+   * Sets the `key_age_seconds` gauge of one model: the age of the oldest key version that still
+   * has rows of it (`undefined` removes the series). `rowcrypt status` and `rotate` set it from
+   * `rotationStatus`'s `keyVersions`.
+   */
+  setKeyAgeSeconds(model: string, seconds: number | undefined): void
   readonly names: RowcryptMetricNames
 }
 
@@ -175,6 +182,7 @@ const DENIAL_REASONS: Readonly<Record<string, string>> = {
  * | `row_encryption_rows_per_key_version` | gauge | model, key_version |
  * | `row_encryption_plaintext_reads_total` | counter | model |
  * | `row_encryption_plaintext_rows` | gauge | model |
+ * | `row_encryption_key_age_seconds` | gauge | model |
  *
  * Throws `ConfigError` when prom-client cannot be loaded, an option is invalid, or the registry
  * already holds one of these metrics (share one `rowcryptMetrics()` between clients instead).
@@ -224,6 +232,7 @@ export function rowcryptMetrics(options: RowcryptMetricsOptions): RowcryptMetric
     rowsPerKeyVersion: n('rows_per_key_version'),
     plaintextReads: n('plaintext_reads_total'),
     plaintextRows: n('plaintext_rows'),
+    keyAge: n('key_age_seconds'),
   })
   // Checked up front so that a clash registers nothing at all.
   for (const name of Object.values(names)) {
@@ -256,6 +265,12 @@ export function rowcryptMetrics(options: RowcryptMetricsOptions): RowcryptMetric
   })
   const plaintextReads = counter(names.plaintextReads, 'Rows taken as plaintext (migrating mode: legacy rows without a wrapped key), read or encrypted on their write', ['model'])
   const plaintextRows = new client.Gauge({ name: names.plaintextRows, help: 'Rows without a wrapped key per model, as last counted by a status or rotate job', labelNames: ['model'], registers })
+  const keyAge = new client.Gauge({
+    name: names.keyAge,
+    help: 'Age in seconds of the oldest key version that still has rows of the model, as of the last status or rotate job',
+    labelNames: ['model'],
+    registers,
+  })
 
   const tenants = new Set<string>()
   const tenantLabel = (e: OperationEvent): string => {
@@ -315,6 +330,13 @@ export function rowcryptMetrics(options: RowcryptMetricsOptions): RowcryptMetric
         throw new ConfigError('setPlaintextRows(model, rows): a model name and an integer >= 0 are required')
       }
       plaintextRows.set({ model }, rows)
+    },
+    setKeyAgeSeconds(model: string, seconds: number | undefined): void {
+      if (typeof model !== 'string' || model === '' || (seconds !== undefined && (!Number.isFinite(seconds) || seconds < 0))) {
+        throw new ConfigError('setKeyAgeSeconds(model, seconds): a model name and a number >= 0 (or undefined) are required')
+      }
+      if (seconds === undefined) keyAge.remove({ model })
+      else keyAge.set({ model }, seconds)
     },
   }
 }

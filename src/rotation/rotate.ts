@@ -14,6 +14,8 @@ import { randomUUID } from 'node:crypto'
 import { ConfigError, RowcryptError, RotationIncompleteError, type RowFailure } from '../errors'
 import { mapLimited, positiveInteger, positiveRate, RateLimiter, yieldToEventLoop } from './limits'
 import { indexPrefix } from '../fields/blind-index'
+import { cacheKey } from '../crypto/cache-key'
+import { clock, parseAge, selectByAge } from './ages'
 import { bypass, idText, resolveTarget, rotationContext, selectModels, toCount, type ModelTarget, type RawClient, type RotationContext } from './target'
 
 /**
@@ -35,6 +37,18 @@ export interface RotateKeysOptions {
   fromVersion?: string | readonly string[]
   /** Key version to move rows to (default: the key provider's active version). */
   toVersion?: string
+  /**
+   * Rotate by key age instead of naming versions: move the rows whose key is older than this
+   * (`'90d'`, `'12h'`, or milliseconds), i.e. rows under key versions created before `now - olderThan`
+   * and, with providers that keep per-tenant keys, rows whose tenant key under their version is that
+   * old. The selection is made once, before the first row moves. Needs the provider's
+   * `keyCreatedAt` (fails closed with `ConfigError` when a version in use has no known creation
+   * time); throws `KeyTooOldError` when the target version (or a tenant's key under it) is itself
+   * older, since rotating onto it cannot make rows younger. Not with `fromVersion` or `reindex`.
+   */
+  olderThan?: string | number
+  /** The clock key ages are measured against (default: the system clock). */
+  now?: () => Date
   /**
    * Re-key instead of re-wrap: a fresh data key per row and its fields re-encrypted under it, for a
    * suspected leak of data keys. Default `false` (re-wrap: only the wrapped key changes).
@@ -147,8 +161,13 @@ export async function rotateKeys(options: RotateKeysOptions): Promise<number> {
   }
   if (options.tenantId !== undefined && (typeof options.tenantId !== 'string' || options.tenantId === '')) throw new ConfigError(`${caller}: tenantId must be a non-empty string`)
   const reindex = options.reindex === true
-  if (reindex && (options.rekey === true || options.fromVersion !== undefined || options.toVersion !== undefined)) {
-    throw new ConfigError(`${caller}: reindex recomputes blind indexes under the active index key version; it takes no rekey, fromVersion or toVersion`)
+  if (reindex && (options.rekey === true || options.fromVersion !== undefined || options.toVersion !== undefined || options.olderThan !== undefined)) {
+    throw new ConfigError(`${caller}: reindex recomputes blind indexes under the active index key version; it takes no rekey, fromVersion, toVersion or olderThan`)
+  }
+  const olderThanMs = options.olderThan === undefined ? undefined : parseAge(options.olderThan)
+  if (options.olderThan !== undefined) {
+    if (olderThanMs === undefined) throw new ConfigError(`${caller}: olderThan must be a number of days or hours ('90d', '12h') or of milliseconds`)
+    if (fromVersions !== undefined) throw new ConfigError(`${caller}: olderThan selects the versions to move rows off; it takes no fromVersion`)
   }
   const batchSize = positiveInteger(options.batchSize, 200, 'batchSize', caller)
   const concurrency = positiveInteger(options.concurrency, 8, 'concurrency', caller)
@@ -156,11 +175,17 @@ export async function rotateKeys(options: RotateKeysOptions): Promise<number> {
   const models = reindexable(ctx, selectModels(ctx, options.model, caller), reindex, caller)
   const targets: ModelTarget[] = []
   for (const m of models) targets.push(await resolveTarget(ctx, m, options.dbSchema, caller))
+  const byAge =
+    olderThanMs === undefined
+      ? undefined
+      : await selectByAge(ctx, targets, { olderThanMs, label: String(options.olderThan), now: clock(options.now, caller), toVersion, tenantId: options.tenantId }, caller)
 
   const job: Job = {
     ctx,
     toVersion,
-    fromVersions,
+    fromVersions: byAge?.versions ?? fromVersions,
+    tenantVersions: byAge?.tenantVersions ?? [],
+    tenantVersionKeys: new Set((byAge?.tenantVersions ?? []).map((p) => cacheKey(p.tenantId, p.keyVersion))),
     tenantId: options.tenantId,
     rekey: options.rekey === true,
     reindex: reindex ? { version: ctx.core.indexes!.keyVersion, prefix: indexPrefix(ctx.core.indexes!.keyVersion) } : undefined,
@@ -197,6 +222,9 @@ interface Job {
   readonly ctx: RotationContext
   readonly toVersion: string
   readonly fromVersions: readonly string[] | undefined
+  /** Rotation by age: tenants' keys (tenant, version) to move rows off, besides `fromVersions`. */
+  readonly tenantVersions: ReadonlyArray<{ readonly tenantId: string; readonly keyVersion: string }>
+  readonly tenantVersionKeys: ReadonlySet<string>
   readonly tenantId: string | undefined
   readonly rekey: boolean
   /** Set when recomputing blind indexes: the active index key version and its value prefix. */
@@ -229,15 +257,22 @@ class Params {
   }
 }
 
-// The rows to rotate: a wrapped key on another version than the target (or on one of `from`),
-// and a tenant.
+// The rows to rotate: a wrapped key on another version than the target (or on one of `from`, or
+// under one of the tenant keys a rotation by age selected), and a tenant.
 function eligible(job: Job, t: ModelTarget, p: Params): string {
   if (job.reindex !== undefined)
     return `${reindexEligible(job.reindex.prefix, t, p)} AND ${t.wrappedDek} IS NOT NULL AND ${t.tenantId} <> ''${job.tenantId === undefined ? '' : ` AND ${t.tenantId} = ${p.add(job.tenantId)}`}`
-  const versions =
-    job.fromVersions === undefined ? `${t.keyVersion} IS NOT NULL AND ${t.keyVersion} <> ${p.add(job.toVersion)}` : `${t.keyVersion} IN (${job.fromVersions.map((v) => p.add(v)).join(', ')})`
+  const versions = job.fromVersions === undefined ? `${t.keyVersion} IS NOT NULL AND ${t.keyVersion} <> ${p.add(job.toVersion)}` : selectedVersions(job, t, p)
   const tenant = job.tenantId === undefined ? '' : ` AND ${t.tenantId} = ${p.add(job.tenantId)}`
   return `${versions} AND ${t.wrappedDek} IS NOT NULL AND ${t.tenantId} <> ''${tenant}`
+}
+
+function selectedVersions(job: Job, t: ModelTarget, p: Params): string {
+  const any: string[] = []
+  if (job.fromVersions!.length > 0) any.push(`${t.keyVersion} IN (${job.fromVersions!.map((v) => p.add(v)).join(', ')})`)
+  for (const pair of job.tenantVersions) any.push(`(${t.tenantId} = ${p.add(pair.tenantId)} AND ${t.keyVersion} = ${p.add(pair.keyVersion)})`)
+  // Nothing old enough: no row is eligible.
+  return any.length === 0 ? '1 = 0' : `(${any.join(' OR ')})`
 }
 
 function isEligible(job: Job, t: ModelTarget, row: Row): boolean {
@@ -246,7 +281,7 @@ function isEligible(job: Job, t: ModelTarget, row: Row): boolean {
   if (typeof version !== 'string' || row[t.spec.columns.wrappedDek] == null || typeof tenant !== 'string' || tenant === '') return false
   if (job.tenantId !== undefined && tenant !== job.tenantId) return false
   if (job.reindex !== undefined) return needsReindex(job.reindex.prefix, t, row)
-  return job.fromVersions === undefined ? version !== job.toVersion : job.fromVersions.includes(version)
+  return job.fromVersions === undefined ? version !== job.toVersion : job.fromVersions.includes(version) || job.tenantVersionKeys.has(cacheKey(tenant, version))
 }
 
 async function countEligible(job: Job, t: ModelTarget): Promise<number> {

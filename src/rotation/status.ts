@@ -1,6 +1,9 @@
-// Rows per model and key version (and tenant): what `npx rowcrypt status` prints and what the
-// `rows_per_key_version` gauge shows. One GROUP BY per model, read-only.
+// Rows per model and key version (and tenant), with the age of each key in use: what
+// `npx rowcrypt status` prints and what the `rows_per_key_version` and `key_age_seconds` gauges
+// show. One GROUP BY per model, read-only.
+import { cacheKey } from '../crypto/cache-key'
 import { ConfigError } from '../errors'
+import { ageDays, ageSeconds, clock, creationTimes, DAY_MS, tenantCreationTimes } from './ages'
 import { bypass, resolveTarget, rotationContext, selectModels, toCount } from './target'
 
 /**
@@ -20,6 +23,71 @@ export interface RotationStatusOptions {
   byTenant?: boolean
   /** PostgreSQL schema of the tables (see `RotateKeysOptions.dbSchema`). */
   dbSchema?: string
+  /**
+   * A key age policy: list in `exceeded` every key version that still has rows and is older than
+   * this many days, or whose creation time is unknown (and, with `byTenant`, every tenant key older).
+   */
+  maxKeyAgeDays?: number
+  /** The clock key ages are measured against (default: the system clock). */
+  now?: () => Date
+}
+
+/**
+ * The age of a key version: when its key-encryption key was created (`null`: the key provider does
+ * not say) and how many rows it still wraps.
+ *
+ * @example
+ * ```ts
+ * for (const k of status.keyVersions) log.info(k.keyVersion, k.ageDays ?? 'unknown', 'days,', k.rows, 'rows')
+ * ```
+ */
+export interface KeyVersionAge {
+  readonly keyVersion: string
+  readonly createdAt: Date | null
+  /** Whole seconds from `createdAt` to the status's `checkedAt`; `null` when unknown. */
+  readonly ageSeconds: number | null
+  /** Whole days, likewise. */
+  readonly ageDays: number | null
+  /** Rows under the version, across the models counted. */
+  readonly rows: number
+  /** The error code when the key provider failed to say when the key was created (KMS unreachable, access denied). */
+  readonly error?: string
+}
+
+/**
+ * The age of a tenant's intermediate key under one key version (providers with per-tenant keys).
+ *
+ * @example
+ * ```ts
+ * const old = status.tenantKeys?.filter((k) => k.ageDays > 90)
+ * ```
+ */
+export interface TenantKeyAge {
+  readonly tenantId: string
+  readonly keyVersion: string
+  readonly createdAt: Date
+  readonly ageSeconds: number
+  readonly ageDays: number
+  /** The tenant's rows under the version, across the models counted. */
+  readonly rows: number
+}
+
+/**
+ * A key in use that breaks the `maxKeyAgeDays` policy: older than it, or of unknown age
+ * (`createdAt` null).
+ *
+ * @example
+ * ```ts
+ * for (const k of status.exceeded ?? []) log.error(`key ${k.keyVersion}${k.tenantId ? ` of ${k.tenantId}` : ''} is ${k.ageDays ?? '?'} days old`)
+ * ```
+ */
+export interface KeyAgeViolation {
+  readonly keyVersion: string
+  /** Set for a tenant's key under `keyVersion`. */
+  readonly tenantId?: string
+  readonly createdAt: Date | null
+  readonly ageDays: number | null
+  readonly rows: number
 }
 
 /**
@@ -57,12 +125,23 @@ export interface RotationStatus {
   /** The key provider's active version. */
   readonly activeKeyVersion: string
   readonly models: ReadonlyArray<KeyVersionCounts & { readonly model: string; readonly tenants?: ReadonlyArray<KeyVersionCounts & { readonly tenantId: string }> }>
+  /** The time ages are measured to. */
+  readonly checkedAt: Date
+  /** Every key version with rows, and the active one: creation time and age (from the provider's `keyCreatedAt`). */
+  readonly keyVersions: readonly KeyVersionAge[]
+  /** With `byTenant`, providers with per-tenant keys: the tenant keys in use whose creation time is known. */
+  readonly tenantKeys?: readonly TenantKeyAge[]
+  /** With `maxKeyAgeDays`: the policy, and the keys in use that break it (empty when none). */
+  readonly maxKeyAgeDays?: number
+  readonly exceeded?: readonly KeyAgeViolation[]
 }
 
 /**
  * Counts each configured model's rows per key version (and, with `byTenant`, per tenant), how
  * many are not yet on the key provider's active version, and how many have no wrapped key
- * (`plaintextRows`). Read-only; one `GROUP BY` per model.
+ * (`plaintextRows`); gives the creation time and age of each key version in use (and, with
+ * `byTenant`, of tenant keys) where the key provider reports them, and checks `maxKeyAgeDays`.
+ * Read-only; one `GROUP BY` per model.
  *
  * @example
  * ```ts
@@ -76,6 +155,11 @@ export async function rotationStatus(options: RotationStatusOptions): Promise<Ro
   if (options === null || typeof options !== 'object') throw new ConfigError(`${caller} needs { prisma, ... }`)
   const ctx = rotationContext(options.prisma, caller)
   const active = ctx.activeKeyVersion
+  const checkedAt = clock(options.now, caller)
+  const maxKeyAgeDays = options.maxKeyAgeDays
+  if (maxKeyAgeDays !== undefined && (typeof maxKeyAgeDays !== 'number' || !Number.isFinite(maxKeyAgeDays) || maxKeyAgeDays <= 0)) {
+    throw new ConfigError(`${caller}: maxKeyAgeDays must be a positive number of days`)
+  }
   const models: Array<RotationStatus['models'][number]> = []
   for (const model of selectModels(ctx, options.model, caller)) {
     const t = await resolveTarget(ctx, model, options.dbSchema, caller)
@@ -103,7 +187,60 @@ export async function rotationStatus(options: RotationStatusOptions): Promise<Ro
       ...(options.byTenant === true ? { tenants: [...tenants.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([tenantId, c]) => ({ tenantId, ...c.result() })) } : {}),
     })
   }
-  return { activeKeyVersion: active, models }
+  return { activeKeyVersion: active, models, ...(await keyAges(ctx.core.keyProvider, active, models, checkedAt, maxKeyAgeDays)) }
+}
+
+async function keyAges(
+  provider: Parameters<typeof creationTimes>[0],
+  active: string,
+  models: RotationStatus['models'],
+  checkedAt: Date,
+  maxKeyAgeDays: number | undefined,
+): Promise<Omit<RotationStatus, 'activeKeyVersion' | 'models'>> {
+  const versionRows = new Map<string, number>([[active, 0]])
+  const pairRows = new Map<string, { tenantId: string; keyVersion: string; rows: number }>()
+  for (const m of models) {
+    for (const [v, n] of Object.entries(m.versions)) versionRows.set(v, (versionRows.get(v) ?? 0) + n)
+    for (const t of m.tenants ?? []) {
+      if (t.tenantId === '') continue
+      for (const [v, n] of Object.entries(t.versions)) {
+        const k = cacheKey(t.tenantId, v)
+        const pair = pairRows.get(k) ?? { tenantId: t.tenantId, keyVersion: v, rows: 0 }
+        pair.rows += n
+        pairRows.set(k, pair)
+      }
+    }
+  }
+  // Counting rows needs no key: a key provider that cannot say (KMS down, DescribeKey denied) leaves
+  // the age unknown, with the reason, rather than failing the command; the policy counts it as broken.
+  const errors = new Map<string, string>()
+  const created = await creationTimes(provider, [...versionRows.keys()].sort(), (v, e) => errors.set(v, e.code))
+  const keyVersions: KeyVersionAge[] = [...created].map(([keyVersion, d]) => ({
+    keyVersion,
+    createdAt: d ?? null,
+    ageSeconds: d === undefined ? null : ageSeconds(d, checkedAt),
+    ageDays: d === undefined ? null : ageDays(d, checkedAt),
+    rows: versionRows.get(keyVersion) ?? 0,
+    ...(errors.has(keyVersion) ? { error: errors.get(keyVersion)! } : {}),
+  }))
+  const byTenant = models.some((m) => m.tenants !== undefined)
+  const pairs = [...pairRows.values()].sort((a, b) => (a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : a.keyVersion < b.keyVersion ? -1 : 1))
+  const tenantTimes = byTenant && typeof provider.tenantKeyCreatedAt === 'function' ? await tenantCreationTimes(provider, pairs) : undefined
+  const tenantKeys: TenantKeyAge[] | undefined = tenantTimes?.size
+    ? pairs.flatMap((p) => {
+        const d = tenantTimes.get(cacheKey(p.tenantId, p.keyVersion))
+        return d === undefined ? [] : [{ tenantId: p.tenantId, keyVersion: p.keyVersion, createdAt: d, ageSeconds: ageSeconds(d, checkedAt), ageDays: ageDays(d, checkedAt), rows: p.rows }]
+      })
+    : undefined
+  const out = { checkedAt, keyVersions, ...(tenantKeys !== undefined ? { tenantKeys } : {}) }
+  if (maxKeyAgeDays === undefined) return out
+  // Older than the policy by any amount, to the millisecond; a key in use of unknown age breaks it too.
+  const tooOld = (d: Date | null) => d === null || checkedAt.getTime() - d.getTime() > maxKeyAgeDays * DAY_MS
+  const exceeded: KeyAgeViolation[] = [
+    ...keyVersions.filter((k) => k.rows > 0 && tooOld(k.createdAt)).map((k) => ({ keyVersion: k.keyVersion, createdAt: k.createdAt, ageDays: k.ageDays, rows: k.rows })),
+    ...(tenantKeys ?? []).filter((k) => k.rows > 0 && tooOld(k.createdAt)).map((k) => ({ keyVersion: k.keyVersion, tenantId: k.tenantId, createdAt: k.createdAt, ageDays: k.ageDays, rows: k.rows })),
+  ]
+  return { ...out, maxKeyAgeDays, exceeded }
 }
 
 class Counter {

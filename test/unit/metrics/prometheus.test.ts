@@ -178,6 +178,21 @@ describe('rowcryptMetrics', () => {
     expect(() => m.setPlaintextRows('', 1)).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_CONFIG' }))
   })
 
+  it('sets and removes the key age gauge per model', async () => {
+    const m = rowcryptMetrics({ client: promClient, registry })
+    const age = 'row_encryption_key_age_seconds'
+    m.setKeyAgeSeconds('User', 200 * 86400)
+    m.setKeyAgeSeconds('Post', 5)
+    m.setKeyAgeSeconds('Post', 30 * 86400)
+    expect(series(await registry.metrics(), age)).toEqual([line(age, { model: 'Post' }, 30 * 86400), line(age, { model: 'User' }, 200 * 86400)])
+    m.setKeyAgeSeconds('User', undefined)
+    expect(series(await registry.metrics(), age)).toEqual([line(age, { model: 'Post' }, 30 * 86400)])
+    expect(m.names.keyAge).toBe(age)
+    expect(() => m.setKeyAgeSeconds('User', -1)).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_CONFIG' }))
+    expect(() => m.setKeyAgeSeconds('User', Number.NaN)).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_CONFIG' }))
+    expect(() => m.setKeyAgeSeconds('', 1)).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_CONFIG' }))
+  })
+
   it('registers on the given registry only, never on the global default one', async () => {
     const before = (await promClient.register.getMetricsAsJSON()).map((m) => m.name)
     const m = rowcryptMetrics({ client: promClient, registry })
