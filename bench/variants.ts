@@ -8,11 +8,17 @@
 //   rowcrypt-kms  rowcrypt with AwsKmsKeyProvider (hierarchical) against a local KMS server (bench/kms.ts)
 //   bound         the least a per-row-key, per-field AES-256-GCM extension can cost (workloads.ts boundTarget)
 //   bound-row     the same for one GCM message per row (a format rowcrypt does not use; for comparison)
-import { loadKmsVariant, type KmsVariant } from './kms'
+//   rowcrypt-kms-cold  rowcrypt-kms on a new provider and client per repetition: the repetition's
+//                 first call loads the tenant key from the store through KMS Decrypt
+//   pfe           prisma-field-encryption 1.6 (bench/pfe.ts): one static key, no tenant, no key per row
+//
+// `freshTarget` makes a new instance of a variant (empty caches, same database and keys): the cold
+// workloads and rowcrypt-kms-cold run on one per repetition.
+import { loadKmsVariant, type KmsLoad, type KmsVariant } from './kms'
 import { extend, extendNoop, localKeyProvider, type BenchDatabase } from './setup'
-import { boundRowTarget, boundTarget, noopExtensionTarget, plainTarget, rowcryptTarget, type Target } from './workloads'
+import { boundRowTarget, boundTarget, noopExtensionTarget, pfeTarget, plainTarget, rowcryptTarget, type Target } from './workloads'
 
-export const VARIANT_NAMES = ['plain', 'noop-ext', 'bound', 'bound-row', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-kms'] as const
+export const VARIANT_NAMES = ['plain', 'noop-ext', 'bound', 'bound-row', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'] as const
 export type VariantName = (typeof VARIANT_NAMES)[number]
 
 export interface BuiltVariant {
@@ -21,6 +27,8 @@ export interface BuiltVariant {
   /** The KMS handle of `rowcrypt-kms` (request counts, cold providers, the server to stop). */
   kms?: KmsVariant
   status?: string
+  /** Runs every repetition on a new instance (`freshTarget`), not only the cold workloads. */
+  freshEachRepetition?: boolean
 }
 
 export function isVariantName(name: string): name is VariantName {
@@ -43,9 +51,47 @@ export async function buildVariant(db: BenchDatabase, name: VariantName): Promis
     case 'rowcrypt-rls':
       return { target: rowcryptTarget(name, extend(await db.rlsClient(), localKeyProvider(), { rls: true })), status: 'rls: true, policies of rlsPolicySql, restricted role' }
     case 'rowcrypt-kms': {
-      const load = await loadKmsVariant()
+      const load = await kmsFor(db)
       if (load.variant === undefined) return { status: load.status }
       return { target: rowcryptTarget(name, extend(db.base, load.variant.newProvider())), kms: load.variant, status: load.status }
     }
+    case 'rowcrypt-kms-cold': {
+      const load = await kmsFor(db)
+      if (load.variant === undefined) return { status: load.status }
+      return { target: rowcryptTarget(name, extend(db.base, load.variant.newProvider())), kms: load.variant, status: load.status, freshEachRepetition: true }
+    }
+    case 'pfe':
+      return { target: pfeTarget(db.pfeClient()), status: 'prisma-field-encryption 1.6, dmmf from @prisma/get-dmmf, prisma-client-js client' }
   }
+}
+
+/**
+ * A new instance of a built variant: a new client extension and key provider (empty caches: no
+ * known rows, no unwrapped keys), on the same database with the same keys, so it reads the rows
+ * the first instance wrote. The KMS variants get a new AwsKmsKeyProvider on the same KMS server and
+ * tenant key store. Variants without caches (plain, noop-ext, bound-row, pfe) are built anew too.
+ */
+export async function freshTarget(db: BenchDatabase, name: VariantName, built: BuiltVariant): Promise<Target> {
+  if (built.kms !== undefined) return rowcryptTarget(name, extend(db.base, built.kms.newProvider()))
+  const again = await buildVariant(db, name)
+  if (again.target === undefined) throw new Error(`variant ${name}: ${again.status}`)
+  return again.target
+}
+
+// One KMS server and tenant key store per bench database, shared by the KMS variants (and stopped
+// once, by whichever stops it first).
+const kmsLoads = new WeakMap<BenchDatabase, Promise<KmsLoad>>()
+
+function kmsFor(db: BenchDatabase): Promise<KmsLoad> {
+  let load = kmsLoads.get(db)
+  if (load === undefined) {
+    load = loadKmsVariant().then((l) => {
+      if (l.variant === undefined) return l
+      let stopped: Promise<void> | undefined
+      const v = l.variant
+      return { ...l, variant: { ...v, stop: () => (stopped ??= v.stop()) } }
+    })
+    kmsLoads.set(db, load)
+  }
+  return load
 }
