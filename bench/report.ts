@@ -188,6 +188,10 @@ export function targetChecks(r: BenchResults): TargetCheck[] {
   return checks.filter((c) => c.cells.length > 0)
 }
 
+function fmtTarget(c: TargetCheck): string {
+  return c.unit === 'calls' ? String(c.target) : `${c.target!.toFixed(2)}×`
+}
+
 function fmtCell(c: Comparison | undefined, unit: TargetCheck['unit'], markdown: boolean): string {
   if (c === undefined) return markdown ? '' : '—'
   const mark = c.pass === undefined ? '' : c.pass ? ' ✓' : ' ✗'
@@ -229,7 +233,7 @@ function targetLines(r: BenchResults): string[] {
     lines.push(
       [
         '  ' + pad(c.what, 72),
-        pad(c.target === undefined ? '' : `≤${c.target}`, 7),
+        pad(c.target === undefined ? '' : `≤${fmtTarget(c)}`, 7),
         ...cols.map((col) =>
           pad(
             fmtCell(
@@ -256,7 +260,7 @@ function targetMarkdown(r: BenchResults): string[] {
     ['what', 'target', ...r.workloads.map(shortLabel)],
     checks.map((c) => [
       c.what,
-      c.target === undefined ? '(information)' : `≤ ${c.target}${c.unit === 'calls' ? '' : '×'}`,
+      c.target === undefined ? '(information)' : `≤ ${fmtTarget(c)}`,
       ...r.workloads.map((w) =>
         fmtCell(
           c.cells.find((x) => x.workload === w.name),
@@ -486,7 +490,7 @@ export function renderMarkdown(r: BenchResults): string {
     "- Variants: `plain` (Prisma 7, no extension, the tenant filtered by hand), `noop-ext` (a query extension that only calls `query(args)`, inside `withTenant`), `bound` (the least any per-row-key, per-field AES-256-GCM extension can cost: noop-ext plus only the unavoidable `node:crypto` calls, storing values of rowcrypt's size; `boundTarget` in `bench/workloads.ts`), `bound-row` (the same for one GCM message per row, a format rowcrypt does not use; `boundRowTarget`), `rowcrypt` (LocalKeyProvider), `rowcrypt-rls` (the same with `rls: true`, rowcrypt's policies from `rlsPolicySql` on the table, connected as a role without SUPERUSER or BYPASSRLS), `rowcrypt-kms` (AwsKmsKeyProvider, hierarchical, against the in-process KMS dev server, tenant key cached), `rowcrypt-kms-cold` (the same on a new provider and client every repetition: its first call loads the tenant key from the store through KMS Decrypt), `pfe` (prisma-field-encryption 1.6, the `dmmf` option from `@prisma/get-dmmf`, on a client of the same table generated with `prisma-client-js` (`bench/prisma/pfe/schema.prisma`), the same Prisma runtime; one static key, no tenant, no key per row, the tenant filtered by hand as in `plain`); built in `bench/variants.ts`.",
   )
   out.push(
-    "- Workloads beside the five of the design: `cold update` (the update on a new instance of each variant every repetition, so every row is one it has not read; the warm `update` follows a findMany of the same rows, so rowcrypt and the bound already know each row's wrapped key), and a findMany of a tenant with ten times as many rows (plain, bound, rowcrypt, pfe, rowcrypt-kms only; once per round), with the growth of heap and RSS over the call.",
+    "- Workloads beside the five of the design: `cold update` (the update on a new instance of each variant every repetition, so every row is one it has not read; the warm `update` follows a findMany of the same rows, so rowcrypt and the bound already know each row's wrapped key; `rowcrypt-kms` keeps its provider there, so it is cold in rows and warm in keys, while `rowcrypt-kms-cold` is cold in both), and a findMany of a tenant with ten times as many rows (plain, bound, rowcrypt, pfe, rowcrypt-kms only; once per round), with the growth of heap and RSS over the call.",
   )
   out.push(
     `- Load average of the machine (1/5/15 min) at start ${(m.loadAverageAtStart as unknown as number[]).join(' / ')}, at end ${(m.loadAverageAtEnd as unknown as number[]).join(' / ')} (other work on this 2-core machine widens min–max).`,

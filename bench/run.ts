@@ -209,7 +209,7 @@ async function main(): Promise<void> {
     for (const name of wanted) {
       if (!isVariantName(name)) throw new Error(`unknown variant ${name} (${VARIANT_NAMES.join(', ')})`)
       const built = await buildVariant(db, name)
-      if (name === 'rowcrypt-kms' || (name === 'rowcrypt-kms-cold' && !wanted.includes('rowcrypt-kms'))) kmsStatus = built.status ?? kmsStatus
+      if (name === 'rowcrypt-kms' || (name === 'rowcrypt-kms-cold' && (built.kms === undefined || !wanted.includes('rowcrypt-kms')))) kmsStatus = built.status ?? kmsStatus
       kmsVariant = built.kms ?? kmsVariant
       if (built.target === undefined) {
         log(`variant ${name}: ${built.status}`)

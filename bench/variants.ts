@@ -29,6 +29,8 @@ export interface BuiltVariant {
   status?: string
   /** Runs every repetition on a new instance (`freshTarget`), not only the cold workloads. */
   freshEachRepetition?: boolean
+  /** Makes the variant's new instances, where building it again would not do (`freshTarget`). */
+  fresh?: () => Target
 }
 
 export function isVariantName(name: string): name is VariantName {
@@ -53,12 +55,16 @@ export async function buildVariant(db: BenchDatabase, name: VariantName): Promis
     case 'rowcrypt-kms': {
       const load = await kmsFor(db)
       if (load.variant === undefined) return { status: load.status }
-      return { target: rowcryptTarget(name, extend(db.base, load.variant.newProvider())), kms: load.variant, status: load.status }
+      // Warm: new instances keep the provider (its tenant key stays cached); only the client is new.
+      const provider = load.variant.newProvider()
+      const fresh = () => rowcryptTarget(name, extend(db.base, provider))
+      return { target: fresh(), fresh, kms: load.variant, status: load.status }
     }
     case 'rowcrypt-kms-cold': {
-      const load = await kmsFor(db)
-      if (load.variant === undefined) return { status: load.status }
-      return { target: rowcryptTarget(name, extend(db.base, load.variant.newProvider())), kms: load.variant, status: load.status, freshEachRepetition: true }
+      const kms = (await kmsFor(db)).variant
+      if (kms === undefined) return { status: (await kmsFor(db)).status }
+      const fresh = () => rowcryptTarget(name, extend(db.base, kms.newProvider()))
+      return { target: fresh(), fresh, kms, status: 'a new AwsKmsKeyProvider (and client) every repetition', freshEachRepetition: true }
     }
     case 'pfe':
       return { target: pfeTarget(db.pfeClient()), status: 'prisma-field-encryption 1.6, dmmf from @prisma/get-dmmf, prisma-client-js client' }
@@ -66,13 +72,15 @@ export async function buildVariant(db: BenchDatabase, name: VariantName): Promis
 }
 
 /**
- * A new instance of a built variant: a new client extension and key provider (empty caches: no
- * known rows, no unwrapped keys), on the same database with the same keys, so it reads the rows
- * the first instance wrote. The KMS variants get a new AwsKmsKeyProvider on the same KMS server and
- * tenant key store. Variants without caches (plain, noop-ext, bound-row, pfe) are built anew too.
+ * A new instance of a built variant, on the same database with the same keys (it reads the rows
+ * the first instance wrote): a new client extension (no known rows) and key provider. Except that
+ * rowcrypt-kms keeps its provider, whose tenant key stays cached (its cold update is cold in rows,
+ * warm in keys), and rowcrypt-kms-cold gets a new AwsKmsKeyProvider on the same KMS server and
+ * tenant key store (cold in both). Variants without caches (plain, noop-ext, bound-row, pfe) are
+ * built anew too.
  */
 export async function freshTarget(db: BenchDatabase, name: VariantName, built: BuiltVariant): Promise<Target> {
-  if (built.kms !== undefined) return rowcryptTarget(name, extend(db.base, built.kms.newProvider()))
+  if (built.fresh !== undefined) return built.fresh()
   const again = await buildVariant(db, name)
   if (again.target === undefined) throw new Error(`variant ${name}: ${again.status}`)
   return again.target
