@@ -61,10 +61,11 @@ export async function buildVariant(db: BenchDatabase, name: VariantName): Promis
       return { target: fresh(), fresh, kms: load.variant, status: load.status }
     }
     case 'rowcrypt-kms-cold': {
-      const kms = (await kmsFor(db)).variant
-      if (kms === undefined) return { status: (await kmsFor(db)).status }
+      const load = await kmsFor(db)
+      const kms = load.variant
+      if (kms === undefined) return { status: load.status }
       const fresh = () => rowcryptTarget(name, extend(db.base, kms.newProvider()))
-      return { target: fresh(), fresh, kms, status: 'a new AwsKmsKeyProvider (and client) every repetition', freshEachRepetition: true }
+      return { target: fresh(), fresh, kms, status: `${load.status}; a new provider and client every repetition`, freshEachRepetition: true }
     }
     case 'pfe':
       return { target: pfeTarget(db.pfeClient()), status: 'prisma-field-encryption 1.6, dmmf from @prisma/get-dmmf, prisma-client-js client' }

@@ -369,9 +369,9 @@ export interface Workload {
   /** Writes new rows: runs in a fresh tenant, cleared after each repetition. */
   readonly fresh: boolean
   /**
-   * Runs on a new instance of each variant per repetition (a new client extension and key
-   * provider, empty caches; `freshTarget` in bench/variants.ts): every row it touches is one this
-   * instance has not read or written before.
+   * Runs on a new instance of each variant per repetition (a new client extension, no known rows;
+   * `freshTarget` in bench/variants.ts): every row it touches is one this instance has not read or
+   * written before.
    */
   readonly cold?: boolean
   /**
@@ -447,7 +447,7 @@ export const WORKLOADS: readonly Workload[] = [
     run: (t, f, from, to) => updateRows(t, f, from, to),
   },
   {
-    // Today's update follows a findMany of the same rows in every round: rowcrypt then knows each
+    // The warm update follows a findMany of the same rows in every round: rowcrypt then knows each
     // row's wrapped key (src/prisma/engine/known-keys.ts), as the bound does. Here each repetition
     // runs on a new instance of the variant, which has to fetch the key of every row it updates.
     name: 'updateCold',
