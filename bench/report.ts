@@ -33,6 +33,13 @@ export interface VariantResult extends Summary {
   /** Peak RSS and heap seen while this variant ran this workload, in MiB. */
   peakRssMiB: number
   peakHeapUsedMiB: number
+  /**
+   * Workloads that measure memory (findManyLarge): growth of heap used, external memory (Buffers)
+   * and RSS over one call, from after a full collection before it to their peak during it (heap sizes
+   * before each collection, samples, and one at its end); median (and the largest heap growth) over
+   * repetitions, in MiB.
+   */
+  callMemory?: { heapMiB: number; externalMiB: number; rssMiB: number; heapMaxMiB: number }
 }
 
 export interface WorkloadResult {
@@ -114,12 +121,235 @@ function pad(s: string, n: number, right = false): string {
   return right ? s.padStart(n) : s.padEnd(n)
 }
 
+// ---- targets -------------------------------------------------------------------------------------
+
+/** One comparison of two variants on one workload, from the same run. */
+export interface Comparison {
+  workload: string
+  /** Median of `a` / median of `b`. */
+  value: number
+  /** Median over repetitions of `a`'s sample / `b`'s sample of the same repetition. */
+  paired: number
+  pass?: boolean
+}
+
+/** A line of the targets table: a measure per workload, and its bound. */
+export interface TargetCheck {
+  what: string
+  /** Upper bound of the value; undefined: shown for information. */
+  target?: number
+  /** `×` for ratios, `calls` for KMS calls. */
+  unit: '×' | 'calls'
+  cells: Comparison[]
+}
+
+/** `a` / `b` on workload `w`, when both ran it. */
+export function compare(w: WorkloadResult, a: string, b: string, target?: number): Comparison | undefined {
+  const x = w.variants[a]
+  const y = w.variants[b]
+  if (x === undefined || y === undefined || x.samplesMs.length === 0 || y.samplesMs.length === 0) return undefined
+  const value = round2(x.medianMs / y.medianMs)
+  const paired = round2(summarize(x.samplesMs.map((s, i) => s / y.samplesMs[i]!)).medianMs)
+  return { workload: w.name, value, paired, ...(target !== undefined ? { pass: value <= target } : {}) }
+}
+
+/** The targets, each measured per workload in this run (workloads or variants not run are left out). */
+export function targetChecks(r: BenchResults): TargetCheck[] {
+  const ratio = (what: string, a: string, b: string, target: number | undefined, only?: string): TargetCheck => ({
+    what,
+    ...(target !== undefined ? { target } : {}),
+    unit: '×',
+    cells: r.workloads.flatMap((w) => {
+      const c = only === undefined || w.name === only ? compare(w, a, b, target) : undefined
+      return c === undefined ? [] : [c]
+    }),
+  })
+  const checks = [
+    ratio('rowcrypt / bound, every workload (local keys)', 'rowcrypt', 'bound', 1.1),
+    ratio('rowcrypt / prisma-field-encryption, every workload', 'rowcrypt', 'pfe', 1.0),
+    ratio('AWS KMS hierarchical, warm / local keys, every workload', 'rowcrypt-kms', 'rowcrypt', 1.05),
+    ratio('AWS KMS hierarchical, cold / local keys (new provider each repetition)', 'rowcrypt-kms-cold', 'rowcrypt', undefined),
+    ratio("cold update / bound's cold update", 'rowcrypt', 'bound', 1.1, 'updateCold'),
+    ratio('rowcrypt with rls: true / rowcrypt, every workload', 'rowcrypt-rls', 'rowcrypt', 1.25),
+  ]
+  // KMS calls of a findMany of the seeded tenant on a new provider: in every repetition of
+  // rowcrypt-kms-cold (the largest count of the repetitions), else the one check after the rounds.
+  const fm = r.workloads.find((w) => w.name === 'findMany')
+  const cold = fm?.variants['rowcrypt-kms-cold']?.kmsCalls
+  const calls = cold !== undefined ? cold.max : r.kms.coldFindManyCalls
+  if (calls !== undefined) {
+    checks.push({
+      what: `KMS calls, cold findMany of ${(fm?.size ?? r.config.size).toLocaleString('en-US')} rows of one tenant${cold !== undefined ? ' (most in a repetition)' : ''}`,
+      target: 1,
+      unit: 'calls',
+      cells: [{ workload: 'findMany', value: calls, paired: calls, pass: calls <= 1 }],
+    })
+  }
+  return checks.filter((c) => c.cells.length > 0)
+}
+
+function fmtTarget(c: TargetCheck): string {
+  return c.unit === 'calls' ? String(c.target) : `${c.target!.toFixed(2)}×`
+}
+
+function fmtCell(c: Comparison | undefined, unit: TargetCheck['unit'], markdown: boolean): string {
+  if (c === undefined) return markdown ? '' : '—'
+  const mark = c.pass === undefined ? '' : c.pass ? ' ✓' : ' ✗'
+  if (unit === 'calls') return `${c.value}${mark}`
+  const v = markdown && c.pass === false ? `**${c.value.toFixed(2)}×**` : `${c.value.toFixed(2)}×`
+  return `${v}${mark} (${c.paired.toFixed(2)})`
+}
+
+/** Short workload names for the targets table's columns. */
+function shortLabel(w: WorkloadResult): string {
+  const n = w.size.toLocaleString('en-US')
+  switch (w.name) {
+    case 'create':
+      return `create ×${n}`
+    case 'createMany':
+      return `createMany ${n}`
+    case 'findMany':
+    case 'findManyLarge':
+      return `findMany ${n}`
+    case 'findUnique':
+      return `findUnique ×${n}`
+    case 'update':
+      return `update ×${n}`
+    case 'updateCold':
+      return `cold update ×${n}`
+    default:
+      return label(w)
+  }
+}
+
+function targetLines(r: BenchResults): string[] {
+  const checks = targetChecks(r)
+  if (checks.length === 0) return []
+  const cells = checks.flatMap((c) => c.cells.filter((x) => x.pass !== undefined))
+  const lines = [`targets (median of the variant / median of the other, this run; paired median in parentheses): ${cells.filter((c) => c.pass).length} of ${cells.length} met`]
+  const cols = r.workloads.map((w) => ({ w, width: Math.max(shortLabel(w).length, 15) }))
+  lines.push(['  ' + pad('what', 72), pad('target', 7), ...cols.map((c) => pad(shortLabel(c.w), c.width, true))].join(' '))
+  for (const c of checks) {
+    lines.push(
+      [
+        '  ' + pad(c.what, 72),
+        pad(c.target === undefined ? '' : `≤${fmtTarget(c)}`, 7),
+        ...cols.map((col) =>
+          pad(
+            fmtCell(
+              c.cells.find((x) => x.workload === col.w.name),
+              c.unit,
+              false,
+            ),
+            col.width,
+            true,
+          ),
+        ),
+      ].join(' '),
+    )
+  }
+  return lines
+}
+
+function targetMarkdown(r: BenchResults): string[] {
+  const checks = targetChecks(r)
+  if (checks.length === 0) return []
+  const cells = checks.flatMap((c) => c.cells.filter((x) => x.pass !== undefined))
+  return section(
+    `**Targets** (${cells.filter((c) => c.pass).length} of ${cells.length} met): each value is the median of one variant / the median of the other in this run, with the paired median (over repetitions, of the two samples taken side by side) in parentheses; ✓ when the value is within the target. Workloads a variant does not run are left empty.`,
+    ['what', 'target', ...r.workloads.map(shortLabel)],
+    checks.map((c) => [
+      c.what,
+      c.target === undefined ? '(information)' : `≤ ${fmtTarget(c)}`,
+      ...r.workloads.map((w) =>
+        fmtCell(
+          c.cells.find((x) => x.workload === w.name),
+          c.unit,
+          true,
+        ),
+      ),
+    ]),
+  )
+}
+
+/** Heap and RSS growth of one findManyLarge call per variant (when it ran). */
+function largeMemory(r: BenchResults): Array<{ label: string; variant: string; m: NonNullable<VariantResult['callMemory']>; medianMs: number }> {
+  return r.workloads.flatMap((w) => Object.entries(w.variants).flatMap(([variant, v]) => (v.callMemory === undefined ? [] : [{ label: label(w), variant, m: v.callMemory, medianMs: v.medianMs }])))
+}
+
+// ---- the README's Performance table -------------------------------------------------------------
+
+/** The columns of the README table: variants as ratios to plain Prisma, then two ratios between variants. */
+const README_COLUMNS: ReadonlyArray<{ head: string; cell(w: WorkloadResult): string }> = [
+  { head: 'Prisma 7 (plain)', cell: (w) => (w.variants.plain === undefined ? '' : `${fmtMs(w.variants.plain.medianMs)} ms`) },
+  ...(
+    [
+      ['bound¹', 'bound'],
+      ['rowcrypt', 'rowcrypt'],
+      ['prisma-field-encryption', 'pfe'],
+      ['rowcrypt + AWS KMS, warm', 'rowcrypt-kms'],
+      ['rowcrypt + AWS KMS, cold²', 'rowcrypt-kms-cold'],
+      ['rowcrypt, `rls: true`', 'rowcrypt-rls'],
+    ] as const
+  ).map(([head, v]) => ({ head, cell: (w: WorkloadResult) => (w.variants[v]?.ratio === undefined ? '' : `${w.variants[v].ratio.toFixed(2)}×`) })),
+  { head: 'rowcrypt / bound', cell: (w) => ratioCell(compare(w, 'rowcrypt', 'bound')) },
+  { head: 'rowcrypt / prisma-field-encryption', cell: (w) => ratioCell(compare(w, 'rowcrypt', 'pfe')) },
+]
+
+function ratioCell(c: Comparison | undefined): string {
+  return c === undefined ? '' : `${c.value.toFixed(2)}×`
+}
+
+/** bench/README-table.md: the README's Performance table and its machine line. */
+export function renderReadmeTable(r: BenchResults): string {
+  const m = r.meta as Record<string, string>
+  const date = String(m.date).slice(0, 10)
+  const out: string[] = []
+  out.push(
+    ...markdownTable(
+      ['workload', ...README_COLUMNS.map((c) => c.head)],
+      r.workloads.map((w) => [readmeLabel(w), ...README_COLUMNS.map((c) => c.cell(w))]),
+    ),
+  )
+  out.push(
+    `Time of plain Prisma 7 (median), the others as a ratio to it, all in the same run. ¹ bound: the least any extension with a key per row and AES-256-GCM per field can cost (the cryptography alone, through a query extension). ² a new key provider per repetition: its first call loads the tenant key (one KMS Decrypt). Cold update: a row this client has not read before. AWS KMS: the local KMS server of \`rowcrypt/kms-dev-server\` (no network latency).`,
+  )
+  out.push('')
+  out.push(
+    `Measured ${date} on ${m.cpu}, ${m.cores} cores, ${m.memory}; Node ${m.node}, PostgreSQL ${String(m.postgres).split(' ')[0]} (same host), Prisma ${m.prisma} with @prisma/adapter-pg ${m.adapterPg}, prisma-field-encryption ${m.pfe}; median of ${r.config.repetitions} rounds (\`npm run bench\`, bench/RESULTS.md).`,
+  )
+  out.push('')
+  return out.join('\n')
+}
+
+/** A workload's label for users. */
+function readmeLabel(w: WorkloadResult): string {
+  const n = w.size.toLocaleString('en-US')
+  switch (w.name) {
+    case 'create':
+      return `create, one by one (${n})`
+    case 'createMany':
+      return `createMany of ${n}`
+    case 'findMany':
+    case 'findManyLarge':
+      return `findMany of ${n}`
+    case 'findUnique':
+      return `findUnique (${n})`
+    case 'update':
+      return `update of one encrypted field (${n})`
+    case 'updateCold':
+      return `the same, rows not read before (${n})`
+    default:
+      return label(w)
+  }
+}
+
 /** The console table. */
 export function renderTable(r: BenchResults): string {
   const lines: string[] = []
   const head = [
     pad('workload', 36),
-    pad('variant', 13),
+    pad('variant', 17),
     pad('min ms', 9, true),
     pad('median ms', 10, true),
     pad('max ms', 9, true),
@@ -142,7 +372,7 @@ export function renderTable(r: BenchResults): string {
       lines.push(
         [
           pad(first ? label(w) : '', 36),
-          pad(name, 13),
+          pad(name, 17),
           pad(fmtMs(v.minMs), 9, true),
           pad(fmtMs(v.medianMs), 10, true),
           pad(fmtMs(v.maxMs), 9, true),
@@ -183,6 +413,12 @@ export function renderTable(r: BenchResults): string {
         `  ${pad(b.label, 36)} bound ${b.bound.toFixed(2)}× (target ≤ ${b.target.toFixed(2)}×${b.bound > b.target ? ', not reachable' : ''})  rowcrypt ${b.rowcrypt.toFixed(2)}×  rowcrypt/bound ${(b.rowcrypt / b.bound).toFixed(2)}×${b.boundRow !== undefined ? `  bound-row ${b.boundRow.toFixed(2)}×` : ''}`,
       )
   }
+  const targets = targetLines(r)
+  if (targets.length > 0) lines.push('', ...targets)
+  const large = largeMemory(r)
+  const memoryLine = (x: (typeof large)[number]) =>
+    `  ${pad(x.label, 24)} ${pad(x.variant, 18)} heap +${pad(x.m.heapMiB.toFixed(0), 4, true)} MiB (most +${x.m.heapMaxMiB.toFixed(0)})  Buffers +${pad(x.m.externalMiB.toFixed(0), 3, true)} MiB  RSS +${pad(x.m.rssMiB.toFixed(0), 4, true)} MiB`
+  if (large.length > 0) lines.push('', 'peak memory of one call (growth from after a full collection to the peak during the call; median over repetitions):', ...large.map(memoryLine))
   lines.push('')
   lines.push(
     `memory: peak RSS of the process ${r.memory.maxRssMiB.toFixed(0)} MiB (resourceUsage maxRSS); at the end RSS ${r.memory.rssAtEndMiB.toFixed(0)} MiB, heap used ${r.memory.heapUsedAtEndMiB.toFixed(0)} MiB`,
@@ -220,6 +456,11 @@ function markdownTable(head: readonly string[], rows: ReadonlyArray<readonly str
   ]
 }
 
+/** A paragraph, then a Markdown table. */
+function section(caption: string, head: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
+  return [caption, '', ...markdownTable(head, rows)]
+}
+
 /** A workload's label with its size (`findMany of 1000`). */
 function label(w: WorkloadResult): string {
   return w.label.replace('N', String(w.size))
@@ -232,18 +473,24 @@ export function renderMarkdown(r: BenchResults): string {
   const out: string[] = []
   out.push('# Benchmark results')
   out.push('')
-  out.push('Written by `npm run bench` from its last full run (a `--quick` run does not touch this file).')
+  out.push('Written by `npm run bench` from its last full run (a `--quick` run does not touch this file), with')
+  out.push('[README-table.md](README-table.md), the compact table for the README.')
   out.push('Raw samples: `bench/results/latest.json` (git-ignored). How the bench works and what the profile')
   out.push('showed: [PROFILE.md](PROFILE.md).')
   out.push('')
   out.push(`- Run: ${m.date}, \`${m.command}\`, took ${r.durationSeconds.toFixed(0)} s`)
   out.push(`- Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}; ${m.platform}`)
-  out.push(`- Software: Node ${m.node}, PostgreSQL ${m.postgres} (same host, 127.0.0.1), Prisma ${m.prisma} with @prisma/adapter-pg ${m.adapterPg}; rowcrypt at ${m.commit}`)
+  out.push(
+    `- Software: Node ${m.node}, PostgreSQL ${m.postgres} (same host, 127.0.0.1), Prisma ${m.prisma} with @prisma/adapter-pg ${m.adapterPg} (CLI ${m.prismaCli}), prisma-field-encryption ${m.pfe}, @aws-sdk/client-kms ${m.awsSdkKms}; rowcrypt at ${m.commit}`,
+  )
   out.push(
     `- Method: ${r.config.size} rows of four encrypted fields (email, name, ssn, 1 KB notes) in one PostgreSQL table; every workload runs once per variant as warm-up, then ${r.config.repetitions} rounds. In a round, the per-row workloads (create, findUnique, update) run in ${r.config.slices} slices of rows with the variants alternating slice by slice; findMany and createMany run ${r.config.cheapRepeats}× per round, alternating call by call; a full \`gc()\` before each repetition and a young-generation one before each slice; \`VACUUM ANALYZE\` (untimed) after each round, autovacuum off for the table. Ratio = median of the variant / median of plain Prisma (the issue's measure); paired = median over repetitions of variant / plain in the same repetition (less sensitive to load on the machine).`,
   )
   out.push(
-    "- Variants: `plain` (Prisma 7, no extension, the tenant filtered by hand), `noop-ext` (a query extension that only calls `query(args)`, inside `withTenant`), `bound` (the least any per-row-key, per-field AES-256-GCM extension can cost: noop-ext plus only the unavoidable `node:crypto` calls, storing values of rowcrypt's size; `boundTarget` in `bench/workloads.ts`), `bound-row` (the same for one GCM message per row, a format rowcrypt does not use; `boundRowTarget`), `rowcrypt` (LocalKeyProvider), `rowcrypt-rls` (the same with `rls: true`, rowcrypt's policies from `rlsPolicySql` on the table, connected as a role without SUPERUSER or BYPASSRLS), `rowcrypt-kms` (AwsKmsKeyProvider, hierarchical, against the in-process KMS dev server); built in `bench/variants.ts`.",
+    "- Variants: `plain` (Prisma 7, no extension, the tenant filtered by hand), `noop-ext` (a query extension that only calls `query(args)`, inside `withTenant`), `bound` (the least any per-row-key, per-field AES-256-GCM extension can cost: noop-ext plus only the unavoidable `node:crypto` calls, storing values of rowcrypt's size; `boundTarget` in `bench/workloads.ts`), `bound-row` (the same for one GCM message per row, a format rowcrypt does not use; `boundRowTarget`), `rowcrypt` (LocalKeyProvider), `rowcrypt-rls` (the same with `rls: true`, rowcrypt's policies from `rlsPolicySql` on the table, connected as a role without SUPERUSER or BYPASSRLS), `rowcrypt-kms` (AwsKmsKeyProvider, hierarchical, against the in-process KMS dev server, tenant key cached), `rowcrypt-kms-cold` (the same on a new provider and client every repetition: its first call loads the tenant key from the store through KMS Decrypt), `pfe` (prisma-field-encryption 1.6, the `dmmf` option from `@prisma/get-dmmf`, on a client of the same table generated with `prisma-client-js` (`bench/prisma/pfe/schema.prisma`), the same Prisma runtime; one static key, no tenant, no key per row, the tenant filtered by hand as in `plain`); built in `bench/variants.ts`.",
+  )
+  out.push(
+    "- Workloads beside the five of the design: `cold update` (the update on a new instance of each variant every repetition, so every row is one it has not read; not for noop-ext and bound-row, which keep nothing between calls; the warm `update` follows a findMany of the same rows, so rowcrypt and the bound already know each row's wrapped key; `rowcrypt-kms` keeps its provider there, so it is cold in rows and warm in keys, while `rowcrypt-kms-cold` is cold in both), and a findMany of a tenant with ten times as many rows (plain, bound, rowcrypt, pfe, rowcrypt-kms only; once per round), with the growth of heap and RSS over the call.",
   )
   out.push(
     `- Load average of the machine (1/5/15 min) at start ${(m.loadAverageAtStart as unknown as number[]).join(' / ')}, at end ${(m.loadAverageAtEnd as unknown as number[]).join(' / ')} (other work on this 2-core machine widens min–max).`,
@@ -257,6 +504,7 @@ export function renderMarkdown(r: BenchResults): string {
       r.workloads.map((w) => [label(w), cell(w.variants.plain), ...variants.map((v) => cell(w.variants[v])), ...variants.map((v) => ratio(w.variants[v])), `≤ ${w.target.toFixed(2)}×`]),
     ),
   )
+  out.push(...targetMarkdown(r))
   const bounds = boundGaps(r)
   if (bounds.length > 0) {
     out.push(
@@ -312,11 +560,8 @@ export function renderMarkdown(r: BenchResults): string {
   const rls = rlsCosts(r)
   if (rls.length > 0) {
     out.push(
-      "**Cost of RLS** (`rowcrypt-rls`: rowcrypt with `rls: true`, rowcrypt's policies on the table, connected as a role without SUPERUSER or BYPASSRLS; against `rowcrypt` without RLS, same run; median per Prisma call):",
-    )
-    out.push('')
-    out.push(
-      ...markdownTable(
+      ...section(
+        "**Cost of RLS** (`rowcrypt-rls`: rowcrypt with `rls: true`, rowcrypt's policies on the table, connected as a role without SUPERUSER or BYPASSRLS; against `rowcrypt` without RLS, same run; median per Prisma call):",
         ['workload', 'rowcrypt per query', 'rowcrypt-rls per query', 'added by RLS per query', 'rowcrypt-rls / rowcrypt'],
         rls.map((c) => [c.label, fmtUs(c.rowcryptUs), fmtUs(c.rlsUs), `${c.addedUs >= 0 ? '+' : ''}${fmtUs(c.addedUs)}`, `${c.ratio.toFixed(2)}×`]),
       ),
@@ -334,13 +579,32 @@ export function renderMarkdown(r: BenchResults): string {
   )
   out.push(`Whole process: peak RSS ${r.memory.maxRssMiB.toFixed(0)} MiB (\`process.resourceUsage().maxRSS\`).`)
   out.push('')
+  const large = largeMemory(r)
+  if (large.length > 0) {
+    out.push(
+      ...section(
+        '**Peak memory of one call** (the large findMany): growth of heap used, external memory (Buffers) and RSS from just after a full collection before the call to their peak during it: the largest of the heap sizes V8 reports just before each collection in the call (`v8.GCProfiler`: where the heap peaks), of samples every 5 ms, and of one at its end (the rows still held); median over repetitions, the largest heap growth beside it. The process is shared by all workloads, so RSS grows only where the call outgrows what the process already holds: heap growth is the measure to compare.',
+        ['workload', 'variant', 'median time', 'peak heap growth (largest)', 'peak Buffers growth', 'peak RSS growth'],
+        large.map((x) => [
+          x.label,
+          x.variant,
+          `${fmtMs(x.medianMs)} ms`,
+          `${x.m.heapMiB.toFixed(0)} MiB (${x.m.heapMaxMiB.toFixed(0)})`,
+          `${x.m.externalMiB.toFixed(0)} MiB`,
+          `${x.m.rssMiB.toFixed(0)} MiB`,
+        ]),
+      ),
+    )
+  }
   out.push(
     `**KMS (AWS hierarchical) variant**: ${r.kms.status}.${r.kms.coldFindManyCalls !== undefined ? ` Cold findMany of ${r.config.size} rows of one tenant: ${r.kms.coldFindManyCalls} KMS call(s) (target ≤ 1).` : ''}`,
   )
   out.push('')
   const kmsVariants = r.config.variants.filter((v) => r.workloads.some((w) => w.variants[v]?.kmsCalls !== undefined))
   if (kmsVariants.length > 0) {
-    out.push("KMS requests per repetition (median; creates write into a new tenant each repetition, so they include making that tenant's key; reads and updates use the warm cache):")
+    out.push(
+      "KMS requests per repetition (median; creates write into a new tenant each repetition, so they include making that tenant's key; `rowcrypt-kms` reads and updates use the warm cache, `rowcrypt-kms-cold` loads the tenant key once per repetition):",
+    )
     out.push('')
     out.push(
       ...markdownTable(

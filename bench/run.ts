@@ -1,8 +1,9 @@
 // `npm run bench`: plain Prisma 7 against rowcrypt on PostgreSQL (issue 8).
 //
-//   npm run bench                      full run (1,000 rows, 6 rounds), writes bench/results/latest.json and bench/RESULTS.md
+//   npm run bench                      full run (1,000 rows, 6 rounds), writes bench/results/latest.json, bench/RESULTS.md and bench/README-table.md
 //   npm run bench -- --quick           smoke run (100 rows, 2 rounds), writes bench/results/quick.json only
-//   npm run bench -- --only findMany,update --reps 7 --size 1000 --variants plain,rowcrypt --no-write
+//   npm run bench -- --workloads findMany,update --reps 7 --size 1000 --variants plain,rowcrypt --no-write
+//   npm run bench -- --quick --markdown /tmp/md   also writes RESULTS.md and README-table.md of this run into /tmp/md
 //   npm run bench:profile              CPU profiles (node --cpu-prof) of rowcrypt's findMany and update
 //
 // Everything runs in one process on one table (plain Prisma is the base client, rowcrypt the same
@@ -14,11 +15,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { GCProfiler } from 'node:v8'
 import { withTenant } from '../src'
 import type { KmsVariant } from './kms'
-import { mib, renderMarkdown, renderTable, round2, summarize, type BenchResults, type FloorResult, type VariantResult, type WorkloadResult } from './report'
+import { mib, renderMarkdown, renderReadmeTable, renderTable, round2, summarize, type BenchResults, type FloorResult, type VariantResult, type WorkloadResult } from './report'
 import { extend, localKeyProvider, openBenchDatabase, type BenchDatabase } from './setup'
-import { buildVariant, isVariantName, VARIANT_NAMES } from './variants'
+import { buildVariant, freshTarget, isVariantName, VARIANT_NAMES, type BuiltVariant, type VariantName } from './variants'
 import { coreDecryptor, floorDecrypt, floorDecryptWithUnwrap, makeFloorRows, makeInputs, seed, WORKLOADS, type Fixture, type Target, type Workload } from './workloads'
 
 interface Options {
@@ -29,6 +31,8 @@ interface Options {
   cheapRepeats: number
   only: string[] | undefined
   variants: string[] | undefined
+  /** Also write RESULTS.md and README-table.md of this run (whatever its options) into this folder. */
+  markdown: string | undefined
   profile: boolean
   write: boolean
   floor: boolean
@@ -40,7 +44,7 @@ const CHEAP = new Set(['findMany', 'createMany'])
 const RESULTS_DIR = join(__dirname, 'results')
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, size: 1000, reps: 6, cheapRepeats: 5, only: undefined, variants: undefined, profile: false, write: true, floor: true, slices: 10 }
+  const o: Options = { quick: false, size: 1000, reps: 6, cheapRepeats: 5, only: undefined, variants: undefined, markdown: undefined, profile: false, write: true, floor: true, slices: 10 }
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1]
     if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`)
@@ -62,7 +66,11 @@ function parseArgs(argv: string[]): Options {
         o.cheapRepeats = Number(value(i++, a))
         break
       case '--only':
+      case '--workloads':
         o.only = value(i++, a).split(',')
+        break
+      case '--markdown':
+        o.markdown = value(i++, a)
         break
       case '--variants':
         o.variants = value(i++, a).split(',')
@@ -81,7 +89,8 @@ function parseArgs(argv: string[]): Options {
         break
       case '--help':
       case '-h':
-        console.log(readFileSync(__filename, 'utf8').split('\n').slice(0, 6).join('\n'))
+        console.log(readFileSync(__filename, 'utf8').split('\n').slice(0, 7).join('\n'))
+        console.log(`//\n// variants:  ${VARIANT_NAMES.join(', ')}\n// workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`)
         process.exit(0)
         break
       default:
@@ -108,6 +117,7 @@ class MemorySampler {
   label = ''
   readonly peaks = new Map<string, { rss: number; heapUsed: number }>()
   #timer: NodeJS.Timeout | undefined
+  #window: { rss: number; heapUsed: number; external: number } | undefined
 
   start(): void {
     this.#timer = setInterval(() => this.sample(), 5)
@@ -115,8 +125,14 @@ class MemorySampler {
   }
 
   sample(): void {
-    if (this.label === '') return
+    if (this.label === '' && this.#window === undefined) return
     const m = process.memoryUsage()
+    if (this.#window !== undefined) {
+      this.#window.rss = Math.max(this.#window.rss, m.rss)
+      this.#window.heapUsed = Math.max(this.#window.heapUsed, m.heapUsed)
+      this.#window.external = Math.max(this.#window.external, m.external)
+    }
+    if (this.label === '') return
     const p = this.peaks.get(this.label) ?? { rss: 0, heapUsed: 0 }
     p.rss = Math.max(p.rss, m.rss)
     p.heapUsed = Math.max(p.heapUsed, m.heapUsed)
@@ -126,13 +142,49 @@ class MemorySampler {
   stop(): void {
     clearInterval(this.#timer)
   }
+
+  /**
+   * Growth of heap, external memory (Buffers) and RSS over one call, from `before` (taken after a
+   * full collection) to their peak: the highest of the heap sizes V8 reports just before each
+   * collection during the call (where the heap peaks), the samples taken during it and one at its end
+   * (its result still in the heap).
+   */
+  openWindow(): { close(): CallMemory } {
+    const before = process.memoryUsage()
+    this.#window = { rss: before.rss, heapUsed: before.heapUsed, external: before.external }
+    const gcs = new GCProfiler()
+    gcs.start()
+    return {
+      close: () => {
+        this.sample()
+        const peak = this.#window!
+        this.#window = undefined
+        for (const { beforeGC } of gcs.stop()?.statistics ?? []) {
+          peak.heapUsed = Math.max(peak.heapUsed, beforeGC.heapStatistics.usedHeapSize)
+          peak.external = Math.max(peak.external, beforeGC.heapStatistics.externalMemory)
+        }
+        return { rssMiB: mib(peak.rss - before.rss), heapMiB: mib(peak.heapUsed - before.heapUsed), externalMiB: mib(peak.external - before.external) }
+      },
+    }
+  }
+}
+
+interface CallMemory {
+  rssMiB: number
+  heapMiB: number
+  externalMiB: number
 }
 
 interface Variant {
+  name: VariantName
+  built: BuiltVariant
   target: Target
   /** Tenant of the seeded rows (reads and updates). */
   seededTenant: string
   ids: string[]
+  /** Tenant of the rows of the scaled workloads (findManyLarge), when the variant runs one. */
+  largeTenant: string
+  largeIds: string[]
   kms?: KmsVariant
 }
 
@@ -157,16 +209,29 @@ async function main(): Promise<void> {
     for (const name of wanted) {
       if (!isVariantName(name)) throw new Error(`unknown variant ${name} (${VARIANT_NAMES.join(', ')})`)
       const built = await buildVariant(db, name)
-      if (name === 'rowcrypt-kms') kmsStatus = built.status ?? kmsStatus
+      if (name === 'rowcrypt-kms' || (name === 'rowcrypt-kms-cold' && (built.kms === undefined || !wanted.includes('rowcrypt-kms')))) kmsStatus = built.status ?? kmsStatus
       kmsVariant = built.kms ?? kmsVariant
       if (built.target === undefined) {
         log(`variant ${name}: ${built.status}`)
         continue
       }
-      variants.set(name, { target: built.target, seededTenant: `seed-${name}`, ids: [], ...(built.kms !== undefined ? { kms: built.kms } : {}) })
+      variants.set(name, {
+        name,
+        built,
+        target: built.target,
+        seededTenant: `seed-${name}`,
+        ids: [],
+        largeTenant: `large-${name}`,
+        largeIds: [],
+        ...(built.kms !== undefined ? { kms: built.kms } : {}),
+      })
     }
     const names = [...variants.keys()]
     log(`PostgreSQL ${db.serverVersion}, schema ${db.schema}; variants ${names.join(', ')}; ${opts.size} rows, ${opts.reps} rounds`)
+    /** The variants that run `w`, in the bench's order. */
+    const namesOf = (w: Workload) => names.filter((n) => w.variants === undefined || w.variants.includes(n))
+    /** Rows per repetition of `w`. */
+    const sizeOf = (w: Workload) => opts.size * (w.scale ?? 1)
 
     // ---- seed ----
     const seedInputs = makeInputs(opts.size, 1)
@@ -174,6 +239,17 @@ async function main(): Promise<void> {
     for (const [name, v] of variants) {
       v.ids = await seed(v.target, v.seededTenant, seedInputs)
       if (v.ids.length !== opts.size) throw new Error(`seeding ${name}: ${v.ids.length} rows`)
+    }
+    // The scaled workloads' tenants (one size for all of them: the largest scale asked for).
+    const largeSize = Math.max(0, ...workloads.filter((w) => w.scale !== undefined).map(sizeOf))
+    if (largeSize > 0) {
+      const largeInputs = makeInputs(largeSize, 3)
+      for (const name of new Set(workloads.filter((w) => w.scale !== undefined).flatMap(namesOf))) {
+        const v = variants.get(name)!
+        log(`seeding ${largeSize} rows for ${name}`)
+        v.largeIds = await seed(v.target, v.largeTenant, largeInputs)
+        if (v.largeIds.length !== largeSize) throw new Error(`seeding ${name}: ${v.largeIds.length} rows`)
+      }
     }
     await db.vacuum()
 
@@ -187,22 +263,30 @@ async function main(): Promise<void> {
     // moves much less than wall time, so it shows what a change costs while load blurs the ratios.
     const cpuSamples = new Map<string, number[]>()
     const kmsCalls = new Map<string, number[]>()
+    // Growth of heap and RSS over each call of the workloads that measure memory (findManyLarge).
+    const memorySamples = new Map<string, CallMemory[]>()
     const windows: Array<{ workload: string; variant: string; startUs: number; endUs: number }> = []
     let freshCounter = 0
-    const slices = (w: Workload) => (w.sliceable ? Math.min(opts.slices, opts.size) : 1)
+    const slices = (w: Workload) => (w.sliceable ? Math.min(opts.slices, sizeOf(w)) : 1)
     const repetition = async (w: Workload, order: string[], rep: number, timed: boolean): Promise<void> => {
       const fixtures = new Map<string, Fixture>()
       const total = new Map<string, { ms: number; cpuMs: number; rows: number; calls: number }>()
+      // The instance of each variant this repetition runs on: a new one (untimed) for the cold workloads
+      // and for the variants that are cold in every repetition (rowcrypt-kms-cold).
+      const targets = new Map<string, Target>()
+      const size = sizeOf(w)
       for (const name of order) {
         const v = variants.get(name)!
-        fixtures.set(name, { tenant: w.fresh ? `fresh-${name}-${++freshCounter}` : v.seededTenant, inputs: freshInputs, ids: v.ids, rep })
+        const tenant = w.fresh ? `fresh-${name}-${++freshCounter}` : w.scale !== undefined ? v.largeTenant : v.seededTenant
+        fixtures.set(name, { tenant, inputs: freshInputs, ids: w.scale !== undefined ? v.largeIds : v.ids, rep })
         total.set(name, { ms: 0, cpuMs: 0, rows: 0, calls: 0 })
+        targets.set(name, w.cold === true || v.built.freshEachRepetition === true ? await freshTarget(db, v.name, v.built) : v.target)
       }
       const n = slices(w)
       if (n > 1) gc?.()
       for (let s = 0; s < n; s++) {
-        const from = Math.floor((s * opts.size) / n)
-        const to = Math.floor(((s + 1) * opts.size) / n)
+        const from = Math.floor((s * size) / n)
+        const to = Math.floor(((s + 1) * size) / n)
         for (const name of s % 2 === 0 ? order : [...order].reverse()) {
           const v = variants.get(name)!
           const acc = total.get(name)!
@@ -212,12 +296,14 @@ async function main(): Promise<void> {
           else gc?.()
           const calls0 = v.kms?.calls() ?? 0
           sampler.label = timed ? `${w.name}/${name}` : ''
+          const memory = w.memory === true && timed ? sampler.openWindow() : undefined
           const startUs = Number(process.hrtime.bigint() / 1000n)
           const cpu0 = process.cpuUsage()
           const t0 = performance.now()
-          acc.rows += await w.run(v.target, fixtures.get(name)!, from, to)
+          acc.rows += await w.run(targets.get(name)!, fixtures.get(name)!, from, to)
           acc.ms += performance.now() - t0
           const cpu = process.cpuUsage(cpu0)
+          if (memory !== undefined) memorySamples.set(`${w.name}/${name}`, [...(memorySamples.get(`${w.name}/${name}`) ?? []), memory.close()])
           acc.cpuMs += (cpu.user + cpu.system) / 1000
           const endUs = Number(process.hrtime.bigint() / 1000n)
           sampler.sample()
@@ -228,7 +314,7 @@ async function main(): Promise<void> {
       }
       for (const name of order) {
         const acc = total.get(name)!
-        if (acc.rows !== opts.size) throw new Error(`${w.name}/${name}: touched ${acc.rows} rows, expected ${opts.size}`)
+        if (acc.rows !== size) throw new Error(`${w.name}/${name}: touched ${acc.rows} rows, expected ${size}`)
         if (w.fresh) await db.clearTenant(fixtures.get(name)!.tenant)
         if (!timed) continue
         const key = `${w.name}/${name}`
@@ -275,7 +361,7 @@ async function main(): Promise<void> {
 
     // ---- warm-up: every workload once per variant ----
     log('warm-up')
-    for (const w of workloads) await repetition(w, names, 0, false)
+    for (const w of workloads) await repetition(w, namesOf(w), 0, false)
     await db.vacuum()
 
     // ---- interleaved rounds ----
@@ -284,11 +370,12 @@ async function main(): Promise<void> {
     for (let rep = 1; rep <= opts.reps; rep++) {
       for (const w of workloads) {
         const repeats = CHEAP.has(w.name) ? opts.cheapRepeats : 1
+        const its = namesOf(w)
         for (let k = 0; k < repeats; k++) {
-          await repetition(w, (rep + k) % 2 === 0 ? names : [...names].reverse(), rep, true)
+          await repetition(w, (rep + k) % 2 === 0 ? its : [...its].reverse(), rep, true)
           if (w.name === 'findMany') await floorSample?.run(true)
         }
-        const last = names.map((n) => `${n} ${(samples.get(`${w.name}/${n}`)?.at(-1) ?? NaN).toFixed(0)} ms`).join(', ')
+        const last = its.map((n) => `${n} ${(samples.get(`${w.name}/${n}`)?.at(-1) ?? NaN).toFixed(0)} ms`).join(', ')
         log(`round ${rep}/${opts.reps} ${w.name}: ${last}`)
       }
       await db.vacuum()
@@ -311,11 +398,12 @@ async function main(): Promise<void> {
 
     // ---- KMS: cold findMany ----
     let coldFindManyCalls: number | undefined
-    if (kmsVariant !== undefined) {
+    const kmsSeeded = [...variants.values()].find((v) => v.kms !== undefined)
+    if (kmsVariant !== undefined && kmsSeeded !== undefined) {
       // A new provider: empty key cache; the tenant key is in the (shared) store, wrapped by KMS.
       const cold = extend(db.base, kmsVariant.newProvider())
       const before = kmsVariant.calls()
-      const rows = await withTenant(variants.get('rowcrypt-kms')!.seededTenant, () => cold.customer.findMany())
+      const rows = await withTenant(kmsSeeded.seededTenant, () => cold.customer.findMany())
       if (rows.length !== opts.size) throw new Error(`cold findMany: ${rows.length} rows`)
       coldFindManyCalls = kmsVariant.calls() - before
       log(`KMS: cold findMany of ${rows.length} rows: ${coldFindManyCalls} call(s); calls by operation over the run: ${JSON.stringify(kmsVariant.callsByOperation())}`)
@@ -327,13 +415,14 @@ async function main(): Promise<void> {
       const plainMedian = plain === undefined ? undefined : summarize(plain).medianMs
       const plainMin = plain === undefined ? undefined : summarize(plain).minMs
       const out: Record<string, VariantResult> = {}
-      for (const name of names) {
+      const size = sizeOf(w)
+      for (const name of namesOf(w)) {
         const s = summarize(samples.get(`${w.name}/${name}`) ?? [])
         const peak = sampler.peaks.get(`${w.name}/${name}`) ?? { rss: 0, heapUsed: 0 }
         const r: VariantResult = {
           ...s,
           cpuMedianMs: summarize(cpuSamples.get(`${w.name}/${name}`) ?? []).medianMs,
-          perRowUs: round2((s.medianMs * 1000) / opts.size),
+          perRowUs: round2((s.medianMs * 1000) / size),
           peakRssMiB: mib(peak.rss),
           peakHeapUsedMiB: mib(peak.heapUsed),
         }
@@ -353,9 +442,14 @@ async function main(): Promise<void> {
           const cs = summarize(calls)
           r.kmsCalls = { min: cs.minMs, median: cs.medianMs, max: cs.maxMs }
         }
+        const memory = memorySamples.get(`${w.name}/${name}`)
+        if (memory !== undefined) {
+          const median = (f: (m: CallMemory) => number) => summarize(memory.map(f)).medianMs
+          r.callMemory = { heapMiB: median((m) => m.heapMiB), externalMiB: median((m) => m.externalMiB), rssMiB: median((m) => m.rssMiB), heapMaxMiB: summarize(memory.map((m) => m.heapMiB)).maxMs }
+        }
         out[name] = r
       }
-      return { name: w.name, label: w.label, size: opts.size, callsPerRepetition: w.sliceable ? opts.size : 1, target: w.target, variants: out }
+      return { name: w.name, label: w.label, size, callsPerRepetition: w.sliceable ? size : 1, target: w.target, variants: out }
     })
     const mem = process.memoryUsage()
     const bench: BenchResults = {
@@ -375,6 +469,12 @@ async function main(): Promise<void> {
       mkdirSync(join(RESULTS_DIR, 'profiles'), { recursive: true })
       writeFileSync(join(RESULTS_DIR, 'profiles', `windows-${process.pid}.json`), JSON.stringify({ pid: process.pid, only: opts.only, windows }, null, 2))
     }
+    if (opts.markdown !== undefined) {
+      mkdirSync(opts.markdown, { recursive: true })
+      writeFileSync(join(opts.markdown, 'RESULTS.md'), renderMarkdown(bench))
+      writeFileSync(join(opts.markdown, 'README-table.md'), renderReadmeTable(bench))
+      log(`wrote RESULTS.md and README-table.md into ${opts.markdown}`)
+    }
     if (!opts.write || opts.profile) return
     const file = opts.quick ? 'quick.json' : 'latest.json'
     writeFileSync(join(RESULTS_DIR, file), `${JSON.stringify(bench, null, 2)}\n`)
@@ -382,7 +482,8 @@ async function main(): Promise<void> {
     const full = !opts.quick && opts.only === undefined && opts.variants === undefined && opts.size === 1000 && opts.reps >= 5
     if (full) {
       writeFileSync(join(__dirname, 'RESULTS.md'), renderMarkdown(bench))
-      log('wrote bench/RESULTS.md')
+      writeFileSync(join(__dirname, 'README-table.md'), renderReadmeTable(bench))
+      log('wrote bench/RESULTS.md and bench/README-table.md')
     }
   } finally {
     sampler.stop()
@@ -422,6 +523,9 @@ function metadata(db: BenchDatabase, opts: Options): Record<string, unknown> {
     postgres: db.serverVersion,
     prisma: version('@prisma/client'),
     adapterPg: version('@prisma/adapter-pg'),
+    prismaCli: version('prisma'),
+    pfe: version('prisma-field-encryption'),
+    awsSdkKms: version('@aws-sdk/client-kms'),
     commit: `${git('git rev-parse --short HEAD')}${dirty ? ' (src/ modified)' : ''}`,
     gcBetweenSamples: gc !== undefined,
     // Other processes on the machine (load average over 1, 5, 15 minutes): a busy machine widens min–max.

@@ -9,6 +9,7 @@ import { PrismaClient } from './generated/client/client'
 import { manifest } from './generated/rowcrypt'
 import { LocalKeyProvider, rlsPolicySql, rowcrypt } from '../src'
 import type { KeyProvider, RowcryptObserver } from '../src'
+import { extendPfe, pfeBaseClient, type PfeBaseClient, type PfeClient } from './pfe'
 
 /** The PostgreSQL server the bench uses; ROWCRYPT_BENCH_PG_URL (or the tests' ROWCRYPT_TEST_PG_URL) overrides it. */
 export const PG_URL = process.env.ROWCRYPT_BENCH_PG_URL ?? process.env.ROWCRYPT_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
@@ -81,6 +82,11 @@ export interface BenchDatabase {
    * `base` connects as the superuser, which PostgreSQL exempts from them).
    */
   rlsClient(): Promise<PrismaClient>
+  /**
+   * prisma-field-encryption's client on the same table (bench/pfe.ts): its own generated client
+   * (prisma-client-js), connected like `base`, extended with prisma-field-encryption. Made on first use.
+   */
+  pfeClient(): PfeClient
   close(): Promise<void>
 }
 
@@ -123,6 +129,7 @@ export async function openBenchDatabase(label = 'bench'): Promise<BenchDatabase>
   const base = new PrismaClient({ adapter: new PrismaPg({ connectionString: PG_URL }, { schema }) })
   await base.$connect()
   let rls: PrismaClient | undefined
+  let pfe: { base: PfeBaseClient; client: PfeClient } | undefined
   return {
     schema,
     base,
@@ -139,6 +146,13 @@ export async function openBenchDatabase(label = 'bench'): Promise<BenchDatabase>
       await rls.$connect()
       return rls
     },
+    pfeClient: () => {
+      if (pfe === undefined) {
+        const pfeBase = pfeBaseClient(PG_URL, schema)
+        pfe = { base: pfeBase, client: extendPfe(pfeBase) }
+      }
+      return pfe.client
+    },
     raw: async (sql, params = []) => (await admin.query(sql, params)).rows,
     clearTenant: async (tenantId) => {
       await admin.query(`DELETE FROM ${q}."Customer" WHERE "tenantId" = $1`, [tenantId])
@@ -149,6 +163,7 @@ export async function openBenchDatabase(label = 'bench'): Promise<BenchDatabase>
     close: async () => {
       await base.$disconnect()
       await rls?.$disconnect()
+      await pfe?.base.$disconnect()
       await admin.query(`DROP SCHEMA IF EXISTS ${q} CASCADE`)
       await admin.end()
     },

@@ -8,11 +8,17 @@
 //   rowcrypt-kms  rowcrypt with AwsKmsKeyProvider (hierarchical) against a local KMS server (bench/kms.ts)
 //   bound         the least a per-row-key, per-field AES-256-GCM extension can cost (workloads.ts boundTarget)
 //   bound-row     the same for one GCM message per row (a format rowcrypt does not use; for comparison)
-import { loadKmsVariant, type KmsVariant } from './kms'
+//   rowcrypt-kms-cold  rowcrypt-kms on a new provider and client per repetition: the repetition's
+//                 first call loads the tenant key from the store through KMS Decrypt
+//   pfe           prisma-field-encryption 1.6 (bench/pfe.ts): one static key, no tenant, no key per row
+//
+// `freshTarget` makes a new instance of a variant (empty caches, same database and keys): the cold
+// workloads and rowcrypt-kms-cold run on one per repetition.
+import { loadKmsVariant, type KmsLoad, type KmsVariant } from './kms'
 import { extend, extendNoop, localKeyProvider, type BenchDatabase } from './setup'
-import { boundRowTarget, boundTarget, noopExtensionTarget, plainTarget, rowcryptTarget, type Target } from './workloads'
+import { boundRowTarget, boundTarget, noopExtensionTarget, pfeTarget, plainTarget, rowcryptTarget, type Target } from './workloads'
 
-export const VARIANT_NAMES = ['plain', 'noop-ext', 'bound', 'bound-row', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-kms'] as const
+export const VARIANT_NAMES = ['plain', 'noop-ext', 'bound', 'bound-row', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'] as const
 export type VariantName = (typeof VARIANT_NAMES)[number]
 
 export interface BuiltVariant {
@@ -21,6 +27,10 @@ export interface BuiltVariant {
   /** The KMS handle of `rowcrypt-kms` (request counts, cold providers, the server to stop). */
   kms?: KmsVariant
   status?: string
+  /** Runs every repetition on a new instance (`freshTarget`), not only the cold workloads. */
+  freshEachRepetition?: boolean
+  /** Makes the variant's new instances, where building it again would not do (`freshTarget`). */
+  fresh?: () => Target
 }
 
 export function isVariantName(name: string): name is VariantName {
@@ -43,9 +53,54 @@ export async function buildVariant(db: BenchDatabase, name: VariantName): Promis
     case 'rowcrypt-rls':
       return { target: rowcryptTarget(name, extend(await db.rlsClient(), localKeyProvider(), { rls: true })), status: 'rls: true, policies of rlsPolicySql, restricted role' }
     case 'rowcrypt-kms': {
-      const load = await loadKmsVariant()
+      const load = await kmsFor(db)
       if (load.variant === undefined) return { status: load.status }
-      return { target: rowcryptTarget(name, extend(db.base, load.variant.newProvider())), kms: load.variant, status: load.status }
+      // Warm: new instances keep the provider (its tenant key stays cached); only the client is new.
+      const provider = load.variant.newProvider()
+      const fresh = () => rowcryptTarget(name, extend(db.base, provider))
+      return { target: fresh(), fresh, kms: load.variant, status: load.status }
     }
+    case 'rowcrypt-kms-cold': {
+      const load = await kmsFor(db)
+      const kms = load.variant
+      if (kms === undefined) return { status: load.status }
+      const fresh = () => rowcryptTarget(name, extend(db.base, kms.newProvider()))
+      return { target: fresh(), fresh, kms, status: `${load.status}; a new provider and client every repetition`, freshEachRepetition: true }
+    }
+    case 'pfe':
+      return { target: pfeTarget(db.pfeClient()), status: 'prisma-field-encryption 1.6, dmmf from @prisma/get-dmmf, prisma-client-js client' }
   }
+}
+
+/**
+ * A new instance of a built variant, on the same database with the same keys (it reads the rows
+ * the first instance wrote): a new client extension (no known rows) and key provider. Except that
+ * rowcrypt-kms keeps its provider, whose tenant key stays cached (its cold update is cold in rows,
+ * warm in keys), and rowcrypt-kms-cold gets a new AwsKmsKeyProvider on the same KMS server and
+ * tenant key store (cold in both). Variants without caches (plain, noop-ext, bound-row, pfe) are
+ * built anew too.
+ */
+export async function freshTarget(db: BenchDatabase, name: VariantName, built: BuiltVariant): Promise<Target> {
+  if (built.fresh !== undefined) return built.fresh()
+  const again = await buildVariant(db, name)
+  if (again.target === undefined) throw new Error(`variant ${name}: ${again.status}`)
+  return again.target
+}
+
+// One KMS server and tenant key store per bench database, shared by the KMS variants (and stopped
+// once, by whichever stops it first).
+const kmsLoads = new WeakMap<BenchDatabase, Promise<KmsLoad>>()
+
+function kmsFor(db: BenchDatabase): Promise<KmsLoad> {
+  let load = kmsLoads.get(db)
+  if (load === undefined) {
+    load = loadKmsVariant().then((l) => {
+      if (l.variant === undefined) return l
+      let stopped: Promise<void> | undefined
+      const v = l.variant
+      return { ...l, variant: { ...v, stop: () => (stopped ??= v.stop()) } }
+    })
+    kmsLoads.set(db, load)
+  }
+  return load
 }

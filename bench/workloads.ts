@@ -5,6 +5,7 @@ import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'n
 import { withTenant } from '../src'
 import { RowLevelEncryption } from '../src/fields/row'
 import type { KeyProvider } from '../src'
+import type { PfeClient } from './pfe'
 import type { NoopClient, PrismaClient, RowcryptClient } from './setup'
 import { ENCRYPTED_FIELDS } from './setup'
 
@@ -40,16 +41,25 @@ export interface Target {
 }
 
 /** Plain Prisma 7 on the same table: plaintext values, sidecars left null, the tenant filtered by hand. */
-export function plainTarget(base: PrismaClient): Target {
+export function plainTarget(base: PrismaClient, name = 'plain'): Target {
   const c = base.customer
   return {
-    name: 'plain',
+    name,
     create: (tenantId, data) => c.create({ data: { ...data, tenantId } }),
     createMany: async (tenantId, data) => (await c.createMany({ data: data.map((d) => ({ ...d, tenantId })) })).count,
     findMany: (tenantId) => c.findMany({ where: { tenantId } }),
     findUnique: (tenantId, id) => c.findUnique({ where: { id, tenantId } }),
     update: (tenantId, id, name) => c.update({ where: { id, tenantId }, data: { name } }),
   }
+}
+
+/**
+ * prisma-field-encryption 1.6 (`bench/pfe.ts`): the same calls as plain Prisma (it has no notion of
+ * a tenant, so the tenant is filtered by hand), the four values encrypted under its one static key.
+ */
+export function pfeTarget(client: PfeClient): Target {
+  // Its client is generated from a schema of the same table (prisma-client-js): the same delegate shape.
+  return plainTarget(client as unknown as PrismaClient, 'pfe')
 }
 
 /**
@@ -98,9 +108,8 @@ export function rowcryptTarget(name: string, client: RowcryptClient): Target {
  * field, tenant or row (one fixed AAD), no key versions, no format checks, no tenant checks on
  * results, no compare-and-swap on updates, no zeroing of keys, no error handling.
  */
-export function boundTarget(client: NoopClient): Target {
+export function boundTarget(client: NoopClient, kek: Buffer = BOUND_KEK): Target {
   const c = client.customer
-  const kek = randomBytes(32)
   const known = new Map<string, Uint8Array>()
   const open = (row: CustomerRow | null, skip?: string): CustomerRow | null => {
     if (row === null) return null
@@ -144,9 +153,8 @@ export function boundTarget(client: NoopClient): Target {
  * must read the row and re-encrypt all four values (two statements), and a read of one field must
  * fetch all four.
  */
-export function boundRowTarget(client: NoopClient): Target {
+export function boundRowTarget(client: NoopClient, kek: Buffer = BOUND_KEK): Target {
   const c = client.customer
-  const kek = randomBytes(32)
   const open = (row: CustomerRow | null): CustomerRow | null => {
     if (row === null) return null
     const key = boundUnwrap(kek, row.wrappedDek!)
@@ -200,6 +208,13 @@ export function boundRowTarget(client: NoopClient): Target {
 }
 
 const BOUND_ROW_HEADER = 'bnr.A256GCM.s.'
+
+/**
+ * The bounds' key-encryption key, one per process: every instance of a bound (a new one per
+ * repetition for the cold workloads) reads the rows the others wrote, as instances of rowcrypt share
+ * their master key.
+ */
+const BOUND_KEK = randomBytes(32)
 
 /** A row as the bounds store it: the values encrypted, the wrapped key and the tenant. */
 type BoundRow = CustomerInput & { wrappedDek: Uint8Array<ArrayBuffer>; keyVersion: string; tenantId: string }
@@ -348,11 +363,26 @@ export interface Fixture {
 }
 
 export interface Workload {
-  readonly name: 'create' | 'createMany' | 'findMany' | 'findUnique' | 'update'
+  readonly name: 'create' | 'createMany' | 'findMany' | 'findUnique' | 'update' | 'updateCold' | 'findManyLarge'
   /** Human label, with `N` for the size. */
   readonly label: string
   /** Writes new rows: runs in a fresh tenant, cleared after each repetition. */
   readonly fresh: boolean
+  /**
+   * Runs on a new instance of each variant per repetition (a new client extension, no known rows;
+   * `freshTarget` in bench/variants.ts): every row it touches is one this instance has not read or
+   * written before.
+   */
+  readonly cold?: boolean
+  /**
+   * Rows per repetition as a multiple of the bench's size, in a tenant of its own seeded with that
+   * many rows (absent: the bench's size, in the seeded tenant).
+   */
+  readonly scale?: number
+  /** The variants that run it (absent: all). */
+  readonly variants?: readonly string[]
+  /** Measures the heap and RSS growth of each call (after a full collection before it). */
+  readonly memory?: boolean
   /**
    * One call per row (create, findUnique, update): the runner may split a repetition into slices
    * of rows [from, to) and alternate the variants slice by slice, so that a burst of load on the
@@ -391,13 +421,7 @@ export const WORKLOADS: readonly Workload[] = [
     fresh: false,
     sliceable: false,
     target: 3.0,
-    async run(t, f) {
-      // The application reads every value (so a lazily decrypting implementation pays here too).
-      const rows = await t.findMany(f.tenant)
-      let chars = 0
-      for (const r of rows) chars += valueLength(r)
-      return chars > 0 ? rows.length : 0
-    },
+    run: (t, f) => findAll(t, f),
   },
   {
     name: 'findUnique',
@@ -420,21 +444,58 @@ export const WORKLOADS: readonly Workload[] = [
     fresh: false,
     sliceable: true,
     target: 1.3,
-    async run(t, f, from = 0, to = f.ids.length) {
-      for (let i = from; i < to; i++) await t.update(f.tenant, f.ids[i]!, `Customer ${i} Renamed${f.rep}`)
-      return to - from
-    },
+    run: (t, f, from, to) => updateRows(t, f, from, to),
+  },
+  {
+    // The warm update follows a findMany of the same rows in every round: rowcrypt then knows each
+    // row's wrapped key (src/prisma/engine/known-keys.ts), as the bound does. Here each repetition
+    // runs on a new instance of the variant, which has to fetch the key of every row it updates.
+    name: 'updateCold',
+    label: 'update, rows not read before × N',
+    fresh: false,
+    cold: true,
+    // Not noop-ext and bound-row: they keep nothing between calls, so their cold update is their update.
+    variants: ['plain', 'bound', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'],
+    sliceable: true,
+    target: 1.3,
+    run: (t, f, from, to) => updateRows(t, f, from, to, 'Cold'),
+  },
+  {
+    name: 'findManyLarge',
+    label: 'findMany of N',
+    fresh: false,
+    scale: 10,
+    variants: ['plain', 'bound', 'rowcrypt', 'pfe', 'rowcrypt-kms'],
+    memory: true,
+    sliceable: false,
+    target: 3.0,
+    run: (t, f) => findAll(t, f),
   },
 ]
+
+/** The update workloads: one encrypted field of each row [from, to), a new value each repetition. */
+async function updateRows(t: Target, f: Fixture, from = 0, to = f.ids.length, tag = ''): Promise<number> {
+  for (let i = from; i < to; i++) await t.update(f.tenant, f.ids[i]!, `Customer ${i} Renamed${tag}${f.rep}`)
+  return to - from
+}
+
+/** The findMany workloads: every row of the tenant, every value read. */
+async function findAll(t: Target, f: Fixture): Promise<number> {
+  // The application reads every value (so a lazily decrypting implementation pays here too).
+  const rows = await t.findMany(f.tenant)
+  let chars = 0
+  for (const r of rows) chars += valueLength(r)
+  return chars > 0 ? rows.length : 0
+}
 
 /** Touches the four encrypted values of a row, as an application reading them would. */
 export function valueLength(r: CustomerInput): number {
   return r.email.length + r.name.length + r.ssn.length + r.notes.length
 }
 
-/** Seeds `inputs` into `tenant` through `t` (createMany) and returns the ids, in `seq` order. */
+/** Seeds `inputs` into `tenant` through `t` (createMany, 1,000 rows a call) and returns the ids, in `seq` order. */
 export async function seed(t: Target, tenant: string, inputs: CustomerInput[]): Promise<string[]> {
-  await t.createMany(tenant, inputs)
+  for (let i = 0; i < inputs.length; i += 1000) await t.createMany(tenant, inputs.slice(i, i + 1000))
   const rows = await t.findMany(tenant)
   return rows.sort((a, b) => a.seq - b.seq).map((r) => r.id)
 }

@@ -1,9 +1,14 @@
 // The bench's workload functions (bench/workloads.ts) on tiny sizes against PostgreSQL: they run,
-// touch the rows they should, and rowcrypt's rows are stored encrypted and decrypt correctly.
+// touch the rows they should, and rowcrypt's rows are stored encrypted and decrypt correctly; and
+// the bench itself (bench/run.ts) in quick mode on tiny sizes, with its reports.
 // Benchmarks are not tests: nothing here looks at timings.
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { isCiphertext } from '../../src'
 import { localKeyProvider, openBenchDatabase, type BenchDatabase } from '../../bench/setup'
-import { buildVariant, type VariantName } from '../../bench/variants'
+import { buildVariant, freshTarget, VARIANT_NAMES, type BuiltVariant, type VariantName } from '../../bench/variants'
 import { coreDecryptor, floorDecrypt, floorDecryptWithUnwrap, makeFloorRows, makeInputs, seed, valueLength, WORKLOADS, type Target } from '../../bench/workloads'
 
 const N = 5
@@ -12,14 +17,23 @@ const FIELDS = ['email', 'name', 'ssn', 'notes'] as const
 describe('bench workloads (tiny sizes)', () => {
   let db: BenchDatabase
   let targets: Target[]
+  const built = new Map<VariantName, BuiltVariant>()
 
   beforeAll(async () => {
     db = await openBenchDatabase('bench_smoke')
-    const names: VariantName[] = ['plain', 'noop-ext', 'bound', 'bound-row', 'rowcrypt', 'rowcrypt-rls']
-    targets = (await Promise.all(names.map((n) => buildVariant(db, n)))).map((v) => v.target!)
+    for (const n of VARIANT_NAMES) built.set(n, await buildVariant(db, n))
+    targets = [...built.values()].map((v) => v.target!)
   })
   afterAll(async () => {
+    await built.get('rowcrypt-kms')?.kms?.stop()
     await db?.close()
+  })
+
+  it('builds every variant, the KMS ones against the local KMS server', () => {
+    for (const [name, v] of built) expect([name, v.target?.name]).toEqual([name, name])
+    expect(built.get('rowcrypt-kms')!.status).toMatch(/^available/)
+    // Both KMS variants share one server and tenant key store.
+    expect(built.get('rowcrypt-kms-cold')!.kms!.calls()).toBe(built.get('rowcrypt-kms')!.kms!.calls())
   })
 
   it('makes the data the issue describes: four values per row, a 1 KB notes text', () => {
@@ -32,16 +46,72 @@ describe('bench workloads (tiny sizes)', () => {
     expect(makeInputs(3)).toEqual(inputs) // deterministic
   })
 
-  it.each(['plain', 'noop-ext', 'bound', 'bound-row', 'rowcrypt', 'rowcrypt-rls'])('runs every workload for %s', async (name) => {
-    const t = targets.find((x) => x.name === name)!
+  it.each([...VARIANT_NAMES])('runs every workload for %s', async (name) => {
+    const v = built.get(name)!
+    const t = v.target!
     const tenant = `smoke-${name}`
     const ids = await seed(t, tenant, makeInputs(N, 1))
     expect(ids).toHaveLength(N)
     for (const w of WORKLOADS) {
+      if (w.variants !== undefined && !w.variants.includes(name)) continue
+      // As the runner does: a new instance for the cold workloads and the always-cold variants.
+      const on = w.cold === true || v.freshEachRepetition === true ? await freshTarget(db, name, v) : t
       const fixture = { tenant: w.fresh ? `fresh-${name}-${w.name}` : tenant, inputs: makeInputs(N, 2), ids, rep: 1 }
-      await expect(w.run(t, fixture)).resolves.toBe(N)
+      await expect(w.run(on, fixture)).resolves.toBe(N)
       if (w.fresh) await db.clearTenant(fixture.tenant)
     }
+  })
+
+  it('the cold update runs on an instance that has not read the rows, and writes what a reader then decrypts', async () => {
+    for (const name of ['rowcrypt', 'bound', 'rowcrypt-kms'] as const) {
+      const v = built.get(name)!
+      const inputs = makeInputs(N, 11)
+      const ids = await seed(v.target!, `cold-${name}`, inputs)
+      const updateCold = WORKLOADS.find((w) => w.name === 'updateCold')!
+      await updateCold.run(await freshTarget(db, name, v), { tenant: `cold-${name}`, inputs: [], ids, rep: 3 })
+      const after = (await (await freshTarget(db, name, v)).findMany(`cold-${name}`)).sort((a, b) => a.seq - b.seq)
+      expect(after.map((r) => r.name)).toEqual(inputs.map((_, i) => `Customer ${i} RenamedCold3`))
+      expect(after.map((r) => r.notes)).toEqual(inputs.map((d) => d.notes))
+    }
+  })
+
+  it('rowcrypt-kms-cold loads the tenant key with one KMS call per new instance, rowcrypt-kms none once warm', async () => {
+    const warm = built.get('rowcrypt-kms')!
+    const cold = built.get('rowcrypt-kms-cold')!
+    const kms = cold.kms!
+    await seed(cold.target!, 'kms-cold', makeInputs(N, 12))
+    await seed(warm.target!, 'kms-warm', makeInputs(N, 13))
+    for (let i = 0; i < 2; i++) {
+      const t = await freshTarget(db, 'rowcrypt-kms-cold', cold)
+      const before = kms.calls()
+      expect(await t.findMany('kms-cold')).toHaveLength(N)
+      expect(await t.findMany('kms-cold')).toHaveLength(N)
+      expect(kms.calls() - before).toBe(1)
+    }
+    // rowcrypt-kms's new instances (its cold update) keep the provider: the tenant key stays cached.
+    const before = kms.calls()
+    expect(await warm.target!.findMany('kms-warm')).toHaveLength(N)
+    expect(await (await freshTarget(db, 'rowcrypt-kms', warm)).findMany('kms-warm')).toHaveLength(N)
+    expect(kms.calls() - before).toBe(0)
+  })
+
+  it('stores prisma-field-encryption rows in its format, in the same columns, and reads them back', async () => {
+    const t = built.get('pfe')!.target!
+    const inputs = makeInputs(N, 14)
+    const ids = await seed(t, 'pfe-format', inputs)
+    const stored = await db.raw<Record<string, unknown>>(`SELECT * FROM "${db.schema}"."Customer" WHERE "tenantId" = $1 ORDER BY seq`, ['pfe-format'])
+    expect(stored).toHaveLength(N)
+    for (let i = 0; i < N; i++) {
+      for (const f of FIELDS) {
+        expect(stored[i]![f]).toMatch(/^v1\.aesgcm256\.[0-9a-f]{8}\./)
+        expect(stored[i]![f]).not.toContain(inputs[i]![f].slice(0, 8))
+      }
+      expect(stored[i]!.wrappedDek).toBeNull()
+    }
+    expect((await t.findMany('pfe-format')).sort((a, b) => a.seq - b.seq).map((r) => [r.email, r.name, r.ssn, r.notes])).toEqual(inputs.map((d) => [d.email, d.name, d.ssn, d.notes]))
+    await t.update('pfe-format', ids[1]!, 'Renamed pfe')
+    expect(await t.findUnique('pfe-format', ids[1]!)).toMatchObject({ ...inputs[1]!, name: 'Renamed pfe' })
+    expect(await t.findUnique('another-tenant', ids[1]!)).toBeNull()
   })
 
   it('stores rowcrypt rows encrypted and reads them back decrypted', async () => {
@@ -137,4 +207,55 @@ describe('bench workloads (tiny sizes)', () => {
     expect(floorDecrypt(rows)).toBe(chars)
     expect(floorDecryptWithUnwrap(kek, rows)).toBe(chars)
   })
+})
+
+describe('npm run bench -- --quick (tiny sizes)', () => {
+  it('runs every variant and workload and writes its reports', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rowcrypt-bench-'))
+    try {
+      const root = join(__dirname, '..', '..')
+      const args = [
+        '--expose-gc',
+        '-r',
+        'ts-node/register/transpile-only',
+        'bench/run.ts',
+        '--quick',
+        '--size',
+        '4',
+        '--reps',
+        '1',
+        '--cheap-repeats',
+        '1',
+        '--slices',
+        '2',
+        '--no-write',
+        '--markdown',
+        dir,
+      ]
+      const run = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 240_000 })
+      expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({ status: 0, stderr: '' })
+      for (const name of VARIANT_NAMES) expect(run.stdout).toContain(` ${name} `)
+      expect(run.stdout).toContain('findMany of 40 ')
+      expect(run.stdout).toMatch(/targets \(.*\): \d+ of \d+ met/)
+      expect(run.stdout).toMatch(/KMS calls, cold findMany of 4 rows of one tenant.* 1 ✓/)
+      const results = readFileSync(join(dir, 'RESULTS.md'), 'utf8')
+      for (const what of [
+        'rowcrypt / bound',
+        'rowcrypt / prisma-field-encryption',
+        'AWS KMS hierarchical, warm / local keys',
+        "cold update / bound's cold update",
+        'rowcrypt with rls: true / rowcrypt',
+      ])
+        expect(results).toMatch(new RegExp(`^\\| ${what.replace(/[/]/g, '\\/')}[^|]* \\| ≤ `, 'm'))
+      expect(results).toContain('**Peak memory of one call**')
+      const table = readFileSync(join(dir, 'README-table.md'), 'utf8').split('\n')
+      expect(table[0]).toBe(
+        '| workload | Prisma 7 (plain) | bound¹ | rowcrypt | prisma-field-encryption | rowcrypt + AWS KMS, warm | rowcrypt + AWS KMS, cold² | rowcrypt, `rls: true` | rowcrypt / bound | rowcrypt / prisma-field-encryption |',
+      )
+      expect(table.filter((l) => l.startsWith('| ') && !l.startsWith('| workload'))).toHaveLength(WORKLOADS.length)
+      expect(table.join('\n')).toMatch(/^Measured \d{4}-\d\d-\d\d on .+, \d+ cores, .*Node .*PostgreSQL .*Prisma .*prisma-field-encryption /m)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 300_000)
 })
