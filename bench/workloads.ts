@@ -1,7 +1,7 @@
 // The bench's workloads, as plain functions over a `Target` (one per variant: plain Prisma,
 // rowcrypt with LocalKeyProvider, rowcrypt with a KMS provider). Shared by bench/run.ts and by
 // test/integration/bench-smoke.test.ts, which runs them on tiny sizes.
-import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto'
+import { createCipheriv, createDecipheriv, randomBytes, randomFillSync, type Cipher } from 'node:crypto'
 import { withTenant } from '../src'
 import { RowLevelEncryption } from '../src/fields/row'
 import type { KeyProvider } from '../src'
@@ -95,10 +95,12 @@ export function rowcryptTarget(name: string, client: RowcryptClient): Target {
  * The bound: the least any extension storing these four values with AES-256-GCM under a per-row
  * key can cost here. A pass-through query extension (noop-ext's) inside `withTenant`, doing with raw
  * `node:crypto` only the cryptography such a design cannot avoid, and storing values of exactly
- * rowcrypt's size (same header length, base64url IV and ciphertext + tag, a 62-byte wrapped key):
+ * rowcrypt's size (same header length, base64url IV and ciphertext + tag, a 75-byte wrapped key):
  *
- * - create: a 32-byte key from the CSPRNG, its wrap under a key-encryption key (one GCM seal), four
- *   GCM seals; the caller's plaintext is handed back (no decryption of the returned row).
+ * - create: a 32-byte key from the CSPRNG, its wrap under a key-encryption key (a key derived for
+ *   the wrap's 192-bit nonce with two AES blocks, then one GCM seal: the least a wrap costs when one
+ *   key-encryption key must wrap an unbounded number of data keys, as XAES-256-GCM does), four GCM
+ *   seals; the caller's plaintext is handed back (no decryption of the returned row).
  * - createMany: the same per row.
  * - findMany / findUnique: per row, one unwrap and four GCM opens (base64url and UTF-8 decoding).
  * - update of one field: one unwrap (the wrapped key is known from an earlier read, as rowcrypt's
@@ -271,19 +273,37 @@ function boundOpen(key: Buffer, value: string): string {
   return out.toString('utf8')
 }
 
+// The key-encryption key's block cipher, kept (ECB has no state between blocks): deriving a wrap's
+// key is one call on it, as in rowcrypt's XAES-256-GCM.
+const boundEcbs = new WeakMap<Buffer, Cipher>()
+function boundWrapKey(kek: Buffer, nonce: Buffer): Buffer {
+  let ecb = boundEcbs.get(kek)
+  if (ecb === undefined) {
+    ecb = createCipheriv('aes-256-ecb', kek, null).setAutoPadding(false)
+    boundEcbs.set(kek, ecb)
+  }
+  const m = Buffer.alloc(32)
+  nonce.copy(m, 4, 0, 12)
+  nonce.copy(m, 20, 0, 12)
+  m[1] = 1
+  m[17] = 2
+  return ecb.update(m)
+}
+
 function boundWrap(kek: Buffer, key: Buffer): Uint8Array<ArrayBuffer> {
-  const iv = boundIv()
-  const c = createCipheriv('aes-256-gcm', kek, iv)
+  const nonce = Buffer.concat([boundIv(), boundIv()])
+  const c = createCipheriv('aes-256-gcm', boundWrapKey(kek, nonce), nonce.subarray(12))
   c.setAAD(BOUND_AAD)
-  return new Uint8Array(Buffer.concat([Buffer.from([1, 0]), iv, c.update(key), c.final(), c.getAuthTag()]))
+  return new Uint8Array(Buffer.concat([Buffer.from([1, 0, 4]), nonce, c.update(key), c.final(), c.getAuthTag()]))
 }
 
 function boundUnwrap(kek: Buffer, wrapped: Uint8Array): Buffer {
   const w = Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.byteLength)
-  const d = createDecipheriv('aes-256-gcm', kek, w.subarray(2, 14))
+  const nonce = w.subarray(3, 27)
+  const d = createDecipheriv('aes-256-gcm', boundWrapKey(kek, nonce), nonce.subarray(12))
   d.setAAD(BOUND_AAD)
-  d.setAuthTag(w.subarray(46, 62))
-  const key = d.update(w.subarray(14, 46))
+  d.setAuthTag(w.subarray(59, 75))
+  const key = d.update(w.subarray(27, 59))
   d.final()
   return key
 }
