@@ -64,7 +64,7 @@ export interface RowcryptModelConfig<MM = ManifestModel> {
  *
  * @example
  * ```ts
- * if (prisma.$rowcrypt().models.User?.rowBinding === 'unbound') console.warn('User rows are not bound to their id')
+ * if (prisma.$rowcrypt().models.User?.rowBinding === 'unbound') log.warn('User rows are not bound to their id')
  * ```
  */
 export type RowBinding = 'generated' | 'supplied' | 'unbound'

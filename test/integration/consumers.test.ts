@@ -229,7 +229,12 @@ describe('consumer applications built from the tarball', () => {
   it.each(KINDS)('%s: `rowcrypt status` and `verify` load rowcrypt.config.ts and see the row', async (kind) => {
     const app = await apps[kind]
     expectSteps(app, ['start', 'status', 'verify'])
-    expect(JSON.parse(app.steps.status!.out)).toEqual({ activeKeyVersion: 'v1', models: [{ model: 'User', total: 1, versions: { v1: 1 }, notActive: 0, plaintextRows: 0 }] })
+    expect(JSON.parse(app.steps.status!.out)).toEqual({
+      activeKeyVersion: 'v1',
+      checkedAt: expect.any(String),
+      keyVersions: [{ keyVersion: 'v1', rows: 1, createdAt: null, ageSeconds: null, ageDays: null }],
+      models: [{ model: 'User', total: 1, versions: { v1: 1 }, notActive: 0, plaintextRows: 0 }],
+    })
     const events = app.steps
       .verify!.out.trim()
       .split('\n')
