@@ -174,7 +174,7 @@ export function pinRequestSql(settings: RlsSettingNames, mode: PinRequestMode): 
 }
 
 /** @internal What rowcrypt asks a driver adapter to learn whether it is pinned; it returns its parameter unless pinned. */
-export const PINNING_PROBE_SQL = 'SELECT $1::text AS rowcrypt_pinning'
+export const PINNING_PROBE_SQL = '/* rowcrypt: adapter pinning probe */ SELECT $1::text AS rowcrypt_pinning'
 export const PINNING_PROBE_ARG = 'rowcrypt: is this adapter pinned?'
 
 /** @internal What a pinned adapter answers the probe with: its setting names. */
