@@ -405,10 +405,19 @@ function inTransaction<T>(
  */
 function asFindFirst(info: ModelInfo | undefined, operation: string, internal: unknown, query: Query, args: unknown): PromiseLike<unknown> | undefined {
   if (internal === null || typeof internal !== 'object' || typeof (internal as { action?: unknown }).action !== 'string') return undefined
+  // Only a filter by the value of a unique key reads one row either way; Prisma refuses any other
+  // findUnique, so that one goes out as it is.
+  const where = isPlainObject(args) ? args.where : undefined
+  const keyed = (k: string, v: unknown) => (info!.uniqueFields.has(k) ? isKeyValue(v) : info!.compounds.has(k) && isPlainObject(v) && info!.compounds.get(k)!.every((f) => isKeyValue(v[f])))
+  if (info === undefined || !isPlainObject(where) || !Object.entries(where).some(([k, v]) => keyed(k, v))) return undefined
   const params: Record<string, unknown> = { ...internal, action: operation === 'findUnique' ? 'findFirst' : 'findFirstOrThrow' }
-  const a = isPlainObject(args) ? { ...args, where: uniqueFilter(info, args.where) } : args
+  const a = { ...(args as Record<string, unknown>), where: uniqueFilter(info, where) }
   const sent = (query as (args: unknown, params: unknown) => PromiseLike<unknown>)(a, params)
   return params.args === a ? sent : undefined
+}
+
+function isKeyValue(v: unknown): boolean {
+  return v !== null && v !== undefined && (typeof v !== 'object' || v instanceof Date || ArrayBuffer.isView(v))
 }
 
 /** A unique filter as a plain one: compound unique inputs (`a_b: { a, b }`) become their fields. */

@@ -438,6 +438,17 @@ describe('adapter pinning (withRlsPinning): what a call costs, and the hazards o
     for (const s of w.wire.slice(from)) expect(s.values.filter((v) => v === A || v === B || v === C).length).toBeLessThanOrEqual(1)
   })
 
+  it('a findUnique keeps its meaning when it goes out as findFirst: a filter without the value of a unique key is refused as before', async () => {
+    const w = wired(1)
+    for (const where of [{ name: 'a1' }, { id: { gt: 0 } }, { id: undefined, name: 'a1' }]) {
+      const refused = await withTenant(A, () => w.prisma.user.findUnique({ where: where as never })).then(
+        (row) => ({ row }),
+        (e: unknown) => e,
+      )
+      expect(refused).toBeInstanceOf(Prisma.PrismaClientValidationError)
+    }
+  })
+
   it('concurrent calls of many tenants over a small pool see only their own rows, however the pool hands out connections', async () => {
     const w = wired(3)
     const from = w.wire.length
