@@ -243,7 +243,7 @@ export function renderMarkdown(r: BenchResults): string {
     `- Method: ${r.config.size} rows of four encrypted fields (email, name, ssn, 1 KB notes) in one PostgreSQL table; every workload runs once per variant as warm-up, then ${r.config.repetitions} rounds. In a round, the per-row workloads (create, findUnique, update) run in ${r.config.slices} slices of rows with the variants alternating slice by slice; findMany and createMany run ${r.config.cheapRepeats}× per round, alternating call by call; a full \`gc()\` before each repetition and a young-generation one before each slice; \`VACUUM ANALYZE\` (untimed) after each round, autovacuum off for the table. Ratio = median of the variant / median of plain Prisma (the issue's measure); paired = median over repetitions of variant / plain in the same repetition (less sensitive to load on the machine).`,
   )
   out.push(
-    "- Variants: `plain` (Prisma 7, no extension, the tenant filtered by hand), `noop-ext` (a query extension that only calls `query(args)`, inside `withTenant`), `bound` (the least any per-row-key, per-field AES-256-GCM extension can cost: noop-ext plus only the unavoidable `node:crypto` calls, storing values of rowcrypt's size; `boundTarget` in `bench/workloads.ts`), `bound-row` (the same for one GCM message per row, a format rowcrypt does not use; `boundRowTarget`), `rowcrypt` (LocalKeyProvider), `rowcrypt-rls` (the same with `rls: true`, rowcrypt's policies from `rlsPolicySql` on the table, connected as a role without SUPERUSER or BYPASSRLS), `rowcrypt-kms` (AwsKmsKeyProvider, hierarchical, against the in-process KMS dev server); built in `bench/variants.ts`.",
+    "- Variants: `plain` (Prisma 7, no extension, the tenant filtered by hand), `noop-ext` (a query extension that only calls `query(args)`, inside `withTenant`), `bound` (the least any per-row-key, per-field AES-256-GCM extension can cost: noop-ext plus only the unavoidable `node:crypto` calls, storing values of rowcrypt's size; `boundTarget` in `bench/workloads.ts`), `bound-row` (the same for one GCM message per row, a format rowcrypt does not use; `boundRowTarget`), `rowcrypt` (LocalKeyProvider), `rowcrypt-rls` (the same with `rls: { pinning: 'adapter' }` on an adapter wrapped with `withRlsPinning`, rowcrypt's policies from `rlsPolicySql` on the table, connected as a role without SUPERUSER or BYPASSRLS), `rowcrypt-rls-tx` (the same with `rls: true`, the tenant set in a transaction around each statement), `rowcrypt-kms` (AwsKmsKeyProvider, hierarchical, against the in-process KMS dev server); built in `bench/variants.ts`.",
   )
   out.push(
     `- Load average of the machine (1/5/15 min) at start ${(m.loadAverageAtStart as unknown as number[]).join(' / ')}, at end ${(m.loadAverageAtEnd as unknown as number[]).join(' / ')} (other work on this 2-core machine widens min–max).`,
@@ -312,7 +312,7 @@ export function renderMarkdown(r: BenchResults): string {
   const rls = rlsCosts(r)
   if (rls.length > 0) {
     out.push(
-      "**Cost of RLS** (`rowcrypt-rls`: rowcrypt with `rls: true`, rowcrypt's policies on the table, connected as a role without SUPERUSER or BYPASSRLS; against `rowcrypt` without RLS, same run; median per Prisma call):",
+      "**Cost of RLS** (`rowcrypt-rls`: rowcrypt with `rls: { pinning: 'adapter' }` on an adapter wrapped with `withRlsPinning`, rowcrypt's policies on the table, connected as a role without SUPERUSER or BYPASSRLS; against `rowcrypt` without RLS, same run; median per Prisma call):",
     )
     out.push('')
     out.push(

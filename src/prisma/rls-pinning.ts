@@ -19,25 +19,7 @@
 //   unknown is pinned again.
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { ConfigError } from '../errors'
-import { PINNING_PROBE_SQL, pinRequestSql, pinningProbeAnswer, resolveSettingNames, sessionPinSql, settingValues, type PinRequestMode, type RlsSettingNames } from './rls'
-
-/**
- * Options of {@link withRlsPinning}: the setting names, as in `rowcrypt({ rls })`. Pass the same
- * object to both (its `pinning` and `transactionOptions` are not read here).
- *
- * @example
- * ```ts
- * const rls = { tenantSetting: 'app.current_org', pinning: 'adapter' } as const
- * const adapter = withRlsPinning(new PrismaPg({ connectionString }), rls)
- * const prisma = new PrismaClient({ adapter }).$extends(rowcrypt({ schema: manifest, keyProvider, models, rls }))
- * ```
- */
-export interface RlsPinningOptions {
-  /** The setting that carries the tenant. Default `app.tenant_id`. */
-  tenantSetting?: string
-  /** The setting `unsafeBypassTenantScope` sets to `'on'`; `false`: none. Default `app.rowcrypt_admin`. */
-  adminSetting?: string | false
-}
+import { PINNING_PROBE_SQL, pinRequestSql, pinningProbeAnswer, resolveSettingNames, sessionPinSql, settingValues, type PinRequestMode, type RlsOptions, type RlsSettingNames } from './rls'
 
 /** A statement as Prisma hands it to a driver adapter (`SqlQuery`). */
 interface SqlStatement {
@@ -134,8 +116,9 @@ const PINNED = Symbol('rowcrypt.pinnedAdapter')
  * rowcrypt's row-level security settings are pinned on each pooled connection, session-level, and
  * sent only when the connection does not hold the ones the statement needs: a statement whose
  * connection already serves its tenant costs no extra round trip. Use it with
- * `rowcrypt({ rls: { pinning: 'adapter' } })` and the same setting names; rowcrypt refuses to run
- * with that option on an adapter that is not wrapped.
+ * `rowcrypt({ rls: { pinning: 'adapter' } })`, passing both the same `rls` options (this reads
+ * their `tenantSetting` and `adminSetting`); rowcrypt refuses to run with that option on an adapter
+ * that is not wrapped, or wrapped for other setting names.
  *
  * Every statement through the wrapped adapter is checked, whatever sends it: statements of the
  * rowcrypt-extended client run with the tenant of their `withTenant` (the admin setting inside
@@ -149,13 +132,12 @@ const PINNED = Symbol('rowcrypt.pinnedAdapter')
  * import { PrismaPg } from '@prisma/adapter-pg'
  * import { rowcrypt, withRlsPinning } from 'rowcrypt'
  *
- * const adapter = withRlsPinning(new PrismaPg({ connectionString: process.env.DATABASE_URL }))
- * export const prisma = new PrismaClient({ adapter }).$extends(
- *   rowcrypt({ schema: manifest, keyProvider, models, rls: { pinning: 'adapter' } }),
- * )
+ * const rls = { pinning: 'adapter' } as const
+ * const adapter = withRlsPinning(new PrismaPg({ connectionString: process.env.DATABASE_URL }), rls)
+ * export const prisma = new PrismaClient({ adapter }).$extends(rowcrypt({ schema: manifest, keyProvider, models, rls }))
  * ```
  */
-export function withRlsPinning<F extends PinnableAdapterFactory>(factory: F, options: RlsPinningOptions = {}): RlsPinnedAdapterFactory<F> {
+export function withRlsPinning<F extends PinnableAdapterFactory>(factory: F, options: RlsOptions = {}): RlsPinnedAdapterFactory<F> {
   if (options === null || typeof options !== 'object') throw new ConfigError('withRlsPinning(): options must be { tenantSetting?, adminSetting? }')
   const settings = resolveSettingNames(options, 'withRlsPinning(): ')
   if (factory === null || typeof factory !== 'object' || typeof factory.connect !== 'function') {

@@ -1,6 +1,7 @@
 // PostgreSQL row-level security as a second wall behind the tenant scope: the options of
-// `rowcrypt({ rls })`, the settings each guarded query runs with, and the policy SQL
-// (`npx rowcrypt rls sql`). Prisma-free and pure: nothing here touches a database.
+// `rowcrypt({ rls })`, the settings each guarded query runs with and the statements that set them
+// (the adapter that pins them is rls-pinning.ts), and the policy SQL (`npx rowcrypt rls sql`).
+// Prisma-free and pure: nothing here touches a database.
 import { ConfigError } from '../errors'
 import { DEFAULT_COLUMNS } from '../fields/spec'
 import type { Manifest, ManifestModel } from './manifest'
@@ -13,12 +14,16 @@ import type { Manifest, ManifestModel } from './manifest'
  * rowcrypt({ schema: manifest, keyProvider, models, rls: { tenantSetting: 'app.current_org' } })
  * // Admin jobs through a role with BYPASSRLS instead of an admin setting:
  * rowcrypt({ schema: manifest, keyProvider, models, rls: { adminSetting: false } })
+ * // The tenant pinned per connection by the driver adapter (no transaction around each query):
+ * const rls = { pinning: 'adapter' } as const
+ * const prisma = new PrismaClient({ adapter: withRlsPinning(new PrismaPg({ connectionString }), rls) })
+ *   .$extends(rowcrypt({ schema: manifest, keyProvider, models, rls }))
  * ```
  */
 export interface RlsOptions {
   /**
    * The PostgreSQL setting that carries the current tenant for the policies, set with
-   * `set_config(name, tenantId, true)` in the transaction of every guarded query. A two-part
+   * `set_config(name, tenantId, ...)` before every guarded query (see `pinning`). A two-part
    * custom name (`prefix.name`). Default `app.tenant_id`.
    */
   tenantSetting?: string
@@ -29,8 +34,8 @@ export interface RlsOptions {
    */
   adminSetting?: string | false
   /**
-   * Options of the transaction rowcrypt opens around each query made outside your own
-   * transactions (to pin the tenant): how long it may wait for a pooled connection (`maxWait`)
+   * Options of the transaction `pinning: 'transaction'` opens around each query made outside your
+   * own transactions (to pin the tenant): how long it may wait for a pooled connection (`maxWait`)
    * and run (`timeout`), in milliseconds. Default: no limit (the largest timer, about 24 days),
    * as for a plain query, so that turning RLS on does not cut long reports off at Prisma's
    * transaction defaults (2 s and 5 s). Your own `$transaction` calls keep their options.
