@@ -211,18 +211,25 @@ class PoolPinning {
     pool.on('acquire', (c) => this.#checkouts.set(c, (this.#checkouts.get(c) ?? 0) + 1))
     const connect = pool.connect.bind(pool)
     this.#connect = () => connect() as Promise<Connection>
+    // The adapter's transactions check out through here (the capture reports the connection; its
+    // statements are pinned by the transaction). Anyone else gets the connection with no tenant:
+    // it may still hold the one rowcrypt pinned for its last statement.
     pool.connect = (callback) => {
       const capture = this.#capture
       this.#capture = undefined
-      if (typeof callback === 'function') {
-        return connect((err, client, done) => {
-          if (capture !== undefined && client !== undefined) capture.connection = client
-          callback(err, client, done)
-        })
-      }
-      const connecting = connect() as Promise<Connection>
-      if (capture !== undefined) connecting.then((c) => (capture.connection = c)).catch(() => undefined)
-      return connecting
+      const connecting =
+        capture === undefined
+          ? this.#checkoutCleared()
+          : (connect() as Promise<Connection>).then((c) => {
+              capture.connection = c
+              return c
+            })
+      if (typeof callback !== 'function') return connecting
+      connecting.then(
+        (c) => callback(undefined, c, (err) => c.release(err as Error | undefined)),
+        (e: Error) => callback(e, undefined, () => undefined),
+      )
+      return undefined
     }
     pool.query = (config, values, callback) => {
       if (typeof values === 'function') {
@@ -231,7 +238,11 @@ class PoolPinning {
       }
       const target = this.#next ?? this.foreign
       this.#next = undefined
-      const result = this.#send(target, config, values)
+      // A cursor or stream reads after the query returns: it needs a connection of its own.
+      const submittable = typeof (config as { submit?: unknown } | null)?.submit === 'function'
+      const result = submittable
+        ? Promise.reject(new ConfigError("withRlsPinning(): a cursor or stream cannot run through the pool's query; check a connection out with pool.connect()"))
+        : this.#send(target, config, values)
       if (typeof callback !== 'function') return result
       const cb = callback as (err: unknown, res?: unknown) => void
       result.then(
@@ -302,6 +313,21 @@ class PoolPinning {
   /** The pin statement for `target`, as the adapter sends it inside a transaction. */
   pinStatement(target: Target): SqlStatement {
     return { sql: this.#pinSql, args: [...target.values], argTypes: target.values.map(() => ({ scalarType: 'string', arity: 'scalar' })) }
+  }
+
+  // A checkout for someone other than the adapter: pinned to no tenant first.
+  async #checkoutCleared(): Promise<Connection> {
+    const c = await this.#connect()
+    const use = this.#checkouts.get(c)
+    if (this.heldAt(c, use) === this.foreign.key) return c
+    this.#held.delete(c)
+    try {
+      await c.query({ text: this.#pinSql, values: this.foreign.values })
+    } catch (e) {
+      c.release(e instanceof Error ? e : true)
+      throw e
+    }
+    return c
   }
 
   // A statement outside transactions: a checkout of its own, pinned first when the connection may

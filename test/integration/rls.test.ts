@@ -571,7 +571,10 @@ describe('adapter pinning (withRlsPinning): what a call costs, and the hazards o
     await withTenant(A, () => w.prisma.user.findMany())
     await w.pool.query(`SET app.tenant_id = '${B}'`)
     expect(tenantsOf(await withTenant(A, () => w.prisma.user.findMany(T)))).toEqual(await own(A))
+    // A connection checked out directly holds no tenant, whatever rowcrypt pinned on it last.
+    await withTenant(A, () => w.prisma.user.findMany(T))
     const c = await w.pool.connect()
+    expect((await c.query(`${settingSql}, (SELECT count(*)::int FROM ${db.table('User')}) AS n`)).rows).toEqual([{ tenant: '', admin: '', n: 0 }])
     await c.query(`SET app.tenant_id = '${B}'`)
     c.release()
     expect(tenantsOf(await withTenant(A, () => w.prisma.user.findMany(T)))).toEqual(await own(A))
