@@ -5,7 +5,7 @@ import { manifest as sqliteManifest } from '../../../generated/sqlite/rowcrypt'
 import { manifest as mysqlManifest } from '../../../generated/mysql/rowcrypt'
 import { LocalKeyProvider, rlsPolicySql, rowcrypt, type RowcryptOptions } from '../../../src'
 import { manifestFromDatamodel, type Manifest } from '../../../src/prisma/manifest'
-import { resolveRls, settingStatement } from '../../../src/prisma/rls'
+import { pinRequestSql, resolveRls, sessionPinSql, settingStatement, settingValues } from '../../../src/prisma/rls'
 
 const keyProvider = new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 1) }, activeVersion: 'v1' })
 const MODELS = { User: {}, Post: {}, Document: { columns: { tenantId: 'orgId' } } }
@@ -63,6 +63,19 @@ describe('rowcrypt({ rls })', () => {
     expect(settingStatement(s, undefined, true).key).not.toBe(settingStatement(s, undefined, false).key)
     const noAdmin = resolveRls({ adminSetting: false }, postgresManifest)!
     expect(settingStatement(noAdmin, undefined, true)).toEqual({ sql: 'SELECT set_config($1, $2, true)', values: ['app.tenant_id', ''], key: 't:' })
+  })
+
+  it('pins for the session what a transaction pin sets for the transaction; pin requests differ per mode and from every other statement', () => {
+    const s = resolveRls({ pinning: 'adapter' }, postgresManifest)!
+    expect(settingValues(s, 'acme', false)).toEqual({ values: settingStatement(s, 'acme', false).values, key: 't:acme' })
+    expect(sessionPinSql(s)).toBe('SELECT set_config($1, $2, false), set_config($3, $4, false)')
+    expect(sessionPinSql(resolveRls({ adminSetting: false }, postgresManifest)!)).toBe('SELECT set_config($1, $2, false)')
+    const requests = (['statement', 'raw', 'batch'] as const).map((m) => pinRequestSql(s, m))
+    expect(new Set(requests).size).toBe(3)
+    for (const r of requests) {
+      expect(r.startsWith(sessionPinSql(s))).toBe(true)
+      expect(r).not.toBe(sessionPinSql(s))
+    }
   })
 })
 
