@@ -7,8 +7,8 @@
 //   npm run bench:profile              CPU profiles (node --cpu-prof) of rowcrypt's findMany and update
 //
 // Everything runs in one process on one table (plain Prisma is the base client, rowcrypt the same
-// client extended; rowcrypt-rls a second client connected as a restricted role, with rowcrypt's
-// RLS policies on the table), after a warm-up of every workload and variant, in interleaved rounds
+// client extended; rowcrypt-rls and rowcrypt-rls-tx clients of their own connected as a restricted
+// role, with rowcrypt's RLS policies on the table), after a warm-up of every workload and variant, in interleaved rounds
 // that alternate which variant goes first. The variants are built in bench/variants.ts.
 import { execSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'

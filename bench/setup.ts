@@ -7,8 +7,8 @@ import { Client } from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { PrismaClient } from './generated/client/client'
 import { manifest } from './generated/rowcrypt'
-import { LocalKeyProvider, rlsPolicySql, rowcrypt } from '../src'
-import type { KeyProvider, RowcryptObserver } from '../src'
+import { LocalKeyProvider, rlsPolicySql, rowcrypt, withRlsPinning } from '../src'
+import type { KeyProvider, RlsOptions, RowcryptObserver } from '../src'
 import { extendPfe, pfeBaseClient, type PfeBaseClient, type PfeClient } from './pfe'
 
 /** The PostgreSQL server the bench uses; ROWCRYPT_BENCH_PG_URL (or the tests' ROWCRYPT_TEST_PG_URL) overrides it. */
@@ -28,10 +28,10 @@ export function localKeyProvider(): LocalKeyProvider {
 const MODELS = { Customer: { fields: [...ENCRYPTED_FIELDS] } }
 
 /**
- * The rowcrypt-extended client of the bench (the type of every rowcrypt variant). `rls: true` for
- * the RLS variant, on a client connected as the restricted role (`BenchDatabase.rlsClient()`).
+ * The rowcrypt-extended client of the bench (the type of every rowcrypt variant). `rls` for the RLS
+ * variants, on a client connected as the restricted role (`BenchDatabase.rlsClient()`).
  */
-export function extend(base: PrismaClient, keyProvider: KeyProvider, options: { observers?: RowcryptObserver[]; rls?: boolean } = {}) {
+export function extend(base: PrismaClient, keyProvider: KeyProvider, options: { observers?: RowcryptObserver[]; rls?: true | RlsOptions } = {}) {
   const { observers, rls } = options
   return base.$extends(
     rowcrypt({
@@ -39,7 +39,7 @@ export function extend(base: PrismaClient, keyProvider: KeyProvider, options: { 
       keyProvider,
       models: MODELS,
       ...(observers !== undefined && observers.length > 0 ? { observers } : {}),
-      ...(rls === true ? { rls: true } : {}),
+      ...(rls !== undefined ? { rls } : {}),
     }),
   )
 }
@@ -79,9 +79,10 @@ export interface BenchDatabase {
    * A second Prisma client on the same table, connected as `RLS_ROLE` (no SUPERUSER, no
    * BYPASSRLS) after rowcrypt's policies (`rlsPolicySql`) are applied to the table: what an
    * application with `rls: true` runs as. Made on first use (the policies bind no other variant:
-   * `base` connects as the superuser, which PostgreSQL exempts from them).
+   * `base` connects as the superuser, which PostgreSQL exempts from them). `pinning: 'adapter'`: its
+   * driver adapter wrapped with `withRlsPinning` (a client and pool of its own).
    */
-  rlsClient(): Promise<PrismaClient>
+  rlsClient(pinning?: 'transaction' | 'adapter'): Promise<PrismaClient>
   /**
    * prisma-field-encryption's client on the same table (bench/pfe.ts): its own generated client
    * (prisma-client-js), connected like `base`, extended with prisma-field-encryption. Made on first use.
@@ -128,23 +129,29 @@ export async function openBenchDatabase(label = 'bench'): Promise<BenchDatabase>
   const serverVersion = String((await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? 'unknown')
   const base = new PrismaClient({ adapter: new PrismaPg({ connectionString: PG_URL }, { schema }) })
   await base.$connect()
-  let rls: PrismaClient | undefined
+  const rls = new Map<'transaction' | 'adapter', PrismaClient>()
+  let policies: Promise<void> | undefined
   let pfe: { base: PfeBaseClient; client: PfeClient } | undefined
   return {
     schema,
     base,
     serverVersion,
-    rlsClient: async () => {
-      if (rls !== undefined) return rls
-      await ensureRestrictedRole(admin)
-      await admin.query(rlsPolicySql({ schema: manifest, models: MODELS, rls: true }, { dbSchema: schema }))
-      await admin.query(`GRANT USAGE ON SCHEMA ${q} TO ${RLS_ROLE}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${q} TO ${RLS_ROLE}`)
+    rlsClient: async (pinning = 'transaction') => {
+      const known = rls.get(pinning)
+      if (known !== undefined) return known
+      await (policies ??= (async () => {
+        await ensureRestrictedRole(admin)
+        await admin.query(rlsPolicySql({ schema: manifest, models: MODELS, rls: true }, { dbSchema: schema }))
+        await admin.query(`GRANT USAGE ON SCHEMA ${q} TO ${RLS_ROLE}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${q} TO ${RLS_ROLE}`)
+      })())
       const url = new URL(PG_URL)
       url.username = RLS_ROLE
       url.password = RLS_ROLE
-      rls = new PrismaClient({ adapter: new PrismaPg({ connectionString: url.toString() }, { schema }) })
-      await rls.$connect()
-      return rls
+      const plain = new PrismaPg({ connectionString: url.toString() }, { schema })
+      const client = new PrismaClient({ adapter: pinning === 'adapter' ? withRlsPinning(plain) : plain })
+      await client.$connect()
+      rls.set(pinning, client)
+      return client
     },
     pfeClient: () => {
       if (pfe === undefined) {
@@ -162,7 +169,7 @@ export async function openBenchDatabase(label = 'bench'): Promise<BenchDatabase>
     },
     close: async () => {
       await base.$disconnect()
-      await rls?.$disconnect()
+      for (const client of rls.values()) await client.$disconnect()
       await pfe?.base.$disconnect()
       await admin.query(`DROP SCHEMA IF EXISTS ${q} CASCADE`)
       await admin.end()

@@ -3,8 +3,11 @@
 //   plain         plain Prisma 7 on the table, the tenant filtered by hand
 //   noop-ext      plain Prisma behind a pass-through query extension, inside withTenant
 //   rowcrypt      rowcrypt with LocalKeyProvider
-//   rowcrypt-rls  the same with `rls: true`, on a client connected as a restricted role (no
-//                 SUPERUSER, no BYPASSRLS) after rowcrypt's policies are applied to the table
+//   rowcrypt-rls  the same with `rls: { pinning: 'adapter' }` and its driver adapter wrapped with
+//                 withRlsPinning, on a client connected as a restricted role (no SUPERUSER, no
+//                 BYPASSRLS) after rowcrypt's policies are applied to the table
+//   rowcrypt-rls-tx  the same with `rls: true` (pinning 'transaction': set_config in a transaction
+//                 around each statement) on a plain adapter
 //   rowcrypt-kms  rowcrypt with AwsKmsKeyProvider (hierarchical) against a local KMS server (bench/kms.ts)
 //   bound         the least a per-row-key, per-field AES-256-GCM extension can cost (workloads.ts boundTarget)
 //   bound-row     the same for one GCM message per row (a format rowcrypt does not use; for comparison)
@@ -18,7 +21,7 @@ import { loadKmsVariant, type KmsLoad, type KmsVariant } from './kms'
 import { extend, extendNoop, localKeyProvider, type BenchDatabase } from './setup'
 import { boundRowTarget, boundTarget, noopExtensionTarget, pfeTarget, plainTarget, rowcryptTarget, type Target } from './workloads'
 
-export const VARIANT_NAMES = ['plain', 'noop-ext', 'bound', 'bound-row', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'] as const
+export const VARIANT_NAMES = ['plain', 'noop-ext', 'bound', 'bound-row', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-rls-tx', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'] as const
 export type VariantName = (typeof VARIANT_NAMES)[number]
 
 export interface BuiltVariant {
@@ -51,7 +54,12 @@ export async function buildVariant(db: BenchDatabase, name: VariantName): Promis
     case 'rowcrypt':
       return { target: rowcryptTarget(name, extend(db.base, localKeyProvider())) }
     case 'rowcrypt-rls':
-      return { target: rowcryptTarget(name, extend(await db.rlsClient(), localKeyProvider(), { rls: true })), status: 'rls: true, policies of rlsPolicySql, restricted role' }
+      return {
+        target: rowcryptTarget(name, extend(await db.rlsClient('adapter'), localKeyProvider(), { rls: { pinning: 'adapter' } })),
+        status: "rls: { pinning: 'adapter' }, withRlsPinning, policies of rlsPolicySql, restricted role",
+      }
+    case 'rowcrypt-rls-tx':
+      return { target: rowcryptTarget(name, extend(await db.rlsClient('transaction'), localKeyProvider(), { rls: true })), status: 'rls: true, policies of rlsPolicySql, restricted role' }
     case 'rowcrypt-kms': {
       const load = await kmsFor(db)
       if (load.variant === undefined) return { status: load.status }

@@ -22,7 +22,10 @@ import {
 import type { Manifest } from './manifest'
 import { ROWCRYPT_INTERNALS, type RowcryptInternals } from './internals'
 import { QueryEngine, type QueryIO } from './query'
-import { resolveRls, settingStatement, type RlsSettings } from './rls'
+import { PINNING_PROBE_ARG, PINNING_PROBE_SQL, pinRequestSql, pinningProbeAnswer, resolveRls, settingStatement, type PinRequestMode, type RlsSettings } from './rls'
+import { runPinned, type PinToken } from './rls-pinning'
+import type { ModelInfo } from './config'
+import { ConfigError } from '../errors'
 
 type AnyClient = Record<string, unknown> & {
   $transaction: (arg: unknown, options?: unknown) => Promise<unknown>
@@ -104,8 +107,10 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
     const transactions = new AsyncLocalStorage<TransactionStore>()
     const internalRead = new AsyncLocalStorage<true>()
     const base = client as unknown as AnyClient
-    const pin = rls === undefined ? undefined : rlsPinning(rls, base, transactions)
+    const pin = rls === undefined ? undefined : rls.pinning === 'adapter' ? adapterPinning(rls, base, transactions) : transactionPinning(rls, base, transactions)
     const tenantReady = tenantIdCheck(options.schema, tenantIds, tenantFields, tenantColumns, base)
+    // Adapter pinning: a unique read goes out as findFirst, which Prisma sends at once (see adapterPinning).
+    const byUnique = rls?.pinning === 'adapter' ? (model: string, where: Record<string, unknown>) => uniqueFilter(table.get(model), where) : undefined
 
     // rowcrypt's own reads: inside the caller's interactive transaction when there is one (the
     // query hook pins the RLS settings there); otherwise through the base client, in RLS mode in
@@ -117,7 +122,7 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
       return internalRead.run(true, async () => await fn(source[delegateName(model)] as Delegate))
     }
     const io: QueryIO = {
-      readUnique: (model, where, select) => read(model, (d) => d.findUnique({ where, select })),
+      readUnique: (model, where, select) => read(model, (d) => (byUnique === undefined ? d.findUnique({ where, select }) : d.findFirst({ where: byUnique(model, where), select }))),
       exists: async (model, where) => (await read(model, (d) => d.findFirst({ where, select: { [Object.keys(where)[0]!]: true } }))) !== null,
       readMany: (model, where, select, orderBy) => read(model, (d) => d.findMany({ where, select, ...(orderBy !== undefined ? { orderBy } : {}) })),
       inBatch: () => transactions.getStore()?.batch === true,
@@ -128,12 +133,20 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
       name: 'rowcrypt',
       query: {
         $allModels: {
-          async $allOperations({ model, operation, args, query }) {
+          async $allOperations(params) {
+            const { model, operation, args, query } = params
             if (pin !== undefined && pin.settingCall.getStore() === true) return query(args)
-            if (internalRead.getStore() === true) return pin === undefined ? query(args) : pin.run(() => query(args))
-            if (engine.passThrough(model)) return query(args)
+            const pinned = pin?.ready()
+            if (pinned !== undefined) await pinned
+            // Adapter pinning: outside transactions, findUnique goes out as findFirst (the same row).
+            const outside =
+              pin?.adapter === true && (operation === 'findUnique' || operation === 'findUniqueOrThrow')
+                ? (a: unknown) => () => asFindFirst(table.get(model!), operation, (params as { __internalParams?: unknown }).__internalParams, query as Query, a)
+                : undefined
+            if (internalRead.getStore() === true) return pin === undefined ? query(args) : pin.run(() => query(args), { outside: outside?.(args) })
+            if (engine.passThrough(model)) return pin?.adapter === true ? pin.run(() => query(args), { outside: outside?.(args) }) : query(args)
             // Prisma's validation errors render the arguments, which now hold ciphertext.
-            const guarded: Query = pin === undefined ? (a) => (query as Query)(a).catch(redactError) : (a) => pin.run(() => (query as Query)(a)).catch(redactError)
+            const guarded: Query = pin === undefined ? (a) => (query as Query)(a).catch(redactError) : (a) => pin.run(() => (query as Query)(a), { outside: outside?.(a) }).catch(redactError)
             const handle = (stats: CallStats) => {
               const ready = tenantReady(model!, args)
               return ready === undefined ? engine.handle(model, operation, args, guarded, io, stats) : ready.then(() => engine.handle(model, operation, args, guarded, io, stats))
@@ -146,23 +159,35 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
         ...(pin === undefined
           ? {}
           : Object.fromEntries(
-              RAW_OPERATIONS.map((op) => [op, ({ args, query }: { args: unknown; query: Query }) => (pin.settingCall.getStore() === true ? query(args) : pin.run(() => query(args)))]),
+              RAW_OPERATIONS.map((op) => [
+                op,
+                async ({ args, query }: { args: unknown; query: Query }) => {
+                  if (pin.settingCall.getStore() === true) return query(args)
+                  const pinned = pin.ready()
+                  if (pinned !== undefined) await pinned
+                  return pin.run(() => query(args), { raw: true })
+                },
+              ]),
             )),
       },
     }) as unknown as AnyClient
 
     // Interactive transactions publish their client so rowcrypt's reads join them. Typed as `object`
     // so the caller's client keeps Prisma's own, fully typed `$transaction` signature.
+    const transaction = (arg: unknown, txOptions?: unknown): Promise<unknown> => {
+      if (typeof arg !== 'function') {
+        if (pin === undefined || !Array.isArray(arg)) return transactions.run({ batch: true }, () => scoped.$transaction(arg, txOptions))
+        // RLS: the batch's first item pins the settings for every item after it.
+        const items = [pin.batchItem(), ...(arg as unknown[])]
+        return transactions.run({ batch: true }, () => scoped.$transaction(items, txOptions)).then((results) => (results as unknown[]).slice(1))
+      }
+      const fn = arg as (tx: AnyClient) => Promise<unknown>
+      return scoped.$transaction((tx: AnyClient) => transactions.run({ tx }, () => fn(tx)), txOptions)
+    }
     const transactionOverride = {
       $transaction(arg: unknown, txOptions?: unknown) {
-        if (typeof arg !== 'function') {
-          if (pin === undefined || !Array.isArray(arg)) return transactions.run({ batch: true }, () => scoped.$transaction(arg, txOptions))
-          // RLS: the batch's first item pins the settings for every item after it.
-          const items = [pin.statement(), ...(arg as unknown[])]
-          return transactions.run({ batch: true }, () => scoped.$transaction(items, txOptions)).then((results) => (results as unknown[]).slice(1))
-        }
-        const fn = arg as (tx: AnyClient) => Promise<unknown>
-        return scoped.$transaction((tx: AnyClient) => transactions.run({ tx }, () => fn(tx)), txOptions)
+        const pinned = pin?.ready()
+        return pinned === undefined ? transaction(arg, txOptions) : pinned.then(() => transaction(arg, txOptions))
       },
     } as object
     // What maintenance jobs (encryptExistingRows, the CLI) need to know about the configuration.
@@ -218,27 +243,34 @@ function tenantIdCheck(
   }
 }
 
-/** How RLS mode runs statements with the tenant pinned in their transaction. */
+/** How RLS mode runs statements with the tenant pinned. */
 interface RlsPinning {
+  /** True for `pinning: 'adapter'`. */
+  readonly adapter: boolean
   /** Marks the set_config statements rowcrypt sends through a transaction client: not intercepted. */
   readonly settingCall: AsyncLocalStorage<true>
-  /** The set_config statement for the current scope, as a lazy Prisma promise of the base client. */
-  statement(): PromiseLike<unknown>
-  /** Runs one statement (a lazy Prisma promise) with the settings pinned, wherever the call is. */
-  run<T>(statement: () => PromiseLike<T>): Promise<T>
-  /** Runs one statement in a batch transaction of its own, after the set_config statement. */
-  alone<T>(statement: () => PromiseLike<T>): Promise<T>
+  /** Undefined when statements may be sent; otherwise a promise of when (or why not). */
+  ready(): Promise<void> | undefined
+  /** What a batch `$transaction([...])` runs first, for the tenant around the call. */
+  batchItem(): PromiseLike<unknown>
+  /**
+   * Runs one statement (a lazy Prisma promise) with the settings pinned, wherever the call is.
+   * `raw`: raw SQL (it may change the settings). `outside`: outside transactions, the request to
+   * send instead, when it gives one (adapter pinning sends findUnique as findFirst).
+   */
+  run<T>(statement: () => PromiseLike<T>, how?: { raw?: boolean; outside?: () => PromiseLike<T> | undefined }): Promise<T>
+  /** Runs one of rowcrypt's own reads outside the caller's transactions. */
+  alone<T>(read: () => PromiseLike<T>): Promise<T>
 }
 
 /**
- * Every guarded statement runs with `set_config(tenantSetting, tenant, true)` (and the admin
- * setting) in its own transaction: outside transactions as a batch `[set_config, statement]`
- * (Prisma's documented RLS pattern); inside the caller's batch the `$transaction` override has put
- * the set_config first; inside the caller's interactive transaction the settings are set through
- * its client, once per change of tenant, with the statements queued so that concurrent calls of
- * different tenants in one transaction cannot interleave between set_config and their statement.
+ * `pinning: 'transaction'`: every guarded statement runs with `set_config(tenantSetting, tenant,
+ * true)` (and the admin setting) in its own transaction: outside transactions as a batch
+ * `[set_config, statement]` (Prisma's documented RLS pattern); inside the caller's batch the
+ * `$transaction` override has put the set_config first; inside the caller's interactive
+ * transaction the settings are set through its client before every statement (see inTransaction).
  */
-function rlsPinning(settings: RlsSettings, base: AnyClient, transactions: AsyncLocalStorage<TransactionStore>): RlsPinning {
+function transactionPinning(settings: RlsSettings, base: AnyClient, transactions: AsyncLocalStorage<TransactionStore>): RlsPinning {
   const settingCall = new AsyncLocalStorage<true>()
   const current = () => {
     const scope = currentScope()
@@ -249,33 +281,159 @@ function rlsPinning(settings: RlsSettings, base: AnyClient, transactions: AsyncL
     return base.$executeRawUnsafe(s.sql, ...s.values)
   }
   const alone = async <T>(run: () => PromiseLike<T>): Promise<T> => ((await base.$transaction([statement(), run()], settings.transactionOptions)) as [unknown, T])[1]
-  const inTransaction = <T>(store: TransactionStore & { tx: AnyClient }, run: () => PromiseLike<T>): Promise<T> => {
-    const s = current()
-    const state = (store.rls ??= { key: undefined, queue: Promise.resolve() })
-    const result = state.queue.then(async () => {
-      // Pinned before every statement, not once per tenant: a nested transaction's savepoint
-      // rollback undoes a set_config sent inside it, so a remembered setting could be stale.
-      await settingCall.run(true, async () => await store.tx.$executeRawUnsafe(s.sql, ...s.values))
-      state.key = s.key
-      return run()
-    })
-    state.queue = result.then(
-      () => undefined,
-      () => undefined,
-    )
-    return result
-  }
   return {
+    adapter: false,
     settingCall,
-    statement,
+    ready: () => undefined,
+    batchItem: statement,
     alone,
     run: (run) => {
       const store = transactions.getStore()
       if (store?.batch === true) return Promise.resolve(run())
-      if (store?.tx !== undefined) return inTransaction(store as TransactionStore & { tx: AnyClient }, run)
+      if (store?.tx !== undefined) return inTransaction(settingCall, store as TransactionStore & { tx: AnyClient }, run, current)
       return alone(run)
     },
   }
+}
+
+/**
+ * `pinning: 'adapter'`: the client's driver adapter is wrapped with `withRlsPinning`, which pins the
+ * settings on each connection, session-level, only when they differ (rls-pinning.ts). What it is
+ * told: outside transactions, a pin token around each request rowcrypt sends (only requests Prisma
+ * sends at once: findUnique, which Prisma sends a tick later, batched with other calls and from the
+ * first one's context, goes out as findFirst); inside transactions, a pin request through the
+ * transaction before each statement (taken by the adapter, sent only when needed). Before the first
+ * statement, the adapter must answer rowcrypt's probe: otherwise nothing is sent.
+ */
+function adapterPinning(settings: RlsSettings, base: AnyClient, transactions: AsyncLocalStorage<TransactionStore>): RlsPinning {
+  const settingCall = new AsyncLocalStorage<true>()
+  const scopeValues = () => {
+    const scope = currentScope()
+    const bypass = scope?.bypass !== undefined
+    return { tenant: bypass ? '' : (scope?.tenantId ?? ''), bypass }
+  }
+  const token = (raw: boolean): PinToken => {
+    const { tenant, bypass } = scopeValues()
+    return { tenant, admin: bypass, raw }
+  }
+  const request = (mode: PinRequestMode) => () => {
+    const { tenant, bypass } = scopeValues()
+    const s = settingStatement(settings, tenant, bypass)
+    return { sql: pinRequestSql(settings, mode), values: s.values, key: s.key }
+  }
+  // Sent with the token: the lazy Prisma promise is subscribed to inside it, so that the request
+  // starts there.
+  const sendPinned = <T>(raw: boolean, send: () => PromiseLike<T>): Promise<T> => runPinned(token(raw), () => subscribe(send()))
+  const expected = pinningProbeAnswer(settings)
+  const probe = new CollationGate(async () => {
+    const rows = await (base as unknown as { $queryRawUnsafe: (...a: unknown[]) => PromiseLike<Array<{ rowcrypt_pinning?: unknown }>> }).$queryRawUnsafe(PINNING_PROBE_SQL, PINNING_PROBE_ARG)
+    const answer = rows?.[0]?.rowcrypt_pinning
+    if (answer === expected) return undefined
+    return new ConfigError(
+      answer === PINNING_PROBE_ARG
+        ? "rowcrypt(): rls.pinning 'adapter' needs the client's driver adapter wrapped with withRlsPinning(), e.g. new PrismaClient({ adapter: withRlsPinning(new PrismaPg(...)) })"
+        : "rowcrypt(): rls.pinning 'adapter': the client's adapter is wrapped with withRlsPinning() for other setting names than rowcrypt's rls (pass the same tenantSetting and adminSetting to both)",
+    )
+  })
+  const fallback = transactionPinning(settings, base, transactions)
+  return {
+    adapter: true,
+    settingCall,
+    ready: () => (probe.passed ? undefined : probe.ready()),
+    batchItem: () => {
+      const s = request('batch')()
+      return base.$executeRawUnsafe(s.sql, ...s.values)
+    },
+    alone: (read) => sendPinned(false, read),
+    run<T>(run: () => PromiseLike<T>, how: { raw?: boolean; outside?: () => PromiseLike<T> | undefined } = {}): Promise<T> {
+      const store = transactions.getStore()
+      if (store?.batch === true) return Promise.resolve(run())
+      if (store?.tx !== undefined) return inTransaction(settingCall, store as TransactionStore & { tx: AnyClient }, run, request(how.raw === true ? 'raw' : 'statement'))
+      const outside = how.outside
+      if (outside === undefined) return sendPinned(how.raw === true, run)
+      // findUnique: sent as findFirst when Prisma takes it so; otherwise in a transaction of its own,
+      // started outside the token (Prisma sends its items a tick later).
+      const sent = runPinned(token(false), () => {
+        const request = outside()
+        return request === undefined ? undefined : subscribe(request)
+      })
+      return sent ?? fallback.alone(run)
+    },
+  }
+}
+
+/** A Promise of a lazy Prisma promise's result, subscribed to now (so the request starts in this context). */
+function subscribe<T>(lazy: PromiseLike<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    lazy.then(resolve, reject)
+  })
+}
+
+/**
+ * A statement inside the caller's interactive transaction: the setting statement (`current()`),
+ * then the statement, through the transaction's client. Pinned before every statement, not once
+ * per tenant: a nested transaction's savepoint rollback undoes a setting sent inside it (a pinned
+ * adapter takes the request without a round trip when the connection holds the settings). The
+ * statements are queued so that concurrent calls of different tenants in one transaction cannot
+ * interleave between setting and statement.
+ */
+function inTransaction<T>(
+  settingCall: AsyncLocalStorage<true>,
+  store: TransactionStore & { tx: AnyClient },
+  run: () => PromiseLike<T>,
+  current: () => { sql: string; values: string[]; key: string },
+): Promise<T> {
+  const s = current()
+  const state = (store.rls ??= { key: undefined, queue: Promise.resolve() })
+  const result = state.queue.then(async () => {
+    await settingCall.run(true, async () => await store.tx.$executeRawUnsafe(s.sql, ...s.values))
+    state.key = s.key
+    return run()
+  })
+  state.queue = result.then(
+    () => undefined,
+    () => undefined,
+  )
+  return result
+}
+
+/**
+ * A findUnique (or findUniqueOrThrow) sent as findFirst (findFirstOrThrow) with the same filter:
+ * the same row, and Prisma sends it at once instead of batching it with the tick's other calls.
+ * Through the request parameters Prisma hands a query extension (`__internalParams`), as the
+ * second argument of `query`; undefined when Prisma does not take them that way (the request,
+ * lazy, is then never sent).
+ */
+function asFindFirst(info: ModelInfo | undefined, operation: string, internal: unknown, query: Query, args: unknown): PromiseLike<unknown> | undefined {
+  if (internal === null || typeof internal !== 'object' || typeof (internal as { action?: unknown }).action !== 'string') return undefined
+  // Only a filter by the value of a unique key reads one row either way; Prisma refuses any other
+  // findUnique, so that one goes out as it is.
+  const where = isPlainObject(args) ? args.where : undefined
+  const keyed = (k: string, v: unknown) => (info!.uniqueFields.has(k) ? isKeyValue(v) : info!.compounds.has(k) && isPlainObject(v) && info!.compounds.get(k)!.every((f) => isKeyValue(v[f])))
+  if (info === undefined || !isPlainObject(where) || !Object.entries(where).some(([k, v]) => keyed(k, v))) return undefined
+  const params: Record<string, unknown> = { ...internal, action: operation === 'findUnique' ? 'findFirst' : 'findFirstOrThrow' }
+  const a = { ...(args as Record<string, unknown>), where: uniqueFilter(info, where) }
+  const sent = (query as (args: unknown, params: unknown) => PromiseLike<unknown>)(a, params)
+  return params.args === a ? sent : undefined
+}
+
+function isKeyValue(v: unknown): boolean {
+  return v !== null && v !== undefined && (typeof v !== 'object' || v instanceof Date || ArrayBuffer.isView(v))
+}
+
+/** A unique filter as a plain one: compound unique inputs (`a_b: { a, b }`) become their fields. */
+function uniqueFilter<W>(info: ModelInfo | undefined, where: W): W {
+  if (info === undefined || !isPlainObject(where)) return where
+  const out: Record<string, unknown> = { ...where }
+  const fields: unknown[] = []
+  for (const name of info.compounds.keys()) {
+    if (!Object.hasOwn(out, name)) continue
+    fields.push(out[name])
+    delete out[name]
+  }
+  if (fields.length === 0) return where
+  const and = out.AND === undefined ? [] : Array.isArray(out.AND) ? out.AND : [out.AND]
+  return { ...out, AND: [...(and as unknown[]), ...fields] } as W
 }
 
 /** What `prisma.$rowcrypt()` returns: the configuration of the scoped models, without keys. */

@@ -1,6 +1,7 @@
 // PostgreSQL row-level security as a second wall behind the tenant scope: the options of
-// `rowcrypt({ rls })`, the settings each guarded query runs with, and the policy SQL
-// (`npx rowcrypt rls sql`). Prisma-free and pure: nothing here touches a database.
+// `rowcrypt({ rls })`, the settings each guarded query runs with and the statements that set them
+// (the adapter that pins them is rls-pinning.ts), and the policy SQL (`npx rowcrypt rls sql`).
+// Prisma-free and pure: nothing here touches a database.
 import { ConfigError } from '../errors'
 import { DEFAULT_COLUMNS } from '../fields/spec'
 import type { Manifest, ManifestModel } from './manifest'
@@ -13,12 +14,16 @@ import type { Manifest, ManifestModel } from './manifest'
  * rowcrypt({ schema: manifest, keyProvider, models, rls: { tenantSetting: 'app.current_org' } })
  * // Admin jobs through a role with BYPASSRLS instead of an admin setting:
  * rowcrypt({ schema: manifest, keyProvider, models, rls: { adminSetting: false } })
+ * // The tenant pinned per connection by the driver adapter (no transaction around each query):
+ * const rls = { pinning: 'adapter' } as const
+ * const prisma = new PrismaClient({ adapter: withRlsPinning(new PrismaPg({ connectionString }), rls) })
+ *   .$extends(rowcrypt({ schema: manifest, keyProvider, models, rls }))
  * ```
  */
 export interface RlsOptions {
   /**
    * The PostgreSQL setting that carries the current tenant for the policies, set with
-   * `set_config(name, tenantId, true)` in the transaction of every guarded query. A two-part
+   * `set_config(name, tenantId, ...)` before every guarded query (see `pinning`). A two-part
    * custom name (`prefix.name`). Default `app.tenant_id`.
    */
   tenantSetting?: string
@@ -29,20 +34,35 @@ export interface RlsOptions {
    */
   adminSetting?: string | false
   /**
-   * Options of the transaction rowcrypt opens around each query made outside your own
-   * transactions (to pin the tenant): how long it may wait for a pooled connection (`maxWait`)
+   * Options of the transaction `pinning: 'transaction'` opens around each query made outside your
+   * own transactions (to pin the tenant): how long it may wait for a pooled connection (`maxWait`)
    * and run (`timeout`), in milliseconds. Default: no limit (the largest timer, about 24 days),
    * as for a plain query, so that turning RLS on does not cut long reports off at Prisma's
    * transaction defaults (2 s and 5 s). Your own `$transaction` calls keep their options.
    */
   transactionOptions?: { maxWait?: number; timeout?: number }
+  /**
+   * How the tenant reaches the database. `'transaction'` (default): each guarded statement outside
+   * your transactions runs in a short transaction of its own after `set_config(..., true)`.
+   * `'adapter'`: the client's driver adapter is wrapped with {@link withRlsPinning}, which sets the
+   * tenant on each pooled connection only when it differs from the connection's current one, so
+   * a statement costs no extra round trip while its connection already serves its tenant. rowcrypt
+   * checks before the first query that the adapter is wrapped with the same setting names, and
+   * refuses to run (`ERR_ROWCRYPT_CONFIG`) when it is not.
+   */
+  pinning?: 'transaction' | 'adapter'
+}
+
+/** The setting names, shared by `rowcrypt({ rls })` and {@link withRlsPinning}. */
+export interface RlsSettingNames {
+  readonly tenantSetting: string
+  readonly adminSetting: string | undefined
 }
 
 /** @internal Resolved RLS settings. */
-export interface RlsSettings {
-  readonly tenantSetting: string
-  readonly adminSetting: string | undefined
+export interface RlsSettings extends RlsSettingNames {
   readonly transactionOptions: { readonly maxWait: number; readonly timeout: number }
+  readonly pinning: 'transaction' | 'adapter'
 }
 
 // The largest delay a Node.js timer takes; Prisma needs a finite maxWait and timeout.
@@ -75,17 +95,28 @@ export function resolveRls(rls: unknown, manifest: Manifest): RlsSettings | unde
     throw new ConfigError(`rowcrypt(): "rls" needs PostgreSQL row-level security; this schema's provider is ${JSON.stringify(manifest.provider)}`)
   }
   const o = (rls === true ? {} : rls) as RlsOptions
-  const tenantSetting = o.tenantSetting ?? RLS_DEFAULTS.tenantSetting
-  const adminSetting = o.adminSetting === undefined ? RLS_DEFAULTS.adminSetting : o.adminSetting
-  checkSettingName('tenantSetting', tenantSetting)
-  if (adminSetting !== false) {
-    checkSettingName('adminSetting', adminSetting)
-    if (adminSetting === tenantSetting) throw new ConfigError('rowcrypt(): rls.adminSetting and rls.tenantSetting must differ')
-  }
+  const names = resolveSettingNames(o, 'rowcrypt(): rls.')
   const tx = o.transactionOptions ?? {}
   if (tx === null || typeof tx !== 'object') throw new ConfigError('rowcrypt(): rls.transactionOptions must be { maxWait?, timeout? }')
   const transactionOptions = { maxWait: checkMillis('maxWait', tx.maxWait), timeout: checkMillis('timeout', tx.timeout) }
-  return Object.freeze({ tenantSetting, adminSetting: adminSetting === false ? undefined : adminSetting, transactionOptions: Object.freeze(transactionOptions) })
+  const pinning = o.pinning ?? 'transaction'
+  if (pinning !== 'transaction' && pinning !== 'adapter') throw new ConfigError(`rowcrypt(): rls.pinning must be 'transaction' or 'adapter'`)
+  return Object.freeze({ ...names, transactionOptions: Object.freeze(transactionOptions), pinning })
+}
+
+/**
+ * @internal The setting names of `o` (defaults where absent), checked: two-part custom names that
+ * differ. `where` prefixes the messages (`rowcrypt(): rls.`, `withRlsPinning(): `).
+ */
+export function resolveSettingNames(o: { tenantSetting?: unknown; adminSetting?: unknown }, where: string): RlsSettingNames {
+  const tenantSetting = o.tenantSetting ?? RLS_DEFAULTS.tenantSetting
+  const adminSetting = o.adminSetting === undefined ? RLS_DEFAULTS.adminSetting : o.adminSetting
+  checkSettingName(where, 'tenantSetting', tenantSetting)
+  if (adminSetting !== false) {
+    checkSettingName(where, 'adminSetting', adminSetting)
+    if (adminSetting === tenantSetting) throw new ConfigError(`${where}adminSetting and tenantSetting must differ`)
+  }
+  return { tenantSetting, adminSetting: adminSetting === false ? undefined : adminSetting }
 }
 
 function checkMillis(what: string, ms: unknown): number {
@@ -96,9 +127,9 @@ function checkMillis(what: string, ms: unknown): number {
   return ms
 }
 
-function checkSettingName(what: string, name: unknown): void {
+function checkSettingName(where: string, what: string, name: unknown): asserts name is string {
   if (typeof name !== 'string' || !SETTING_NAME.test(name) || name.length > 63) {
-    throw new ConfigError(`rowcrypt(): rls.${what} must be a custom setting name such as "app.tenant_id" (lower case, with a dot)`)
+    throw new ConfigError(`${where}${what} must be a custom setting name such as "app.tenant_id" (lower case, with a dot)`)
   }
 }
 
@@ -107,17 +138,53 @@ function checkSettingName(what: string, name: unknown): void {
  * parameters: the tenant id ('' outside a tenant: a policy sees no tenant then) and, when
  * configured, the admin setting ('on' inside `unsafeBypassTenantScope`, else '').
  */
-export function settingStatement(settings: RlsSettings, tenantId: string | undefined, bypass: boolean): { sql: string; values: string[]; key: string } {
+export function settingStatement(settings: RlsSettingNames, tenantId: string | undefined, bypass: boolean): { sql: string; values: string[]; key: string } {
+  const { values, key } = settingValues(settings, tenantId, bypass)
+  return { sql: settings.adminSetting === undefined ? 'SELECT set_config($1, $2, true)' : 'SELECT set_config($1, $2, true), set_config($3, $4, true)', values, key }
+}
+
+/**
+ * @internal The parameters of a statement that sets the settings (names and values, as
+ * {@link settingStatement} describes them), and a key that is equal for equal values.
+ */
+export function settingValues(settings: RlsSettingNames, tenantId: string | undefined, bypass: boolean): { values: string[]; key: string } {
   const tenant = bypass ? '' : (tenantId ?? '')
-  if (settings.adminSetting === undefined) {
-    return { sql: 'SELECT set_config($1, $2, true)', values: [settings.tenantSetting, tenant], key: `t:${tenant}` }
-  }
+  if (settings.adminSetting === undefined) return { values: [settings.tenantSetting, tenant], key: `t:${tenant}` }
   const admin = bypass ? RLS_ADMIN_ON : ''
-  return {
-    sql: 'SELECT set_config($1, $2, true), set_config($3, $4, true)',
-    values: [settings.tenantSetting, tenant, settings.adminSetting, admin],
-    key: `${admin === '' ? 't' : 'a'}:${tenant}`,
-  }
+  return { values: [settings.tenantSetting, tenant, settings.adminSetting, admin], key: `${admin === '' ? 't' : 'a'}:${tenant}` }
+}
+
+/**
+ * @internal The statement that sets the settings for the rest of the connection's session (what a
+ * pinned adapter sends), for {@link settingValues}' parameters.
+ */
+export function sessionPinSql(settings: RlsSettingNames): string {
+  return settings.adminSetting === undefined ? 'SELECT set_config($1, $2, false)' : 'SELECT set_config($1, $2, false), set_config($3, $4, false)'
+}
+
+/**
+ * @internal What a pin request inside a transaction says about the statements after it:
+ * `statement`, they are Prisma's own; `raw`, the next one is raw SQL and may change the settings;
+ * `batch`, they are the items of a batch transaction, raw SQL among them possibly.
+ */
+export type PinRequestMode = 'statement' | 'raw' | 'batch'
+
+/**
+ * @internal The statement rowcrypt sends through a transaction to tell a pinned adapter the
+ * settings the next statements need (the adapter takes it and sends nothing unless they differ
+ * from the connection's). Valid SQL that sets them for the session, with a comment per mode.
+ */
+export function pinRequestSql(settings: RlsSettingNames, mode: PinRequestMode): string {
+  return `${sessionPinSql(settings)} /* rowcrypt pin: ${mode} */`
+}
+
+/** @internal What rowcrypt asks a driver adapter to learn whether it is pinned; it returns its parameter unless pinned. */
+export const PINNING_PROBE_SQL = '/* rowcrypt: adapter pinning probe */ SELECT $1::text AS rowcrypt_pinning'
+export const PINNING_PROBE_ARG = 'rowcrypt: is this adapter pinned?'
+
+/** @internal What a pinned adapter answers the probe with: its setting names. */
+export function pinningProbeAnswer(settings: RlsSettingNames): string {
+  return `rowcrypt pinned: ${settings.tenantSetting} ${settings.adminSetting ?? '-'}`
 }
 
 /**

@@ -156,14 +156,14 @@ describe('bench workloads (tiny sizes)', () => {
     await expect(decrypt(stored, tenant)).resolves.toBe(N)
   })
 
-  it('runs rowcrypt-rls through a role that the policies bind', async () => {
-    const rls = await db.rlsClient()
+  it.each(['adapter', 'transaction'] as const)('runs rowcrypt-rls (pinning %s) through a role that the policies bind', async (pinning) => {
+    const rls = await db.rlsClient(pinning)
     const [role] = await rls.$queryRawUnsafe<Array<{ rolsuper: boolean; rolbypassrls: boolean }>>('SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user')
     expect(role).toEqual({ rolsuper: false, rolbypassrls: false })
-    const t = targets.find((x) => x.name === 'rowcrypt-rls')!
-    await seed(t, 'smoke-rls', makeInputs(2, 6))
+    const t = targets.find((x) => x.name === (pinning === 'adapter' ? 'rowcrypt-rls' : 'rowcrypt-rls-tx'))!
+    await seed(t, `smoke-rls-${pinning}`, makeInputs(2, 6))
     // The rows are there (the superuser sees them), but the restricted role outside any tenant sees none.
-    expect(await db.raw(`SELECT id FROM "${db.schema}"."Customer" WHERE "tenantId" = 'smoke-rls'`)).toHaveLength(2)
+    expect(await db.raw(`SELECT id FROM "${db.schema}"."Customer" WHERE "tenantId" = 'smoke-rls-${pinning}'`)).toHaveLength(2)
     const visible = await rls.$queryRawUnsafe<unknown[]>(`SELECT id FROM "${db.schema}"."Customer"`)
     expect(visible).toHaveLength(0)
   })

@@ -18,6 +18,7 @@ import { manifest as sqliteManifest } from '../../generated/sqlite/rowcrypt'
 import { manifest as postgresManifest } from '../../generated/postgres/rowcrypt'
 import { applyMysqlMigrations, applyPostgresMigrations, applySqliteMigrations } from '../../prisma/migrate'
 import { rlsPolicySql } from '../../src/prisma/rls'
+import { withRlsPinning } from '../../src/prisma/rls-pinning'
 
 export const DATABASES = ['sqlite', 'postgres', 'mysql', 'postgres-rls'] as const
 /** `postgres-rls`: PostgreSQL with rowcrypt's RLS policies applied, reached as {@link RLS_ROLE}. */
@@ -25,6 +26,13 @@ export type DatabaseKind = (typeof DATABASES)[number] | 'postgres-rls'
 
 /** True for both PostgreSQL kinds (the same SQL dialect and Prisma features). */
 export const isPostgres = (kind: DatabaseKind): boolean => kind === 'postgres' || kind === 'postgres-rls'
+
+/**
+ * How a `postgres-rls` client pins the tenant: `adapter`, its driver adapter wrapped with
+ * `withRlsPinning` and `rls: { pinning: 'adapter' }` (what openDatabase gives by default), or
+ * `transaction`, a plain adapter and `rls: true`.
+ */
+export type RlsPinningMode = 'adapter' | 'transaction'
 
 /** The role `postgres-rls` databases are reached through: no superuser, no BYPASSRLS. */
 export const RLS_ROLE = 'rowcrypt_app'
@@ -44,6 +52,8 @@ export interface TestDatabase {
   kind: DatabaseKind
   prisma: TestClient
   manifest: typeof sqliteManifest
+  /** For `postgres-rls`: how the client pins the tenant (see `rlsOf` in setup.ts). */
+  rlsPinning?: RlsPinningMode
   /** A table name quoted (and schema-qualified) for raw SQL sent through Prisma itself. */
   table(name: string): string
   /** Every SQL statement the base client has sent, in order (Prisma's query log). */
@@ -56,7 +66,7 @@ export interface TestDatabase {
 let counter = 0
 
 /** Creates a fresh, migrated database of `kind` named after `label`. */
-export async function openDatabase(kind: DatabaseKind, label: string, clientOptions: Record<string, unknown> = {}): Promise<TestDatabase> {
+export async function openDatabase(kind: DatabaseKind, label: string, clientOptions: Record<string, unknown> = {}, rlsPinning: RlsPinningMode = 'adapter'): Promise<TestDatabase> {
   const name = `rc_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase()}_${process.pid}_${++counter}`
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'rowcrypt-'))
@@ -94,12 +104,15 @@ export async function openDatabase(kind: DatabaseKind, label: string, clientOpti
   const rls = kind === 'postgres-rls'
   if (rls) await applyRls(admin, name)
   const url = rls ? roleUrl(RLS_ROLE) : PG_URL
-  const pg = new PostgresClient({ adapter: new PrismaPg({ connectionString: url }, { schema: name }), log: [{ emit: 'event', level: 'query' }], ...clientOptions })
+  const plain = new PrismaPg({ connectionString: url }, { schema: name })
+  const adapter = rls && rlsPinning === 'adapter' ? withRlsPinning(plain) : plain
+  const pg = new PostgresClient({ adapter, log: [{ emit: 'event', level: 'query' }], ...clientOptions })
   const queries: string[] = []
   pg.$on('query', (e) => queries.push(e.query))
   const prisma = pg as unknown as TestClient
   return {
     kind,
+    ...(rls ? { rlsPinning } : {}),
     prisma,
     queries,
     table: (t) => `"${name}"."${t}"`,

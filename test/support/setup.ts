@@ -11,9 +11,13 @@ export function testKeyProvider(activeVersion: 'v1' | 'v2' = 'v1'): LocalKeyProv
   return new LocalKeyProvider({ keys: TEST_KEYS, activeVersion })
 }
 
-/** `{ rls: true }` on a `postgres-rls` database (policies applied, restricted role), else `{}`. */
-export function rlsOf(db: Pick<TestDatabase, 'kind'>): { rls?: true } {
-  return db.kind === 'postgres-rls' ? { rls: true } : {}
+/**
+ * On a `postgres-rls` database (policies applied, restricted role): `{ rls: { pinning: 'adapter' } }`
+ * when its adapter is wrapped with `withRlsPinning`, else `{ rls: true }`. `{}` elsewhere.
+ */
+export function rlsOf(db: Pick<TestDatabase, 'kind' | 'rlsPinning'>): { rls?: true | { pinning: 'adapter' } } {
+  if (db.kind !== 'postgres-rls') return {}
+  return db.rlsPinning === 'adapter' ? { rls: { pinning: 'adapter' } } : { rls: true }
 }
 
 export function extend(db: TestDatabase, keyProvider: KeyProvider = testKeyProvider()) {

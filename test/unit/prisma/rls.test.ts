@@ -5,7 +5,7 @@ import { manifest as sqliteManifest } from '../../../generated/sqlite/rowcrypt'
 import { manifest as mysqlManifest } from '../../../generated/mysql/rowcrypt'
 import { LocalKeyProvider, rlsPolicySql, rowcrypt, type RowcryptOptions } from '../../../src'
 import { manifestFromDatamodel, type Manifest } from '../../../src/prisma/manifest'
-import { resolveRls, settingStatement } from '../../../src/prisma/rls'
+import { pinRequestSql, resolveRls, sessionPinSql, settingStatement, settingValues } from '../../../src/prisma/rls'
 
 const keyProvider = new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 1) }, activeVersion: 'v1' })
 const MODELS = { User: {}, Post: {}, Document: { columns: { tenantId: 'orgId' } } }
@@ -31,11 +31,12 @@ describe('rowcrypt({ rls })', () => {
   it('is accepted on PostgreSQL, with defaults or named settings', () => {
     expect(code(() => rowcrypt({ schema: postgresManifest, keyProvider, models: { User: { fields: ['email'] } }, rls: true }))).toBeUndefined()
     const noLimit = { maxWait: 2_147_483_647, timeout: 2_147_483_647 }
-    expect(resolveRls(true, postgresManifest)).toEqual({ tenantSetting: 'app.tenant_id', adminSetting: 'app.rowcrypt_admin', transactionOptions: noLimit })
-    expect(resolveRls({ tenantSetting: 'acme.org', adminSetting: false, transactionOptions: { timeout: 30_000 } }, postgresManifest)).toEqual({
+    expect(resolveRls(true, postgresManifest)).toEqual({ tenantSetting: 'app.tenant_id', adminSetting: 'app.rowcrypt_admin', transactionOptions: noLimit, pinning: 'transaction' })
+    expect(resolveRls({ tenantSetting: 'acme.org', adminSetting: false, transactionOptions: { timeout: 30_000 }, pinning: 'adapter' }, postgresManifest)).toEqual({
       tenantSetting: 'acme.org',
       adminSetting: undefined,
       transactionOptions: { maxWait: 2_147_483_647, timeout: 30_000 },
+      pinning: 'adapter',
     })
     expect(resolveRls(undefined, sqliteManifest)).toBeUndefined()
   })
@@ -48,6 +49,7 @@ describe('rowcrypt({ rls })', () => {
     ['the same name twice', { tenantSetting: 'app.t', adminSetting: 'app.t' }],
     ['a zero timeout', { transactionOptions: { timeout: 0 } }],
     ['an endless maxWait', { transactionOptions: { maxWait: Infinity } }],
+    ['an unknown pinning', { pinning: 'session' }],
   ])('refuses %s with ERR_ROWCRYPT_CONFIG', (_, rls) => {
     expect(code(() => resolveRls(rls, postgresManifest))).toBe('ERR_ROWCRYPT_CONFIG')
     expect(code(() => rowcrypt({ schema: postgresManifest, keyProvider, models: { User: { fields: ['email'] } }, rls: rls as never }))).toBe('ERR_ROWCRYPT_CONFIG')
@@ -61,6 +63,19 @@ describe('rowcrypt({ rls })', () => {
     expect(settingStatement(s, undefined, true).key).not.toBe(settingStatement(s, undefined, false).key)
     const noAdmin = resolveRls({ adminSetting: false }, postgresManifest)!
     expect(settingStatement(noAdmin, undefined, true)).toEqual({ sql: 'SELECT set_config($1, $2, true)', values: ['app.tenant_id', ''], key: 't:' })
+  })
+
+  it('pins for the session what a transaction pin sets for the transaction; pin requests differ per mode and from every other statement', () => {
+    const s = resolveRls({ pinning: 'adapter' }, postgresManifest)!
+    expect(settingValues(s, 'acme', false)).toEqual({ values: settingStatement(s, 'acme', false).values, key: 't:acme' })
+    expect(sessionPinSql(s)).toBe('SELECT set_config($1, $2, false), set_config($3, $4, false)')
+    expect(sessionPinSql(resolveRls({ adminSetting: false }, postgresManifest)!)).toBe('SELECT set_config($1, $2, false)')
+    const requests = (['statement', 'raw', 'batch'] as const).map((m) => pinRequestSql(s, m))
+    expect(new Set(requests).size).toBe(3)
+    for (const r of requests) {
+      expect(r.startsWith(sessionPinSql(s))).toBe(true)
+      expect(r).not.toBe(sessionPinSql(s))
+    }
   })
 })
 
