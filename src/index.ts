@@ -22,7 +22,7 @@ export type { EncryptRowInput, RowContext, RowLevelEncryptionOptions } from './f
 export type { ModelEncryptionConfig, MigratingOptions, FieldDeclaration, SidecarColumns, Normalizer } from './fields/spec'
 export type { BlindIndexOptions } from './fields/blind-index'
 export { LocalKeyProvider } from './keys/local'
-export type { LocalKeyProviderOptions, MasterKeyInput } from './keys/local'
+export type { LocalKeyProviderOptions, LocalShredResult, MasterKeyInput } from './keys/local'
 export type { KeyProvider, GeneratedDataKey, BindingContext } from './keys/provider'
 export type { KeyCreatedAtInput } from './keys/key-ages'
 export type { RowcryptObserver, OperationEvent, Outcome, KeyProviderEvent } from './metrics/observer'
