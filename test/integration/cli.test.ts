@@ -160,6 +160,57 @@ export default async (): Promise<RowcryptCliConfig> => {
   })
 })
 
+describe('rowcrypt tenant shred with local keys (child processes)', () => {
+  it('one process shreds X through rowcrypt.config.ts; another process can read neither X nor write it, and still reads Y', async () => {
+    const db = await openDatabase('sqlite', 'cli_shred_local')
+    try {
+      const master = Buffer.alloc(32, 0x6b).toString('base64')
+      const local = () => new LocalKeyProvider({ keys: { v1: master }, activeVersion: 'v1', tenantKeyStore: new PrismaTenantKeyStore({ prisma: db.prisma }) })
+      const prisma = extend(db, local())
+      await withTenant('lx', () => prisma.user.create({ data: { name: 'x', email: 'x@local.test' } }))
+      await withTenant('ly', () => prisma.user.create({ data: { name: 'y', email: 'y@local.test' } }))
+      const dbFile = (await db.prisma.$queryRawUnsafe<Array<{ file: string }>>('PRAGMA database_list'))[0]!.file
+      const dir = join(work, 'local')
+      mkdirSync(dir, { recursive: true })
+      writeFileSync(
+        join(dir, 'rowcrypt.config.ts'),
+        `import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3'
+import { LocalKeyProvider, PrismaTenantKeyStore, rowcrypt } from 'rowcrypt'
+import type { RowcryptCliConfig } from 'rowcrypt/config'
+import { PrismaClient } from '../../generated/sqlite/client/client'
+import { manifest } from '../../generated/sqlite/rowcrypt'
+
+export default async (): Promise<RowcryptCliConfig> => {
+  const base = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: 'file:' + process.env.CLI_TEST_DB }) })
+  const keyProvider = new LocalKeyProvider({ keys: { v1: process.env.CLI_TEST_KEY! }, activeVersion: 'v1', tenantKeyStore: new PrismaTenantKeyStore({ prisma: base }) })
+  const prisma = base.$extends(rowcrypt({ schema: manifest, keyProvider, models: { User: { fields: ['email', 'ssn', 'notes', 'prefs', 'avatar'] }, Post: { fields: ['title', 'body'] }, Document: { fields: ['body'], columns: { tenantId: 'orgId' } } } }))
+  return { prisma, keyProvider }
+}
+`,
+      )
+      const env = { ...process.env, CLI_TEST_DB: dbFile, CLI_TEST_KEY: master, NODE_NO_WARNINGS: '1' }
+      const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args, '--config', 'local/rowcrypt.config.ts'], { cwd: work, env, encoding: 'utf8' })
+      const shred = run('tenant', 'shred', '--tenant', 'lx', '--yes')
+      expect(shred.stderr).toBe('')
+      expect(shred.stdout).toBe('Shredded tenant lx: 1 tenant key destroyed.\n')
+      expect(shred.status).toBe(0)
+      // Another process: verify decrypts every row of a tenant.
+      const x = run('verify', '--json', '--tenant', 'lx', '--model', 'User')
+      expect(x.status).toBe(1)
+      expect(x.stdout).toContain('ERR_ROWCRYPT_TENANT_SHREDDED')
+      const y = run('verify', '--json', '--tenant', 'ly', '--model', 'User')
+      expect(y.status).toBe(0)
+      // And this process, with nothing cached: X is gone for reads and writes, Y is readable.
+      const fresh = extend(db, local())
+      await expect(withTenant('lx', () => fresh.user.findMany())).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_TENANT_SHREDDED' })
+      await expect(withTenant('lx', () => fresh.user.create({ data: { name: 'x2', email: 'x2@local.test' } }))).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_TENANT_SHREDDED' })
+      expect((await withTenant('ly', () => fresh.user.findMany())).map((u) => u.email)).toEqual(['y@local.test'])
+    } finally {
+      await db.close()
+    }
+  })
+})
+
 // The command's IO with the application's config module giving `keyProvider`; the disconnect is a
 // no-op so the test keeps its client. Output and errors (prefixed ERR) go to `out`.
 function shredIo(out: string[], keyProvider: unknown): CommandIO {
