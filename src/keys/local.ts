@@ -67,6 +67,8 @@ const TENANT_KEY_INFO = Buffer.from('rowcrypt/local-key-provider/tenant-key/v1')
 const INDEX_INFO = Buffer.from('rowcrypt/local-key-provider/blind-index/v1')
 const TENANT_INDEX_INFO = Buffer.from('rowcrypt/local-key-provider/tenant-blind-index/v1')
 const TENANT_KEY_FORMAT = 0x01
+// A stored tenant key: format (1) | nonce (24) | XAES-256-GCM of the key (32) | tag (16).
+const TENANT_KEY_BYTES = 1 + XAES_NONCE_BYTES + KEY_BYTES + TAG_BYTES
 const VERSION_NAME = /^[A-Za-z0-9._-]{1,64}$/
 
 /** The keys one master key version gives, each from its own HKDF-SHA256 output. */
@@ -396,7 +398,7 @@ export class LocalKeyProvider implements KeyProvider {
   #openTenantKey(record: TenantKeyRecord, tenantId: string, keyVersion: string): Uint8Array {
     const keys = this.#version(keyVersion)
     const w = record.wrappedKey
-    if (w === null || w.length !== ROW_WRAP_BYTES || w[0] !== TENANT_KEY_FORMAT) throw new DecryptionError()
+    if (w === null || w.length !== TENANT_KEY_BYTES || w[0] !== TENANT_KEY_FORMAT) throw new DecryptionError()
     try {
       return xaesOpen(keys.tenantWrap, w.subarray(1, 1 + XAES_NONCE_BYTES), w.subarray(1 + XAES_NONCE_BYTES), tenantKeyAad(tenantId, keyVersion))
     } catch (e) {
