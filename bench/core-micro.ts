@@ -4,7 +4,7 @@
 // is NOT library code: it re-implements LocalKeyProvider's unwrap inline (and checks it against
 // the real one), only to show what the suggestions are worth. 1,000 rows of the bench data.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomFillSync } from 'node:crypto'
-import { performance } from 'node:perf_hooks'
+import { sortedSamples } from './timing'
 import { LocalKeyProvider, RowLevelEncryption } from '../src'
 import { encodeContext } from '../src/crypto/context'
 import { parseCiphertext } from '../src/envelope/ciphertext'
@@ -15,18 +15,9 @@ const N = 1000
 const REPS = Number(process.env.REPS ?? 30)
 const TENANT = 'tenant-core'
 const FIELDS = [...ENCRYPTED_FIELDS]
-const gc = (globalThis as { gc?: () => void }).gc
 
 async function time(label: string, fn: () => unknown): Promise<void> {
-  for (let i = 0; i < 3; i++) await fn()
-  const s: number[] = []
-  for (let i = 0; i < REPS; i++) {
-    gc?.()
-    const t = performance.now()
-    await fn()
-    s.push(performance.now() - t)
-  }
-  s.sort((a, b) => a - b)
+  const s = await sortedSamples(fn, REPS)
   console.log(`${label.padEnd(64)} median ${s[Math.floor(s.length / 2)]!.toFixed(2).padStart(7)} ms   min ${s[0]!.toFixed(2).padStart(7)} ms`)
 }
 

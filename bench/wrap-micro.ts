@@ -6,7 +6,7 @@
 // 96-bit IV under one key; AES-256-GCM under HKDF-SHA256(tenant key, salt) per wrap). Medians of
 // REPS repetitions of 1,000 operations.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
-import { performance } from 'node:perf_hooks'
+import { sortedSamples } from './timing'
 import { KMSClient } from '@aws-sdk/client-kms'
 import { AwsKmsKeyProvider, InMemoryTenantKeyStore, LocalKeyProvider, type BindingContext, type KeyProvider } from '../src'
 import { encodeContext } from '../src/crypto/context'
@@ -14,19 +14,10 @@ import { KmsDevServer } from '../src/kms-dev-server'
 
 const N = 1000
 const REPS = Number(process.env.REPS ?? 25)
-const gc = (globalThis as { gc?: () => void }).gc
 const MASTER = Buffer.alloc(32, 7)
 
 async function time(label: string, fn: () => unknown): Promise<number> {
-  for (let i = 0; i < 3; i++) await fn()
-  const s: number[] = []
-  for (let i = 0; i < REPS; i++) {
-    gc?.()
-    const t = performance.now()
-    await fn()
-    s.push(performance.now() - t)
-  }
-  s.sort((a, b) => a - b)
+  const s = await sortedSamples(fn, REPS)
   const median = s[Math.floor(s.length / 2)]!
   console.log(`${label.padEnd(70)} ${((median * 1000) / N).toFixed(2).padStart(6)} µs/op   (min ${((s[0]! * 1000) / N).toFixed(2)})`)
   return median

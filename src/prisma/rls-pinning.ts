@@ -133,7 +133,7 @@ const PINNED = Symbol('rowcrypt.pinnedAdapter')
  * import { rowcrypt, withRlsPinning } from 'rowcrypt'
  *
  * const rls = { pinning: 'adapter' } as const
- * const adapter = withRlsPinning(new PrismaPg({ connectionString: process.env.DATABASE_URL }), rls)
+ * const adapter = withRlsPinning(new PrismaPg({ connectionString: config.databaseUrl }), rls)
  * export const prisma = new PrismaClient({ adapter }).$extends(rowcrypt({ schema: manifest, keyProvider, models, rls }))
  * ```
  */
