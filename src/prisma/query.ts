@@ -5,6 +5,7 @@
 // encrypt and relations (writes, nested ones included), cas (update, upsert), foreign-keys,
 // recheck (blind indexes), known-keys and written (what a call can skip).
 import { UnsupportedQueryError } from '../errors'
+import type { IndexSession } from '../fields/blind-index'
 import type { RowLevelEncryption } from '../fields/row'
 import type { CallStats } from '../metrics/observer'
 import type { ModelInfo } from './config'
@@ -65,29 +66,47 @@ export class QueryEngine {
     return model === undefined || this.engine.table.get(model)?.reachesScoped !== true
   }
 
-  async handle(model: string, operation: string, rawArgs: unknown, query: Query, io: QueryIO, stats: CallStats): Promise<unknown> {
-    const info = this.engine.table.get(model) as ModelInfo
-    const scope = Scope.current(stats, io.globallyOmitted)
-    if (info.tenantColumn !== undefined) scope.require(model)
-    const opening = openIndexSession(this.engine, model, rawArgs, scope)
-    if (opening !== undefined) scope.idx = await opening
+  handle(model: string, operation: string, rawArgs: unknown, query: Query, io: QueryIO, stats: CallStats): Promise<unknown> {
     try {
-      if (operation === 'findUnique' || operation === 'findUniqueOrThrow') return await this.findUnique(info, operation, rawArgs, query, io, scope)
-      return await this.operation(info, operation, { ...((rawArgs as Obj | undefined) ?? {}) }, query, io, scope)
-    } finally {
-      scope.idx?.dispose()
+      const info = this.engine.table.get(model) as ModelInfo
+      const scope = Scope.current(stats, io.globallyOmitted)
+      if (info.tenantColumn !== undefined) scope.require(model)
+      const opening = openIndexSession(this.engine, model, rawArgs, scope)
+      // Without blind-index keys to hold, the call is one chain of promises (reads: one).
+      if (opening === undefined) return this.dispatch(info, operation, rawArgs, query, io, scope)
+      return this.withIndexSession(opening, info, operation, rawArgs, query, io, scope)
+    } catch (e) {
+      return Promise.reject(e)
     }
+  }
+
+  private async withIndexSession(opening: Promise<IndexSession>, info: ModelInfo, operation: string, rawArgs: unknown, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+    scope.idx = await opening
+    try {
+      return await this.dispatch(info, operation, rawArgs, query, io, scope)
+    } finally {
+      scope.idx.dispose()
+    }
+  }
+
+  private dispatch(info: ModelInfo, operation: string, rawArgs: unknown, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+    if (operation === 'findUnique' || operation === 'findUniqueOrThrow') return this.findUnique(info, operation, rawArgs, query, io, scope)
+    return this.operation(info, operation, { ...((rawArgs as Obj | undefined) ?? {}) }, query, io, scope)
   }
 
   /**
    * findUnique by a searchable field while several index versions are searchable (during
    * `rotate --reindex`): the unique input holds one value, so each version is tried in turn.
    */
-  private async findUnique(info: ModelInfo, operation: string, rawArgs: unknown, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+  private findUnique(info: ModelInfo, operation: string, rawArgs: unknown, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
     const versions = scope.idx?.versions.length ?? 1
     const where = (rawArgs as Obj | undefined)?.where
     const searched = versions > 1 && isObj(where) && Object.keys(where).some((k) => info.indexUniques.has(k))
     if (!searched) return this.operation(info, operation, { ...((rawArgs as Obj | undefined) ?? {}) }, query, io, scope)
+    return this.findUniqueByVersions(info, operation, rawArgs, query, io, scope, versions)
+  }
+
+  private async findUniqueByVersions(info: ModelInfo, operation: string, rawArgs: unknown, query: Query, io: QueryIO, scope: Scope, versions: number): Promise<unknown> {
     // A batch runs each item's query once; a second try would run outside the batch.
     if (io.inBatch())
       throw new UnsupportedQueryError(
@@ -104,19 +123,29 @@ export class QueryEngine {
     }
   }
 
-  private async operation(info: ModelInfo, operation: string, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+  private operation(info: ModelInfo, operation: string, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+    try {
+      const keys = OPERATION_KEYS.get(operation)
+      if (keys === undefined) throw new UnsupportedQueryError(`model ${info.name}: operation ${operation} is not supported on tenant-scoped data`)
+      onlyKeys(info.name, args, keys, '')
+      if (info.viewOf !== undefined && !VIEW_OPERATIONS.has(operation)) throw new UnsupportedQueryError(`model ${info.name}: a view of ${info.viewOf} is read-only (${operation})`)
+      if (READS.has(operation)) {
+        const w: Walk = { table: this.engine.table, scope }
+        walkReadArgs(w, info, args, { top: true, unique: UNIQUE_WHERE.has(operation), operation }, '', true)
+        return scope.rechecks.length > 0 ? runRechecked(this.engine, info, operation, args, query, io, scope) : run(this.engine, info, args, query, scope)
+      }
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return this.write(info, operation, args, query, io, scope)
+  }
+
+  // Every operation but the reads (their keys already checked).
+  private async write(info: ModelInfo, operation: string, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
     const engine = this.engine
     const model = info.name
-    const keys = OPERATION_KEYS.get(operation)
-    if (keys === undefined) throw new UnsupportedQueryError(`model ${model}: operation ${operation} is not supported on tenant-scoped data`)
-    onlyKeys(model, args, keys, '')
-    if (info.viewOf !== undefined && !VIEW_OPERATIONS.has(operation)) throw new UnsupportedQueryError(`model ${model}: a view of ${info.viewOf} is read-only (${operation})`)
     const w: Walk = { table: engine.table, scope }
     const top: FilterMode = { top: true, unique: UNIQUE_WHERE.has(operation), operation }
-    if (READS.has(operation)) {
-      walkReadArgs(w, info, args, top, '', true)
-      return scope.rechecks.length > 0 ? runRechecked(engine, info, operation, args, query, io, scope) : run(engine, info, args, query, scope)
-    }
     switch (operation) {
       case 'create': {
         checkData(w, info, args.data, 'create', 'data')

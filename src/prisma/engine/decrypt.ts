@@ -15,36 +15,60 @@ import { takeWritten } from './written'
  * Adds what decryption needs to the selection, runs the query and decrypts the result tree.
  * `fluent`, when given, is told whether the result is a fluent call's related rows.
  */
-export async function run(engine: Engine, info: ModelInfo, args: Obj, query: Query, scope: Scope, fluent?: { returned: boolean }): Promise<unknown> {
-  const plan = walkSelection({ table: engine.table, scope }, info, args, '')
-  const result = await query(args)
-  const matched = planForResult(plan, result)
-  if (fluent !== undefined) fluent.returned = matched !== plan
-  // The fluent API's to-one row (`team.findUnique(...).owner()`) of another tenant: none.
-  if (matched.otherTenantIsNull === true && isOtherTenants(matched.info, result, scope)) return null
-  await decryptTree(engine, matched, result, scope)
-  return result
+export function run(engine: Engine, info: ModelInfo, args: Obj, query: Query, scope: Scope, fluent?: { returned: boolean }): Promise<unknown> {
+  let plan: ReadPlan
+  try {
+    plan = walkSelection({ table: engine.table, scope }, info, args, '')
+  } catch (e) {
+    return Promise.reject(e)
+  }
+  // One promise for the common read: rows whose keys unwrap synchronously are decrypted in the
+  // query's own continuation.
+  return query(args).then((result) => {
+    const matched = planForResult(plan, result)
+    if (fluent !== undefined) fluent.returned = matched !== plan
+    // The fluent API's to-one row (`team.findUnique(...).owner()`) of another tenant: none.
+    if (matched.otherTenantIsNull === true && isOtherTenants(matched.info, result, scope)) return null
+    const pending = decryptTreeNow(engine, matched, result, scope)
+    return pending === undefined ? result : pending.then(() => result)
+  })
 }
 
 /** Decrypts every scoped row of a result tree in place, then removes the columns we added. */
 export async function decryptTree(engine: Engine, plan: ReadPlan, result: unknown, scope: Scope): Promise<void> {
+  await decryptTreeNow(engine, plan, result, scope)
+}
+
+/**
+ * `decryptTree`, done by the time it returns when every row's key unwraps synchronously
+ * (undefined); otherwise a promise of the rest.
+ */
+function decryptTreeNow(engine: Engine, plan: ReadPlan, result: unknown, scope: Scope): Promise<void> | undefined {
   // Walk (and check tenants) first, then decrypt: a check failing mid-walk must not leave
   // decryptions running with nobody awaiting them.
   const rows: Array<[ModelSpec, Obj]> = []
   const visited: Array<[ReadPlan, Obj]> = []
   collect(plan, result, scope, rows, visited)
-  // Synchronous where the key provider unwraps synchronously (LocalKeyProvider): no promise per row.
-  const pending: Array<Promise<void>> = []
+  let pending: Array<Promise<void>> | undefined
   try {
     for (const [spec, row] of rows) {
       const p = decryptRow(engine, spec, row, scope)
-      if (p !== undefined) pending.push(p)
+      if (p !== undefined) (pending ??= []).push(p)
     }
   } catch (e) {
-    await Promise.allSettled(pending)
-    throw e
+    if (pending === undefined) throw e
+    return Promise.allSettled(pending).then(() => {
+      throw e
+    })
   }
-  if (pending.length > 0) await Promise.all(pending)
+  if (pending === undefined) {
+    strip(visited)
+    return undefined
+  }
+  return Promise.all(pending).then(() => strip(visited))
+}
+
+function strip(visited: Array<[ReadPlan, Obj]>): void {
   for (const [p, row] of visited) for (const col of p.strip) delete row[col]
 }
 
