@@ -9,14 +9,14 @@ import type { IndexSession } from '../fields/blind-index'
 import type { RowLevelEncryption } from '../fields/row'
 import type { CallStats } from '../metrics/observer'
 import type { ModelInfo } from './config'
-import { isObj, mapItemsAsync, P2025, UNIQUE_WHERE, writeContext, type Engine, type Obj, type Query } from './engine/context'
+import { isObj, P2025, UNIQUE_WHERE, writeContext, type Engine, type Obj, type Query } from './engine/context'
 import { update, upsert } from './engine/cas'
 import { run } from './engine/decrypt'
 import { checkUpdateData, touchedFields } from './engine/encrypt'
 import { checkForeignKeys, runForeignKeyChecks } from './engine/foreign-keys'
 import { newKnownKeys } from './engine/known-keys'
 import { countMatches, narrowToMatches, openIndexSession, runRechecked, searchableFields } from './engine/recheck'
-import { newRow } from './engine/write'
+import { newRows } from './engine/write'
 import { Scope } from './scope'
 import { checkData } from './walk/data'
 import { OPERATION_KEYS, onlyKeys } from './walk/grammar'
@@ -134,37 +134,37 @@ export class QueryEngine {
         walkReadArgs(w, info, args, { top: true, unique: UNIQUE_WHERE.has(operation), operation }, '', true)
         return scope.rechecks.length > 0 ? runRechecked(this.engine, info, operation, args, query, io, scope) : run(this.engine, info, args, query, scope)
       }
+      if (operation === 'create' || operation === 'createMany' || operation === 'createManyAndReturn') return this.create(info, operation, args, query, io, scope)
+      if (operation === 'update') return update(this.engine, info, args, query, io, scope)
     } catch (e) {
       return Promise.reject(e)
     }
     return this.write(info, operation, args, query, io, scope)
   }
 
-  // Every operation but the reads (their keys already checked).
+  // create, createMany, createManyAndReturn: without a promise of rowcrypt's own where no row waits.
+  private create(info: ModelInfo, operation: string, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+    const w: Walk = { table: this.engine.table, scope }
+    if (operation !== 'create' && Array.isArray(args.data)) args.data.forEach((d, i) => checkData(w, info, d, 'create', `data[${i}]`))
+    else checkData(w, info, args.data, 'create', 'data')
+    const ctx = writeContext(scope, io)
+    const send = (data: unknown): Promise<unknown> => {
+      args.data = data
+      const checks = runForeignKeyChecks(ctx)
+      const go = () => (operation === 'createMany' ? query(args) : run(this.engine, info, args, query, scope))
+      return checks === undefined ? go() : checks.then(go)
+    }
+    const data = newRows(this.engine, info, args.data, ctx)
+    return data instanceof Promise ? data.then(send) : send(data)
+  }
+
+  // Every other operation (its keys already checked).
   private async write(info: ModelInfo, operation: string, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
     const engine = this.engine
     const model = info.name
     const w: Walk = { table: engine.table, scope }
     const top: FilterMode = { top: true, unique: UNIQUE_WHERE.has(operation), operation }
     switch (operation) {
-      case 'create': {
-        checkData(w, info, args.data, 'create', 'data')
-        const ctx = writeContext(scope, io)
-        args.data = await newRow(engine, info, args.data, ctx)
-        await runForeignKeyChecks(ctx)
-        return run(engine, info, args, query, scope)
-      }
-      case 'createMany':
-      case 'createManyAndReturn': {
-        if (Array.isArray(args.data)) args.data.forEach((d, i) => checkData(w, info, d, 'create', `data[${i}]`))
-        else checkData(w, info, args.data, 'create', 'data')
-        const ctx = writeContext(scope, io)
-        args.data = await mapItemsAsync(args.data, (d) => newRow(engine, info, d, ctx))
-        await runForeignKeyChecks(ctx)
-        return operation === 'createMany' ? query(args) : run(engine, info, args, query, scope)
-      }
-      case 'update':
-        return update(engine, info, args, query, io, scope)
       case 'upsert':
         return upsert(engine, info, args, query, io, scope)
       case 'delete':

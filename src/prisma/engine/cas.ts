@@ -13,7 +13,7 @@ import { run } from './decrypt'
 import { checkUpdateData } from './encrypt'
 import { runForeignKeyChecks } from './foreign-keys'
 import { forgetKey, knownRow } from './known-keys'
-import { newRow, updatedRow } from './write'
+import { newRow, updatedRow, updatedRowNow } from './write'
 
 const CAS_ATTEMPTS = 3
 
@@ -23,7 +23,15 @@ const CAS_ATTEMPTS = 3
  */
 export class CasMissedError extends RecordNotFoundError {}
 
-export async function update(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+export function update(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+  try {
+    return updateRow(engine, info, args, query, io, scope)
+  } catch (e) {
+    return Promise.reject(e)
+  }
+}
+
+function updateRow(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
   const w: Walk = { table: engine.table, scope }
   const where = walkWhere(w, info, args.where, { top: true, unique: true, operation: 'update' }, 'where')
   const known = knownRow(engine, info, where, scope)
@@ -35,26 +43,32 @@ export async function update(engine: Engine, info: ModelInfo, args: Obj, query: 
   // Encrypted fields are written under the row's existing key, so it is read first (or taken from
   // a recent read of the same row). The write is a compare-and-swap on the wrapped key: if
   // rotation re-wrapped or re-keyed the row in between, or the remembered key is stale, the update
-  // matches nothing and is retried on a freshly read key.
-  for (let attempt = 1; ; attempt++) {
-    const fromMemory = known !== undefined && attempt === 1
+  // matches nothing and is retried on a freshly read key. An attempt on a remembered key with
+  // nothing to wait for is one promise: the statement's.
+  const attempt = (n: number): Promise<unknown> => {
+    const fromMemory = known !== undefined && n === 1
     const readSelf = (select: Obj) => (fromMemory && Object.keys(select).every((k) => k in known) ? Promise.resolve(known) : readFresh(select))
     const ctx = writeContext(scope, io)
-    const { data, cas } = await updatedRow(engine, info, args.data, readSelf, ctx, 'throw')
-    await runForeignKeyChecks(ctx)
-    const attemptArgs: Obj = { ...args, data, where: cas === undefined ? args.where : withCondition(args.where as Obj, cas) }
-    try {
-      return cas === undefined ? await run(engine, info, attemptArgs, query, scope) : await runChecked(engine, info, attemptArgs, data, query, scope)
-    } catch (e) {
-      const casMissed = cas !== undefined && attempt < CAS_ATTEMPTS && !io.inBatch() && ((e as { code?: unknown })?.code === P2025 || e instanceof CasMissedError)
-      if (casMissed && fromMemory) {
-        forgetKey(engine, info.spec!, scope.tenantId!, known![info.spec!.idField!])
-        continue
-      }
-      if (casMissed && (await keyChanged(info, readFresh, cas))) continue
-      throw e
+    const send = ({ data, cas }: { data: unknown; cas?: Obj }): Promise<unknown> => {
+      const attemptArgs: Obj = { ...args, data, where: cas === undefined ? args.where : withCondition(args.where as Obj, cas) }
+      const go = () =>
+        (cas === undefined ? run(engine, info, attemptArgs, query, scope) : runChecked(engine, info, attemptArgs, data, query, scope)).catch((e: unknown) => retry(e, n, cas, fromMemory))
+      const checks = runForeignKeyChecks(ctx)
+      return checks === undefined ? go() : checks.then(go)
     }
+    const now = fromMemory ? updatedRowNow(engine, info, args.data, known, ctx) : undefined
+    return now !== undefined ? send(now) : updatedRow(engine, info, args.data, readSelf, ctx, 'throw').then(send)
   }
+  const retry = async (e: unknown, n: number, cas: Obj | undefined, fromMemory: boolean): Promise<unknown> => {
+    const casMissed = cas !== undefined && n < CAS_ATTEMPTS && !io.inBatch() && ((e as { code?: unknown })?.code === P2025 || e instanceof CasMissedError)
+    if (casMissed && fromMemory) {
+      forgetKey(engine, info.spec!, scope.tenantId!, known![info.spec!.idField!])
+      return attempt(n + 1)
+    }
+    if (casMissed && (await keyChanged(info, readFresh, cas))) return attempt(n + 1)
+    throw e
+  }
+  return attempt(1)
 }
 
 /**

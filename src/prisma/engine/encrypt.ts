@@ -1,6 +1,7 @@
 // One row's write data encrypted: a new row under a fresh key, an existing one under its own key
 // (or, still plaintext in migrating mode, under a fresh one), and the checks of what a write may set.
 import { TenantMismatchError, TenantMissingError, UnsupportedQueryError } from '../../errors'
+import type { RowKey } from '../../fields/row'
 import type { FieldSpec, ModelSpec } from '../../fields/spec'
 import { notePlaintextRow } from '../../metrics/observer'
 import { assertTenantId } from '../../tenant/context'
@@ -14,6 +15,27 @@ import { noteWritten } from './written'
 export async function encryptNew(engine: Engine, info: ModelInfo, data: Obj, scope: Scope): Promise<Obj> {
   const spec = info.spec!
   if (!isObj(data)) return data
+  const row = newRowOf(info, data, scope)
+  await indexInto(engine, spec, row.tenantId, data, row.out, scope)
+  const key = engine.rle.newRowKeySync(spec, row.tenantId, row.rowLabel) ?? (await engine.rle.newRowKey(spec, row.tenantId, row.rowLabel))
+  return sealNew(key, data, row.out, scope)
+}
+
+/**
+ * `encryptNew` without a promise, when nothing in it waits: no blind index to write and a key
+ * provider that generates keys synchronously. Undefined otherwise (then call `encryptNew`).
+ */
+export function encryptNewNow(engine: Engine, info: ModelInfo, data: Obj, scope: Scope): Obj | undefined {
+  const spec = info.spec!
+  for (const f of spec.indexed) if (data[f.name] !== undefined) return undefined
+  const row = newRowOf(info, data, scope)
+  const key = engine.rle.newRowKeySync(spec, row.tenantId, row.rowLabel)
+  return key === undefined ? undefined : sealNew(key, data, row.out, scope)
+}
+
+/** A new row's copy with its tenant checked and its id made (when rowcrypt makes it). */
+function newRowOf(info: ModelInfo, data: Obj, scope: Scope): { out: Obj; tenantId: string; rowLabel: string | undefined } {
+  const spec = info.spec!
   checkNoManagedColumns(info, data, info.plan.createManaged)
   const tenantId = tenantOfNewRow(info, data, scope)
   const out: Obj = { ...data }
@@ -27,11 +49,14 @@ export async function encryptNew(engine: Engine, info: ModelInfo, data: Obj, sco
     // An id left to the database (a static default the schema gives) is known only after the insert.
     throw new UnsupportedQueryError(`model ${info.name} requires row binding: a create must give its id${spec.idField === undefined ? '' : ` (data.${spec.idField})`}`)
   }
-  await indexInto(engine, spec, tenantId!, data, out, scope)
-  const key = engine.rle.newRowKeySync(spec, tenantId!, rowLabel) ?? (await engine.rle.newRowKey(spec, tenantId!, rowLabel))
+  return { out, tenantId, rowLabel }
+}
+
+// Encrypts a new row's fields into `out` under its fresh key, then disposes of the key.
+function sealNew(key: RowKey, data: Obj, out: Obj, scope: Scope): Obj {
   try {
     key.encryptInto(out, data, true)
-    noteWritten(scope, key, spec.fields.values(), data, out)
+    noteWritten(scope, key, key.spec.fields.values(), data, out)
     scope.stats.rowsEncrypted++
     return out
   } finally {
@@ -71,8 +96,23 @@ export async function encryptWithRowKey(engine: Engine, spec: ModelSpec, row: Ob
   const indexes: Obj = {}
   await indexInto(engine, spec, tenantId, data, indexes, scope)
   const key = engine.rle.openRowKeySync(spec, row, tenantId) ?? (await engine.rle.openRowKey(spec, row, tenantId))
+  return sealTouched(key, data, { ...data, ...indexes }, touched, scope)
+}
+
+/**
+ * `encryptWithRowKey` without a promise, when nothing in it waits: no blind index to write and
+ * a key provider that unwraps synchronously. Undefined otherwise (then call `encryptWithRowKey`).
+ */
+export function encryptWithRowKeyNow(engine: Engine, spec: ModelSpec, row: Obj, data: Obj, touched: FieldSpec[], scope: Scope): Obj | undefined {
+  for (const f of spec.indexed) if (data[f.name] !== undefined) return undefined
+  const tenantId = scope.bypass ? (row[spec.columns.tenantId] as string) : (scope.tenantId as string)
+  const key = engine.rle.openRowKeySync(spec, row, tenantId)
+  return key === undefined ? undefined : sealTouched(key, data, { ...data }, touched, scope)
+}
+
+// Encrypts the touched fields of `data` into `out` under the row's key, then disposes of the key.
+function sealTouched(key: RowKey, data: Obj, out: Obj, touched: FieldSpec[], scope: Scope): Obj {
   try {
-    const out: Obj = { ...data, ...indexes }
     for (const field of touched) {
       const v = data[field.name]
       out[field.name] = isFieldSetOp(field, v) ? { set: key.encryptValue(field, v.set) } : key.encryptValue(field, v)

@@ -5,8 +5,16 @@ import type { QueryIO } from '../query'
 import type { Scope } from '../scope'
 import { isObj, isSetOp, type Obj, type WriteContext } from './context'
 
-/** Checks the foreign keys of every row a write collected, once its values are all encrypted. */
-export async function runForeignKeyChecks(ctx: WriteContext): Promise<void> {
+/**
+ * Checks the foreign keys of every row a write collected, once its values are all encrypted.
+ * Undefined when no row has a foreign key to check (nothing to wait for).
+ */
+export function runForeignKeyChecks(ctx: WriteContext): Promise<void> | undefined {
+  if (!ctx.foreignKeys.some(([info]) => info.plan.foreignKeys.length > 0)) return undefined
+  return checkEach(ctx)
+}
+
+async function checkEach(ctx: WriteContext): Promise<void> {
   for (const [info, row] of ctx.foreignKeys) if (info.plan.foreignKeys.length > 0) await checkForeignKeys(info, [row], ctx.scope, ctx.io)
 }
 

@@ -6,8 +6,37 @@ import { RecordNotFoundError, UnsupportedQueryError } from '../../errors'
 import { isLegacyPlaintextRow } from '../../fields/row'
 import type { ModelInfo, RelationInfo } from '../config'
 import { andWhere, isObj, mapItems, mapItemsAsync, type Engine, type Obj, type WriteContext } from './context'
-import { checkUpdateData, encryptLegacyRow, encryptNew, encryptWithRowKey, tenantOfNewRow, touchedFields } from './encrypt'
+import { checkUpdateData, encryptLegacyRow, encryptNew, encryptNewNow, encryptWithRowKey, encryptWithRowKeyNow, tenantOfNewRow, touchedFields } from './encrypt'
 import { confineFilter, refuseDisplacing, relatedIsTenants, relatedReader, scopedSet } from './relations'
+
+/**
+ * `newRow` without a promise for a row with no relation written and nothing to wait for (see
+ * `encryptNewNow`); undefined otherwise (then call `newRow`).
+ */
+export function newRowNow(engine: Engine, info: ModelInfo, data: unknown, ctx: WriteContext): Obj | undefined {
+  if (!isObj(data)) return undefined
+  for (const key in data) if (info.relations.has(key)) return undefined
+  let out: Obj | undefined
+  if (info.spec !== undefined) out = encryptNewNow(engine, info, data, ctx.scope)
+  else if (info.tenantColumn !== undefined) out = { ...data, [info.tenantColumn]: tenantOfNewRow(info, data, ctx.scope) }
+  if (out !== undefined) ctx.foreignKeys.push([info, out])
+  return out
+}
+
+/**
+ * The new rows of a create (`data`, or each item of a list), made synchronously where nothing
+ * waits: the rows, or a promise of them when any row must wait.
+ */
+export function newRows(engine: Engine, info: ModelInfo, data: unknown, ctx: WriteContext): unknown {
+  if (!Array.isArray(data)) return newRowNow(engine, info, data, ctx) ?? newRow(engine, info, data, ctx)
+  let waits = false
+  const rows: Array<Obj | Promise<unknown>> = data.map((d) => {
+    const row = newRowNow(engine, info, d, ctx) ?? newRow(engine, info, d, ctx)
+    if (row instanceof Promise) waits = true
+    return row
+  })
+  return waits ? Promise.all(rows) : rows
+}
 
 /** A new row of `info`, top-level or nested: its nested writes, then its own fields encrypted. */
 export async function newRow(engine: Engine, info: ModelInfo, data: unknown, ctx: WriteContext): Promise<unknown> {
@@ -61,6 +90,25 @@ export async function updatedRow(
   // An upsert's update branch gets no compare-and-swap here: a failed one would fall through to
   // create. The top-level upsert makes that create collide first, then uses `rowKey` (cas.ts).
   return ifMissing === 'throw' ? { data: encrypted, cas: rowKey } : { data: encrypted, rowKey }
+}
+
+/**
+ * `updatedRow` (`'throw'`) without a promise, for data with no relation written, of a row whose
+ * key columns are already known (`row`, from a recent read), when nothing waits (see
+ * `encryptWithRowKeyNow`). Undefined otherwise (then call `updatedRow`).
+ */
+export function updatedRowNow(engine: Engine, info: ModelInfo, data: unknown, row: Obj, ctx: WriteContext): { data: unknown; cas?: Obj } | undefined {
+  const spec = info.spec
+  if (spec === undefined || spec.migrating || !isObj(data)) return undefined
+  for (const key in data) if (info.relations.has(key)) return undefined
+  for (const col in info.plan.requiredSelect) if (!(col in row)) return undefined
+  checkUpdateData(info, data)
+  const touched = touchedFields(info, data)
+  if (touched.length === 0) return undefined
+  const encrypted = encryptWithRowKeyNow(engine, spec, row, data, touched, ctx.scope)
+  if (encrypted === undefined) return undefined
+  ctx.foreignKeys.push([info, data])
+  return { data: encrypted, cas: { [spec.columns.wrappedDek]: row[spec.columns.wrappedDek] } }
 }
 
 /**
