@@ -30,12 +30,12 @@ export function newRowNow(engine: Engine, info: ModelInfo, data: unknown, ctx: W
 export function newRows(engine: Engine, info: ModelInfo, data: unknown, ctx: WriteContext): unknown {
   if (!Array.isArray(data)) return newRowNow(engine, info, data, ctx) ?? newRow(engine, info, data, ctx)
   let waits = false
-  const rows: Array<Obj | Promise<unknown>> = data.map((d) => {
+  const rows = data.map((d): Obj | Promise<unknown> => {
     const row = newRowNow(engine, info, d, ctx) ?? newRow(engine, info, d, ctx)
     if (row instanceof Promise) waits = true
     return row
   })
-  return waits ? Promise.all(rows) : rows
+  return waits ? Promise.all(rows.map(async (r) => await r)) : rows
 }
 
 /** A new row of `info`, top-level or nested: its nested writes, then its own fields encrypted. */
