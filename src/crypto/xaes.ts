@@ -86,14 +86,21 @@ export function xaesOpen(k: XaesKey, nonce: Uint8Array, sealed: Uint8Array, aad:
 function deriveKey(k: XaesKey, nonce: Uint8Array): Buffer {
   if (nonce.length !== XAES_NONCE_BYTES) throw new RangeError('XAES-256-GCM needs a 24-byte nonce')
   const m = Buffer.alloc(32)
-  for (const [at, counter] of [
-    [0, 1],
-    [16, 2],
-  ] as const) {
-    m[at + 1] = counter
-    m[at + 2] = 0x58
-    m.set(nonce.subarray(0, 12), at + 4)
-    for (let i = 0; i < 16; i++) m[at + i] = (m[at + i] as number) ^ (k.k1[i] as number)
+  const k1 = k.k1
+  // Bytes 0..3 of each block: 0x00, the counter, 'X', 0x00; bytes 4..15: N[:12]. Then XOR K1.
+  m[1] = 1
+  m[2] = 0x58
+  m[17] = 2
+  m[18] = 0x58
+  for (let i = 0; i < 12; i++) {
+    const n = nonce[i] as number
+    m[4 + i] = n
+    m[20 + i] = n
+  }
+  for (let i = 0; i < 16; i++) {
+    const b = k1[i] as number
+    m[i] = (m[i] as number) ^ b
+    m[16 + i] = (m[16 + i] as number) ^ b
   }
   const derived = k.ecb.update(m)
   zero(m)

@@ -266,7 +266,12 @@ interface RowBinding {
   readonly keyVersion: string
   readonly context: BindingContext
   readonly idValue: unknown
-  readonly location: () => DecryptionErrorLocation
+  readonly idText: string | undefined
+}
+
+/** Where a row's decryption failed, for its `DecryptionError` (made only on failure). */
+function locationOf(spec: ModelSpec, tenantId: string, idText: string | undefined): DecryptionErrorLocation {
+  return { model: spec.name, tenantId, ...(idText !== undefined ? { rowId: idText } : {}) }
 }
 
 function rowBinding(spec: ModelSpec, row: Row, tenantId: string, rowIdOverride?: string | number | bigint): RowBinding {
@@ -280,12 +285,11 @@ function rowBinding(spec: ModelSpec, row: Row, tenantId: string, rowIdOverride?:
   const parsed = parseWrappedKey(wrappedDek)
   const idValue = rowIdOverride ?? (spec.idField === undefined ? undefined : row[spec.idField])
   const idText = idString(idValue)
-  const location = (): DecryptionErrorLocation => ({ model: spec.name, tenantId, ...(idText !== undefined ? { rowId: idText } : {}) })
-  if (parsed.rowBound && idText === undefined) throw new DecryptionError(location())
+  if (parsed.rowBound && idText === undefined) throw new DecryptionError(locationOf(spec, tenantId, idText))
   const keyVersion = row[columns.keyVersion]
-  if (typeof keyVersion !== 'string') throw new DecryptionError(location())
+  if (typeof keyVersion !== 'string') throw new DecryptionError(locationOf(spec, tenantId, idText))
   const context = keyContext(spec, tenantId, parsed.rowBound ? idText : undefined)
-  return { parsed, wrappedDek: wrappedDek as Uint8Array, keyVersion, context, idValue, location }
+  return { parsed, wrappedDek: wrappedDek as Uint8Array, keyVersion, context, idValue, idText }
 }
 
 // A row id as bound into the key context; undefined for none, and for a value with no string form
@@ -310,7 +314,7 @@ async function providerCall<T>(spec: ModelSpec, b: RowBinding, what: 'unwrap', f
 }
 
 function providerError(spec: ModelSpec, b: RowBinding, what: 'unwrap', e: unknown): unknown {
-  if (e instanceof DecryptionError || e instanceof AuthenticationFailure) return new DecryptionError(b.location())
+  if (e instanceof DecryptionError || e instanceof AuthenticationFailure) return new DecryptionError(locationOf(spec, b.context.tenantId as string, b.idText))
   if (e instanceof RowcryptError) return e
   return new KeyProviderError(`key provider failed to ${what} the data key (model ${spec.name}, tenant ${String(b.context.tenantId)})`, { cause: e })
 }
@@ -327,7 +331,7 @@ function newKeyOf(spec: ModelSpec, tenantId: string, rowId: string | undefined, 
 }
 
 function openedKeyOf(spec: ModelSpec, tenantId: string, b: RowBinding, plaintextKey: Uint8Array, aad: Uint8Array | undefined): RowKey {
-  return new RowKey(spec, tenantId, idString(b.idValue), b.parsed.rowBound, ownKey(plaintextKey), b.context, b.wrappedDek, b.keyVersion, aad, plaintextKey)
+  return new RowKey(spec, tenantId, b.idText ?? idString(b.idValue), b.parsed.rowBound, ownKey(plaintextKey), b.context, b.wrappedDek, b.keyVersion, aad, plaintextKey)
 }
 
 /**
@@ -335,7 +339,8 @@ function openedKeyOf(spec: ModelSpec, tenantId: string, b: RowBinding, plaintext
  * row's fields; `dispose()` zeroes the key. Never leave one undisposed.
  */
 export class RowKey {
-  readonly #aadKey: string
+  // This key's field AADs (model, tenant and extra AAD are fixed), from the shared cache on first use.
+  #fieldAads: Map<string, Buffer> | undefined
 
   constructor(
     readonly spec: ModelSpec,
@@ -353,9 +358,6 @@ export class RowKey {
   ) {
     // When the provider's key was copied (not a Buffer), zero the provider's copy right away.
     if (providerKey !== plaintextKey) zero(providerKey)
-    // The field AAD cache's key for (tenant, extra AAD): length-prefixed parts, so no tenant id can
-    // name the entry of another tenant with extra AAD (a separator could occur in the tenant id).
-    this.#aadKey = aad === undefined ? cacheKey(tenantId) : cacheKey(tenantId, Buffer.from(aad).toString('base64url'))
   }
 
   /**
@@ -421,7 +423,10 @@ export class RowKey {
   }
 
   #fieldAad(field: FieldSpec): Buffer {
-    return fieldAad(this.spec, this.#aadKey, field, this.tenantId, this.aad)
+    const byField = (this.#fieldAads ??= fieldAads(this.spec, this.tenantId, this.aad))
+    let encoded = byField.get(field.name)
+    if (encoded === undefined) byField.set(field.name, (encoded = encodeFieldAad(this.spec, field, this.tenantId, this.aad)))
+    return encoded
   }
 }
 
@@ -454,30 +459,38 @@ function isLegacyId(spec: ModelSpec, id: unknown): boolean {
 // read path encodes it once per tenant rather than once per value. Bounded per model.
 const FIELD_AAD_CACHE = new WeakMap<ModelSpec, Map<string, Map<string, Buffer>>>()
 const FIELD_AAD_CACHE_TENANTS = 4096
+// The last (model, tenant) without extra AAD looked up: rows of one call share it.
+let lastFieldAads: { spec: ModelSpec; tenantId: string; byField: Map<string, Buffer> } | undefined
 
-function fieldAad(spec: ModelSpec, cacheKey: string, field: FieldSpec, tenantId: string, aad: Uint8Array | undefined): Buffer {
+/** The cached field AADs of (model, tenant, extra AAD), by field name. */
+function fieldAads(spec: ModelSpec, tenantId: string, aad: Uint8Array | undefined): Map<string, Buffer> {
+  const last = lastFieldAads
+  if (aad === undefined && last !== undefined && last.spec === spec && last.tenantId === tenantId) return last.byField
   let byTenant = FIELD_AAD_CACHE.get(spec)
   if (byTenant === undefined) FIELD_AAD_CACHE.set(spec, (byTenant = new Map()))
-  let byField = byTenant.get(cacheKey)
+  // Length-prefixed parts: no tenant id can name the entry of another tenant with extra AAD (a
+  // separator could occur in the tenant id).
+  const key = aad === undefined ? cacheKey(tenantId) : cacheKey(tenantId, Buffer.from(aad).toString('base64url'))
+  let byField = byTenant.get(key)
   if (byField === undefined) {
     if (byTenant.size >= FIELD_AAD_CACHE_TENANTS) byTenant.clear()
-    byTenant.set(cacheKey, (byField = new Map()))
+    byTenant.set(key, (byField = new Map()))
   }
-  let encoded = byField.get(field.name)
-  if (encoded === undefined) {
-    encoded = encodeContext({
-      purpose: 'field',
-      format: FORMAT_VERSION,
-      alg: ALGORITHM,
-      model: spec.name,
-      tenantId,
-      ...(aad !== undefined ? { aad: Buffer.from(aad).toString('base64url') } : {}),
-      field: field.name,
-      type: typeCode(field.type),
-    })
-    byField.set(field.name, encoded)
-  }
-  return encoded
+  if (aad === undefined) lastFieldAads = { spec, tenantId, byField }
+  return byField
+}
+
+function encodeFieldAad(spec: ModelSpec, field: FieldSpec, tenantId: string, aad: Uint8Array | undefined): Buffer {
+  return encodeContext({
+    purpose: 'field',
+    format: FORMAT_VERSION,
+    alg: ALGORITHM,
+    model: spec.name,
+    tenantId,
+    ...(aad !== undefined ? { aad: Buffer.from(aad).toString('base64url') } : {}),
+    field: field.name,
+    type: typeCode(field.type),
+  })
 }
 
 /** The binding context of a row's data key (passed to the key provider, e.g. as KMS EncryptionContext). */

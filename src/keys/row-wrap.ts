@@ -48,6 +48,8 @@ const AAD_PREFIXES_MAX = 1024
  */
 export class RowAadEncoder {
   readonly #prefixes = new Map<string, Buffer>()
+  // The prefix last used: consecutive rows of one call share version, model and purpose.
+  #last: { keyVersion: string; model: string; purpose: string; prefix: Buffer } | undefined
 
   encode(context: BindingContext, keyVersion: string): Buffer {
     const { purpose, model, tenantId, rowId } = context
@@ -58,23 +60,39 @@ export class RowAadEncoder {
       Object.hasOwn(context, 'purpose') &&
       Object.hasOwn(context, 'model') &&
       Object.hasOwn(context, 'tenantId') &&
-      (rowId === undefined ? Object.keys(context).length === 3 : typeof rowId === 'string' && Object.hasOwn(context, 'rowId') && Object.keys(context).length === 4)
+      (rowId === undefined ? ownKeyCount(context) === 3 : typeof rowId === 'string' && Object.hasOwn(context, 'rowId') && ownKeyCount(context) === 4)
     ) {
-      const id = cacheKey(keyVersion, model, purpose)
-      let prefix = this.#prefixes.get(id)
-      if (prefix === undefined) {
-        if (this.#prefixes.size >= AAD_PREFIXES_MAX) this.#prefixes.clear()
-        prefix = encodeContextPrefix([
-          ['keyVersion', keyVersion],
-          ['model', model],
-          ['purpose', purpose],
-        ])
-        this.#prefixes.set(id, prefix)
-      }
+      const prefix = this.#prefix(keyVersion, model, purpose)
       return appendContext(prefix, rowId === undefined ? ['tenantId', tenantId] : ['rowId', rowId, 'tenantId', tenantId])
     }
     // The key version is bound by the provider itself; a caller's entry of that name would be lost.
     if (Object.hasOwn(context, 'keyVersion')) throw new ConfigError('a binding context must not contain "keyVersion"; the provider binds it')
     return encodeContext({ ...context, keyVersion })
   }
+
+  #prefix(keyVersion: string, model: string, purpose: string): Buffer {
+    const last = this.#last
+    if (last !== undefined && last.keyVersion === keyVersion && last.model === model && last.purpose === purpose) return last.prefix
+    const id = cacheKey(keyVersion, model, purpose)
+    let prefix = this.#prefixes.get(id)
+    if (prefix === undefined) {
+      if (this.#prefixes.size >= AAD_PREFIXES_MAX) this.#prefixes.clear()
+      prefix = encodeContextPrefix([
+        ['keyVersion', keyVersion],
+        ['model', model],
+        ['purpose', purpose],
+      ])
+      this.#prefixes.set(id, prefix)
+    }
+    this.#last = { keyVersion, model, purpose, prefix }
+    return prefix
+  }
+}
+
+// The number of own enumerable string keys of a context, as Object.keys counts them, without
+// making the array (this runs for every row key).
+function ownKeyCount(o: object): number {
+  let n = 0
+  for (const k in o) if (Object.hasOwn(o, k)) n++
+  return n
 }

@@ -46,13 +46,14 @@ export async function decryptTree(engine: Engine, plan: ReadPlan, result: unknow
 function decryptTreeNow(engine: Engine, plan: ReadPlan, result: unknown, scope: Scope): Promise<void> | undefined {
   // Walk (and check tenants) first, then decrypt: a check failing mid-walk must not leave
   // decryptions running with nobody awaiting them.
-  const rows: Array<[ModelSpec, Obj]> = []
-  const visited: Array<[ReadPlan, Obj]> = []
+  // Flat lists of pairs (spec, row) and (plan, row): no array per row.
+  const rows: Array<ModelSpec | Obj> = []
+  const visited: Array<ReadPlan | Obj> = []
   collect(plan, result, scope, rows, visited)
   let pending: Array<Promise<void>> | undefined
   try {
-    for (const [spec, row] of rows) {
-      const p = decryptRow(engine, spec, row, scope)
+    for (let i = 0; i < rows.length; i += 2) {
+      const p = decryptRow(engine, rows[i] as ModelSpec, rows[i + 1] as Obj, scope)
       if (p !== undefined) (pending ??= []).push(p)
     }
   } catch (e) {
@@ -68,11 +69,15 @@ function decryptTreeNow(engine: Engine, plan: ReadPlan, result: unknown, scope: 
   return Promise.all(pending).then(() => strip(visited))
 }
 
-function strip(visited: Array<[ReadPlan, Obj]>): void {
-  for (const [p, row] of visited) for (const col of p.strip) delete row[col]
+function strip(visited: Array<ReadPlan | Obj>): void {
+  for (let i = 0; i < visited.length; i += 2) {
+    const { strip } = visited[i] as ReadPlan
+    const row = visited[i + 1] as Obj
+    for (const col of strip) delete row[col]
+  }
 }
 
-function collect(plan: ReadPlan, value: unknown, scope: Scope, rows: Array<[ModelSpec, Obj]>, visited: Array<[ReadPlan, Obj]>): void {
+function collect(plan: ReadPlan, value: unknown, scope: Scope, rows: Array<ModelSpec | Obj>, visited: Array<ReadPlan | Obj>): void {
   if (value === null || value === undefined) return
   if (Array.isArray(value)) {
     for (const v of value) collect(plan, v, scope, rows, visited)
@@ -90,9 +95,9 @@ function collect(plan: ReadPlan, value: unknown, scope: Scope, rows: Array<[Mode
       throw new TenantMismatchError(`model ${plan.info.name}: a row of another tenant was reached through a relation`)
     }
     const spec = plan.info.spec
-    if (spec !== undefined && hasEncryptedValue(spec, value)) rows.push([spec, value])
+    if (spec !== undefined && hasEncryptedValue(spec, value)) rows.push(spec, value)
   }
-  visited.push([plan, value])
+  visited.push(plan, value)
   for (const { field, plan: sub } of plan.relations) {
     const v = value[field]
     if (sub.otherTenantIsNull === true && isOtherTenants(sub.info, v, scope)) value[field] = null
