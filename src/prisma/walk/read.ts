@@ -75,6 +75,8 @@ export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string,
       }
     }
     plan.selected = Object.keys(select).filter((k) => select[k])
+    // A row's keys follow the select's order, where the added columns come last: last added first.
+    plan.strip.reverse()
     return plan
   }
   if (args.select !== undefined) throw unsupported(info.name, join(path, 'select'), 'select must be an object')
@@ -112,8 +114,25 @@ export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string,
       else throw unsupported(info.name, at, 'not a relation of this model')
     }
   }
+  return lastFirst(plan)
+}
+
+/**
+ * The columns to remove in the reverse of the model's order, the order of a row's keys without a
+ * select: V8 removes an object's last property in place, while removing another one turns the
+ * object into a slower dictionary (each row's removal about ten times as costly, and later reads).
+ */
+function lastFirst(plan: ReadPlan): ReadPlan {
+  if (plan.strip.length > 1) {
+    let order = FIELD_ORDER.get(plan.info)
+    if (order === undefined) FIELD_ORDER.set(plan.info, (order = new Map([...plan.info.scalars.keys()].map((k, i) => [k, i]))))
+    const at = order
+    plan.strip.sort((a, b) => (at.get(b) ?? 0) - (at.get(a) ?? 0))
+  }
   return plan
 }
+
+const FIELD_ORDER = new WeakMap<ModelInfo, ReadonlyMap<string, number>>()
 
 function walkRelation(w: Walk, parent: ModelInfo, field: string, value: unknown, parentPlan: ReadPlan, path: string, fluent: boolean): unknown {
   const rel = parent.relations.get(field)!

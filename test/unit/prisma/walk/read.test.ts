@@ -1,5 +1,5 @@
 import { walkReadArgs, walkSelection } from '../../../../src/prisma/walk/read'
-import { codeOf, info, walkAs } from './fixture'
+import { codeOf, info, manifest, walkAs } from './fixture'
 
 const UNSUPPORTED = 'ERR_ROWCRYPT_UNSUPPORTED_QUERY'
 const top = { top: true, unique: false, operation: 'findMany' }
@@ -18,6 +18,20 @@ describe('walkReadArgs', () => {
 })
 
 describe('walkSelection', () => {
+  it('removes the columns it added last first, so result rows keep their fast shape', () => {
+    // Full rows hold their keys in the model's order: the last of them goes first.
+    const order = Object.keys(manifest.models.User!.fields)
+    const full = walkSelection(walkAs('A'), info('User'), {}, '').strip
+    expect(full.map((c) => order.indexOf(c))).toEqual([...full.map((c) => order.indexOf(c))].sort((a, b) => b - a))
+    expect(full).toHaveLength(3)
+    // A select's rows hold its keys in its order, the added ones after the caller's: last added first.
+    const args: Record<string, unknown> = { select: { email: true } }
+    const selected = walkSelection(walkAs('A'), info('User'), args, '').strip
+    const keys = Object.keys(args.select as object)
+    expect(selected.map((c) => keys.indexOf(c))).toEqual([...selected.map((c) => keys.indexOf(c))].sort((a, b) => b - a))
+    expect(selected.length).toBeGreaterThan(1)
+  })
+
   it("leaves rowcrypt's own columns out of full rows unless the call shows them with omit: false", () => {
     const args: Record<string, unknown> = { include: { posts: true } }
     const plan = walkSelection(walkAs('A'), info('User'), args, '')
