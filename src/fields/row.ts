@@ -418,6 +418,22 @@ export class RowKey {
     return decodeValue(field.type, plaintext)
   }
 
+  /**
+   * True when `row` (of `spec`, read for `tenantId`) stores this very key: the same model, tenant,
+   * key version and wrapped key, and the same row id when the key is bound to it. Unwrapping that
+   * row's key would give this one, so it may decrypt the row; any other row needs its own unwrap,
+   * which checks its binding.
+   */
+  isKeyOf(spec: ModelSpec, row: Row, tenantId: string): boolean {
+    const c = spec.columns
+    if (spec !== this.spec || tenantId !== this.tenantId || this.aad !== undefined || row[c.keyVersion] !== this.keyVersion) return false
+    const rowTenant = row[c.tenantId]
+    if (rowTenant !== undefined && rowTenant !== tenantId) return false
+    const wrapped = row[c.wrappedDek]
+    if (!(wrapped instanceof Uint8Array) || !Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.byteLength).equals(this.wrappedDek)) return false
+    return !this.rowBound || (spec.idField !== undefined && idString(row[spec.idField]) === this.rowLabel)
+  }
+
   dispose(): void {
     zero(this.plaintextKey)
   }

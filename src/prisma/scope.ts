@@ -1,6 +1,7 @@
 // The tenant situation of one call: who it runs for, and what its filters asked of the blind
 // indexes. Built once per call by the query path and passed down to every part of it.
 import type { IndexSession } from '../fields/blind-index'
+import type { RowKey } from '../fields/row'
 import type { FieldSpec, ModelSpec } from '../fields/spec'
 import type { CallStats } from '../metrics/observer'
 import { TenantMissingError } from '../errors'
@@ -28,6 +29,12 @@ export class Scope {
   rechecks: Recheck[] = []
   /** String values this call encrypted, by header + IV (`writtenKey`): the result gets them back without decryption. */
   written: Map<string, WrittenValue> | undefined
+  /**
+   * The key of the row an update just wrote, still open while its result is read, so the result
+   * decrypts without a second unwrap (`RowKey.isKeyOf` decides which row it may decrypt). Its
+   * owner disposes of it.
+   */
+  lent: RowKey | undefined
 
   constructor(
     readonly tenantId: string | undefined,

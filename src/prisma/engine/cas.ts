@@ -57,7 +57,21 @@ function updateRow(engine: Engine, info: ModelInfo, args: Obj, query: Query, io:
       return checks === undefined ? go() : checks.then(go)
     }
     const now = fromMemory ? updatedRowNow(engine, info, args.data, known, ctx) : undefined
-    return now !== undefined ? send(now) : updatedRow(engine, info, args.data, readSelf, ctx, 'throw').then(send)
+    if (now === undefined) return updatedRow(engine, info, args.data, readSelf, ctx, 'throw').then(send)
+    // The row's key stays open until the result is read: it decrypts the row's other fields.
+    scope.lent = now.key
+    const release = () => {
+      if (scope.lent === now.key) scope.lent = undefined
+      now.key.dispose()
+    }
+    let sent: Promise<unknown>
+    try {
+      sent = send(now)
+    } catch (e) {
+      release()
+      throw e
+    }
+    return sent.finally(release)
   }
   const retry = async (e: unknown, n: number, cas: Obj | undefined, fromMemory: boolean): Promise<unknown> => {
     const casMissed = cas !== undefined && n < CAS_ATTEMPTS && !io.inBatch() && ((e as { code?: unknown })?.code === P2025 || e instanceof CasMissedError)

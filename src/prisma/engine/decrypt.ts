@@ -119,6 +119,11 @@ function decryptRow(engine: Engine, spec: ModelSpec, row: Obj, scope: Scope): Pr
     if (!scope.bypass) rememberKey(engine, spec, tenantId, row)
     return undefined
   }
+  const lent = scope.lent
+  if (lent !== undefined && lent.isKeyOf(spec, row, tenantId)) {
+    decryptWith(engine, lent, row, tenantId, rest, scope, false)
+    return undefined
+  }
   const key = engine.rle.openRowKeySync(spec, row, tenantId)
   if (key !== undefined) {
     decryptWith(engine, key, row, tenantId, rest, scope)
@@ -127,15 +132,15 @@ function decryptRow(engine: Engine, spec: ModelSpec, row: Obj, scope: Scope): Pr
   return engine.rle.openRowKey(spec, row, tenantId).then((k) => decryptWith(engine, k, row, tenantId, rest, scope))
 }
 
-/** Decrypts `fields` of `row` (all its encrypted fields when undefined) and disposes of the key. */
-function decryptWith(engine: Engine, key: RowKey, row: Obj, tenantId: string, fields: FieldSpec[] | undefined, scope: Scope): void {
+/** Decrypts `fields` of `row` (all its encrypted fields when undefined) and disposes of the key (unless lent). */
+function decryptWith(engine: Engine, key: RowKey, row: Obj, tenantId: string, fields: FieldSpec[] | undefined, scope: Scope, dispose = true): void {
   try {
     if (fields === undefined) key.decryptInto(row, row)
     else for (const f of fields) row[f.name] = key.decryptValue(f, row[f.name])
     scope.stats.rowsDecrypted++
     if (!scope.bypass) rememberKey(engine, key.spec, tenantId, row)
   } finally {
-    key.dispose()
+    if (dispose) key.dispose()
   }
 }
 

@@ -102,16 +102,19 @@ export async function encryptWithRowKey(engine: Engine, spec: ModelSpec, row: Ob
 /**
  * `encryptWithRowKey` without a promise, when nothing in it waits: no blind index to write and
  * a key provider that unwraps synchronously. Undefined otherwise (then call `encryptWithRowKey`).
+ * Gives the row's key too, still open: the caller disposes of it.
  */
-export function encryptWithRowKeyNow(engine: Engine, spec: ModelSpec, row: Obj, data: Obj, touched: FieldSpec[], scope: Scope): Obj | undefined {
+export function encryptWithRowKeyNow(engine: Engine, spec: ModelSpec, row: Obj, data: Obj, touched: FieldSpec[], scope: Scope): { data: Obj; key: RowKey } | undefined {
   for (const f of spec.indexed) if (data[f.name] !== undefined) return undefined
   const tenantId = scope.bypass ? (row[spec.columns.tenantId] as string) : (scope.tenantId as string)
   const key = engine.rle.openRowKeySync(spec, row, tenantId)
-  return key === undefined ? undefined : sealTouched(key, data, { ...data }, touched, scope)
+  return key === undefined ? undefined : { data: sealTouched(key, data, { ...data }, touched, scope, true), key }
 }
 
-// Encrypts the touched fields of `data` into `out` under the row's key, then disposes of the key.
-function sealTouched(key: RowKey, data: Obj, out: Obj, touched: FieldSpec[], scope: Scope): Obj {
+// Encrypts the touched fields of `data` into `out` under the row's key; disposes of the key unless
+// `keep` (always when it fails).
+function sealTouched(key: RowKey, data: Obj, out: Obj, touched: FieldSpec[], scope: Scope, keep = false): Obj {
+  let done = false
   try {
     for (const field of touched) {
       const v = data[field.name]
@@ -119,9 +122,10 @@ function sealTouched(key: RowKey, data: Obj, out: Obj, touched: FieldSpec[], sco
     }
     noteWritten(scope, key, touched, data, out)
     scope.stats.rowsEncrypted++
+    done = true
     return out
   } finally {
-    key.dispose()
+    if (!keep || !done) key.dispose()
   }
 }
 

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { parseWrappedKey } from '../../envelope/wrapped-key'
 import { RecordNotFoundError, UnsupportedQueryError } from '../../errors'
-import { isLegacyPlaintextRow } from '../../fields/row'
+import { isLegacyPlaintextRow, type RowKey } from '../../fields/row'
 import type { ModelInfo, RelationInfo } from '../config'
 import { andWhere, isObj, mapItems, mapItemsAsync, type Engine, type Obj, type WriteContext } from './context'
 import { checkUpdateData, encryptLegacyRow, encryptNew, encryptNewNow, encryptWithRowKey, encryptWithRowKeyNow, tenantOfNewRow, touchedFields } from './encrypt'
@@ -29,13 +29,32 @@ export function newRowNow(engine: Engine, info: ModelInfo, data: unknown, ctx: W
  */
 export function newRows(engine: Engine, info: ModelInfo, data: unknown, ctx: WriteContext): unknown {
   if (!Array.isArray(data)) return newRowNow(engine, info, data, ctx) ?? newRow(engine, info, data, ctx)
-  let waits = false
-  const rows = data.map((d): Obj | Promise<unknown> => {
-    const row = newRowNow(engine, info, d, ctx) ?? newRow(engine, info, d, ctx)
-    if (row instanceof Promise) waits = true
-    return row
-  })
-  return waits ? Promise.all(rows.map(async (r) => await r)) : rows
+  const out: unknown[] = new Array(data.length)
+  for (let i = 0; i < data.length; i++) {
+    const row = newRowNow(engine, info, data[i], ctx)
+    if (row === undefined) return finishRows(engine, info, data, ctx, out, i)
+    out[i] = row
+  }
+  return out
+}
+
+// The rows of a list from the first that must wait: that one first (it loads what the key provider
+// lacked, such as a tenant key not yet cached), then the others, each synchronously where it can.
+async function finishRows(engine: Engine, info: ModelInfo, data: unknown[], ctx: WriteContext, out: unknown[], from: number): Promise<unknown[]> {
+  out[from] = await newRow(engine, info, data[from], ctx)
+  const waiting: Array<Promise<void>> = []
+  for (let i = from + 1; i < data.length; i++) {
+    const row = newRowNow(engine, info, data[i], ctx)
+    if (row !== undefined) out[i] = row
+    else
+      waiting.push(
+        newRow(engine, info, data[i], ctx).then((r) => {
+          out[i] = r
+        }),
+      )
+  }
+  await Promise.all(waiting)
+  return out
 }
 
 /** A new row of `info`, top-level or nested: its nested writes, then its own fields encrypted. */
@@ -95,9 +114,10 @@ export async function updatedRow(
 /**
  * `updatedRow` (`'throw'`) without a promise, for data with no relation written, of a row whose
  * key columns are already known (`row`, from a recent read), when nothing waits (see
- * `encryptWithRowKeyNow`). Undefined otherwise (then call `updatedRow`).
+ * `encryptWithRowKeyNow`). Undefined otherwise (then call `updatedRow`). Gives the row's key too,
+ * still open: the caller disposes of it.
  */
-export function updatedRowNow(engine: Engine, info: ModelInfo, data: unknown, row: Obj, ctx: WriteContext): { data: unknown; cas?: Obj } | undefined {
+export function updatedRowNow(engine: Engine, info: ModelInfo, data: unknown, row: Obj, ctx: WriteContext): { data: unknown; cas: Obj; key: RowKey } | undefined {
   const spec = info.spec
   if (spec === undefined || spec.migrating || !isObj(data)) return undefined
   for (const key in data) if (info.relations.has(key)) return undefined
@@ -108,7 +128,7 @@ export function updatedRowNow(engine: Engine, info: ModelInfo, data: unknown, ro
   const encrypted = encryptWithRowKeyNow(engine, spec, row, data, touched, ctx.scope)
   if (encrypted === undefined) return undefined
   ctx.foreignKeys.push([info, data])
-  return { data: encrypted, cas: { [spec.columns.wrappedDek]: row[spec.columns.wrappedDek] } }
+  return { data: encrypted.data, cas: { [spec.columns.wrappedDek]: row[spec.columns.wrappedDek] }, key: encrypted.key }
 }
 
 /**

@@ -3,7 +3,9 @@ import { CasMissedError, update, upsert, withCondition } from '../../../../src/p
 import type { Engine, Obj } from '../../../../src/prisma/engine/context'
 import type { QueryIO } from '../../../../src/prisma/query'
 import { knownRow, rememberKey } from '../../../../src/prisma/engine/known-keys'
-import { engineOf, fakeIO, info, NOT_FOUND, rejectionCode, scopeAs, storedRow, TENANT_MISMATCH } from './fixture'
+import { buildModelTable, type RowcryptOptions } from '../../../../src/prisma/config'
+import { manifest } from '../walk/fixture'
+import { engineOf, fakeIO, info, keyProvider, NOT_FOUND, rejectionCode, scopeAs, storedRow, TENANT_MISMATCH } from './fixture'
 
 /** What Prisma rejects with when an update's where matches no row. */
 const p2025 = () => Object.assign(new Error('An operation failed because it depends on one or more records that were required but not found.'), { code: 'P2025' })
@@ -22,6 +24,9 @@ async function rotating(engine: Engine, inBatch = false) {
 
 /** `update` of user 1's email as tenant A. */
 const updateEmail = (engine: Engine, query: (args: Obj) => Promise<unknown>, io: QueryIO) => update(engine, info('User'), { where: { id: 1 }, data: { email: 'new' } }, query, io, scopeAs('A'))
+
+/** The fixture's table with User's name encrypted too. */
+const twoFieldUsers = buildModelTable({ schema: manifest, keyProvider, models: { User: { fields: ['email', 'name'] }, Post: { fields: ['title'] } } } as unknown as RowcryptOptions)
 
 /** A fake `query` answering each call in turn (a function of the arguments, or an error to throw). */
 function queryAnswering(...answers: Array<((args: Obj) => unknown) | Error>): ((args: Obj) => Promise<unknown>) & { args: Obj[] } {
@@ -100,6 +105,35 @@ describe('update', () => {
     expect(io.calls.map((c) => c[0])).toEqual(['readUnique'])
     // The key read and decrypted is the one remembered now.
     expect(knownRow(engine, info('User'), { id: 1 }, scopeAs('A'))?.wrappedDek).toBe(current.wrappedDek)
+  })
+
+  it("decrypts the written row's other fields with the key it wrote under (one unwrap), and zeroes that key", async () => {
+    // User with two encrypted fields: the update writes email, the result's name needs the key.
+    const engine = engineOf(twoFieldUsers)
+    const user = twoFieldUsers.get('User')!
+    const row = await storedRow(engine, 'User', { id: 1, name: 'n', email: 'old' })
+    rememberKey(engine, user.spec!, 'A', row)
+    const opened: Array<{ plaintextKey: Buffer }> = []
+    const open = engine.rle.openRowKeySync.bind(engine.rle)
+    engine.rle.openRowKeySync = (...a: Parameters<typeof open>) => {
+      const key = open(...a)
+      if (key !== undefined) opened.push(key)
+      return key
+    }
+    const query = queryAnswering((a) => ({ ...row, ...(a.data as Obj) }))
+    const result = await update(engine, user, { where: { id: 1 }, data: { email: 'new' } }, query, fakeIO(), scopeAs('A'))
+    expect(result).toEqual({ id: 1, name: 'n', email: 'new', teamId: undefined })
+    expect(opened).toHaveLength(1)
+    expect(opened[0]!.plaintextKey.every((b) => b === 0)).toBe(true)
+  })
+
+  it('never decrypts another row with the key it wrote under: that row is unwrapped on its own binding', async () => {
+    const engine = engineOf()
+    const row = await storedRow(engine, 'User', { id: 1, name: 'n', email: 'old' })
+    rememberKey(engine, info('User').spec!, 'A', row)
+    // The database answers with user 2 holding user 1's key columns (copied): its own unwrap fails.
+    const query = queryAnswering((a) => ({ ...row, ...(a.data as Obj), id: 2 }))
+    expect(await rejectionCode(updateEmail(engine, query, fakeIO()))).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
   })
 
   it('refuses writing a managed column before any read or query', async () => {

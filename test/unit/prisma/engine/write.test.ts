@@ -1,8 +1,48 @@
 import { writeContext, type Obj } from '../../../../src/prisma/engine/context'
-import { newRow, updatedRow } from '../../../../src/prisma/engine/write'
+import { InMemoryTenantKeyStore, LocalKeyProvider } from '../../../../src'
+import { RowLevelEncryption } from '../../../../src/fields/row'
+import { newRow, newRows, updatedRow } from '../../../../src/prisma/engine/write'
 import { CIPHERTEXT_FORMAT, engineOf, fakeIO, info, keylessUser, migratingTable, NOT_FOUND, rejectionCode, scopeAs, storedRow, TENANT_MISSING, UNSUPPORTED } from './fixture'
 
 const ctxAs = (tenantId: string | null = 'A', io = fakeIO()) => writeContext(scopeAs(tenantId), io)
+
+describe('newRows', () => {
+  it('makes a list of rows without a promise when the key provider has what it needs', () => {
+    const engine = engineOf()
+    const rows = newRows(
+      engine,
+      info('Post'),
+      [
+        { id: 'a', slug: 'a', title: 'x', authorId: 1 },
+        { id: 'b', slug: 'b', title: 'y', authorId: 1 },
+      ],
+      ctxAs(),
+    )
+    expect(Array.isArray(rows)).toBe(true)
+    expect((rows as Obj[]).map((r) => r.id)).toEqual(['a', 'b'])
+  })
+
+  it('waits for the first row that cannot go without a promise, then makes the others without one', async () => {
+    // A tenant key not yet cached: only the first row's key is generated asynchronously.
+    const keyProvider = new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 7) }, activeVersion: 'v1', tenantKeyStore: new InMemoryTenantKeyStore() })
+    const engine = engineOf()
+    const rle = RowLevelEncryption.fromSpecs(keyProvider, [info('Post').spec!], undefined)
+    const calls = { async: 0 }
+    const generate = keyProvider.generateDataKey.bind(keyProvider)
+    const counting = Object.assign(Object.create(keyProvider) as LocalKeyProvider, {
+      generateDataKey: (...a: Parameters<typeof generate>) => (calls.async++, generate(...a)),
+      generateDataKeySync: keyProvider.generateDataKeySync.bind(keyProvider),
+    })
+    const counted = { ...engine, rle: RowLevelEncryption.fromSpecs(counting, [info('Post').spec!], undefined) }
+    const data = Array.from({ length: 5 }, (_, i) => ({ id: `p${i}`, slug: `s${i}`, title: `t${i}`, authorId: 1 }))
+    const made = newRows(counted, info('Post'), data, ctxAs())
+    expect(made).toBeInstanceOf(Promise)
+    const rows = (await made) as Obj[]
+    expect(calls.async).toBe(1)
+    expect(rows.map((r) => r.id)).toEqual(data.map((d) => d.id))
+    for (const [i, r] of rows.entries()) expect(await rle.decryptRow(r, { model: 'Post', tenantId: 'A' })).toMatchObject({ title: `t${i}` })
+  })
+})
 
 describe('newRow', () => {
   it('binds a new scoped row to the tenant and encrypts it under a fresh key', async () => {
