@@ -31,8 +31,7 @@ export class Scope {
   written: Map<string, WrittenValue> | undefined
   /**
    * The key of the row an update just wrote, still open while its result is read, so the result
-   * decrypts without a second unwrap (`RowKey.isKeyOf` decides which row it may decrypt). Its
-   * owner disposes of it.
+   * decrypts without a second unwrap (`RowKey.isKeyOf` decides which row it may decrypt).
    */
   lent: RowKey | undefined
 
@@ -47,6 +46,18 @@ export class Scope {
   static current(stats: CallStats, globallyOmitted: (model: string) => ReadonlySet<string> | undefined): Scope {
     const s = currentScope()
     return new Scope(s?.tenantId, s?.bypass !== undefined, stats, globallyOmitted)
+  }
+
+  /** Keeps `key` open for the call's result (see `lent`), disposing of one lent before. */
+  lend(key: RowKey): void {
+    if (this.lent !== key) this.lent?.dispose()
+    this.lent = key
+  }
+
+  /** Disposes of the lent key, if any. */
+  release(): void {
+    this.lent?.dispose()
+    this.lent = undefined
   }
 
   /** Fails closed: a scoped model outside withTenant (and outside an explicit bypass). */

@@ -8,7 +8,7 @@ import type { Scope } from '../scope'
 import { checkData } from '../walk/data'
 import { hiddenFromCaller } from '../walk/read'
 import { confine, walkWhere, type Walk } from '../walk/where'
-import { andWhere, bytesEqual, isObj, P2025, writeContext, writtenValue, type Engine, type Obj, type Query } from './context'
+import { andWhere, bytesEqual, isObj, P2025, writeContext, writtenValue, type Engine, type Obj, type Query, type WriteContext } from './context'
 import { run } from './decrypt'
 import { checkUpdateData } from './encrypt'
 import { runForeignKeyChecks } from './foreign-keys'
@@ -24,14 +24,18 @@ const CAS_ATTEMPTS = 3
 export class CasMissedError extends RecordNotFoundError {}
 
 export function update(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+  let attempts: Promise<unknown>
   try {
-    return updateRow(engine, info, args, query, io, scope)
+    attempts = attemptUpdates(engine, info, args, query, io, scope)
   } catch (e) {
+    scope.release()
     return Promise.reject(e)
   }
+  // The row key lent to the scope for the result (see attemptUpdates) is zeroed whatever happens.
+  return attempts.finally(() => scope.release())
 }
 
-function updateRow(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
+function attemptUpdates(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
   const w: Walk = { table: engine.table, scope }
   const where = walkWhere(w, info, args.where, { top: true, unique: true, operation: 'update' }, 'where')
   const known = knownRow(engine, info, where, scope)
@@ -48,7 +52,9 @@ function updateRow(engine: Engine, info: ModelInfo, args: Obj, query: Query, io:
   const attempt = (n: number): Promise<unknown> => {
     const fromMemory = known !== undefined && n === 1
     const readSelf = (select: Obj) => (fromMemory && Object.keys(select).every((k) => k in known) ? Promise.resolve(known) : readFresh(select))
-    const ctx = writeContext(scope, io)
+    // The key the row's values are encrypted under is lent to the scope until the update returns:
+    // it decrypts the result's other fields without a second unwrap.
+    const ctx: WriteContext = { ...writeContext(scope, io), lendKey: true }
     const send = ({ data, cas }: { data: unknown; cas?: Obj }): Promise<unknown> => {
       const attemptArgs: Obj = { ...args, data, where: cas === undefined ? args.where : withCondition(args.where as Obj, cas) }
       const go = () =>
@@ -57,21 +63,7 @@ function updateRow(engine: Engine, info: ModelInfo, args: Obj, query: Query, io:
       return checks === undefined ? go() : checks.then(go)
     }
     const now = fromMemory ? updatedRowNow(engine, info, args.data, known, ctx) : undefined
-    if (now === undefined) return updatedRow(engine, info, args.data, readSelf, ctx, 'throw').then(send)
-    // The row's key stays open until the result is read: it decrypts the row's other fields.
-    scope.lent = now.key
-    const release = () => {
-      if (scope.lent === now.key) scope.lent = undefined
-      now.key.dispose()
-    }
-    let sent: Promise<unknown>
-    try {
-      sent = send(now)
-    } catch (e) {
-      release()
-      throw e
-    }
-    return sent.finally(release)
+    return now !== undefined ? send(now) : updatedRow(engine, info, args.data, readSelf, ctx, 'throw').then(send)
   }
   const retry = async (e: unknown, n: number, cas: Obj | undefined, fromMemory: boolean): Promise<unknown> => {
     const casMissed = cas !== undefined && n < CAS_ATTEMPTS && !io.inBatch() && ((e as { code?: unknown })?.code === P2025 || e instanceof CasMissedError)

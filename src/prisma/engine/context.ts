@@ -44,6 +44,11 @@ export interface WriteContext {
   readonly readOwner?: (select: Obj) => Promise<Obj | null>
   /** Rows whose directly written foreign keys are checked once every value is encrypted. */
   readonly foreignKeys: Array<[ModelInfo, unknown]>
+  /**
+   * Set by a top-level update: the key its row's values are encrypted under is lent to the scope
+   * (`Scope.lend`) for the result, and the update releases it. Nested writes never lend.
+   */
+  readonly lendKey?: true
 }
 
 export function writeContext(scope: Scope, io: QueryIO): WriteContext {

@@ -91,29 +91,28 @@ export async function encryptLegacyRow(engine: Engine, spec: ModelSpec, row: Obj
 }
 
 /** The `touched` fields of `data` encrypted under the key of the existing `row`. */
-export async function encryptWithRowKey(engine: Engine, spec: ModelSpec, row: Obj, data: Obj, touched: FieldSpec[], scope: Scope): Promise<Obj> {
+export async function encryptWithRowKey(engine: Engine, spec: ModelSpec, row: Obj, data: Obj, touched: FieldSpec[], scope: Scope, lend = false): Promise<Obj> {
   const tenantId = scope.bypass ? (row[spec.columns.tenantId] as string) : (scope.tenantId as string)
   const indexes: Obj = {}
   await indexInto(engine, spec, tenantId, data, indexes, scope)
   const key = engine.rle.openRowKeySync(spec, row, tenantId) ?? (await engine.rle.openRowKey(spec, row, tenantId))
-  return sealTouched(key, data, { ...data, ...indexes }, touched, scope)
+  return sealTouched(key, data, { ...data, ...indexes }, touched, scope, lend)
 }
 
 /**
  * `encryptWithRowKey` without a promise, when nothing in it waits: no blind index to write and
  * a key provider that unwraps synchronously. Undefined otherwise (then call `encryptWithRowKey`).
- * Gives the row's key too, still open: the caller disposes of it.
  */
-export function encryptWithRowKeyNow(engine: Engine, spec: ModelSpec, row: Obj, data: Obj, touched: FieldSpec[], scope: Scope): { data: Obj; key: RowKey } | undefined {
+export function encryptWithRowKeyNow(engine: Engine, spec: ModelSpec, row: Obj, data: Obj, touched: FieldSpec[], scope: Scope, lend = false): Obj | undefined {
   for (const f of spec.indexed) if (data[f.name] !== undefined) return undefined
   const tenantId = scope.bypass ? (row[spec.columns.tenantId] as string) : (scope.tenantId as string)
   const key = engine.rle.openRowKeySync(spec, row, tenantId)
-  return key === undefined ? undefined : { data: sealTouched(key, data, { ...data }, touched, scope, true), key }
+  return key === undefined ? undefined : sealTouched(key, data, { ...data }, touched, scope, lend)
 }
 
-// Encrypts the touched fields of `data` into `out` under the row's key; disposes of the key unless
-// `keep` (always when it fails).
-function sealTouched(key: RowKey, data: Obj, out: Obj, touched: FieldSpec[], scope: Scope, keep = false): Obj {
+// Encrypts the touched fields of `data` into `out` under the row's key, then disposes of the key,
+// or with `lend` lends it to the scope for the call's result (disposed on failure all the same).
+function sealTouched(key: RowKey, data: Obj, out: Obj, touched: FieldSpec[], scope: Scope, lend = false): Obj {
   let done = false
   try {
     for (const field of touched) {
@@ -123,9 +122,10 @@ function sealTouched(key: RowKey, data: Obj, out: Obj, touched: FieldSpec[], sco
     noteWritten(scope, key, touched, data, out)
     scope.stats.rowsEncrypted++
     done = true
+    if (lend) scope.lend(key)
     return out
   } finally {
-    if (!keep || !done) key.dispose()
+    if (!lend || !done) key.dispose()
   }
 }
 

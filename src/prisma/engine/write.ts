@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { parseWrappedKey } from '../../envelope/wrapped-key'
 import { RecordNotFoundError, UnsupportedQueryError } from '../../errors'
-import { isLegacyPlaintextRow, type RowKey } from '../../fields/row'
+import { isLegacyPlaintextRow } from '../../fields/row'
 import type { ModelInfo, RelationInfo } from '../config'
 import { andWhere, isObj, mapItems, mapItemsAsync, type Engine, type Obj, type WriteContext } from './context'
 import { checkUpdateData, encryptLegacyRow, encryptNew, encryptNewNow, encryptWithRowKey, encryptWithRowKeyNow, tenantOfNewRow, touchedFields } from './encrypt'
@@ -82,7 +82,7 @@ export async function updatedRow(
   ctx: WriteContext,
   ifMissing: 'throw' | 'guard',
 ): Promise<{ data: unknown; cas?: Obj; rowKey?: Obj }> {
-  const inner = await writeData(engine, info, data, { ...ctx, readOwner: read })
+  const inner = await writeData(engine, info, data, { ...ctx, readOwner: read, lendKey: undefined })
   ctx.foreignKeys.push([info, inner])
   checkUpdateData(info, inner)
   const spec = info.spec
@@ -104,7 +104,7 @@ export async function updatedRow(
     for (const f of touched) delete stripped[f.name]
     return { data: stripped, cas: { [spec.columns.wrappedDek]: new Uint8Array(randomBytes(32)) } }
   }
-  const encrypted = await encryptWithRowKey(engine, spec, row, inner, touched, ctx.scope)
+  const encrypted = await encryptWithRowKey(engine, spec, row, inner, touched, ctx.scope, ctx.lendKey === true && ifMissing === 'throw')
   const rowKey = { [spec.columns.wrappedDek]: row[spec.columns.wrappedDek] }
   // An upsert's update branch gets no compare-and-swap here: a failed one would fall through to
   // create. The top-level upsert makes that create collide first, then uses `rowKey` (cas.ts).
@@ -114,10 +114,9 @@ export async function updatedRow(
 /**
  * `updatedRow` (`'throw'`) without a promise, for data with no relation written, of a row whose
  * key columns are already known (`row`, from a recent read), when nothing waits (see
- * `encryptWithRowKeyNow`). Undefined otherwise (then call `updatedRow`). Gives the row's key too,
- * still open: the caller disposes of it.
+ * `encryptWithRowKeyNow`). Undefined otherwise (then call `updatedRow`).
  */
-export function updatedRowNow(engine: Engine, info: ModelInfo, data: unknown, row: Obj, ctx: WriteContext): { data: unknown; cas: Obj; key: RowKey } | undefined {
+export function updatedRowNow(engine: Engine, info: ModelInfo, data: unknown, row: Obj, ctx: WriteContext): { data: unknown; cas: Obj } | undefined {
   const spec = info.spec
   if (spec === undefined || spec.migrating || !isObj(data)) return undefined
   for (const key in data) if (info.relations.has(key)) return undefined
@@ -125,10 +124,10 @@ export function updatedRowNow(engine: Engine, info: ModelInfo, data: unknown, ro
   checkUpdateData(info, data)
   const touched = touchedFields(info, data)
   if (touched.length === 0) return undefined
-  const encrypted = encryptWithRowKeyNow(engine, spec, row, data, touched, ctx.scope)
+  const encrypted = encryptWithRowKeyNow(engine, spec, row, data, touched, ctx.scope, ctx.lendKey === true)
   if (encrypted === undefined) return undefined
   ctx.foreignKeys.push([info, data])
-  return { data: encrypted.data, cas: { [spec.columns.wrappedDek]: row[spec.columns.wrappedDek] }, key: encrypted.key }
+  return { data: encrypted, cas: { [spec.columns.wrappedDek]: row[spec.columns.wrappedDek] } }
 }
 
 /**

@@ -107,12 +107,15 @@ describe('update', () => {
     expect(knownRow(engine, info('User'), { id: 1 }, scopeAs('A'))?.wrappedDek).toBe(current.wrappedDek)
   })
 
-  it("decrypts the written row's other fields with the key it wrote under (one unwrap), and zeroes that key", async () => {
+  it.each([
+    ['remembered', true],
+    ['read first', false],
+  ])("decrypts the written row's other fields with the key it wrote under (one unwrap; key %s), and zeroes that key", async (_, remembered) => {
     // User with two encrypted fields: the update writes email, the result's name needs the key.
     const engine = engineOf(twoFieldUsers)
     const user = twoFieldUsers.get('User')!
     const row = await storedRow(engine, 'User', { id: 1, name: 'n', email: 'old' })
-    rememberKey(engine, user.spec!, 'A', row)
+    if (remembered) rememberKey(engine, user.spec!, 'A', row)
     const opened: Array<{ plaintextKey: Buffer }> = []
     const open = engine.rle.openRowKeySync.bind(engine.rle)
     engine.rle.openRowKeySync = (...a: Parameters<typeof open>) => {
@@ -120,9 +123,28 @@ describe('update', () => {
       if (key !== undefined) opened.push(key)
       return key
     }
+    const io = fakeIO({ readUnique: async () => row })
     const query = queryAnswering((a) => ({ ...row, ...(a.data as Obj) }))
-    const result = await update(engine, user, { where: { id: 1 }, data: { email: 'new' } }, query, fakeIO(), scopeAs('A'))
+    const result = await update(engine, user, { where: { id: 1 }, data: { email: 'new' } }, query, io, scopeAs('A'))
     expect(result).toEqual({ id: 1, name: 'n', email: 'new', teamId: undefined })
+    expect([opened.length, io.calls.length]).toEqual([1, remembered ? 0 : 1])
+    expect(opened[0]!.plaintextKey.every((b) => b === 0)).toBe(true)
+  })
+
+  it('zeroes the key it wrote under when the update fails', async () => {
+    const engine = engineOf(twoFieldUsers)
+    const row = await storedRow(engine, 'User', { id: 1, name: 'n', email: 'old' })
+    const opened: Array<{ plaintextKey: Buffer }> = []
+    const open = engine.rle.openRowKeySync.bind(engine.rle)
+    engine.rle.openRowKeySync = (...a: Parameters<typeof open>) => {
+      const key = open(...a)
+      if (key !== undefined) opened.push(key)
+      return key
+    }
+    const query = queryAnswering(new Error('connection lost'))
+    await expect(update(engine, twoFieldUsers.get('User')!, { where: { id: 1 }, data: { email: 'new' } }, query, fakeIO({ readUnique: async () => row }), scopeAs('A'))).rejects.toThrow(
+      'connection lost',
+    )
     expect(opened).toHaveLength(1)
     expect(opened[0]!.plaintextKey.every((b) => b === 0)).toBe(true)
   })
