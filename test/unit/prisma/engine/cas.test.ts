@@ -28,6 +28,18 @@ const updateEmail = (engine: Engine, query: (args: Obj) => Promise<unknown>, io:
 /** The fixture's table with User's name encrypted too. */
 const twoFieldUsers = buildModelTable({ schema: manifest, keyProvider, models: { User: { fields: ['email', 'name'] }, Post: { fields: ['title'] } } } as unknown as RowcryptOptions)
 
+/** The row keys `engine` opens from now on (to count unwraps and check they were zeroed). */
+function keysOpened(engine: Engine): Array<{ plaintextKey: Buffer }> {
+  const opened: Array<{ plaintextKey: Buffer }> = []
+  const open = engine.rle.openRowKeySync.bind(engine.rle)
+  engine.rle.openRowKeySync = (...a: Parameters<typeof open>) => {
+    const key = open(...a)
+    if (key !== undefined) opened.push(key)
+    return key
+  }
+  return opened
+}
+
 /** A fake `query` answering each call in turn (a function of the arguments, or an error to throw). */
 function queryAnswering(...answers: Array<((args: Obj) => unknown) | Error>): ((args: Obj) => Promise<unknown>) & { args: Obj[] } {
   const args: Obj[] = []
@@ -116,13 +128,7 @@ describe('update', () => {
     const user = twoFieldUsers.get('User')!
     const row = await storedRow(engine, 'User', { id: 1, name: 'n', email: 'old' })
     if (remembered) rememberKey(engine, user.spec!, 'A', row)
-    const opened: Array<{ plaintextKey: Buffer }> = []
-    const open = engine.rle.openRowKeySync.bind(engine.rle)
-    engine.rle.openRowKeySync = (...a: Parameters<typeof open>) => {
-      const key = open(...a)
-      if (key !== undefined) opened.push(key)
-      return key
-    }
+    const opened = keysOpened(engine)
     const io = fakeIO({ readUnique: async () => row })
     const query = queryAnswering((a) => ({ ...row, ...(a.data as Obj) }))
     const result = await update(engine, user, { where: { id: 1 }, data: { email: 'new' } }, query, io, scopeAs('A'))
@@ -134,13 +140,7 @@ describe('update', () => {
   it('zeroes the key it wrote under when the update fails', async () => {
     const engine = engineOf(twoFieldUsers)
     const row = await storedRow(engine, 'User', { id: 1, name: 'n', email: 'old' })
-    const opened: Array<{ plaintextKey: Buffer }> = []
-    const open = engine.rle.openRowKeySync.bind(engine.rle)
-    engine.rle.openRowKeySync = (...a: Parameters<typeof open>) => {
-      const key = open(...a)
-      if (key !== undefined) opened.push(key)
-      return key
-    }
+    const opened = keysOpened(engine)
     const query = queryAnswering(new Error('connection lost'))
     await expect(update(engine, twoFieldUsers.get('User')!, { where: { id: 1 }, data: { email: 'new' } }, query, fakeIO({ readUnique: async () => row }), scopeAs('A'))).rejects.toThrow(
       'connection lost',
