@@ -129,30 +129,41 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
       globallyOmitted: globalOmitOf(client, Object.keys(options.schema.models)),
     }
 
+    // A model call once the RLS settings may be sent: scope, encrypt, query, decrypt.
+    const intercept = (model: string, operation: string, args: unknown, query: Query, internalParams: unknown): Promise<unknown> => {
+      try {
+        // Adapter pinning: outside transactions, findUnique goes out as findFirst (the same row).
+        const outside =
+          pin?.adapter === true && (operation === 'findUnique' || operation === 'findUniqueOrThrow')
+            ? (a: unknown) => () => asFindFirst(table.get(model), operation, internalParams, query, a)
+            : undefined
+        if (internalRead.getStore() === true) return pin === undefined ? query(args) : pin.run(() => query(args), { outside: outside?.(args) })
+        if (engine.passThrough(model)) return pin?.adapter === true ? pin.run(() => query(args), { outside: outside?.(args) }) : query(args)
+        // Prisma's validation errors render the arguments, which now hold ciphertext.
+        const guarded: Query = pin === undefined ? (a) => query(a).catch(redactError) : (a) => pin.run(() => query(a), { outside: outside?.(a) }).catch(redactError)
+        const handle = (stats: CallStats) => {
+          const ready = tenantReady(model, args)
+          return ready === undefined ? engine.handle(model, operation, args, guarded, io, stats) : ready.then(() => engine.handle(model, operation, args, guarded, io, stats))
+        }
+        if (observers.length === 0) return handle(newCallStats())
+        return observed(observers, model, operation, args, idFields.get(model), handle)
+      } catch (e) {
+        return Promise.reject(e)
+      }
+    }
+
     const scoped = client.$extends({
       name: 'rowcrypt',
       query: {
         $allModels: {
-          async $allOperations(params) {
+          // Not async: a call is one chain of promises, the query's (a thrown error becomes a rejection).
+          $allOperations(params) {
             const { model, operation, args, query } = params
             if (pin !== undefined && pin.settingCall.getStore() === true) return query(args)
             const pinned = pin?.ready()
-            if (pinned !== undefined) await pinned
-            // Adapter pinning: outside transactions, findUnique goes out as findFirst (the same row).
-            const outside =
-              pin?.adapter === true && (operation === 'findUnique' || operation === 'findUniqueOrThrow')
-                ? (a: unknown) => () => asFindFirst(table.get(model!), operation, (params as { __internalParams?: unknown }).__internalParams, query as Query, a)
-                : undefined
-            if (internalRead.getStore() === true) return pin === undefined ? query(args) : pin.run(() => query(args), { outside: outside?.(args) })
-            if (engine.passThrough(model)) return pin?.adapter === true ? pin.run(() => query(args), { outside: outside?.(args) }) : query(args)
-            // Prisma's validation errors render the arguments, which now hold ciphertext.
-            const guarded: Query = pin === undefined ? (a) => (query as Query)(a).catch(redactError) : (a) => pin.run(() => (query as Query)(a), { outside: outside?.(a) }).catch(redactError)
-            const handle = (stats: CallStats) => {
-              const ready = tenantReady(model!, args)
-              return ready === undefined ? engine.handle(model, operation, args, guarded, io, stats) : ready.then(() => engine.handle(model, operation, args, guarded, io, stats))
-            }
-            if (observers.length === 0) return handle(newCallStats())
-            return observed(observers, model!, operation, args, idFields.get(model!), handle)
+            const internalParams = (params as { __internalParams?: unknown }).__internalParams
+            if (pinned !== undefined) return pinned.then(() => intercept(model, operation, args, query as Query, internalParams))
+            return intercept(model, operation, args, query as Query, internalParams)
           },
         },
         // RLS: raw queries run with the tenant pinned like every model query (untouched otherwise).
