@@ -28,6 +28,11 @@ export class Recent<K, V> {
     return v !== undefined ? v : this.#previous.get(key)
   }
 
+  /** The entry for `key` if it was set in the current generation (one that will outlive the next turnover). */
+  recent(key: K): V | undefined {
+    return this.#current.get(key)
+  }
+
   set(key: K, value: V): void {
     this.#current.set(key, value)
     if (this.#current.size >= this.#generation) {

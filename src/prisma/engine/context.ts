@@ -1,7 +1,7 @@
 // What the parts of the query path share: the per-client engine state, the state of one write,
 // and the small value helpers every part uses. Prisma-free.
 import type { RowLevelEncryption } from '../../fields/row'
-import type { FieldSpec } from '../../fields/spec'
+import type { FieldSpec, ModelSpec } from '../../fields/spec'
 import type { ModelInfo } from '../config'
 import type { QueryIO } from '../query'
 import type { Recent } from '../recent'
@@ -13,8 +13,10 @@ export type { Obj }
 /** The intercepted call: runs the (rewritten) arguments through Prisma. */
 export type Query = (args: Obj) => Promise<unknown>
 
-/** A row's wrapped key as the table holds it (not secret). */
+/** A row's wrapped key as the table holds it (not secret), and whose row it is. */
 export interface KnownKey {
+  readonly spec: ModelSpec
+  readonly tenantId: string
   readonly wrappedDek: Uint8Array
   readonly keyVersion: string
 }
@@ -28,7 +30,7 @@ export interface Engine {
    * holds), so that an update by id can skip reading its row's key. Bounded; a stale entry only
    * costs the failed compare-and-swap and a fresh read.
    */
-  readonly knownKeys: Recent<string, KnownKey>
+  readonly knownKeys: Recent<unknown, KnownKey>
   /**
    * Per model, the names of the searchable fields of every model its relations reach (itself
    * included): a call on it that mentions none of them needs no index keys.

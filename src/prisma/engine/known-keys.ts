@@ -8,26 +8,30 @@ import { isObj, type Engine, type KnownKey, type Obj } from './context'
 
 const KNOWN_KEYS_MAX = 10_000
 
-/** An empty, bounded memory of row keys, for a new engine. */
-export function newKnownKeys(): Recent<string, KnownKey> {
-  return new Recent<string, KnownKey>(KNOWN_KEYS_MAX)
-}
-
-function knownKeyId(spec: ModelSpec, tenantId: string, id: unknown): string {
-  return `${spec.name}\u0000${tenantId}\u0000${String(id)}`
+/**
+ * An empty, bounded memory of row keys, for a new engine. Keyed by the row id alone (no key
+ * string to build per row); each entry names its model and tenant, and is used only for those.
+ * Rows of two models or tenants with one id share an entry: the other one's update reads its key.
+ */
+export function newKnownKeys(): Recent<unknown, KnownKey> {
+  return new Recent<unknown, KnownKey>(KNOWN_KEYS_MAX)
 }
 
 export function rememberKey(engine: Engine, spec: ModelSpec, tenantId: string, row: Obj): void {
   const id = spec.idField === undefined ? undefined : row[spec.idField]
   const wrappedDek = row[spec.columns.wrappedDek]
   const keyVersion = row[spec.columns.keyVersion]
-  if (id == null || !(wrappedDek instanceof Uint8Array) || typeof keyVersion !== 'string') return
-  engine.knownKeys.set(knownKeyId(spec, tenantId, id), { wrappedDek, keyVersion })
+  if (id == null || typeof id === 'object' || !(wrappedDek instanceof Uint8Array) || typeof keyVersion !== 'string') return
+  // A row read again with the same key: nothing to write (the common case of repeated reads).
+  const held = engine.knownKeys.recent(id)
+  if (held !== undefined && held.spec === spec && held.tenantId === tenantId && held.keyVersion === keyVersion && sameBytes(held.wrappedDek, wrappedDek)) return
+  engine.knownKeys.set(id, { spec, tenantId, wrappedDek, keyVersion })
 }
 
 /** Forgets the key remembered for the row with id `id` (it proved stale). */
 export function forgetKey(engine: Engine, spec: ModelSpec, tenantId: string, id: unknown): void {
-  engine.knownKeys.delete(knownKeyId(spec, tenantId, id))
+  const held = engine.knownKeys.get(id)
+  if (held !== undefined && held.spec === spec && held.tenantId === tenantId) engine.knownKeys.delete(id)
 }
 
 /** The sidecar columns of the row an update names by its id alone, if this client knows them. */
@@ -38,8 +42,14 @@ export function knownRow(engine: Engine, info: ModelInfo, where: unknown, scope:
   if (keys.length !== 1 || keys[0] !== spec.idField) return undefined
   const id = where[spec.idField]
   if (id == null || typeof id === 'object') return undefined
-  const entry = engine.knownKeys.get(knownKeyId(spec, scope.tenantId!, id))
-  if (entry === undefined) return undefined
+  const entry = engine.knownKeys.get(id)
+  if (entry === undefined || entry.spec !== spec || entry.tenantId !== scope.tenantId) return undefined
   const c = spec.columns
   return { [c.wrappedDek]: entry.wrappedDek, [c.keyVersion]: entry.keyVersion, [c.tenantId]: scope.tenantId, [spec.idField]: id }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }

@@ -17,6 +17,22 @@ describe('known keys', () => {
     expect(knownRow(engine, info('User'), { id: 7 }, scopeAs('A'))).toBeUndefined()
   })
 
+  it('serve an entry only to its own model and tenant, and keep one entry for a row read again', () => {
+    const engine = engineOf()
+    rememberKey(engine, info('Post').spec!, 'A', row)
+    expect(knownRow(engine, info('User'), { id: 7 }, scopeAs('A'))).toBeUndefined()
+    rememberKey(engine, spec, 'A', row)
+    rememberKey(engine, spec, 'A', { ...row, wrappedDek: new Uint8Array([1, 2]) })
+    expect(engine.knownKeys.size).toBe(1)
+    expect(knownRow(engine, info('User'), { id: 7 }, scopeAs('A'))).toEqual(row)
+    // A row read with another key replaces the entry.
+    rememberKey(engine, spec, 'A', { ...row, wrappedDek: new Uint8Array([3]) })
+    expect(knownRow(engine, info('User'), { id: 7 }, scopeAs('A'))?.wrappedDek).toEqual(new Uint8Array([3]))
+    // Forgetting another tenant's row leaves this one.
+    forgetKey(engine, spec, 'B', 7)
+    expect(knownRow(engine, info('User'), { id: 7 }, scopeAs('A'))).toBeDefined()
+  })
+
   it('remember only rows with an id and both sidecars', () => {
     const engine = engineOf()
     rememberKey(engine, spec, 'A', { ...row, id: null })
