@@ -4,7 +4,7 @@ import type { ModelSpec } from '../../fields/spec'
 import type { ModelInfo } from '../config'
 import { Recent } from '../recent'
 import type { Scope } from '../scope'
-import { isObj, type Engine, type KnownKey, type Obj } from './context'
+import { bytesEqual, isObj, type Engine, type KnownKey, type Obj } from './context'
 
 const KNOWN_KEYS_MAX = 10_000
 
@@ -24,7 +24,7 @@ export function rememberKey(engine: Engine, spec: ModelSpec, tenantId: string, r
   if (id == null || typeof id === 'object' || !(wrappedDek instanceof Uint8Array) || typeof keyVersion !== 'string') return
   // A row read again with the same key: nothing to write (the common case of repeated reads).
   const held = engine.knownKeys.recent(id)
-  if (held !== undefined && held.spec === spec && held.tenantId === tenantId && held.keyVersion === keyVersion && sameBytes(held.wrappedDek, wrappedDek)) return
+  if (held !== undefined && held.spec === spec && held.tenantId === tenantId && held.keyVersion === keyVersion && bytesEqual(held.wrappedDek, wrappedDek)) return
   engine.knownKeys.set(id, { spec, tenantId, wrappedDek, keyVersion })
 }
 
@@ -46,10 +46,4 @@ export function knownRow(engine: Engine, info: ModelInfo, where: unknown, scope:
   if (entry === undefined || entry.spec !== spec || entry.tenantId !== scope.tenantId) return undefined
   const c = spec.columns
   return { [c.wrappedDek]: entry.wrappedDek, [c.keyVersion]: entry.keyVersion, [c.tenantId]: scope.tenantId, [spec.idField]: id }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }

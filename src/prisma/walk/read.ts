@@ -124,15 +124,19 @@ export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string,
  */
 function lastFirst(plan: ReadPlan): ReadPlan {
   if (plan.strip.length > 1) {
-    let order = FIELD_ORDER.get(plan.info)
-    if (order === undefined) FIELD_ORDER.set(plan.info, (order = new Map([...plan.info.scalars.keys()].map((k, i) => [k, i]))))
-    const at = order
-    plan.strip.sort((a, b) => (at.get(b) ?? 0) - (at.get(a) ?? 0))
+    const order = fieldOrder(plan.info)
+    plan.strip.sort((a, b) => (order.get(b) ?? 0) - (order.get(a) ?? 0))
   }
   return plan
 }
 
+// Each scalar field's position in its model, made once per model.
 const FIELD_ORDER = new WeakMap<ModelInfo, ReadonlyMap<string, number>>()
+function fieldOrder(info: ModelInfo): ReadonlyMap<string, number> {
+  let order = FIELD_ORDER.get(info)
+  if (order === undefined) FIELD_ORDER.set(info, (order = new Map([...info.scalars.keys()].map((k, i) => [k, i]))))
+  return order
+}
 
 function walkRelation(w: Walk, parent: ModelInfo, field: string, value: unknown, parentPlan: ReadPlan, path: string, fluent: boolean): unknown {
   const rel = parent.relations.get(field)!
