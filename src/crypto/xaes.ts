@@ -62,7 +62,8 @@ export function xaesNonce(): Buffer {
  * The nonce is a parameter so that known-answer vectors can be reproduced; callers pass a fresh one.
  */
 export function xaesSeal(k: XaesKey, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
-  const derived = deriveKey(k, nonce)
+  if (nonce.length !== XAES_NONCE_BYTES) throw new RangeError('XAES-256-GCM needs a 24-byte nonce')
+  const derived = deriveKey(k, nonce, 0)
   try {
     const { ciphertext, tag } = seal(derived, nonce.subarray(12, 12 + IV_BYTES), plaintext, aad)
     return Buffer.concat([ciphertext, tag])
@@ -73,8 +74,9 @@ export function xaesSeal(k: XaesKey, nonce: Uint8Array, plaintext: Uint8Array, a
 
 /** Opens `ciphertext | tag`; any failure is an `AuthenticationFailure`. */
 export function xaesOpen(k: XaesKey, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer {
+  if (nonce.length !== XAES_NONCE_BYTES) throw new RangeError('XAES-256-GCM needs a 24-byte nonce')
   if (sealed.length < TAG_BYTES) throw new AuthenticationFailure()
-  const derived = deriveKey(k, nonce)
+  const derived = deriveKey(k, nonce, 0)
   try {
     return open(derived, nonce.subarray(12, 12 + IV_BYTES), sealed.subarray(0, sealed.length - TAG_BYTES), sealed.subarray(sealed.length - TAG_BYTES), aad)
   } finally {
@@ -82,18 +84,42 @@ export function xaesOpen(k: XaesKey, nonce: Uint8Array, sealed: Uint8Array, aad:
   }
 }
 
-// K_x = AES-256_K(M1 ^ K1) | AES-256_K(M2 ^ K1), with M_i = 0x00 | i | 'X' | 0x00 | N[:12].
-function deriveKey(k: XaesKey, nonce: Uint8Array): Buffer {
-  if (nonce.length !== XAES_NONCE_BYTES) throw new RangeError('XAES-256-GCM needs a 24-byte nonce')
-  const m = Buffer.alloc(32)
+/**
+ * {@link xaesOpen} of a message stored as `nonce | ciphertext | tag` from byte `at` of `stored` to
+ * its end (a wrapped key after its format byte), without views of the nonce and the sealed part.
+ */
+export function xaesOpenStored(k: XaesKey, stored: Uint8Array, at: number, aad: Uint8Array): Buffer {
+  const sealedAt = at + XAES_NONCE_BYTES
+  if (stored.length < sealedAt + TAG_BYTES) throw new AuthenticationFailure()
+  const derived = deriveKey(k, stored, at)
+  try {
+    const tagAt = stored.length - TAG_BYTES
+    return open(derived, stored.subarray(at + 12, sealedAt), stored.subarray(sealedAt, tagAt), stored.subarray(tagAt), aad)
+  } finally {
+    zero(derived)
+  }
+}
+
+// The two input blocks of a derivation. One buffer serves every call (derivations are synchronous):
+// it is overwritten in full before use and zeroed after, since it holds bytes of K1.
+const blocks = Buffer.alloc(32)
+
+// K_x = AES-256_K(M1 ^ K1) | AES-256_K(M2 ^ K1), with M_i = 0x00 | i | 'X' | 0x00 | N[:12]; the
+// nonce N starts at byte `at` of `nonce`.
+function deriveKey(k: XaesKey, nonce: Uint8Array, at: number): Buffer {
+  const m = blocks
   const k1 = k.k1
   // Bytes 0..3 of each block: 0x00, the counter, 'X', 0x00; bytes 4..15: N[:12]. Then XOR K1.
+  m[0] = 0
   m[1] = 1
   m[2] = 0x58
+  m[3] = 0
+  m[16] = 0
   m[17] = 2
   m[18] = 0x58
+  m[19] = 0
   for (let i = 0; i < 12; i++) {
-    const n = nonce[i] as number
+    const n = nonce[at + i] as number
     m[4 + i] = n
     m[20 + i] = n
   }

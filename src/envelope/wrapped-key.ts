@@ -42,10 +42,22 @@ export function formatWrappedKey(k: ParsedWrappedKey): Uint8Array {
  * ```
  */
 export function parseWrappedKey(value: unknown): ParsedWrappedKey {
+  const rowBound = wrappedKeyRowBound(value)
+  return { rowBound, providerBlob: (value as Uint8Array).subarray(WRAPPED_KEY_HEADER_BYTES) }
+}
+
+/** Bytes before the provider's blob in a stored wrapped key. */
+export const WRAPPED_KEY_HEADER_BYTES = 2
+
+/**
+ * @internal Checks stored wrapped-key bytes as {@link parseWrappedKey} does and returns only its
+ * row-bound flag (the read path takes the provider's blob itself: no object per row).
+ */
+export function wrappedKeyRowBound(value: unknown): boolean {
   if (!(value instanceof Uint8Array)) throw new CiphertextFormatError('row has no wrapped data key')
   if (value.length < 3) throw new CiphertextFormatError('wrapped data key is too short')
   if (value[0] !== WRAPPED_KEY_VERSION) throw new CiphertextFormatError('unknown wrapped data key format version')
   const flags = value[1] as number
   if ((flags & ~FLAG_ROW_BOUND) !== 0) throw new CiphertextFormatError('unknown wrapped data key flags')
-  return { rowBound: (flags & FLAG_ROW_BOUND) !== 0, providerBlob: value.subarray(2) }
+  return (flags & FLAG_ROW_BOUND) !== 0
 }

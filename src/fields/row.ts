@@ -4,7 +4,7 @@ import { AuthenticationFailure, generateIv, generateKey, open, seal, sealUtf8, z
 import { cacheKey } from '../crypto/cache-key'
 import { encodeContext, isWellFormed, type BindingContext } from '../crypto/context'
 import { ALGORITHM, FORMAT_VERSION, formatCiphertext, formatCiphertextBody, isCiphertext, parseCiphertext, typeCode, type ValueType } from '../envelope/ciphertext'
-import { formatWrappedKey, parseWrappedKey } from '../envelope/wrapped-key'
+import { formatWrappedKey, WRAPPED_KEY_HEADER_BYTES, wrappedKeyRowBound } from '../envelope/wrapped-key'
 import { CiphertextFormatError, ConfigError, DecryptionError, InvalidValueError, KeyProviderError, RowcryptError, TenantMismatchError, type DecryptionErrorLocation } from '../errors'
 import type { GeneratedDataKey, KeyProvider } from '../keys/provider'
 import { assertTenantId } from '../tenant/context'
@@ -158,8 +158,8 @@ export class RowLevelEncryption {
     if (typeof rewrap === 'function') {
       // The provider moves the wrapped key itself (KMS ReEncrypt): no plaintext key reaches us.
       const b = rowBinding(spec, row, ctx.tenantId, ctx.rowId)
-      const { wrappedKey, keyVersion } = await providerCall(spec, b, 'unwrap', () => rewrap.call(this.keyProvider, b.parsed.providerBlob, b.keyVersion, newKeyVersion, b.context))
-      return { ...row, [spec.columns.wrappedDek]: formatWrappedKey({ rowBound: b.parsed.rowBound, providerBlob: wrappedKey }), [spec.columns.keyVersion]: keyVersion }
+      const { wrappedKey, keyVersion } = await providerCall(spec, b, 'unwrap', () => rewrap.call(this.keyProvider, b.providerBlob, b.keyVersion, newKeyVersion, b.context))
+      return { ...row, [spec.columns.wrappedDek]: formatWrappedKey({ rowBound: b.rowBound, providerBlob: wrappedKey }), [spec.columns.keyVersion]: keyVersion }
     }
     const key = await this.openRowKey(spec, row, ctx.tenantId, ctx.aad, ctx.rowId)
     try {
@@ -231,7 +231,7 @@ export class RowLevelEncryption {
   /** @internal Unwraps the data key of a stored row (its sidecar columns, and id when bound). */
   async openRowKey(spec: ModelSpec, row: Row, tenantId: string, aad?: Uint8Array, rowIdOverride?: string | number | bigint): Promise<RowKey> {
     const b = rowBinding(spec, row, tenantId, rowIdOverride)
-    const plaintextKey = await providerCall(spec, b, 'unwrap', () => this.keyProvider.unwrapDataKey(b.parsed.providerBlob, b.keyVersion, b.context))
+    const plaintextKey = await providerCall(spec, b, 'unwrap', () => this.keyProvider.unwrapDataKey(b.providerBlob, b.keyVersion, b.context))
     return openedKeyOf(spec, tenantId, b, plaintextKey, aad)
   }
 
@@ -245,7 +245,7 @@ export class RowLevelEncryption {
     const b = rowBinding(spec, row, tenantId, rowIdOverride)
     let plaintextKey: Uint8Array | undefined
     try {
-      plaintextKey = provider.unwrapDataKeySync(b.parsed.providerBlob, b.keyVersion, b.context)
+      plaintextKey = provider.unwrapDataKeySync(b.providerBlob, b.keyVersion, b.context)
     } catch (e) {
       throw providerError(spec, b, 'unwrap', e)
     }
@@ -261,7 +261,9 @@ function blindIndexesFor(provider: KeyProvider, specs: Iterable<ModelSpec>, opti
 
 /** What binds a stored row's data key: its parsed wrapped key, key version and key context. */
 interface RowBinding {
-  readonly parsed: ReturnType<typeof parseWrappedKey>
+  /** The key provider's blob inside the stored wrapped key. */
+  readonly providerBlob: Uint8Array
+  readonly rowBound: boolean
   readonly wrappedDek: Uint8Array
   readonly keyVersion: string
   readonly context: BindingContext
@@ -282,14 +284,15 @@ function rowBinding(spec: ModelSpec, row: Row, tenantId: string, rowIdOverride?:
     throw new TenantMismatchError(`model ${spec.name}: row belongs to another tenant than ${tenantId}`)
   }
   const wrappedDek = row[columns.wrappedDek]
-  const parsed = parseWrappedKey(wrappedDek)
+  const rowBound = wrappedKeyRowBound(wrappedDek)
   const idValue = rowIdOverride ?? (spec.idField === undefined ? undefined : row[spec.idField])
   const idText = idString(idValue)
-  if (parsed.rowBound && idText === undefined) throw new DecryptionError(locationOf(spec, tenantId, idText))
+  if (rowBound && idText === undefined) throw new DecryptionError(locationOf(spec, tenantId, idText))
   const keyVersion = row[columns.keyVersion]
   if (typeof keyVersion !== 'string') throw new DecryptionError(locationOf(spec, tenantId, idText))
-  const context = keyContext(spec, tenantId, parsed.rowBound ? idText : undefined)
-  return { parsed, wrappedDek: wrappedDek as Uint8Array, keyVersion, context, idValue, idText }
+  const context = keyContext(spec, tenantId, rowBound ? idText : undefined)
+  const stored = wrappedDek as Uint8Array
+  return { providerBlob: stored.subarray(WRAPPED_KEY_HEADER_BYTES), rowBound, wrappedDek: stored, keyVersion, context, idValue, idText }
 }
 
 // A row id as bound into the key context; undefined for none, and for a value with no string form
@@ -331,7 +334,7 @@ function newKeyOf(spec: ModelSpec, tenantId: string, rowId: string | undefined, 
 }
 
 function openedKeyOf(spec: ModelSpec, tenantId: string, b: RowBinding, plaintextKey: Uint8Array, aad: Uint8Array | undefined): RowKey {
-  return new RowKey(spec, tenantId, b.idText ?? idString(b.idValue), b.parsed.rowBound, ownKey(plaintextKey), b.context, b.wrappedDek, b.keyVersion, aad, plaintextKey)
+  return new RowKey(spec, tenantId, b.idText ?? idString(b.idValue), b.rowBound, ownKey(plaintextKey), b.context, b.wrappedDek, b.keyVersion, aad, plaintextKey)
 }
 
 /**
@@ -339,23 +342,44 @@ function openedKeyOf(spec: ModelSpec, tenantId: string, b: RowBinding, plaintext
  * row's fields; `dispose()` zeroes the key. Never leave one undisposed.
  */
 export class RowKey {
+  // Fields are declared only and set in the constructor by plain assignment: a RowKey is made per
+  // row read, and V8's class field definitions (one per field) were measurably slower.
+  declare readonly spec: ModelSpec
+  declare readonly tenantId: string
+  /** The row's id, when known (for error locations). */
+  declare readonly rowLabel: string | undefined
+  /** True when the row id is part of the key's binding context. */
+  declare readonly rowBound: boolean
+  declare readonly plaintextKey: Buffer
+  declare readonly keyContext: BindingContext
+  declare readonly wrappedDek: Uint8Array
+  declare readonly keyVersion: string
+  declare readonly aad: Uint8Array | undefined
   // This key's field AADs (model, tenant and extra AAD are fixed), from the shared cache on first use.
-  #fieldAads: Map<string, Buffer> | undefined
+  declare private fieldAadMemo: Map<string, Buffer> | undefined
 
   constructor(
-    readonly spec: ModelSpec,
-    readonly tenantId: string,
-    /** The row's id, when known (for error locations). */
-    readonly rowLabel: string | undefined,
-    /** True when the row id is part of the key's binding context. */
-    readonly rowBound: boolean,
-    readonly plaintextKey: Buffer,
-    readonly keyContext: BindingContext,
-    readonly wrappedDek: Uint8Array,
-    readonly keyVersion: string,
-    readonly aad: Uint8Array | undefined,
+    spec: ModelSpec,
+    tenantId: string,
+    rowLabel: string | undefined,
+    rowBound: boolean,
+    plaintextKey: Buffer,
+    keyContext: BindingContext,
+    wrappedDek: Uint8Array,
+    keyVersion: string,
+    aad: Uint8Array | undefined,
     providerKey: Uint8Array,
   ) {
+    this.spec = spec
+    this.tenantId = tenantId
+    this.rowLabel = rowLabel
+    this.rowBound = rowBound
+    this.plaintextKey = plaintextKey
+    this.keyContext = keyContext
+    this.wrappedDek = wrappedDek
+    this.keyVersion = keyVersion
+    this.aad = aad
+    this.fieldAadMemo = undefined
     // When the provider's key was copied (not a Buffer), zero the provider's copy right away.
     if (providerKey !== plaintextKey) zero(providerKey)
   }
@@ -365,7 +389,10 @@ export class RowKey {
    * sidecar columns. Returns `target`.
    */
   encryptInto(target: Row, source: Row, withSidecars: boolean): Row {
-    for (const [name, field] of this.spec.fields) {
+    const fields = this.spec.fieldList
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i]!
+      const name = field.name
       if (!(name in source)) continue
       target[name] = this.encryptValue(field, source[name])
     }
@@ -378,11 +405,16 @@ export class RowKey {
     return target
   }
 
-  /** Decrypts the marked fields found in `source` into `target`. Returns `target`. */
+  /** Decrypts the marked fields `source` holds a value for into `target` (null and absent ones are not set). Returns `target`. */
   decryptInto(target: Row, source: Row): Row {
-    for (const [name, field] of this.spec.fields) {
-      if (!(name in source)) continue
-      target[name] = this.decryptValue(field, source[name])
+    // An indexed loop: this runs per row and must not allocate an iterator.
+    const fields = this.spec.fieldList
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i]!
+      const name = field.name
+      const value = source[name]
+      if (value === null || value === undefined) continue
+      target[name] = this.decryptValue(field, value)
     }
     return target
   }
@@ -394,11 +426,11 @@ export class RowKey {
       if (!isWellFormed(value)) throw new InvalidValueError(`model ${this.spec.name}, field ${field.name}: a string must be well-formed Unicode (no lone surrogates)`)
       // Strings, the common case: encrypted straight from the string, ciphertext and tag in one buffer.
       const iv = generateIv()
-      return toStored(field, formatCiphertextBody('string', iv, sealUtf8(this.plaintextKey, iv, value, this.#fieldAad(field))))
+      return toStored(field, formatCiphertextBody('string', iv, sealUtf8(this.plaintextKey, iv, value, this.fieldAad(field))))
     }
     const plaintext = encodeValue(field, value, this.spec.name)
     const iv = generateIv()
-    const { ciphertext, tag } = seal(this.plaintextKey, iv, plaintext, this.#fieldAad(field))
+    const { ciphertext, tag } = seal(this.plaintextKey, iv, plaintext, this.fieldAad(field))
     return toStored(field, formatCiphertext({ type: field.type, iv, ciphertext, tag }))
   }
 
@@ -408,7 +440,7 @@ export class RowKey {
     try {
       const p = parseCiphertext(storedText(field, value))
       if (p.type !== field.type) throw new AuthenticationFailure()
-      plaintext = open(this.plaintextKey, p.iv, p.ciphertext, p.tag, this.#fieldAad(field))
+      plaintext = open(this.plaintextKey, p.iv, p.ciphertext, p.tag, this.fieldAad(field))
     } catch (e) {
       if (e instanceof AuthenticationFailure) {
         throw new DecryptionError({ model: this.spec.name, field: field.name, tenantId: this.tenantId, ...(this.rowLabel !== undefined ? { rowId: this.rowLabel } : {}) })
@@ -438,8 +470,8 @@ export class RowKey {
     zero(this.plaintextKey)
   }
 
-  #fieldAad(field: FieldSpec): Buffer {
-    const byField = (this.#fieldAads ??= fieldAads(this.spec, this.tenantId, this.aad))
+  private fieldAad(field: FieldSpec): Buffer {
+    const byField = (this.fieldAadMemo ??= fieldAads(this.spec, this.tenantId, this.aad))
     let encoded = byField.get(field.name)
     if (encoded === undefined) byField.set(field.name, (encoded = encodeFieldAad(this.spec, field, this.tenantId, this.aad)))
     return encoded

@@ -106,6 +106,8 @@ export interface MigratingOptions {
 export interface ModelSpec {
   readonly name: string
   readonly fields: ReadonlyMap<string, FieldSpec>
+  /** The same fields in declaration order, as an array (walked per row without an iterator). */
+  readonly fieldList: readonly FieldSpec[]
   /** The searchable fields (those with a blind index). */
   readonly indexed: readonly FieldSpec[]
   readonly columns: SidecarColumns
@@ -162,7 +164,7 @@ export function buildModelSpec(name: string, config: ModelEncryptionConfig, stor
   if (config.idField !== undefined && (fields.has(config.idField) || used.has(config.idField))) {
     throw new ConfigError(`model ${name}: the id field ${config.idField} cannot be encrypted or a sidecar column`)
   }
-  const spec = { name, fields, indexed: Object.freeze(indexed), columns: Object.freeze(columns), idField: config.idField }
+  const spec = { name, fields, fieldList: Object.freeze([...fields.values()]), indexed: Object.freeze(indexed), columns: Object.freeze(columns), idField: config.idField }
   return Object.freeze(legacyIds === undefined ? { ...spec, migrating: false } : { ...spec, migrating: true, legacyIds })
 }
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { hkdfSync, randomBytes } from 'node:crypto'
 import { AuthenticationFailure, IV_BYTES, KEY_BYTES, TAG_BYTES, generateKey, open, zero } from '../crypto/aes-gcm'
 import { encodeContext, type BindingContext } from '../crypto/context'
-import { xaesKey, xaesNonce, xaesOpen, xaesSeal, XAES_NONCE_BYTES, type XaesKey } from '../crypto/xaes'
+import { xaesKey, xaesNonce, xaesOpenStored, xaesSeal, XAES_NONCE_BYTES, type XaesKey } from '../crypto/xaes'
 import { ConfigError, DecryptionError, KeyVersionError } from '../errors'
 import type { RowcryptObserver } from '../metrics/observer'
 import { assertTenantId } from '../tenant/context'
@@ -400,7 +400,7 @@ export class LocalKeyProvider implements KeyProvider {
     const w = record.wrappedKey
     if (w === null || w.length !== TENANT_KEY_BYTES || w[0] !== TENANT_KEY_FORMAT) throw new DecryptionError()
     try {
-      return xaesOpen(keys.tenantWrap, w.subarray(1, 1 + XAES_NONCE_BYTES), w.subarray(1 + XAES_NONCE_BYTES), tenantKeyAad(tenantId, keyVersion))
+      return xaesOpenStored(keys.tenantWrap, w, 1, tenantKeyAad(tenantId, keyVersion))
     } catch (e) {
       if (e instanceof AuthenticationFailure) throw new DecryptionError()
       throw e

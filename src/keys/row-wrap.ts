@@ -8,7 +8,7 @@
 import { AuthenticationFailure, KEY_BYTES, TAG_BYTES } from '../crypto/aes-gcm'
 import { cacheKey } from '../crypto/cache-key'
 import { appendContext, encodeContext, encodeContextPrefix, type BindingContext } from '../crypto/context'
-import { XAES_NONCE_BYTES, xaesNonce, xaesOpen, xaesSeal, type XaesKey } from '../crypto/xaes'
+import { XAES_NONCE_BYTES, xaesNonce, xaesOpenStored, xaesSeal, type XaesKey } from '../crypto/xaes'
 import { ConfigError, DecryptionError, InvalidValueError } from '../errors'
 
 /** Bytes of a wrapped row key in this construction, format byte included. */
@@ -30,7 +30,7 @@ export function wrapRowKey(format: number, key: XaesKey, dataKey: Uint8Array, aa
 export function unwrapRowKey(key: XaesKey, blob: Uint8Array, aad: Uint8Array): Uint8Array {
   if (blob.length !== ROW_WRAP_BYTES) throw new DecryptionError()
   try {
-    return xaesOpen(key, blob.subarray(1, 1 + XAES_NONCE_BYTES), blob.subarray(1 + XAES_NONCE_BYTES), aad)
+    return xaesOpenStored(key, blob, 1, aad)
   } catch (e) {
     if (e instanceof AuthenticationFailure) throw new DecryptionError()
     throw e

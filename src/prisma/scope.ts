@@ -22,26 +22,37 @@ export interface Recheck {
 /** The tenant situation of one call. */
 export class Scope {
   /** The tenant's blind-index keys, when the call's filters search encrypted fields. */
-  idx: IndexSession | undefined
+  declare idx: IndexSession | undefined
   /** Which version a unique search (findUnique by a searchable field) uses: an index into idx.versions. */
-  uniqueVersion = 0
+  declare uniqueVersion: number
   /** Truncated-index conditions of the top-level `where`, checked after decryption. */
-  rechecks: Recheck[] = []
+  declare rechecks: Recheck[]
   /** String values this call encrypted, by header + IV (`writtenKey`): the result gets them back without decryption. */
-  written: Map<string, WrittenValue> | undefined
+  declare written: Map<string, WrittenValue> | undefined
   /**
    * The key of the row an update just wrote, still open while its result is read, so the result
    * decrypts without a second unwrap (`RowKey.isKeyOf` decides which row it may decrypt).
    */
-  lent: RowKey | undefined
+  declare lent: RowKey | undefined
+  declare readonly tenantId: string | undefined
+  declare readonly bypass: boolean
+  declare readonly stats: CallStats
+  /** The client's default `omit` per model (`QueryIO.globallyOmitted`). */
+  declare readonly globallyOmitted: (model: string) => ReadonlySet<string> | undefined
 
-  constructor(
-    readonly tenantId: string | undefined,
-    readonly bypass: boolean,
-    readonly stats: CallStats,
-    /** The client's default `omit` per model (`QueryIO.globallyOmitted`). */
-    readonly globallyOmitted: (model: string) => ReadonlySet<string> | undefined,
-  ) {}
+  // Fields are declared only (`declare`: no class field definitions emitted) and set here by plain
+  // assignment: one Scope is made per call, and V8's field definitions were measurably slower.
+  constructor(tenantId: string | undefined, bypass: boolean, stats: CallStats, globallyOmitted: (model: string) => ReadonlySet<string> | undefined) {
+    this.idx = undefined
+    this.uniqueVersion = 0
+    this.rechecks = []
+    this.written = undefined
+    this.lent = undefined
+    this.tenantId = tenantId
+    this.bypass = bypass
+    this.stats = stats
+    this.globallyOmitted = globallyOmitted
+  }
 
   static current(stats: CallStats, globallyOmitted: (model: string) => ReadonlySet<string> | undefined): Scope {
     const s = currentScope()

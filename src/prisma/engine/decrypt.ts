@@ -46,14 +46,18 @@ export async function decryptTree(engine: Engine, plan: ReadPlan, result: unknow
 function decryptTreeNow(engine: Engine, plan: ReadPlan, result: unknown, scope: Scope): Promise<void> | undefined {
   // Walk (and check tenants) first, then decrypt: a check failing mid-walk must not leave
   // decryptions running with nobody awaiting them.
-  // Flat lists of pairs (spec, row) and (plan, row): no array per row.
-  const rows: Array<ModelSpec | Obj> = []
+  // One flat list of pairs (plan, row): no array per row.
   const visited: Array<ReadPlan | Obj> = []
-  collect(plan, result, scope, rows, visited)
+  collect(plan, result, scope, visited)
   let pending: Array<Promise<void>> | undefined
   try {
-    for (let i = 0; i < rows.length; i += 2) {
-      const p = decryptRow(engine, rows[i] as ModelSpec, rows[i + 1] as Obj, scope)
+    for (let i = 0; i < visited.length; i += 2) {
+      const { info } = visited[i] as ReadPlan
+      const spec = info.spec
+      const row = visited[i + 1] as Obj
+      // Rows of encrypted models (which are scoped) holding at least one value.
+      if (spec === undefined || info.tenantColumn === undefined || !hasEncryptedValue(spec, row)) continue
+      const p = decryptRow(engine, spec, row, scope)
       if (p !== undefined) (pending ??= []).push(p)
     }
   } catch (e) {
@@ -77,10 +81,11 @@ function strip(visited: Array<ReadPlan | Obj>): void {
   }
 }
 
-function collect(plan: ReadPlan, value: unknown, scope: Scope, rows: Array<ModelSpec | Obj>, visited: Array<ReadPlan | Obj>): void {
+// Lists the scoped rows of the tree as (plan, row) pairs, checking each row's tenant.
+function collect(plan: ReadPlan, value: unknown, scope: Scope, visited: Array<ReadPlan | Obj>): void {
   if (value === null || value === undefined) return
   if (Array.isArray(value)) {
-    for (const v of value) collect(plan, v, scope, rows, visited)
+    for (let i = 0; i < value.length; i++) collect(plan, value[i], scope, visited)
     return
   }
   if (!isObj(value)) return
@@ -94,14 +99,12 @@ function collect(plan: ReadPlan, value: unknown, scope: Scope, rows: Array<Model
       if (rowTenant === undefined) throw new TenantMismatchError(`model ${plan.info.name}: a row came back without its tenant column ${col}, so its tenant cannot be checked`)
       throw new TenantMismatchError(`model ${plan.info.name}: a row of another tenant was reached through a relation`)
     }
-    const spec = plan.info.spec
-    if (spec !== undefined && hasEncryptedValue(spec, value)) rows.push(spec, value)
   }
   visited.push(plan, value)
   for (const { field, plan: sub } of plan.relations) {
     const v = value[field]
     if (sub.otherTenantIsNull === true && isOtherTenants(sub.info, v, scope)) value[field] = null
-    else collect(sub, v, scope, rows, visited)
+    else collect(sub, v, scope, visited)
   }
 }
 
@@ -170,8 +173,9 @@ export function isOtherTenants(info: ModelInfo, row: unknown, scope: Scope): boo
 }
 
 function hasEncryptedValue(spec: ModelSpec, row: Obj): boolean {
-  for (const f of spec.fields.keys()) {
-    const v = row[f]
+  const fields = spec.fieldList
+  for (let i = 0; i < fields.length; i++) {
+    const v = row[fields[i]!.name]
     if (v !== null && v !== undefined) return true
   }
   return false

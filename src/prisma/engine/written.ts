@@ -50,7 +50,10 @@ export function takeWritten(spec: ModelSpec, row: Obj, tenantId: string, written
   const wrappedDek = row[spec.columns.wrappedDek]
   const keyVersion = row[spec.columns.keyVersion]
   if (row[spec.columns.tenantId] !== tenantId) return undefined
-  for (const [name, field] of spec.fields) {
+  const fields = spec.fieldList
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!
+    const name = field.name
     if (!(name in row)) continue
     const v = row[name]
     if (v === null || v === undefined) continue

@@ -11,8 +11,8 @@ import { confine, walkWhere, type Walk } from './where'
 /** How to post-process the result of one model in a result tree. */
 export interface ReadPlan {
   readonly info: ModelInfo
-  /** Columns we added to the selection and remove from the result. */
-  readonly strip: string[]
+  /** Columns we added to the selection and remove from the result, in the order to remove them. */
+  strip: readonly string[]
   readonly relations: Array<{ field: string; plan: ReadPlan }>
   /** The keys of an explicit `select` (after our additions); undefined for default selections. */
   selected?: string[]
@@ -44,7 +44,7 @@ export function walkReadArgs(w: Walk, info: ModelInfo, args: Obj, mode: FilterMo
 
 /** Adds what decryption needs to the selection, confines relations, and plans the result. */
 export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string, fluent = path === '' && mayBeFluent(info, args)): ReadPlan {
-  const plan: ReadPlan = { info, strip: [], relations: [] }
+  const plan: ReadPlan = { info, strip: NOTHING, relations: [] }
   const spec = info.spec
   // Prisma reads null as absent.
   for (const k of ['select', 'include', 'omit']) if (args[k] === null) delete args[k]
@@ -56,6 +56,7 @@ export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string,
     if (!Object.values(args.select).some((v) => v)) throw unsupported(info.name, join(path, 'select'), 'a select must select at least one field')
     const select: Obj = { ...args.select }
     args.select = select
+    const strip: string[] = []
     let readsEncrypted = false
     for (const [key, value] of Object.entries(select)) {
       const at = join(join(path, 'select'), key)
@@ -70,13 +71,13 @@ export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string,
       for (const col of needed) {
         if (!select[col]) {
           select[col] = true
-          plan.strip.push(col)
+          strip.push(col)
         }
       }
     }
     plan.selected = Object.keys(select).filter((k) => select[k])
     // A row's keys follow the select's order, where the added columns come last: last added first.
-    plan.strip.reverse()
+    plan.strip = strip.reverse()
     return plan
   }
   if (args.select !== undefined) throw unsupported(info.name, join(path, 'select'), 'select must be an object')
@@ -85,23 +86,9 @@ export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string,
     for (const key of Object.keys(args.omit)) if (!info.scalars.has(key)) throw unsupported(info.name, join(join(path, 'omit'), key), 'only scalar fields can be omitted')
   }
   if (info.tenantColumn !== undefined) {
-    // The columns decryption needs are un-hidden where the call's `omit` or the client's default
-    // one hides them (and removed from the result again); when the client's default cannot be
-    // known, they are un-hidden anyway. An `omit` Prisma need not process is cheaper for it.
-    // rowcrypt's own columns reach the caller only when the call asks (`omit: { column: false }`).
-    const given = isPlain(args.omit) ? args.omit : undefined
-    const hidden = w.scope.globallyOmitted(info.name)
-    const mine = info.plan.hidden
-    let omit: Obj | undefined
-    for (const col of info.plan.required) {
-      // An id hidden only by the client's default stays: it names the row in audit events.
-      const keep = mine.includes(col) ? given?.[col] === false : !hiddenFromCaller(given, hidden, col) || (col === spec?.idField && !given?.[col])
-      if (!keep) plan.strip.push(col)
-      if (given?.[col] || hidden === undefined || hidden.has(col)) (omit ??= { ...given })[col] = false
-    }
-    // Blind-index columns decryption does not need are not read at all.
-    for (const col of mine) if (given?.[col] === undefined && !info.plan.required.includes(col)) (omit ??= { ...given })[col] = true
-    if (omit !== undefined) args.omit = omit
+    const read = args.omit === undefined ? defaultRead(info, w.scope.globallyOmitted(info.name)) : readWithOmit(info, w.scope.globallyOmitted(info.name), args.omit as Obj)
+    plan.strip = read.strip
+    if (read.omit !== undefined) args.omit = { ...read.omit }
   }
   if (args.include !== undefined) {
     if (!isPlain(args.include)) throw unsupported(info.name, join(path, 'include'), 'include must be an object')
@@ -114,7 +101,49 @@ export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string,
       else throw unsupported(info.name, at, 'not a relation of this model')
     }
   }
-  return lastFirst(plan)
+  return plan
+}
+
+const NOTHING: readonly string[] = Object.freeze([])
+
+/** What a read without `select` adds to the call: the `omit` it sends, and the columns to remove. */
+interface DefaultRead {
+  readonly strip: readonly string[]
+  readonly omit: Readonly<Obj> | undefined
+}
+
+// The read of a model without `select` or `omit` depends only on the model and the client's
+// default omit (one set per client and model): kept for the last such pair of each model, so that
+// the common call plans nothing.
+const DEFAULT_READS = new WeakMap<ModelInfo, { hidden: ReadonlySet<string> | undefined; read: DefaultRead }>()
+function defaultRead(info: ModelInfo, hidden: ReadonlySet<string> | undefined): DefaultRead {
+  const held = DEFAULT_READS.get(info)
+  if (held !== undefined && held.hidden === hidden) return held.read
+  const made = readWithOmit(info, hidden, undefined)
+  const read = { strip: Object.freeze(made.strip), omit: made.omit === undefined ? undefined : Object.freeze(made.omit) }
+  DEFAULT_READS.set(info, { hidden, read })
+  return read
+}
+
+/**
+ * The columns decryption needs are un-hidden where the call's `omit` (`given`) or the client's
+ * default one (`hidden`) hides them, and removed from the result again; when the client's default
+ * cannot be known, they are un-hidden anyway. An `omit` Prisma need not process is cheaper for it.
+ * rowcrypt's own columns reach the caller only when the call asks (`omit: { column: false }`).
+ */
+function readWithOmit(info: ModelInfo, hidden: ReadonlySet<string> | undefined, given: Obj | undefined): DefaultRead {
+  const mine = info.plan.hidden
+  const strip: string[] = []
+  let omit: Obj | undefined
+  for (const col of info.plan.required) {
+    // An id hidden only by the client's default stays: it names the row in audit events.
+    const keep = mine.includes(col) ? given?.[col] === false : !hiddenFromCaller(given, hidden, col) || (col === info.spec?.idField && !given?.[col])
+    if (!keep) strip.push(col)
+    if (given?.[col] || hidden === undefined || hidden.has(col)) (omit ??= { ...given })[col] = false
+  }
+  // Blind-index columns decryption does not need are not read at all.
+  for (const col of mine) if (given?.[col] === undefined && !info.plan.required.includes(col)) (omit ??= { ...given })[col] = true
+  return { strip: lastFirst(info, strip), omit }
 }
 
 /**
@@ -122,12 +151,12 @@ export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string,
  * select: V8 removes an object's last property in place, while removing another one turns the
  * object into a slower dictionary (each row's removal about ten times as costly, and later reads).
  */
-function lastFirst(plan: ReadPlan): ReadPlan {
-  if (plan.strip.length > 1) {
-    const order = fieldOrder(plan.info)
-    plan.strip.sort((a, b) => (order.get(b) ?? 0) - (order.get(a) ?? 0))
+function lastFirst(info: ModelInfo, strip: string[]): string[] {
+  if (strip.length > 1) {
+    const order = fieldOrder(info)
+    strip.sort((a, b) => (order.get(b) ?? 0) - (order.get(a) ?? 0))
   }
-  return plan
+  return strip
 }
 
 // Each scalar field's position in its model, made once per model.

@@ -1,4 +1,4 @@
-import { WRAPPED_KEY_VERSION, formatWrappedKey, parseWrappedKey } from '../../../src/envelope/wrapped-key'
+import { WRAPPED_KEY_HEADER_BYTES, WRAPPED_KEY_VERSION, formatWrappedKey, parseWrappedKey, wrappedKeyRowBound } from '../../../src/envelope/wrapped-key'
 import { CiphertextFormatError } from '../../../src/errors'
 
 const blob = Uint8Array.from({ length: 60 }, (_, i) => (i * 37 + 11) & 0xff)
@@ -67,6 +67,18 @@ describe('parseWrappedKey', () => {
 
   it.each(malformed)('rejects %s with CiphertextFormatError', (_name, value) => {
     formatError(value)
+  })
+
+  // The read path checks stored keys with wrappedKeyRowBound and takes the blob after the header.
+  it.each(malformed)('wrappedKeyRowBound rejects %s with the same error as parseWrappedKey', (_name, value) => {
+    const expected = formatError(value)
+    expect(() => wrappedKeyRowBound(value)).toThrow(expected.message)
+  })
+
+  it.each([true, false])('wrappedKeyRowBound gives the flag of a well-formed key (rowBound=%s), whose blob follows the header', (rowBound) => {
+    const stored = formatWrappedKey({ rowBound, providerBlob: blob })
+    expect(wrappedKeyRowBound(stored)).toBe(rowBound)
+    expect(Buffer.from(stored.subarray(WRAPPED_KEY_HEADER_BYTES)).equals(Buffer.from(parseWrappedKey(stored).providerBlob))).toBe(true)
   })
 
   it('never repeats the input in the error message', () => {

@@ -149,6 +149,20 @@ describe('RowLevelEncryption: round trip', () => {
     expect('avatar' in out).toBe(false)
   })
 
+  it('keeps a null and an absent field through a re-key (the null is carried to the new row)', async () => {
+    const { rle } = setup()
+    const stored = await rle.encryptRow({ model: 'User', data: { id: 7, email: 'k@y.z', ssn: null }, tenantId: 't' })
+    const rekeyed = await rle.rekeyRow(stored, 'v2', { model: 'User', tenantId: 't' })
+    expect(rekeyed.keyVersion).toBe('v2')
+    expect(rekeyed.email).not.toBe(stored.email)
+    expect('ssn' in rekeyed).toBe(true)
+    expect(rekeyed.ssn).toBeNull()
+    expect('notes' in rekeyed).toBe(false)
+    const out = await rle.decryptRow(rekeyed, { model: 'User', tenantId: 't' })
+    expect(out).toMatchObject({ email: 'k@y.z', ssn: null })
+    expect('notes' in out).toBe(false)
+  })
+
   it('encrypts the empty string (it is not left as plaintext)', async () => {
     const { rle } = setup()
     const stored = await rle.encryptRow({ model: 'User', data: { email: '' }, tenantId: 't' })

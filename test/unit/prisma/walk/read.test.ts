@@ -1,4 +1,6 @@
 import { walkReadArgs, walkSelection } from '../../../../src/prisma/walk/read'
+import { Scope } from '../../../../src/prisma/scope'
+import type { Walk } from '../../../../src/prisma/walk/where'
 import { codeOf, info, manifest, walkAs } from './fixture'
 
 const UNSUPPORTED = 'ERR_ROWCRYPT_UNSUPPORTED_QUERY'
@@ -32,17 +34,48 @@ describe('walkSelection', () => {
     expect(selected.length).toBeGreaterThan(1)
   })
 
+  it('plans a read without select or omit once per client default omit, and sends each call its own omit', () => {
+    const walkWith = (hidden: ReadonlySet<string> | undefined): Walk => ({ ...walkAs('A'), scope: new Scope('A', false, { rowsEncrypted: 0, rowsDecrypted: 0, rowsPlaintext: 0 }, () => hidden) })
+    const none = new Set<string>()
+    const hidesTenant = new Set(['tenantId'])
+    const first: Record<string, unknown> = {}
+    const second: Record<string, unknown> = {}
+    const a = walkSelection(walkWith(none), info('User'), first, '')
+    const b = walkSelection(walkWith(none), info('User'), second, '')
+    expect(b.strip).toBe(a.strip)
+    expect(Object.isFrozen(a.strip)).toBe(true)
+    expect(a).not.toBe(b)
+    // A client that hides the tenant column by default: the column is read (omit: false) and removed.
+    const hidden: Record<string, unknown> = {}
+    expect([...walkSelection(walkWith(hidesTenant), info('User'), hidden, '').strip].sort()).toEqual(['keyVersion', 'tenantId', 'wrappedDek'])
+    expect(hidden.omit).toMatchObject({ tenantId: false })
+    // Its default cannot be known: every column decryption needs is un-hidden, in an omit of this call's own.
+    const unknown1: Record<string, unknown> = {}
+    const unknown2: Record<string, unknown> = {}
+    walkSelection(walkWith(undefined), info('User'), unknown1, '')
+    walkSelection(walkWith(undefined), info('User'), unknown2, '')
+    expect(unknown1.omit).toMatchObject({ tenantId: false, wrappedDek: false, keyVersion: false })
+    expect(unknown1.omit).not.toBe(unknown2.omit)
+    ;(unknown1.omit as Record<string, unknown>).tenantId = true
+    expect(unknown2.omit).toMatchObject({ tenantId: false })
+    const third: Record<string, unknown> = {}
+    walkSelection(walkWith(undefined), info('User'), third, '')
+    expect(third.omit).toMatchObject({ tenantId: false })
+    // Back to the first client: planned as before.
+    expect([...walkSelection(walkWith(none), info('User'), {}, '').strip].sort()).toEqual([...a.strip].sort())
+  })
+
   it("leaves rowcrypt's own columns out of full rows unless the call shows them with omit: false", () => {
     const args: Record<string, unknown> = { include: { posts: true } }
     const plan = walkSelection(walkAs('A'), info('User'), args, '')
-    expect(plan.strip.sort()).toEqual(['keyVersion', 'tenantId', 'wrappedDek'])
-    expect(plan.relations[0]!.plan.strip.sort()).toEqual(['keyVersion', 'tenantId', 'wrappedDek'])
+    expect([...plan.strip].sort()).toEqual(['keyVersion', 'tenantId', 'wrappedDek'])
+    expect([...plan.relations[0]!.plan.strip].sort()).toEqual(['keyVersion', 'tenantId', 'wrappedDek'])
     const shown: Record<string, unknown> = { omit: { tenantId: false, name: true } }
-    expect(walkSelection(walkAs('A'), info('User'), shown, '').strip.sort()).toEqual(['keyVersion', 'wrappedDek'])
+    expect([...walkSelection(walkAs('A'), info('User'), shown, '').strip].sort()).toEqual(['keyVersion', 'wrappedDek'])
     expect(shown.omit).toEqual({ tenantId: false, name: true })
     // An explicit select is what the caller gets.
     const selected: Record<string, unknown> = { select: { tenantId: true, email: true } }
-    expect(walkSelection(walkAs('A'), info('User'), selected, '').strip.sort()).toEqual(['id', 'keyVersion', 'wrappedDek'])
+    expect([...walkSelection(walkAs('A'), info('User'), selected, '').strip].sort()).toEqual(['id', 'keyVersion', 'wrappedDek'])
   })
 
   it('confines to-many relations and relation counts into scoped models, at any depth', () => {
