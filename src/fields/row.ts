@@ -1,6 +1,7 @@
 // The Prisma-free core: encrypt, decrypt and re-wrap one row. The Prisma extension is a thin
 // layer over this; it can also be used on its own (queues, exports, other ORMs).
 import { AuthenticationFailure, generateIv, generateKey, open, seal, sealUtf8, zero } from '../crypto/aes-gcm'
+import { bytesEqual } from '../crypto/bytes'
 import { cacheKey } from '../crypto/cache-key'
 import { encodeContext, isWellFormed, type BindingContext } from '../crypto/context'
 import { ALGORITHM, FORMAT_VERSION, formatCiphertext, formatCiphertextBody, isCiphertext, parseCiphertext, typeCode, type ValueType } from '../envelope/ciphertext'
@@ -461,8 +462,7 @@ export class RowKey {
     if (spec !== this.spec || tenantId !== this.tenantId || this.aad !== undefined || row[c.keyVersion] !== this.keyVersion) return false
     const rowTenant = row[c.tenantId]
     if (rowTenant !== undefined && rowTenant !== tenantId) return false
-    const wrapped = row[c.wrappedDek]
-    if (!(wrapped instanceof Uint8Array) || !Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.byteLength).equals(this.wrappedDek)) return false
+    if (!bytesEqual(row[c.wrappedDek], this.wrappedDek)) return false
     return !this.rowBound || (spec.idField !== undefined && idString(row[spec.idField]) === this.rowLabel)
   }
 

@@ -85,13 +85,6 @@ export function andWhere(where: Obj, extra: Obj): Obj {
   return { ...where, AND: [...toArray(where.AND), extra] }
 }
 
-export function bytesEqual(a: unknown, b: unknown): boolean {
-  if (!(a instanceof Uint8Array) || !(b instanceof Uint8Array) || a.length !== b.length) return false
-  // Wrapped keys and the like (tens of bytes, public): a loop is cheaper than two Buffer views.
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
-
 export function mapItems(v: unknown, fn: (item: unknown) => unknown): unknown {
   return Array.isArray(v) ? v.map(fn) : fn(v)
 }

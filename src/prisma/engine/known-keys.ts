@@ -4,7 +4,8 @@ import type { ModelSpec } from '../../fields/spec'
 import type { ModelInfo } from '../config'
 import { Recent } from '../recent'
 import type { Scope } from '../scope'
-import { bytesEqual, isObj, type Engine, type KnownKey, type Obj } from './context'
+import { bytesEqual } from '../../crypto/bytes'
+import { isObj, type Engine, type KnownKey, type Obj } from './context'
 
 const KNOWN_KEYS_MAX = 10_000
 

@@ -3,7 +3,8 @@
 import type { RowKey } from '../../fields/row'
 import type { FieldSpec, ModelSpec } from '../../fields/spec'
 import type { Scope, WrittenValue } from '../scope'
-import { bytesEqual, isSetOp, type Obj } from './context'
+import { bytesEqual } from '../../crypto/bytes'
+import { isSetOp, type Obj } from './context'
 
 /**
  * The key of a written value: its start, format header and random IV, unique per value. Hashing
@@ -57,7 +58,7 @@ export function takeWritten(spec: ModelSpec, row: Obj, tenantId: string, written
     if (!(name in row)) continue
     const v = row[name]
     if (v === null || v === undefined) continue
-    const w = typeof v === 'string' ? written.get(writtenKey(v)) : undefined
+    const w = typeof v === 'string' ? writtenAs(written, v) : undefined
     if (
       w !== undefined &&
       w.ciphertext === v &&
@@ -74,3 +75,14 @@ export function takeWritten(spec: ModelSpec, row: Obj, tenantId: string, written
   }
   return took ? (rest ?? []) : undefined
 }
+
+// The value written as `ciphertext`, if any. A call that wrote one row holds a few values: they
+// are compared directly (ciphertexts differ within their first 30 characters, at the IV), with
+// no key string to cut and hash; larger sets are looked up by key.
+function writtenAs(written: Map<string, WrittenValue>, ciphertext: string): WrittenValue | undefined {
+  if (written.size > SCAN_AT_MOST) return written.get(writtenKey(ciphertext))
+  for (const w of written.values()) if (w.ciphertext === ciphertext) return w
+  return undefined
+}
+
+const SCAN_AT_MOST = 8

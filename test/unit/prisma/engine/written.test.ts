@@ -31,4 +31,23 @@ describe('written values', () => {
       expect(stored.email).toBe(row.email)
     }
   })
+
+  it('are found among many (a createMany) as among few, and only for their exact ciphertext', async () => {
+    const scope = scopeAs('A')
+    const engine = engineOf()
+    const rows: Obj[] = []
+    for (let i = 1; i <= 12; i++) rows.push(await encryptNew(engine, info('User'), { id: i, name: 'n', email: `u${i}@x.io` }, scope))
+    expect(scope.written!.size).toBeGreaterThan(8)
+    for (const [i, row] of rows.entries()) {
+      const copy = { ...row }
+      expect(takeWritten(spec, copy, 'A', scope.written!)).toEqual([])
+      expect(copy.email).toBe(`u${i + 1}@x.io`)
+    }
+    // One character changed after the IV: not the value written.
+    const { row, written: few } = await written()
+    const email = row.email as string
+    const altered = { ...row, email: email.slice(0, -1) + (email.endsWith('A') ? 'B' : 'A') }
+    expect(takeWritten(spec, altered, 'A', few)).toBeUndefined()
+    expect(altered.email).not.toBe('a@x.io')
+  })
 })
