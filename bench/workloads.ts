@@ -216,7 +216,7 @@ const BOUND_ROW_HEADER = 'bnr.A256GCM.s.'
  * repetition for the cold workloads) reads the rows the others wrote, as instances of rowcrypt share
  * their master key.
  */
-const BOUND_KEK = randomBytes(32)
+export const BOUND_KEK = randomBytes(32)
 
 /** A row as the bounds store it: the values encrypted, the wrapped key and the tenant. */
 type BoundRow = CustomerInput & { wrappedDek: Uint8Array<ArrayBuffer>; keyVersion: string; tenantId: string }
@@ -253,7 +253,7 @@ function boundIv(): Buffer {
   return boundIvs.subarray(boundIvAt - 12, boundIvAt)
 }
 
-function boundSeal(key: Buffer, value: string): string {
+export function boundSeal(key: Buffer, value: string): string {
   const iv = boundIv()
   const c = createCipheriv('aes-256-gcm', key, iv)
   c.setAAD(BOUND_AAD)
@@ -262,7 +262,7 @@ function boundSeal(key: Buffer, value: string): string {
   return `${BOUND_HEADER}${iv.toString('base64url')}.${Buffer.concat([ct, c.getAuthTag()]).toString('base64url')}`
 }
 
-function boundOpen(key: Buffer, value: string): string {
+export function boundOpen(key: Buffer, value: string): string {
   const dot = value.indexOf('.', BOUND_HEADER.length)
   const body = Buffer.from(value.slice(dot + 1), 'base64url')
   const d = createDecipheriv('aes-256-gcm', key, Buffer.from(value.slice(BOUND_HEADER.length, dot), 'base64url'))
@@ -290,14 +290,14 @@ function boundWrapKey(kek: Buffer, nonce: Buffer): Buffer {
   return ecb.update(m)
 }
 
-function boundWrap(kek: Buffer, key: Buffer): Uint8Array<ArrayBuffer> {
+export function boundWrap(kek: Buffer, key: Buffer): Uint8Array<ArrayBuffer> {
   const nonce = Buffer.concat([boundIv(), boundIv()])
   const c = createCipheriv('aes-256-gcm', boundWrapKey(kek, nonce), nonce.subarray(12))
   c.setAAD(BOUND_AAD)
   return new Uint8Array(Buffer.concat([Buffer.from([1, 0, 4]), nonce, c.update(key), c.final(), c.getAuthTag()]))
 }
 
-function boundUnwrap(kek: Buffer, wrapped: Uint8Array): Buffer {
+export function boundUnwrap(kek: Buffer, wrapped: Uint8Array): Buffer {
   const w = Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.byteLength)
   const nonce = w.subarray(3, 27)
   const d = createDecipheriv('aes-256-gcm', boundWrapKey(kek, nonce), nonce.subarray(12))
