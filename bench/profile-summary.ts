@@ -24,6 +24,8 @@ interface CpuProfile {
 }
 interface Windows {
   windows: Array<{ workload: string; variant: string; startUs: number; endUs: number }>
+  /** process.hrtime when run.ts exited, when it recorded it (the profile ends then too). */
+  exitUs?: number
 }
 
 export interface ProfileSummary {
@@ -63,6 +65,19 @@ export function category(f: CallFrame): string {
 function frameName(f: CallFrame): string {
   const file = f.url.replace(/^file:\/\//, '').replace(/^.*\/(src|bench|node_modules)\//, '$1/')
   return `${f.functionName || '(anonymous)'} ${file}${f.url ? `:${f.lineNumber + 1}` : ''}`
+}
+
+/**
+ * The windows on the profile's clock. V8 stamps samples with a clock of its own, which on some
+ * machines is not process.hrtime's (seconds apart here): the two are lined up at exit, when both
+ * run.ts's last time and the profile's end were taken.
+ */
+export function alignedWindows(profile: CpuProfile, w: Windows): Windows['windows'] {
+  if (w.exitUs === undefined) return w.windows
+  let end = profile.startTime
+  for (const dt of profile.timeDeltas) end += dt
+  const shift = end - w.exitUs
+  return w.windows.map((x) => ({ ...x, startUs: x.startUs + shift, endUs: x.endUs + shift }))
 }
 
 export function summarizeProfile(profile: CpuProfile, windows: Windows['windows'], label: string): ProfileSummary {
@@ -149,7 +164,7 @@ if (require.main === module) {
   }
   const profile = JSON.parse(readFileSync(profilePath, 'utf8')) as CpuProfile
   const windows = JSON.parse(readFileSync(windowsPath, 'utf8')) as Windows
-  const s = summarizeProfile(profile, windows.windows, label)
+  const s = summarizeProfile(profile, alignedWindows(profile, windows), label)
   console.log(renderSummary(s))
   writeFileSync(profilePath.replace(/\.cpuprofile$/, '.summary.json'), `${JSON.stringify(s, null, 2)}\n`)
 }

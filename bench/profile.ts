@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { renderSummary, summarizeProfile } from './profile-summary'
+import { alignedWindows, renderSummary, summarizeProfile } from './profile-summary'
 
 const REPS: Record<string, number> = { findMany: 40, update: 4, create: 4, findUnique: 4, createMany: 20 }
 const workloads = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['findMany', 'update']
@@ -46,11 +46,11 @@ for (const w of workloads) {
   const profileFile = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
   const windowsFile = readdirSync(root).find((f) => f.startsWith('windows-'))
   if (profileFile === undefined || windowsFile === undefined) throw new Error(`no profile for ${w}`)
-  const windows = JSON.parse(readFileSync(join(root, windowsFile), 'utf8')) as { windows: Array<{ workload: string; variant: string; startUs: number; endUs: number }> }
+  const windows = JSON.parse(readFileSync(join(root, windowsFile), 'utf8')) as Parameters<typeof alignedWindows>[1]
   rmSync(join(root, windowsFile))
   writeFileSync(join(dir, 'windows.json'), JSON.stringify(windows, null, 2))
   const profile = JSON.parse(readFileSync(join(dir, profileFile), 'utf8'))
-  const summary = summarizeProfile(profile, windows.windows, `${variant} ${w}`)
+  const summary = summarizeProfile(profile, alignedWindows(profile, windows), `${variant} ${w}`)
   writeFileSync(join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`)
   const text = renderSummary(summary)
   writeFileSync(join(dir, 'summary.txt'), `${text}\n`)

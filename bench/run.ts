@@ -467,7 +467,12 @@ async function main(): Promise<void> {
     if (opts.profile) {
       // The windows of the timed samples, so bench/profile-summary.ts reads only those from the profile.
       mkdirSync(join(RESULTS_DIR, 'profiles'), { recursive: true })
-      writeFileSync(join(RESULTS_DIR, 'profiles', `windows-${process.pid}.json`), JSON.stringify({ pid: process.pid, only: opts.only, windows }, null, 2))
+      // Written at exit with the time then: node --cpu-prof ends its profile at exit too, so the
+      // summary can line the windows up with the profile's clock (which may be another one).
+      process.once('exit', () => {
+        const exitUs = Number(process.hrtime.bigint() / 1000n)
+        writeFileSync(join(RESULTS_DIR, 'profiles', `windows-${process.pid}.json`), JSON.stringify({ pid: process.pid, only: opts.only, exitUs, windows }, null, 2))
+      })
     }
     if (opts.markdown !== undefined) {
       mkdirSync(opts.markdown, { recursive: true })
