@@ -146,14 +146,14 @@ function collisionKey(info: ModelInfo, where: Obj | undefined, create: unknown):
  * returns the row as it was, with no error. One written ciphertext (unique: random IV) must come
  * back, or the attempt counts as a missed compare-and-swap (P2025) and is retried.
  */
-async function runChecked(engine: Engine, info: ModelInfo, args: Obj, data: unknown, query: Query, scope: Scope): Promise<unknown> {
+function runChecked(engine: Engine, info: ModelInfo, args: Obj, data: unknown, query: Query, scope: Scope): Promise<unknown> {
   const spec = info.spec
   let probe: { field: string; value: string | Uint8Array } | undefined
   if (spec !== undefined && isObj(data)) {
-    for (const [f, field] of spec.fields) {
-      const v = writtenValue(field, data[f])
+    for (const field of spec.fieldList) {
+      const v = writtenValue(field, data[field.name])
       if (typeof v === 'string' || v instanceof Uint8Array) {
-        probe = { field: f, value: v }
+        probe = { field: field.name, value: v }
         break
       }
     }
@@ -171,15 +171,19 @@ async function runChecked(engine: Engine, info: ModelInfo, args: Obj, data: unkn
       added = true
     }
   }
-  const checked: Query = async (a) => {
-    const r = await query(a)
-    if (isObj(r) && p.field in r && r[p.field] !== p.value && !bytesEqual(r[p.field], p.value))
-      throw new CasMissedError(`model ${info.name}: the row changed during the update (compare-and-swap missed)`)
+  // Promises chained, not awaited: an update is on the hot path.
+  const checked: Query = (a) =>
+    query(a).then((r) => {
+      if (isObj(r) && p.field in r && r[p.field] !== p.value && !bytesEqual(r[p.field], p.value))
+        throw new CasMissedError(`model ${info.name}: the row changed during the update (compare-and-swap missed)`)
+      return r
+    })
+  const result = run(engine, info, args, checked, scope)
+  if (!added) return result
+  return result.then((r) => {
+    if (isObj(r)) delete r[p.field]
     return r
-  }
-  const result = await run(engine, info, args, checked, scope)
-  if (added && isObj(result)) delete result[p.field]
-  return result
+  })
 }
 
 /** After a failed compare-and-swap: did the row's wrapped key change (worth a retry)? */
@@ -196,6 +200,6 @@ async function keyChanged(info: ModelInfo, read: (select: Obj) => Promise<Obj | 
  */
 export function withCondition(where: Obj, extra: Obj): Obj {
   if (!isObj(where)) return { AND: [extra] }
-  for (const [k, v] of Object.entries(extra)) if (v === null || k in where) return andWhere(where, extra)
+  for (const k of Object.keys(extra)) if (extra[k] === null || k in where) return andWhere(where, extra)
   return { ...where, ...extra }
 }
