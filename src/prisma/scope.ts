@@ -34,6 +34,8 @@ export class Scope {
    * decrypts without a second unwrap (`RowKey.isKeyOf` decides which row it may decrypt).
    */
   declare lent: RowKey | undefined
+  /** Rows whose keys this call has remembered (engine/known-keys.ts bounds them per call). */
+  declare keysRemembered: number
   declare readonly tenantId: string | undefined
   declare readonly bypass: boolean
   declare readonly stats: CallStats
@@ -48,6 +50,7 @@ export class Scope {
     this.rechecks = []
     this.written = undefined
     this.lent = undefined
+    this.keysRemembered = 0
     this.tenantId = tenantId
     this.bypass = bypass
     this.stats = stats

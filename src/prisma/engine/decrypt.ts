@@ -8,7 +8,7 @@ import type { ModelInfo } from '../config'
 import type { Scope } from '../scope'
 import { walkSelection, type ReadPlan } from '../walk/read'
 import { isObj, type Engine, type Obj, type Query } from './context'
-import { rememberKey } from './known-keys'
+import { rememberReadKey } from './known-keys'
 import { takeWritten } from './written'
 
 /**
@@ -119,7 +119,7 @@ function decryptRow(engine: Engine, spec: ModelSpec, row: Obj, scope: Scope): Pr
   const rest = scope.written === undefined ? undefined : takeWritten(spec, row, tenantId, scope.written)
   if (rest !== undefined && rest.length === 0) {
     scope.stats.rowsDecrypted++
-    if (!scope.bypass) rememberKey(engine, spec, tenantId, row)
+    rememberReadKey(engine, spec, tenantId, row, scope)
     return undefined
   }
   const lent = scope.lent
@@ -141,7 +141,7 @@ function decryptWith(engine: Engine, key: RowKey, row: Obj, tenantId: string, fi
     if (fields === undefined) key.decryptInto(row, row)
     else for (const f of fields) row[f.name] = key.decryptValue(f, row[f.name])
     scope.stats.rowsDecrypted++
-    if (!scope.bypass) rememberKey(engine, key.spec, tenantId, row)
+    rememberReadKey(engine, key.spec, tenantId, row, scope)
   } finally {
     if (dispose) key.dispose()
   }

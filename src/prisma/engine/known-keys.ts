@@ -8,6 +8,9 @@ import { bytesEqual } from '../../crypto/bytes'
 import { isObj, type Engine, type KnownKey, type Obj } from './context'
 
 const KNOWN_KEYS_MAX = 10_000
+// Rows of one call whose keys are remembered: a large scan (an export) must not push the rows an
+// application is working on out of the memory, nor pay to remember thousands it will not update.
+export const KNOWN_KEYS_PER_CALL = 1_000
 
 /**
  * An empty, bounded memory of row keys, for a new engine. Keyed by the row id alone (no key
@@ -27,6 +30,13 @@ export function rememberKey(engine: Engine, spec: ModelSpec, tenantId: string, r
   const held = engine.knownKeys.recent(id)
   if (held !== undefined && held.spec === spec && held.tenantId === tenantId && held.keyVersion === keyVersion && bytesEqual(held.wrappedDek, wrappedDek)) return
   engine.knownKeys.set(id, { spec, tenantId, wrappedDek, keyVersion })
+}
+
+/** `rememberKey` for a row a call read: the first KNOWN_KEYS_PER_CALL rows of the call, none in a bypass. */
+export function rememberReadKey(engine: Engine, spec: ModelSpec, tenantId: string, row: Obj, scope: Scope): void {
+  if (scope.bypass || scope.keysRemembered >= KNOWN_KEYS_PER_CALL) return
+  scope.keysRemembered++
+  rememberKey(engine, spec, tenantId, row)
 }
 
 /** Forgets the key remembered for the row with id `id` (it proved stale). */

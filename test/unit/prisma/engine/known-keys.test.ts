@@ -1,4 +1,4 @@
-import { forgetKey, knownRow, rememberKey } from '../../../../src/prisma/engine/known-keys'
+import { forgetKey, KNOWN_KEYS_PER_CALL, knownRow, rememberKey, rememberReadKey } from '../../../../src/prisma/engine/known-keys'
 import { engineOf, info, scopeAs } from './fixture'
 
 const spec = info('User').spec!
@@ -39,5 +39,22 @@ describe('known keys', () => {
     rememberKey(engine, spec, 'A', { ...row, wrappedDek: null })
     rememberKey(engine, spec, 'A', { ...row, keyVersion: undefined })
     expect(engine.knownKeys.size).toBe(0)
+  })
+
+  it("remember the first rows of a call only, so that a large read keeps the others' entries", () => {
+    const engine = engineOf()
+    const earlier = scopeAs('A')
+    rememberReadKey(engine, spec, 'A', { ...row, id: 'kept' }, earlier)
+    const scan = scopeAs('A')
+    for (let i = 0; i < KNOWN_KEYS_PER_CALL + 50; i++) rememberReadKey(engine, spec, 'A', { ...row, id: `scan-${i}` }, scan)
+    expect(knownRow(engine, info('User'), { id: `scan-${KNOWN_KEYS_PER_CALL - 1}` }, scopeAs('A'))).toBeDefined()
+    expect(knownRow(engine, info('User'), { id: `scan-${KNOWN_KEYS_PER_CALL}` }, scopeAs('A'))).toBeUndefined()
+    expect(knownRow(engine, info('User'), { id: 'kept' }, scopeAs('A'))).toBeDefined()
+    expect(engine.knownKeys.size).toBe(KNOWN_KEYS_PER_CALL + 1)
+    // The next call remembers its rows again; a bypass remembers none.
+    rememberReadKey(engine, spec, 'A', { ...row, id: 'next' }, scopeAs('A'))
+    expect(knownRow(engine, info('User'), { id: 'next' }, scopeAs('A'))).toBeDefined()
+    rememberReadKey(engine, spec, 'A', { ...row, id: 'admin' }, scopeAs(null, true))
+    expect(engine.knownKeys.get('admin')).toBeUndefined()
   })
 })
