@@ -21,7 +21,7 @@ import { Scope } from './scope'
 import { checkData } from './walk/data'
 import { OPERATION_KEYS, onlyKeys } from './walk/grammar'
 import { checkAggregateSelections, checkCountSelect, checkFieldList, checkOrderBy } from './walk/order'
-import { walkReadArgs } from './walk/read'
+import { checkSelection, walkReadArgs } from './walk/read'
 import { READS, type FilterMode } from './walk/search'
 import { confine, walkWhere, type Walk } from './walk/where'
 
@@ -147,6 +147,8 @@ export class QueryEngine {
     const w: Walk = { table: this.engine.table, scope }
     if (operation !== 'create' && Array.isArray(args.data)) args.data.forEach((d, i) => checkData(w, info, d, 'create', `data[${i}]`))
     else checkData(w, info, args.data, 'create', 'data')
+    // The result's selection is refused now if it must be: before any key is loaded or row read.
+    if (operation !== 'createMany') checkSelection(w, info, args)
     const ctx = writeContext(scope, io)
     const send = (data: unknown): Promise<unknown> => {
       args.data = data

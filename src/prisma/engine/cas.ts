@@ -6,7 +6,7 @@ import type { ModelInfo } from '../config'
 import type { QueryIO } from '../query'
 import type { Scope } from '../scope'
 import { checkData } from '../walk/data'
-import { hiddenFromCaller } from '../walk/read'
+import { checkSelection, hiddenFromCaller } from '../walk/read'
 import { confine, walkWhere, type Walk } from '../walk/where'
 import { bytesEqual } from '../../crypto/bytes'
 import { andWhere, isObj, P2025, writeContext, writtenValue, type Engine, type Obj, type Query, type WriteContext } from './context'
@@ -43,6 +43,7 @@ function attemptUpdates(engine: Engine, info: ModelInfo, args: Obj, query: Query
   args.where = confine(w, info, where)
   checkData(w, info, args.data, 'update', 'data')
   checkUpdateData(info, args.data)
+  checkSelection(w, info, args)
   const readFresh = (select: Obj) => io.readUnique(info.name, args.where as Obj, select)
 
   // Encrypted fields are written under the row's existing key, so it is read first (or taken from
@@ -93,6 +94,7 @@ export async function upsert(engine: Engine, info: ModelInfo, args: Obj, query: 
   checkData(w, info, args.create, 'create', 'create')
   checkData(w, info, args.update, 'update', 'update')
   checkUpdateData(info, args.update)
+  checkSelection(w, info, args)
   const readSelf = (select: Obj) => io.readUnique(info.name, args.where as Obj, select)
   for (let attempt = 1; ; attempt++) {
     const ctx = writeContext(scope, io)

@@ -104,6 +104,17 @@ export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string,
   return plan
 }
 
+/**
+ * Refuses now what the selection of `args` (`select`, `include`, `omit`, at any depth) would be
+ * refused for when the call's result is read, leaving `args` as it is. A write that reads its row
+ * first checks this before that read: an unsupported shape is refused before any statement, the
+ * same whatever the data (in a batch, whichever item failed first would otherwise depend on the
+ * timing of those reads).
+ */
+export function checkSelection(w: Walk, info: ModelInfo, args: Obj): void {
+  walkSelection(w, info, { select: args.select, include: args.include, omit: args.omit }, '')
+}
+
 const NOTHING: readonly string[] = Object.freeze([])
 
 /** What a read without `select` adds to the call: the `omit` it sends, and the columns to remove. */

@@ -41,6 +41,17 @@ describe('QueryEngine', () => {
     expect(query.args).toEqual([])
   })
 
+  it('refuses a create whose selection it cannot serve before reading the row its foreign key points at', async () => {
+    const engine = engineFor(table)
+    const query = selecting([])
+    const io = fakeIO()
+    // authorId is a foreign key written directly: rowcrypt reads its row to check its tenant.
+    const args = { data: { id: 'p1', slug: 's', title: 't', authorId: 1 }, include: { author: { include: { posts: { orderBy: { title: 'asc' } } } } } }
+    expect(await rejectionCode(withTenant('A', () => engine.handle('Post', 'create', args, query, io, stats())))).toBe(UNSUPPORTED)
+    expect(io.calls).toEqual([])
+    expect(query.args).toEqual([])
+  })
+
   it('confines and decrypts a read', async () => {
     const engine = engineFor(table)
     const query = selecting([await storedRow(engineOf(), 'User', { id: 1, name: 'n', email: 'a@x.io' })])

@@ -166,6 +166,30 @@ describe('update', () => {
   })
 })
 
+describe('update and upsert with a selection rowcrypt refuses', () => {
+  // Refused before the row's key is read: the same error whether or not the row exists, and in a
+  // batch the same whatever the timing of the other items' reads.
+  const include = { posts: { orderBy: { title: 'asc' } } }
+  it.each([
+    ['update', (engine: Engine, query: (args: Obj) => Promise<unknown>, io: QueryIO) => update(engine, info('User'), { where: { id: 1 }, data: { email: 'new' }, include }, query, io, scopeAs('A'))],
+    [
+      'upsert',
+      (engine: Engine, query: (args: Obj) => Promise<unknown>, io: QueryIO) =>
+        upsert(engine, info('User'), { where: { id: 1 }, create: { id: 1, name: 'n', email: 'e' }, update: { email: 'new' }, include }, query, io, scopeAs('A')),
+    ],
+  ])('%s: refused before any statement, row or no row', async (_name, call) => {
+    const engine = engineOf()
+    const row = await storedRow(engine, 'User', { id: 1, name: 'n', email: 'old' })
+    for (const stored of [row, null]) {
+      const io = fakeIO({ readUnique: async () => stored })
+      const query = queryAnswering(() => row)
+      expect(await rejectionCode(call(engine, query, io))).toBe('ERR_ROWCRYPT_UNSUPPORTED_QUERY')
+      expect(io.calls).toEqual([])
+      expect(query.args).toEqual([])
+    }
+  })
+})
+
 describe('upsert', () => {
   it('encrypts both branches: create under a fresh key, update under the existing one', async () => {
     const engine = engineOf()
