@@ -260,7 +260,7 @@ function blindIndexesFor(provider: KeyProvider, specs: Iterable<ModelSpec>, opti
   return undefined
 }
 
-/** What binds a stored row's data key: its parsed wrapped key, key version and key context. */
+/** What binds a stored row's data key: its wrapped key (the provider's blob and the row-bound flag), key version and key context. */
 interface RowBinding {
   /** The key provider's blob inside the stored wrapped key. */
   readonly providerBlob: Uint8Array
