@@ -128,7 +128,9 @@ function deriveKey(k: XaesKey, nonce: Uint8Array, at: number): Buffer {
     m[i] = (m[i] as number) ^ b
     m[16 + i] = (m[16 + i] as number) ^ b
   }
-  const derived = k.ecb.update(m)
-  zero(m)
-  return derived
+  try {
+    return k.ecb.update(m)
+  } finally {
+    zero(m)
+  }
 }

@@ -470,7 +470,7 @@ function modelPlan(
     updateManaged.push(c.wrappedDek, c.keyVersion, c.tenantId, ...indexColumns)
     if (spec.idField !== undefined) updateManaged.push(spec.idField)
   }
-  const fields = spec === undefined ? [] : [...spec.fields.values()]
+  const fields: readonly FieldSpec[] = spec?.fieldList ?? []
   const foreignKeys: Array<{ name: string; relation: RelationInfo; target: ScopedTarget }> = []
   for (const [name, relation] of relations) {
     const col = tenantColumns.get(relation.target)

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { AuthenticationFailure } from '../../../src/crypto/aes-gcm'
-import { XAES_NONCE_BYTES, xaesKey, xaesNonce, xaesOpen, xaesOpenStored, xaesSeal } from '../../../src/crypto/xaes'
+import { destroyXaesKey, XAES_NONCE_BYTES, xaesKey, xaesNonce, xaesOpen, xaesOpenStored, xaesSeal } from '../../../src/crypto/xaes'
 
 const file = JSON.parse(readFileSync(join(__dirname, '../../vectors/xaes-256-gcm-c2sp.json'), 'utf8')) as {
   vectors: Array<{ key: string; nonce: string; plaintext: string; aad: string; ciphertext: string }>
@@ -32,6 +32,17 @@ describe('XAES-256-GCM', () => {
       return { plaintext, stored: Buffer.concat([Buffer.from([9]), nonce, xaesSeal(k, nonce, plaintext, Buffer.from('aad'))]) }
     })
     for (const m of messages) expect(xaesOpenStored(k, m.stored, 1, Buffer.from('aad')).equals(m.plaintext)).toBe(true)
+  })
+
+  it('refuses a destroyed key, and the next derivation with another key is unaffected', () => {
+    const gone = xaesKey(Buffer.alloc(32, 5))
+    const nonce = xaesNonce()
+    const stored = Buffer.concat([Buffer.from([1]), nonce, xaesSeal(gone, nonce, Buffer.from('data key'), Buffer.from('aad'))])
+    destroyXaesKey(gone)
+    expect(() => xaesOpenStored(gone, stored, 1, Buffer.from('aad'))).toThrow()
+    const v = file.vectors[0]!
+    const k = xaesKey(Buffer.from(v.key, 'hex'))
+    expect(xaesOpen(k, Buffer.from(v.nonce), Buffer.from(v.ciphertext, 'hex'), Buffer.from(v.aad)).toString()).toBe(v.plaintext)
   })
 
   it("matches C2SP's accumulated vector (SHAKE-128 streams, 10,000 iterations)", () => {
