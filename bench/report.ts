@@ -172,6 +172,8 @@ export function targetChecks(r: BenchResults): TargetCheck[] {
     ratio("cold update / bound's cold update", 'rowcrypt', 'bound', 1.1, 'updateCold'),
     ratio("rowcrypt with RLS, rls: { pinning: 'adapter' } / rowcrypt, every workload", 'rowcrypt-rls', 'rowcrypt', 1.25),
     ratio('rowcrypt with RLS, rls: true (a transaction per statement) / rowcrypt', 'rowcrypt-rls-tx', 'rowcrypt', undefined),
+    // Run only when asked for (`--variants ...,bound-twin`): what the harness makes of two equal variants.
+    ratio('A/A control: bound-twin / bound (two identical instances)', 'bound-twin', 'bound', undefined),
   ]
   // KMS calls of a findMany of the seeded tenant on a new provider: in every repetition of
   // rowcrypt-kms-cold (the largest count of the repetitions), else the one check after the rounds.

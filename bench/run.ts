@@ -18,9 +18,10 @@ import { performance } from 'node:perf_hooks'
 import { GCProfiler } from 'node:v8'
 import { withTenant } from '../src'
 import type { KmsVariant } from './kms'
+import { SliceOrders } from './order'
 import { mib, renderMarkdown, renderReadmeTable, renderTable, round2, summarize, type BenchResults, type FloorResult, type VariantResult, type WorkloadResult } from './report'
 import { extend, localKeyProvider, openBenchDatabase, type BenchDatabase } from './setup'
-import { buildVariant, freshTarget, isVariantName, VARIANT_NAMES, type BuiltVariant, type VariantName } from './variants'
+import { buildVariant, EXTRA_VARIANT_NAMES, freshTarget, isVariantName, VARIANT_NAMES, type BuiltVariant, type VariantName } from './variants'
 import { coreDecryptor, floorDecrypt, floorDecryptWithUnwrap, makeFloorRows, makeInputs, seed, WORKLOADS, type Fixture, type Target, type Workload } from './workloads'
 
 interface Options {
@@ -90,7 +91,7 @@ function parseArgs(argv: string[]): Options {
       case '--help':
       case '-h':
         console.log(readFileSync(__filename, 'utf8').split('\n').slice(0, 7).join('\n'))
-        console.log(`//\n// variants:  ${VARIANT_NAMES.join(', ')}\n// workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`)
+        console.log(`//\n// variants:  ${VARIANT_NAMES.join(', ')} (and, when named, ${EXTRA_VARIANT_NAMES.join(', ')})\n// workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`)
         process.exit(0)
         break
       default:
@@ -207,7 +208,7 @@ async function main(): Promise<void> {
     const wanted = opts.variants ?? (opts.profile ? ['rowcrypt'] : [...VARIANT_NAMES])
     const variants = new Map<string, Variant>()
     for (const name of wanted) {
-      if (!isVariantName(name)) throw new Error(`unknown variant ${name} (${VARIANT_NAMES.join(', ')})`)
+      if (!isVariantName(name)) throw new Error(`unknown variant ${name} (${[...VARIANT_NAMES, ...EXTRA_VARIANT_NAMES].join(', ')})`)
       const built = await buildVariant(db, name)
       if (name === 'rowcrypt-kms' || (name === 'rowcrypt-kms-cold' && (built.kms === undefined || !wanted.includes('rowcrypt-kms')))) kmsStatus = built.status ?? kmsStatus
       kmsVariant = built.kms ?? kmsVariant
@@ -255,9 +256,10 @@ async function main(): Promise<void> {
 
     // ---- one repetition ----
     // A repetition of a per-row workload is split into slices of rows; the variants alternate slice
-    // by slice (which one goes first alternates too), and each variant's sample is the sum of its
-    // slices. Short bursts of load on the machine then hit every variant alike. Single-call
-    // workloads (findMany, createMany) alternate call by call instead.
+    // by slice, and each variant's sample is the sum of its slices. Short bursts of load on the
+    // machine then hit every variant alike. Single-call workloads (findMany, createMany) alternate
+    // call by call instead. The order changes from slice to slice (bench/order.ts), so that no
+    // variant keeps the same place or the same predecessor.
     const samples = new Map<string, number[]>()
     // CPU time of this process (user + system) per sample, beside wall time: on a busy machine it
     // moves much less than wall time, so it shows what a change costs while load blurs the ratios.
@@ -268,7 +270,11 @@ async function main(): Promise<void> {
     const windows: Array<{ workload: string; variant: string; startUs: number; endUs: number }> = []
     let freshCounter = 0
     const slices = (w: Workload) => (w.sliceable ? Math.min(opts.slices, sizeOf(w)) : 1)
+    // Timed slices run in the orders of a Williams design, per workload (bench/order.ts).
+    const sliceOrders = new Map<string, SliceOrders<string>>()
     const repetition = async (w: Workload, order: string[], rep: number, timed: boolean): Promise<void> => {
+      let orders = timed ? sliceOrders.get(w.name) : undefined
+      if (timed && orders === undefined) sliceOrders.set(w.name, (orders = new SliceOrders(order)))
       const fixtures = new Map<string, Fixture>()
       const total = new Map<string, { ms: number; cpuMs: number; rows: number; calls: number }>()
       // The instance of each variant this repetition runs on: a new one (untimed) for the cold workloads
@@ -287,7 +293,7 @@ async function main(): Promise<void> {
       for (let s = 0; s < n; s++) {
         const from = Math.floor((s * size) / n)
         const to = Math.floor(((s + 1) * size) / n)
-        for (const name of s % 2 === 0 ? order : [...order].reverse()) {
+        for (const name of orders?.next() ?? (s % 2 === 0 ? order : [...order].reverse())) {
           const v = variants.get(name)!
           const acc = total.get(name)!
           // Sliced: a full collection per repetition (above), a young-generation one per slice.
@@ -372,7 +378,7 @@ async function main(): Promise<void> {
         const repeats = CHEAP.has(w.name) ? opts.cheapRepeats : 1
         const its = namesOf(w)
         for (let k = 0; k < repeats; k++) {
-          await repetition(w, (rep + k) % 2 === 0 ? its : [...its].reverse(), rep, true)
+          await repetition(w, its, rep, true)
           if (w.name === 'findMany') await floorSample?.run(true)
         }
         const last = its.map((n) => `${n} ${(samples.get(`${w.name}/${n}`)?.at(-1) ?? NaN).toFixed(0)} ms`).join(', ')

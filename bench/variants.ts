@@ -22,7 +22,13 @@ import { extend, extendNoop, localKeyProvider, type BenchDatabase } from './setu
 import { boundRowTarget, boundTarget, noopExtensionTarget, pfeTarget, plainTarget, rowcryptTarget, type Target } from './workloads'
 
 export const VARIANT_NAMES = ['plain', 'noop-ext', 'bound', 'bound-row', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-rls-tx', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'] as const
-export type VariantName = (typeof VARIANT_NAMES)[number]
+/**
+ * Variants run only when named in `--variants`. `bound-twin`: a second, identical instance of the
+ * bound, an A/A control: its ratio to the bound is what the harness alone makes of two equal
+ * variants in that run.
+ */
+export const EXTRA_VARIANT_NAMES = ['bound-twin'] as const
+export type VariantName = (typeof VARIANT_NAMES)[number] | (typeof EXTRA_VARIANT_NAMES)[number]
 
 export interface BuiltVariant {
   /** Undefined when the variant cannot run here (`status` says why). */
@@ -37,7 +43,7 @@ export interface BuiltVariant {
 }
 
 export function isVariantName(name: string): name is VariantName {
-  return (VARIANT_NAMES as readonly string[]).includes(name)
+  return (VARIANT_NAMES as readonly string[]).includes(name) || (EXTRA_VARIANT_NAMES as readonly string[]).includes(name)
 }
 
 /** Builds one variant on `db`. */
@@ -49,6 +55,8 @@ export async function buildVariant(db: BenchDatabase, name: VariantName): Promis
       return { target: noopExtensionTarget(extendNoop(db.base)) }
     case 'bound':
       return { target: boundTarget(extendNoop(db.base)) }
+    case 'bound-twin':
+      return { target: { ...boundTarget(extendNoop(db.base)), name } }
     case 'bound-row':
       return { target: boundRowTarget(extendNoop(db.base)) }
     case 'rowcrypt':

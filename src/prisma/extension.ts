@@ -1,11 +1,11 @@
 // The only file that imports @prisma/client: it wires the Prisma-free query path into a client
 // extension. Everything it does per query is: scope, encrypt, query, decrypt.
-import { AsyncLocalStorage } from 'node:async_hooks'
 import { Prisma } from '@prisma/client/extension'
 import { redactCiphertexts } from '../envelope/ciphertext'
 import { RowLevelEncryption } from '../fields/row'
 import { newCallStats, notify, outcomeOf, type CallStats, type RowcryptObserver } from '../metrics/observer'
 import { currentScope } from '../tenant/context'
+import { ContextSlot } from '../tenant/slots'
 import type { ModelSpec, SidecarColumns } from '../fields/spec'
 import { buildModelTable, type RowBinding, type RowcryptOptions } from './config'
 import {
@@ -104,8 +104,8 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
   return Prisma.defineExtension((client) => {
     // Per extended client: the caller's interactive transaction client, so that rowcrypt's own
     // reads run inside it; and a marker for those reads, so they pass straight through.
-    const transactions = new AsyncLocalStorage<TransactionStore>()
-    const internalRead = new AsyncLocalStorage<true>()
+    const transactions = new ContextSlot<TransactionStore>()
+    const internalRead = new ContextSlot<true>()
     const base = client as unknown as AnyClient
     const pin = rls === undefined ? undefined : rls.pinning === 'adapter' ? adapterPinning(rls, base, transactions) : transactionPinning(rls, base, transactions)
     const tenantReady = tenantIdCheck(options.schema, tenantIds, tenantFields, tenantColumns, base)
@@ -259,7 +259,7 @@ interface RlsPinning {
   /** True for `pinning: 'adapter'`. */
   readonly adapter: boolean
   /** Marks the set_config statements rowcrypt sends through a transaction client: not intercepted. */
-  readonly settingCall: AsyncLocalStorage<true>
+  readonly settingCall: ContextSlot<true>
   /** Undefined when statements may be sent; otherwise a promise of when (or why not). */
   ready(): Promise<void> | undefined
   /** What a batch `$transaction([...])` runs first, for the tenant around the call. */
@@ -281,8 +281,8 @@ interface RlsPinning {
  * `$transaction` override has put the set_config first; inside the caller's interactive
  * transaction the settings are set through its client before every statement (see inTransaction).
  */
-function transactionPinning(settings: RlsSettings, base: AnyClient, transactions: AsyncLocalStorage<TransactionStore>): RlsPinning {
-  const settingCall = new AsyncLocalStorage<true>()
+function transactionPinning(settings: RlsSettings, base: AnyClient, transactions: ContextSlot<TransactionStore>): RlsPinning {
+  const settingCall = new ContextSlot<true>()
   const current = () => {
     const scope = currentScope()
     return settingStatement(settings, scope?.tenantId, scope?.bypass !== undefined)
@@ -316,8 +316,8 @@ function transactionPinning(settings: RlsSettings, base: AnyClient, transactions
  * transaction before each statement (taken by the adapter, sent only when needed). Before the first
  * statement, the adapter must answer rowcrypt's probe: otherwise nothing is sent.
  */
-function adapterPinning(settings: RlsSettings, base: AnyClient, transactions: AsyncLocalStorage<TransactionStore>): RlsPinning {
-  const settingCall = new AsyncLocalStorage<true>()
+function adapterPinning(settings: RlsSettings, base: AnyClient, transactions: ContextSlot<TransactionStore>): RlsPinning {
+  const settingCall = new ContextSlot<true>()
   const scopeValues = () => {
     const scope = currentScope()
     const bypass = scope?.bypass !== undefined
@@ -389,7 +389,7 @@ function subscribe<T>(lazy: PromiseLike<T>): Promise<T> {
  * interleave between setting and statement.
  */
 function inTransaction<T>(
-  settingCall: AsyncLocalStorage<true>,
+  settingCall: ContextSlot<true>,
   store: TransactionStore & { tx: AnyClient },
   run: () => PromiseLike<T>,
   current: () => { sql: string; values: string[]; key: string },

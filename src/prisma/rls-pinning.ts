@@ -17,8 +17,8 @@
 //   (another client of the pool, a transaction whose end is not known), an error, a ROLLBACK or
 //   ROLLBACK TO SAVEPOINT, raw SQL that may have set it, or a new connection make it unknown, and
 //   unknown is pinned again.
-import { AsyncLocalStorage } from 'node:async_hooks'
 import { ConfigError } from '../errors'
+import { ContextSlot } from '../tenant/slots'
 import { PINNING_PROBE_SQL, pinRequestSql, pinningProbeAnswer, resolveSettingNames, sessionPinSql, settingValues, type PinRequestMode, type RlsOptions, type RlsSettingNames } from './rls'
 
 /** A statement as Prisma hands it to a driver adapter (`SqlQuery`). */
@@ -99,14 +99,14 @@ interface Target {
   readonly trusted: boolean
 }
 
-let tokens: AsyncLocalStorage<PinToken> | undefined
+const tokens = new ContextSlot<PinToken>()
 
 /**
  * @internal Runs `send` (which sends one Prisma request that Prisma runs at once, outside any
  * transaction) with `token` telling a pinned adapter what the request's statements need.
  */
 export function runPinned<T>(token: PinToken, send: () => T): T {
-  return (tokens ??= new AsyncLocalStorage<PinToken>()).run(token, send)
+  return tokens.run(token, send)
 }
 
 const PINNED = Symbol('rowcrypt.pinnedAdapter')
@@ -362,7 +362,7 @@ function unsupported(): ConfigError {
 }
 
 function currentTarget(pool: PoolPinning): Target {
-  const token = tokens?.getStore()
+  const token = tokens.getStore()
   return token === undefined ? pool.foreign : pool.target(token)
 }
 

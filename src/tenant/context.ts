@@ -1,6 +1,6 @@
-import { AsyncLocalStorage } from 'node:async_hooks'
 import { isWellFormed } from '../crypto/context'
 import { InvalidTenantError } from '../errors'
+import { ContextSlot } from './slots'
 
 interface TenantScope {
   readonly tenantId: string | undefined
@@ -8,11 +8,8 @@ interface TenantScope {
   readonly bypass?: { reason: string }
 }
 
-// One store per process. Created lazily so that importing rowcrypt has no side effect.
-let storage: AsyncLocalStorage<TenantScope> | undefined
-function store(): AsyncLocalStorage<TenantScope> {
-  return (storage ??= new AsyncLocalStorage<TenantScope>())
-}
+// One per process (a plain object: the async storage behind it is made on first use).
+const scopes = new ContextSlot<TenantScope>()
 
 const MAX_TENANT_ID_LENGTH = 256
 
@@ -43,7 +40,7 @@ export function withTenant<T>(tenantId: string, fn: () => T): T | Promise<unknow
  * ```
  */
 export function currentTenant(): string | undefined {
-  return storage?.getStore()?.tenantId
+  return scopes.getStore()?.tenantId
 }
 
 /**
@@ -68,7 +65,7 @@ export function unsafeBypassTenantScope<T>(reason: string, fn: () => T): T | Pro
 // `await withTenant(t, () => prisma.user.findMany())` would be outside the scope. So a returned
 // thenable is subscribed to inside the scope, and a plain Promise of its result is returned.
 function runIn<T>(scope: TenantScope, fn: () => T): T | Promise<unknown> {
-  return store().run(scope, () => {
+  return scopes.run(scope, () => {
     const result = fn()
     if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof (result as { then?: unknown }).then === 'function') {
       const thenable = result as unknown as PromiseLike<unknown>
@@ -82,7 +79,7 @@ function runIn<T>(scope: TenantScope, fn: () => T): T | Promise<unknown> {
 
 /** @internal The full scope, for the extension. */
 export function currentScope(): TenantScope | undefined {
-  return storage?.getStore()
+  return scopes.getStore()
 }
 
 /** @internal Throws unless `tenantId` is a usable tenant id. */
