@@ -3,10 +3,10 @@
 //   plain         plain Prisma 7 on the table, the tenant filtered by hand
 //   noop-ext      plain Prisma behind a pass-through query extension, inside withTenant
 //   rowcrypt      rowcrypt with LocalKeyProvider
-//   rowcrypt-rls  the same with `rls: { pinning: 'adapter' }` and its driver adapter wrapped with
-//                 withRlsPinning, on a client connected as a restricted role (no SUPERUSER, no
-//                 BYPASSRLS) after rowcrypt's policies are applied to the table
-//   rowcrypt-rls-tx  the same with `rls: true` (pinning 'transaction': set_config in a transaction
+//   rowcrypt-rls  the same with `rls: true` and its driver adapter wrapped with withRlsPinning (so
+//                 the tenant is pinned per connection), on a client connected as a restricted role
+//                 (no SUPERUSER, no BYPASSRLS) after rowcrypt's policies are applied to the table
+//   rowcrypt-rls-tx  the same with `rls: { pinning: 'transaction' }` (set_config in a transaction
 //                 around each statement) on a plain adapter
 //   rowcrypt-kms  rowcrypt with AwsKmsKeyProvider (hierarchical) against a local KMS server (bench/kms.ts)
 //   bound         the least a per-row-key, per-field AES-256-GCM extension can cost (workloads.ts boundTarget)
@@ -63,11 +63,14 @@ export async function buildVariant(db: BenchDatabase, name: VariantName): Promis
       return { target: rowcryptTarget(name, extend(db.base, localKeyProvider())) }
     case 'rowcrypt-rls':
       return {
-        target: rowcryptTarget(name, extend(await db.rlsClient('adapter'), localKeyProvider(), { rls: { pinning: 'adapter' } })),
-        status: "rls: { pinning: 'adapter' }, withRlsPinning, policies of rlsPolicySql, restricted role",
+        target: rowcryptTarget(name, extend(await db.rlsClient('adapter'), localKeyProvider(), { rls: true })),
+        status: 'rls: true on an adapter wrapped with withRlsPinning (adapter pinning), policies of rlsPolicySql, restricted role',
       }
     case 'rowcrypt-rls-tx':
-      return { target: rowcryptTarget(name, extend(await db.rlsClient('transaction'), localKeyProvider(), { rls: true })), status: 'rls: true, policies of rlsPolicySql, restricted role' }
+      return {
+        target: rowcryptTarget(name, extend(await db.rlsClient('transaction'), localKeyProvider(), { rls: { pinning: 'transaction' } })),
+        status: "rls: { pinning: 'transaction' }, policies of rlsPolicySql, restricted role",
+      }
     case 'rowcrypt-kms': {
       const load = await kmsFor(db)
       if (load.variant === undefined) return { status: load.status }

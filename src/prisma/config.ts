@@ -97,10 +97,10 @@ export interface RowcryptOptions<M extends Manifest = Manifest> {
   /**
    * PostgreSQL row-level security as a second wall (PostgreSQL only; a `ConfigError` elsewhere):
    * every query that can reach a scoped table, rowcrypt's own reads and every raw query run with
-   * the tenant set in the database, for the policies printed by `npx rowcrypt rls sql`: by
-   * `set_config(..., true)` in a transaction around each query (`true`), or pinned per pooled
-   * connection by a driver adapter wrapped with `withRlsPinning` (`{ pinning: 'adapter' }`). Off by
-   * default. See docs/rls.md.
+   * the tenant set in the database, for the policies printed by `npx rowcrypt rls sql`: pinned
+   * per pooled connection when the client's driver adapter is wrapped with `withRlsPinning`, else
+   * by `set_config(..., true)` in a transaction around each query (`RlsOptions.pinning` chooses one
+   * way for good). Off by default. See docs/rls.md.
    */
   rls?: boolean | RlsOptions
   /**

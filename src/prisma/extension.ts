@@ -107,10 +107,8 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
     const transactions = new ContextSlot<TransactionStore>()
     const internalRead = new ContextSlot<true>()
     const base = client as unknown as AnyClient
-    const pin = rls === undefined ? undefined : rls.pinning === 'adapter' ? adapterPinning(rls, base, transactions) : transactionPinning(rls, base, transactions)
+    const pin = rls === undefined ? undefined : rlsPinning(rls, base, transactions)
     const tenantReady = tenantIdCheck(options.schema, tenantIds, tenantFields, tenantColumns, base)
-    // Adapter pinning: a unique read goes out as findFirst, which Prisma sends at once (see adapterPinning).
-    const byUnique = rls?.pinning === 'adapter' ? (model: string, where: Record<string, unknown>) => uniqueFilter(table.get(model), where) : undefined
 
     // rowcrypt's own reads: inside the caller's interactive transaction when there is one (the
     // query hook pins the RLS settings there); otherwise through the base client, in RLS mode in
@@ -122,7 +120,8 @@ export function rowcrypt<const M extends Manifest>(options: RowcryptOptions<M>) 
       return internalRead.run(true, async () => await fn(source[delegateName(model)] as Delegate))
     }
     const io: QueryIO = {
-      readUnique: (model, where, select) => read(model, (d) => (byUnique === undefined ? d.findUnique({ where, select }) : d.findFirst({ where: byUnique(model, where), select }))),
+      // Adapter pinning: a unique read goes out as findFirst, which Prisma sends at once (see adapterPinning).
+      readUnique: (model, where, select) => read(model, (d) => (pin?.adapter === true ? d.findFirst({ where: uniqueFilter(table.get(model), where), select }) : d.findUnique({ where, select }))),
       exists: async (model, where) => (await read(model, (d) => d.findFirst({ where, select: { [Object.keys(where)[0]!]: true } }))) !== null,
       readMany: (model, where, select, orderBy) => read(model, (d) => d.findMany({ where, select, ...(orderBy !== undefined ? { orderBy } : {}) })),
       inBatch: () => transactions.getStore()?.batch === true,
@@ -256,7 +255,7 @@ function tenantIdCheck(
 
 /** How RLS mode runs statements with the tenant pinned. */
 interface RlsPinning {
-  /** True for `pinning: 'adapter'`. */
+  /** True when statements go through adapter pinning (`pinning: 'adapter'`, or chosen without `pinning`). */
   readonly adapter: boolean
   /** Marks the set_config statements rowcrypt sends through a transaction client: not intercepted. */
   readonly settingCall: ContextSlot<true>
@@ -274,6 +273,64 @@ interface RlsPinning {
   alone<T>(read: () => PromiseLike<T>): Promise<T>
 }
 
+/** The pinning `settings` ask for; without `pinning`, the one the client's adapter allows (autoPinning). */
+function rlsPinning(settings: RlsSettings, base: AnyClient, transactions: ContextSlot<TransactionStore>): RlsPinning {
+  const settingCall = new ContextSlot<true>()
+  if (settings.pinning === 'transaction') return transactionPinning(settings, base, transactions, settingCall)
+  if (settings.pinning === 'adapter') return adapterPinning(settings, base, transactions, settingCall, probeGate(settings, base, 'required'))
+  return autoPinning(settings, base, transactions, settingCall)
+}
+
+/**
+ * No `pinning` given: before the first statement the adapter is asked (the probe) whether it is
+ * wrapped with `withRlsPinning` for these setting names. Wrapped: adapter pinning; not wrapped:
+ * transaction pinning; wrapped for other names: refused. Every entry point waits for `ready()`
+ * before it sends anything, so no statement goes out before the choice is made; were one to reach
+ * a pinning before it, it would be refused.
+ */
+function autoPinning(settings: RlsSettings, base: AnyClient, transactions: ContextSlot<TransactionStore>, settingCall: ContextSlot<true>): RlsPinning {
+  let chosen: RlsPinning | undefined
+  const probe = probeGate(settings, base, 'either', (wrapped) => {
+    chosen = wrapped ? adapterPinning(settings, base, transactions, settingCall, undefined) : transactionPinning(settings, base, transactions, settingCall)
+  })
+  const current = (): RlsPinning => {
+    if (chosen === undefined) throw new ConfigError('rowcrypt(): rls: no statement is sent before the driver adapter has answered whether it pins the tenant')
+    return chosen
+  }
+  return {
+    get adapter() {
+      return chosen?.adapter === true
+    },
+    settingCall,
+    ready: () => (probe.passed ? undefined : probe.ready()),
+    batchItem: () => current().batchItem(),
+    run: (statement, how) => current().run(statement, how),
+    alone: (read) => current().alone(read),
+  }
+}
+
+/**
+ * The probe of the client's driver adapter, once per extended client: a pinned adapter answers
+ * with its setting names. `required`: only an adapter pinned for these names passes (explicit
+ * adapter pinning). `either`: a plain adapter passes too; `chose` is told which it was.
+ */
+function probeGate(settings: RlsSettings, base: AnyClient, accept: 'required' | 'either', chose?: (wrapped: boolean) => void): CollationGate {
+  const expected = pinningProbeAnswer(settings)
+  return new CollationGate(async () => {
+    const rows = await (base as unknown as { $queryRawUnsafe: (...a: unknown[]) => PromiseLike<Array<{ rowcrypt_pinning?: unknown }>> }).$queryRawUnsafe(PINNING_PROBE_SQL, PINNING_PROBE_ARG)
+    const answer = rows?.[0]?.rowcrypt_pinning
+    if (answer === expected || (answer === PINNING_PROBE_ARG && accept === 'either')) {
+      chose?.(answer === expected)
+      return undefined
+    }
+    return new ConfigError(
+      answer === PINNING_PROBE_ARG
+        ? "rowcrypt(): rls.pinning 'adapter' needs the client's driver adapter wrapped with withRlsPinning(), e.g. new PrismaClient({ adapter: withRlsPinning(new PrismaPg(...)) })"
+        : "rowcrypt(): rls: the client's adapter is wrapped with withRlsPinning() for other setting names than rowcrypt's rls (pass the same tenantSetting and adminSetting to both)",
+    )
+  })
+}
+
 /**
  * `pinning: 'transaction'`: every guarded statement runs with `set_config(tenantSetting, tenant,
  * true)` (and the admin setting) in its own transaction: outside transactions as a batch
@@ -281,8 +338,7 @@ interface RlsPinning {
  * `$transaction` override has put the set_config first; inside the caller's interactive
  * transaction the settings are set through its client before every statement (see inTransaction).
  */
-function transactionPinning(settings: RlsSettings, base: AnyClient, transactions: ContextSlot<TransactionStore>): RlsPinning {
-  const settingCall = new ContextSlot<true>()
+function transactionPinning(settings: RlsSettings, base: AnyClient, transactions: ContextSlot<TransactionStore>, settingCall: ContextSlot<true>): RlsPinning {
   const current = () => {
     const scope = currentScope()
     return settingStatement(settings, scope?.tenantId, scope?.bypass !== undefined)
@@ -316,8 +372,7 @@ function transactionPinning(settings: RlsSettings, base: AnyClient, transactions
  * transaction before each statement (taken by the adapter, sent only when needed). Before the first
  * statement, the adapter must answer rowcrypt's probe: otherwise nothing is sent.
  */
-function adapterPinning(settings: RlsSettings, base: AnyClient, transactions: ContextSlot<TransactionStore>): RlsPinning {
-  const settingCall = new ContextSlot<true>()
+function adapterPinning(settings: RlsSettings, base: AnyClient, transactions: ContextSlot<TransactionStore>, settingCall: ContextSlot<true>, probe: CollationGate | undefined): RlsPinning {
   const scopeValues = () => {
     const scope = currentScope()
     const bypass = scope?.bypass !== undefined
@@ -335,22 +390,12 @@ function adapterPinning(settings: RlsSettings, base: AnyClient, transactions: Co
   // Sent with the token: the lazy Prisma promise is subscribed to inside it, so that the request
   // starts there.
   const sendPinned = <T>(raw: boolean, send: () => PromiseLike<T>): Promise<T> => runPinned(token(raw), () => subscribe(send()))
-  const expected = pinningProbeAnswer(settings)
-  const probe = new CollationGate(async () => {
-    const rows = await (base as unknown as { $queryRawUnsafe: (...a: unknown[]) => PromiseLike<Array<{ rowcrypt_pinning?: unknown }>> }).$queryRawUnsafe(PINNING_PROBE_SQL, PINNING_PROBE_ARG)
-    const answer = rows?.[0]?.rowcrypt_pinning
-    if (answer === expected) return undefined
-    return new ConfigError(
-      answer === PINNING_PROBE_ARG
-        ? "rowcrypt(): rls.pinning 'adapter' needs the client's driver adapter wrapped with withRlsPinning(), e.g. new PrismaClient({ adapter: withRlsPinning(new PrismaPg(...)) })"
-        : "rowcrypt(): rls.pinning 'adapter': the client's adapter is wrapped with withRlsPinning() for other setting names than rowcrypt's rls (pass the same tenantSetting and adminSetting to both)",
-    )
-  })
-  const fallback = transactionPinning(settings, base, transactions)
+  const fallback = transactionPinning(settings, base, transactions, settingCall)
   return {
     adapter: true,
     settingCall,
-    ready: () => (probe.passed ? undefined : probe.ready()),
+    // `probe` undefined: the adapter has answered already (autoPinning).
+    ready: () => (probe === undefined || probe.passed ? undefined : probe.ready()),
     batchItem: () => {
       const s = request('batch')()
       return base.$executeRawUnsafe(s.sql, ...s.values)

@@ -42,13 +42,17 @@ export interface RlsOptions {
    */
   transactionOptions?: { maxWait?: number; timeout?: number }
   /**
-   * How the tenant reaches the database. `'transaction'` (default): each guarded statement outside
-   * your transactions runs in a short transaction of its own after `set_config(..., true)`.
+   * How the tenant reaches the database. `'transaction'`: each guarded statement outside your
+   * transactions runs in a short transaction of its own after `set_config(..., true)`.
    * `'adapter'`: the client's driver adapter is wrapped with {@link withRlsPinning}, which sets the
    * tenant on each pooled connection only when it differs from the connection's current one, so
-   * a statement costs no extra round trip while its connection already serves its tenant. rowcrypt
-   * checks before the first query that the adapter is wrapped with the same setting names, and
-   * refuses to run (`ERR_ROWCRYPT_CONFIG`) when it is not.
+   * a statement costs no extra round trip while its connection already serves its tenant; rowcrypt
+   * refuses to run (`ERR_ROWCRYPT_CONFIG`) on an adapter that is not wrapped.
+   *
+   * Default: `'adapter'` when the client's adapter is wrapped with `withRlsPinning`, `'transaction'`
+   * when it is not. rowcrypt asks the adapter before the first statement, and sends nothing until
+   * it has the answer. Either way, an adapter wrapped for other setting names is refused
+   * (`ERR_ROWCRYPT_CONFIG`).
    */
   pinning?: 'transaction' | 'adapter'
 }
@@ -62,7 +66,8 @@ export interface RlsSettingNames {
 /** @internal Resolved RLS settings. */
 export interface RlsSettings extends RlsSettingNames {
   readonly transactionOptions: { readonly maxWait: number; readonly timeout: number }
-  readonly pinning: 'transaction' | 'adapter'
+  /** `auto`: the option left out (adapter pinning when the adapter is wrapped, else transaction). */
+  readonly pinning: 'transaction' | 'adapter' | 'auto'
 }
 
 // The largest delay a Node.js timer takes; Prisma needs a finite maxWait and timeout.
@@ -99,8 +104,8 @@ export function resolveRls(rls: unknown, manifest: Manifest): RlsSettings | unde
   const tx = o.transactionOptions ?? {}
   if (tx === null || typeof tx !== 'object') throw new ConfigError('rowcrypt(): rls.transactionOptions must be { maxWait?, timeout? }')
   const transactionOptions = { maxWait: checkMillis('maxWait', tx.maxWait), timeout: checkMillis('timeout', tx.timeout) }
-  const pinning = o.pinning ?? 'transaction'
-  if (pinning !== 'transaction' && pinning !== 'adapter') throw new ConfigError(`rowcrypt(): rls.pinning must be 'transaction' or 'adapter'`)
+  if (o.pinning !== undefined && o.pinning !== 'transaction' && o.pinning !== 'adapter') throw new ConfigError(`rowcrypt(): rls.pinning must be 'transaction' or 'adapter'`)
+  const pinning = o.pinning ?? 'auto'
   return Object.freeze({ ...names, transactionOptions: Object.freeze(transactionOptions), pinning })
 }
 

@@ -244,7 +244,7 @@ describe('npm run bench -- --quick (tiny sizes)', () => {
         'rowcrypt / prisma-field-encryption',
         'AWS KMS hierarchical, warm / local keys',
         "cold update / bound's cold update",
-        "rowcrypt with RLS, rls: { pinning: 'adapter' } / rowcrypt",
+        'rowcrypt with rls: true (adapter wrapped with withRlsPinning) / rowcrypt',
       ])
         expect(results).toMatch(new RegExp(`^\\| ${what.replace(/[/{}()]/g, '\\$&')}[^|]* \\| ≤ `, 'm'))
       expect(results).toContain('**Peak memory of one call**')

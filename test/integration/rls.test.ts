@@ -299,7 +299,7 @@ interface Sent {
  * statement they send: what reaches the server, set_config included (Prisma's query log does not
  * show what the adapter sends).
  */
-function wiredClient(db: TestDatabase, schema: string, max: number) {
+function wiredClient(db: TestDatabase, schema: string, max: number, options: { rls?: true | { pinning: 'adapter' | 'transaction' }; wrap?: boolean } = {}) {
   const wire: Sent[] = []
   class WiredClient extends pg.Client {}
   const send = pg.Client.prototype.query as unknown as (...args: unknown[]) => unknown
@@ -310,13 +310,14 @@ function wiredClient(db: TestDatabase, schema: string, max: number) {
     return send.apply(this, args)
   }
   const pool = new pg.Pool({ connectionString: roleUrl(RLS_ROLE), max, Client: WiredClient as never })
-  const base = new PostgresClient({ adapter: withRlsPinning(new PrismaPg(pool, { schema, disposeExternalPool: true })) })
+  const adapter = new PrismaPg(pool, { schema, disposeExternalPool: true })
+  const base = new PostgresClient({ adapter: options.wrap === false ? adapter : withRlsPinning(adapter) })
   const prisma = base.$extends(
     rowcrypt({
       schema: db.manifest,
       keyProvider: testKeyProvider(),
       models: { User: { fields: ['email', 'ssn', 'notes', 'prefs', 'avatar'] }, Post: { fields: ['title', 'body'] }, Document: { fields: ['body'], columns: { tenantId: 'orgId' } } },
-      rls: { pinning: 'adapter' },
+      rls: options.rls ?? { pinning: 'adapter' },
     }),
   )
   const isPin = (s: Sent) => s.sql.startsWith('SELECT set_config($1, $2, false)')
@@ -350,8 +351,8 @@ describe('adapter pinning (withRlsPinning): what a call costs, and the hazards o
   const C = 'pin_tenant_c'
   const ids: Record<string, number> = {}
   const clients: Array<ReturnType<typeof wiredClient>> = []
-  const wired = (max: number) => {
-    const w = wiredClient(db, schema, max)
+  const wired = (max: number, options?: Parameters<typeof wiredClient>[3]) => {
+    const w = wiredClient(db, schema, max, options)
     clients.push(w)
     return w
   }
@@ -409,6 +410,32 @@ describe('adapter pinning (withRlsPinning): what a call costs, and the hazards o
     await withTenant(A, () => w.prisma.$executeRawUnsafe(`SELECT set_config('app.tenant_id', '${B}', false)`))
     expect(tenantsOf(await withTenant(A, () => w.prisma.user.findMany(T)))).toEqual(await own(A))
     expect(w.pins(from)).toEqual([A, A])
+  })
+
+  it('without a pinning option the adapter decides: wrapped, the tenant is pinned per connection; not wrapped, in a transaction per statement', async () => {
+    const calls = async (w: ReturnType<typeof wiredClient>) => {
+      await withTenant(A, () => w.prisma.user.findMany())
+      const from = w.wire.length
+      expect((await withTenant(A, () => w.prisma.user.findUnique({ where: { id: ids.a2! } })))?.email).toBe('a2@pin')
+      expect(tenantsOf(await withTenant(B, () => w.prisma.user.findMany(T)))).toEqual(await own(B))
+      expect(await w.prisma.$queryRawUnsafe<Row[]>(settingSql)).toEqual([{ tenant: '', admin: '' }])
+      return { statements: w.statements(from), pins: w.pins(from) }
+    }
+    // rls: true on a wrapped adapter: adapter pinning (one probe before the first statement).
+    const wrapped = wired(1, { rls: true })
+    expect(await calls(wrapped)).toEqual({ statements: ['SELECT', 'SELECT', 'SELECT'], pins: [B, ''] })
+    expect(wrapped.wire.filter((q) => q.sql.includes('adapter pinning probe'))).toHaveLength(1)
+    // rls: true on a plain adapter: set_config(..., true) in a transaction around each statement.
+    const plain = wired(1, { rls: true, wrap: false })
+    const tx = await calls(plain)
+    expect(tx.pins).toEqual([])
+    expect(tx.statements.filter((q) => q === 'BEGIN').length).toBeGreaterThanOrEqual(3)
+    expect(plain.wire.filter((q) => q.sql.includes('set_config') && q.sql.includes('true)')).length).toBeGreaterThanOrEqual(3)
+    // An explicit pinning stays what it says, wrapped or not.
+    const explicit = wired(1, { rls: { pinning: 'transaction' } })
+    const ex = await calls(explicit)
+    expect(ex.statements.filter((q) => q === 'BEGIN').length).toBeGreaterThanOrEqual(3)
+    expect(explicit.wire.filter((q) => q.sql.includes('adapter pinning probe'))).toHaveLength(0)
   })
 
   it("Prisma's request batching: findUniques of different tenants in one tick each read their own row, in a statement of their own", async () => {
@@ -633,6 +660,12 @@ describe('adapter pinning fails closed', () => {
     try {
       const p = other.$extends(rowcrypt({ schema: db.manifest, keyProvider: testKeyProvider(), models, rls: { pinning: 'adapter' } }))
       await expect(withTenant('closed_a', () => p.user.findMany())).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_CONFIG' })
+      // Without a pinning option too: the adapter pins other names than rowcrypt's policies read.
+      const auto = other.$extends(rowcrypt({ schema: db.manifest, keyProvider: testKeyProvider(), models, rls: true }))
+      await expect(withTenant('closed_a', () => auto.user.findMany())).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_CONFIG' })
+      await expect(withTenant('closed_a', () => auto.$executeRawUnsafe(`INSERT INTO ${db.table('Team')} (name) VALUES ('unpinned')`))).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_CONFIG' })
+      await expect(withTenant('closed_a', () => auto.$transaction([auto.user.findMany()]))).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_CONFIG' })
+      expect(await db.raw(`SELECT name FROM ${db.table('Team')} WHERE name = 'unpinned'`)).toEqual([])
       const same = other.$extends(rowcrypt({ schema: db.manifest, keyProvider: testKeyProvider(), models, rls: { pinning: 'adapter', tenantSetting: 'app.org_id' } }))
       expect(await withTenant('closed_a', () => same.$queryRawUnsafe<Row[]>(`SELECT current_setting('app.org_id', true) AS t`))).toEqual([{ t: 'closed_a' }])
     } finally {

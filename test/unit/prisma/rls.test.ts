@@ -31,7 +31,9 @@ describe('rowcrypt({ rls })', () => {
   it('is accepted on PostgreSQL, with defaults or named settings', () => {
     expect(code(() => rowcrypt({ schema: postgresManifest, keyProvider, models: { User: { fields: ['email'] } }, rls: true }))).toBeUndefined()
     const noLimit = { maxWait: 2_147_483_647, timeout: 2_147_483_647 }
-    expect(resolveRls(true, postgresManifest)).toEqual({ tenantSetting: 'app.tenant_id', adminSetting: 'app.rowcrypt_admin', transactionOptions: noLimit, pinning: 'transaction' })
+    expect(resolveRls(true, postgresManifest)).toEqual({ tenantSetting: 'app.tenant_id', adminSetting: 'app.rowcrypt_admin', transactionOptions: noLimit, pinning: 'auto' })
+    // Without pinning, the adapter decides (adapter pinning when it is wrapped); given, it stays.
+    expect(resolveRls({ pinning: 'transaction' }, postgresManifest)?.pinning).toBe('transaction')
     expect(resolveRls({ tenantSetting: 'acme.org', adminSetting: false, transactionOptions: { timeout: 30_000 }, pinning: 'adapter' }, postgresManifest)).toEqual({
       tenantSetting: 'acme.org',
       adminSetting: undefined,
@@ -50,6 +52,7 @@ describe('rowcrypt({ rls })', () => {
     ['a zero timeout', { transactionOptions: { timeout: 0 } }],
     ['an endless maxWait', { transactionOptions: { maxWait: Infinity } }],
     ['an unknown pinning', { pinning: 'session' }],
+    ["the internal 'auto' pinning", { pinning: 'auto' }],
   ])('refuses %s with ERR_ROWCRYPT_CONFIG', (_, rls) => {
     expect(code(() => resolveRls(rls, postgresManifest))).toBe('ERR_ROWCRYPT_CONFIG')
     expect(code(() => rowcrypt({ schema: postgresManifest, keyProvider, models: { User: { fields: ['email'] } }, rls: rls as never }))).toBe('ERR_ROWCRYPT_CONFIG')
