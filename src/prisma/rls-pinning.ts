@@ -1,4 +1,4 @@
-// PostgreSQL row-level security pinned at the driver adapter (`rls: { pinning: 'adapter' }`): a
+// PostgreSQL row-level security pinned at the driver adapter (`rls` with the adapter wrapped): a
 // wrapper around Prisma's pg driver adapter that sets the tenant on a pooled connection with a
 // session-level `set_config(..., false)` only when the connection does not already hold the tenant
 // the statement needs. Prisma-free: the adapter, its transactions and the pg pool are typed by the
@@ -115,10 +115,11 @@ const PINNED = Symbol('rowcrypt.pinnedAdapter')
  * Wraps a Prisma driver adapter for PostgreSQL (`new PrismaPg(...)` of `@prisma/adapter-pg`) so that
  * rowcrypt's row-level security settings are pinned on each pooled connection, session-level, and
  * sent only when the connection does not hold the ones the statement needs: a statement whose
- * connection already serves its tenant costs no extra round trip. Use it with
- * `rowcrypt({ rls: { pinning: 'adapter' } })`, passing both the same `rls` options (this reads
- * their `tenantSetting` and `adminSetting`); rowcrypt refuses to run with that option on an adapter
- * that is not wrapped, or wrapped for other setting names.
+ * connection already serves its tenant costs no extra round trip. Use it with `rowcrypt({ rls })`,
+ * passing both the same `rls` options (this reads their `tenantSetting` and `adminSetting`):
+ * without `pinning`, rowcrypt finds the wrapped adapter before its first statement and pins here;
+ * with `pinning: 'adapter'` it refuses to run on an adapter that is not wrapped. Either way it
+ * refuses an adapter wrapped for other setting names.
  *
  * Every statement through the wrapped adapter is checked, whatever sends it: statements of the
  * rowcrypt-extended client run with the tenant of their `withTenant` (the admin setting inside

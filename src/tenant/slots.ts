@@ -30,6 +30,34 @@ export class ContextSlot<T> {
   /** Runs `fn` with `value` current in this slot; returns what `fn` returns. */
   run<R>(value: T, fn: () => R): R {
     const s = (storage ??= new AsyncLocalStorage<Frame>())
-    return s.run({ slot: this, value, up: s.getStore() }, fn)
+    // The slot's earlier frame is left out of the new chain (it is shadowed anyway): a slot is in
+    // a chain at most once, so work that runs itself again from inside its own run (a poller in a
+    // tenant scope) neither grows the chain nor keeps old values alive.
+    return s.run({ slot: this, value, up: without(s.getStore(), this) }, fn)
   }
+}
+
+/** `chain` without the frame of `slot`: shared as it is when the slot is not in it, else the frames above it copied. */
+function without(chain: Frame | undefined, slot: object): Frame | undefined {
+  let found = false
+  for (let f = chain; f !== undefined; f = f.up) {
+    if (f.slot === slot) {
+      found = true
+      break
+    }
+  }
+  if (!found) return chain
+  const above: Frame[] = []
+  let f = chain!
+  for (; f.slot !== slot; f = f.up!) above.push(f)
+  let rest = f.up
+  for (let i = above.length - 1; i >= 0; i--) rest = { slot: above[i]!.slot, value: above[i]!.value, up: rest }
+  return rest
+}
+
+/** @internal The number of frames in the current async context (each slot at most once). */
+export function contextFrames(): number {
+  let n = 0
+  for (let f = storage?.getStore(); f !== undefined; f = f.up) n++
+  return n
 }

@@ -1,7 +1,7 @@
 // ContextSlot: one value per async context per slot, every slot in one AsyncLocalStorage.
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ContextSlot } from '../../../src/tenant/slots'
+import { ContextSlot, contextFrames } from '../../../src/tenant/slots'
 import { currentTenant, unsafeBypassTenantScope, withTenant } from '../../../src/tenant/context'
 
 describe('ContextSlot', () => {
@@ -34,6 +34,24 @@ describe('ContextSlot', () => {
     const seen = a.run('a1', () => b.run('b1', () => a.run('a2', () => [a.getStore(), b.getStore()])))
     expect(seen).toEqual(['a2', 'b1'])
     expect(b.run('b', () => a.getStore())).toBeUndefined()
+  })
+
+  it('holds each slot once in a chain: work that runs itself again from inside its own run does not grow it', async () => {
+    const a = new ContextSlot<number>()
+    const b = new ContextSlot<number>()
+    // A poller that schedules its next round from inside the scope of the last one.
+    const rounds = (n: number): Promise<number[]> =>
+      a.run(n, () =>
+        b.run(n + 100, async () => {
+          await sleep(0)
+          return n === 0 ? [contextFrames(), a.getStore()!, b.getStore()!] : rounds(n - 1)
+        }),
+      )
+    expect(await rounds(5000)).toEqual([2, 0, 100])
+    // The order of other slots' frames is kept when one in the middle is run again.
+    const c = new ContextSlot<string>()
+    const seen = a.run(1, () => b.run(2, () => c.run('x', () => a.run(3, () => [contextFrames(), a.getStore(), b.getStore(), c.getStore()]))))
+    expect(seen).toEqual([3, 3, 2, 'x'])
   })
 
   it('keeps concurrent runs apart', async () => {
