@@ -21,7 +21,7 @@ import type { KmsVariant } from './kms'
 import { SliceOrders } from './order'
 import { mib, renderMarkdown, renderReadmeTable, renderTable, round2, summarize, type BenchResults, type FloorResult, type VariantResult, type WorkloadResult } from './report'
 import { extend, localKeyProvider, openBenchDatabase, type BenchDatabase } from './setup'
-import { buildVariant, EXTRA_VARIANT_NAMES, freshTarget, isVariantName, VARIANT_NAMES, type BuiltVariant, type VariantName } from './variants'
+import { buildVariant, freshTarget, isVariantName, VARIANT_NAMES, type BuiltVariant, type VariantName } from './variants'
 import { coreDecryptor, floorDecrypt, floorDecryptWithUnwrap, makeFloorRows, makeInputs, seed, WORKLOADS, type Fixture, type Target, type Workload } from './workloads'
 
 interface Options {
@@ -91,7 +91,7 @@ function parseArgs(argv: string[]): Options {
       case '--help':
       case '-h':
         console.log(readFileSync(__filename, 'utf8').split('\n').slice(0, 7).join('\n'))
-        console.log(`//\n// variants:  ${VARIANT_NAMES.join(', ')} (and, when named, ${EXTRA_VARIANT_NAMES.join(', ')})\n// workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`)
+        console.log(`//\n// variants:  ${VARIANT_NAMES.join(', ')}\n// workloads: ${WORKLOADS.map((w) => w.name).join(', ')}`)
         process.exit(0)
         break
       default:
@@ -208,7 +208,7 @@ async function main(): Promise<void> {
     const wanted = opts.variants ?? (opts.profile ? ['rowcrypt'] : [...VARIANT_NAMES])
     const variants = new Map<string, Variant>()
     for (const name of wanted) {
-      if (!isVariantName(name)) throw new Error(`unknown variant ${name} (${[...VARIANT_NAMES, ...EXTRA_VARIANT_NAMES].join(', ')})`)
+      if (!isVariantName(name)) throw new Error(`unknown variant ${name} (${VARIANT_NAMES.join(', ')})`)
       const built = await buildVariant(db, name)
       if (name === 'rowcrypt-kms' || (name === 'rowcrypt-kms-cold' && (built.kms === undefined || !wanted.includes('rowcrypt-kms')))) kmsStatus = built.status ?? kmsStatus
       kmsVariant = built.kms ?? kmsVariant

@@ -10,6 +10,8 @@
 //                 around each statement) on a plain adapter
 //   rowcrypt-kms  rowcrypt with AwsKmsKeyProvider (hierarchical) against a local KMS server (bench/kms.ts)
 //   bound         the least a per-row-key, per-field AES-256-GCM extension can cost (workloads.ts boundTarget)
+//   bound-twin    a second, identical instance of the bound: an A/A control (its ratio to the bound
+//                 is what the harness alone makes of two equal variants in the run)
 //   bound-row     the same for one GCM message per row (a format rowcrypt does not use; for comparison)
 //   rowcrypt-kms-cold  rowcrypt-kms on a new provider and client per repetition: the repetition's
 //                 first call loads the tenant key from the store through KMS Decrypt
@@ -21,14 +23,8 @@ import { loadKmsVariant, type KmsLoad, type KmsVariant } from './kms'
 import { extend, extendNoop, localKeyProvider, type BenchDatabase } from './setup'
 import { boundRowTarget, boundTarget, noopExtensionTarget, pfeTarget, plainTarget, rowcryptTarget, type Target } from './workloads'
 
-export const VARIANT_NAMES = ['plain', 'noop-ext', 'bound', 'bound-row', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-rls-tx', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'] as const
-/**
- * Variants run only when named in `--variants`. `bound-twin`: a second, identical instance of the
- * bound, an A/A control: its ratio to the bound is what the harness alone makes of two equal
- * variants in that run.
- */
-export const EXTRA_VARIANT_NAMES = ['bound-twin'] as const
-export type VariantName = (typeof VARIANT_NAMES)[number] | (typeof EXTRA_VARIANT_NAMES)[number]
+export const VARIANT_NAMES = ['plain', 'noop-ext', 'bound', 'bound-twin', 'bound-row', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-rls-tx', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'] as const
+export type VariantName = (typeof VARIANT_NAMES)[number]
 
 export interface BuiltVariant {
   /** Undefined when the variant cannot run here (`status` says why). */
@@ -43,7 +39,7 @@ export interface BuiltVariant {
 }
 
 export function isVariantName(name: string): name is VariantName {
-  return (VARIANT_NAMES as readonly string[]).includes(name) || (EXTRA_VARIANT_NAMES as readonly string[]).includes(name)
+  return (VARIANT_NAMES as readonly string[]).includes(name)
 }
 
 /** Builds one variant on `db`. */

@@ -475,7 +475,7 @@ export const WORKLOADS: readonly Workload[] = [
     fresh: false,
     cold: true,
     // Not noop-ext and bound-row: they keep nothing between calls, so their cold update is their update.
-    variants: ['plain', 'bound', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'],
+    variants: ['plain', 'bound', 'bound-twin', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'],
     sliceable: true,
     target: 1.3,
     run: (t, f, from, to) => updateRows(t, f, from, to, 'Cold'),
@@ -485,7 +485,7 @@ export const WORKLOADS: readonly Workload[] = [
     label: 'findMany of N',
     fresh: false,
     scale: 10,
-    variants: ['plain', 'bound', 'rowcrypt', 'pfe', 'rowcrypt-kms'],
+    variants: ['plain', 'bound', 'bound-twin', 'rowcrypt', 'pfe', 'rowcrypt-kms'],
     memory: true,
     sliceable: false,
     target: 3.0,
