@@ -75,13 +75,7 @@ export function xaesSeal(k: XaesKey, nonce: Uint8Array, plaintext: Uint8Array, a
 /** Opens `ciphertext | tag`; any failure is an `AuthenticationFailure`. */
 export function xaesOpen(k: XaesKey, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer {
   if (nonce.length !== XAES_NONCE_BYTES) throw new RangeError('XAES-256-GCM needs a 24-byte nonce')
-  if (sealed.length < TAG_BYTES) throw new AuthenticationFailure()
-  const derived = deriveKey(k, nonce, 0)
-  try {
-    return open(derived, nonce.subarray(12, 12 + IV_BYTES), sealed.subarray(0, sealed.length - TAG_BYTES), sealed.subarray(sealed.length - TAG_BYTES), aad)
-  } finally {
-    zero(derived)
-  }
+  return xaesOpenStored(k, Buffer.concat([nonce, sealed]), 0, aad)
 }
 
 /**
