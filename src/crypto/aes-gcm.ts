@@ -79,12 +79,28 @@ export function sealUtf8(key: Uint8Array, iv: Uint8Array, plaintext: string, aad
 export function open(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, aad: Uint8Array): Buffer {
   checkSizes(key, iv)
   if (tag.length !== TAG_BYTES) throw new AuthenticationFailure()
+  return decipher(key, iv, ciphertext, tag, aad)
+}
+
+/**
+ * {@link open} of `ciphertext | tag` held in `sealed[0, end)`, the tag its last 16 bytes, as the read
+ * path decodes a stored value into a buffer it reuses. The plaintext is a new buffer.
+ */
+export function openSealed(key: Uint8Array, iv: Uint8Array, sealed: Buffer, end: number, aad: Uint8Array): Buffer {
+  checkSizes(key, iv)
+  if (end < TAG_BYTES || end > sealed.length) throw new AuthenticationFailure()
+  return decipher(key, iv, sealed.subarray(0, end - TAG_BYTES), sealed.subarray(end - TAG_BYTES, end), aad)
+}
+
+// The tag is always 16 bytes here (checked by the callers), the only length accepted: no
+// authTagLength option needed to refuse a shorter one.
+function decipher(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, aad: Uint8Array): Buffer {
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
-    decipher.setAAD(aad)
-    decipher.setAuthTag(tag)
-    const head = decipher.update(ciphertext)
-    const tail = decipher.final()
+    const d = createDecipheriv('aes-256-gcm', key, iv)
+    d.setAAD(aad)
+    d.setAuthTag(tag)
+    const head = d.update(ciphertext)
+    const tail = d.final()
     // GCM is a stream mode: final() is normally empty and `head` is the whole plaintext.
     if (tail.length === 0) return head
     const plaintext = Buffer.concat([head, tail])

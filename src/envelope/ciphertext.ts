@@ -66,22 +66,32 @@ const IV_CHARS = 16
 export function parseCiphertext(value: unknown): ParsedCiphertext {
   if (typeof value !== 'string') throw new CiphertextFormatError('stored value is not a ciphertext string')
   if (value.length > MAX_ENCODED_LENGTH) throw new CiphertextFormatError('ciphertext is too long')
-  const fast = parseWellFormed(value)
-  if (fast !== undefined) return fast
+  const type = value.startsWith(HEAD) ? codeType(value.charAt(HEAD.length)) : undefined
+  if (type !== undefined) {
+    const iv = Buffer.alloc(IV_BYTES)
+    const body = Buffer.alloc(decodedBodyBound(value))
+    const n = decodeCiphertextInto(value, type, iv, body)
+    if (n >= 0) return parsedOf(type, iv, body.subarray(0, n))
+  }
   // Anything else is refused below, with the reason.
   const parts = value.split('.')
   if (parts.length !== 5) throw new CiphertextFormatError('stored value is not a rowcrypt ciphertext')
   const [version, algorithm, code, ivText, bodyText] = parts as [string, string, string, string, string]
   if (version !== FORMAT_VERSION) throw new CiphertextFormatError('unknown ciphertext format version')
   if (algorithm !== ALGORITHM) throw new CiphertextFormatError('unknown ciphertext algorithm')
-  // Own keys only: `constructor` or `__proto__` must not resolve through Object.prototype.
-  const type = Object.hasOwn(CODE_TYPES, code) ? CODE_TYPES[code] : undefined
-  if (type === undefined) throw new CiphertextFormatError('unknown ciphertext value type')
+  const codeTyped = codeType(code)
+  if (codeTyped === undefined) throw new CiphertextFormatError('unknown ciphertext value type')
   const iv = fromB64url(ivText)
   const body = fromB64url(bodyText)
   if (iv.length !== IV_BYTES) throw new CiphertextFormatError('ciphertext IV has the wrong length')
   if (body.length < TAG_BYTES) throw new CiphertextFormatError('ciphertext is shorter than its tag')
-  return parsedOf(type, iv, body)
+  return parsedOf(codeTyped, iv, body)
+}
+
+// The value type of a one-letter code; own keys only: `constructor` or `__proto__` must not
+// resolve through Object.prototype.
+function codeType(code: string): ValueType | undefined {
+  return Object.hasOwn(CODE_TYPES, code) ? CODE_TYPES[code] : undefined
 }
 
 // The parsed form of a checked IV and body (ciphertext followed by its tag).
@@ -126,41 +136,45 @@ function b64url(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url')
 }
 
-// The common case without `split` and regular expressions: `rc1.A256GCM.<code>.` then 16
-// characters of IV, a dot, and the body, checked as strictly as `fromB64url` does. Undefined when
-// the value is not of that shape (the caller then parses it the slow way, which says why).
-function parseWellFormed(value: string): ParsedCiphertext | undefined {
-  const h = HEAD.length
-  if (!value.startsWith(HEAD) || value.charCodeAt(h + 1) !== 0x2e /* . */) return undefined
-  const code = value.charAt(h)
-  const type = code === 's' ? 'string' : code === 'j' ? 'json' : code === 'b' ? 'bytes' : undefined
-  if (type === undefined) return undefined
-  const ivAt = h + 2
+/**
+ * @internal The read path's {@link parseCiphertext}, without allocating: decodes a value of type
+ * `type` into the caller's buffers, its IV into `iv` (12 bytes) and its ciphertext and tag into
+ * `body` from byte 0, and returns how many bytes of `body` it wrote. -1 when the value is not a
+ * well-formed ciphertext of that type, or when its body does not fit in `body` (see
+ * {@link decodedBodyBound}): the caller then takes `parseCiphertext`, which decides and says why.
+ * Accepts exactly the values `parseCiphertext` accepts (a property test holds the two together).
+ * The buffers are the caller's scratch: their contents are valid until it decodes again.
+ */
+export function decodeCiphertextInto(value: string, type: ValueType, iv: Buffer, body: Buffer): number {
+  const ivAt = PREFIXES[type].length
   const bodyAt = ivAt + IV_CHARS + 1
-  if (value.charCodeAt(bodyAt - 1) !== 0x2e || value.indexOf('.', ivAt) !== bodyAt - 1 || value.indexOf('.', bodyAt) !== -1) return undefined
-  const iv = strictB64url(value.slice(ivAt, bodyAt - 1))
-  const body = strictB64url(value.slice(bodyAt))
-  if (iv === undefined || body === undefined || iv.length !== IV_BYTES || body.length < TAG_BYTES) return undefined
-  return parsedOf(type, iv, body)
+  const chars = value.length - bodyAt
+  const bytes = (chars * 3) >> 2
+  if (!value.startsWith(PREFIXES[type]) || chars < 0 || chars % 4 === 1 || bytes < TAG_BYTES || bytes > body.length || iv.length !== IV_BYTES) return -1
+  if (value.charCodeAt(bodyAt - 1) !== 0x2e /* . */ || value.indexOf('.', bodyAt) !== -1) return -1
+  // Node's decoder reads `+` and `/` as `-` and `_`, reads a character above U+00FF by its low
+  // byte, skips every other character outside the alphabet and stops at `=`. With the first two
+  // refused (and the whole value ASCII: as many UTF-8 bytes as characters), any character it
+  // skipped or stopped at writes fewer bytes than the text's length calls for. The IV's 16
+  // characters hold exactly its 12 bytes; the body's last character must spell its unused bits 0.
+  if (value.indexOf('+', ivAt) !== -1 || value.indexOf('/', ivAt) !== -1 || Buffer.byteLength(value, 'utf8') !== value.length) return -1
+  if (iv.write(value.slice(ivAt, bodyAt - 1), 0, IV_BYTES, 'base64url') !== IV_BYTES) return -1
+  if (body.write(value.slice(bodyAt), 0, bytes, 'base64url') !== bytes || !canonicalEnd(value, chars)) return -1
+  return bytes
 }
 
-// Decodes canonical unpadded base64url, or gives undefined. Node's decoder reads `+` and `/` as
-// `-` and `_`, reads a character above U+00FF by its low byte, skips every other character outside
-// the alphabet and stops at `=`: with those three refused (ASCII only: as many UTF-8 bytes as
-// characters), any character it skipped or stopped at makes the output shorter than 3/4 of the
-// length (the length % 4 === 1 case, where one character less would give as many bytes, is
-// refused first). Same strings accepted as `fromB64url` (checked by a property test), without a
-// regular expression.
-function strictB64url(text: string): Buffer | undefined {
-  const rest = text.length % 4
-  if (rest === 1 || text.indexOf('+') !== -1 || text.indexOf('/') !== -1 || Buffer.byteLength(text, 'utf8') !== text.length) return undefined
-  const out = Buffer.from(text, 'base64url')
-  if (out.length !== Math.floor((text.length * 3) / 4)) return undefined
-  if (rest !== 0) {
-    const last = B64URL_VALUES.indexOf(text.charAt(text.length - 1))
-    if ((last & (rest === 2 ? 0x0f : 0x03)) !== 0) return undefined
-  }
-  return out
+/** The most bytes the body of `value` can decode to: a `body` buffer this long fits it. */
+export function decodedBodyBound(value: string): number {
+  return (value.length * 3) >> 2
+}
+
+// True when the last character of `text`, which ends `chars` characters of unpadded base64url,
+// leaves the unused low bits of the last byte zero (none when `chars` is a multiple of 4): one
+// byte string, one spelling.
+function canonicalEnd(text: string, chars: number): boolean {
+  const rest = chars % 4
+  if (rest === 0) return true
+  return (B64URL_VALUES.indexOf(text.charAt(text.length - 1)) & (rest === 2 ? 0x0f : 0x03)) === 0
 }
 
 function fromB64url(text: string): Buffer {
@@ -168,11 +182,7 @@ function fromB64url(text: string): Buffer {
   if (!B64URL.test(text) || text.length % 4 === 1) throw new CiphertextFormatError('ciphertext is not valid base64url')
   // Unused low bits of the last character are ignored by the decoder; only the canonical
   // spelling (those bits zero) is accepted, so one stored value has exactly one string form.
-  const rest = text.length % 4
-  if (rest !== 0) {
-    const last = B64URL_VALUES.indexOf(text.charAt(text.length - 1))
-    if ((last & (rest === 2 ? 0x0f : 0x03)) !== 0) throw new CiphertextFormatError('ciphertext is not canonical base64url')
-  }
+  if (!canonicalEnd(text, text.length)) throw new CiphertextFormatError('ciphertext is not canonical base64url')
   return Buffer.from(text, 'base64url')
 }
 

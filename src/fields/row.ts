@@ -1,10 +1,21 @@
 // The Prisma-free core: encrypt, decrypt and re-wrap one row. The Prisma extension is a thin
 // layer over this; it can also be used on its own (queues, exports, other ORMs).
-import { AuthenticationFailure, generateIv, generateKey, open, seal, sealUtf8, zero } from '../crypto/aes-gcm'
+import { AuthenticationFailure, generateIv, generateKey, IV_BYTES, open, openSealed, seal, sealUtf8, zero } from '../crypto/aes-gcm'
 import { bytesEqual } from '../crypto/bytes'
 import { cacheKey } from '../crypto/cache-key'
 import { encodeContext, isWellFormed, type BindingContext } from '../crypto/context'
-import { ALGORITHM, FORMAT_VERSION, formatCiphertext, formatCiphertextBody, isCiphertext, parseCiphertext, typeCode, type ValueType } from '../envelope/ciphertext'
+import {
+  ALGORITHM,
+  decodeCiphertextInto,
+  decodedBodyBound,
+  FORMAT_VERSION,
+  formatCiphertext,
+  formatCiphertextBody,
+  isCiphertext,
+  parseCiphertext,
+  typeCode,
+  type ValueType,
+} from '../envelope/ciphertext'
 import { formatWrappedKey, WRAPPED_KEY_HEADER_BYTES, wrappedKeyRowBound } from '../envelope/wrapped-key'
 import { CiphertextFormatError, ConfigError, DecryptionError, InvalidValueError, KeyProviderError, RowcryptError, TenantMismatchError, type DecryptionErrorLocation } from '../errors'
 import type { GeneratedDataKey, KeyProvider } from '../keys/provider'
@@ -437,11 +448,19 @@ export class RowKey {
 
   decryptValue(field: FieldSpec, value: unknown): unknown {
     if (value === null || value === undefined) return value
+    const text = storedText(field, value)
     let plaintext: Buffer
     try {
-      const p = parseCiphertext(storedText(field, value))
-      if (p.type !== field.type) throw new AuthenticationFailure()
-      plaintext = open(this.plaintextKey, p.iv, p.ciphertext, p.tag, this.fieldAad(field))
+      const body = typeof text === 'string' ? readBody(text) : undefined
+      const n = body === undefined ? -1 : decodeCiphertextInto(text as string, field.type, readIv, body)
+      if (n >= 0) plaintext = openSealed(this.plaintextKey, readIv, body!, n, this.fieldAad(field))
+      else {
+        // Not a well-formed value of the field's type: parsed again to say why (a format error),
+        // or opened as what it claims to be so that a value of another type fails authentication.
+        const p = parseCiphertext(text)
+        if (p.type !== field.type) throw new AuthenticationFailure()
+        plaintext = open(this.plaintextKey, p.iv, p.ciphertext, p.tag, this.fieldAad(field))
+      }
     } catch (e) {
       if (e instanceof AuthenticationFailure) {
         throw new DecryptionError({ model: this.spec.name, field: field.name, tenantId: this.tenantId, ...(this.rowLabel !== undefined ? { rowId: this.rowLabel } : {}) })
@@ -476,6 +495,25 @@ export class RowKey {
     if (encoded === undefined) byField.set(field.name, (encoded = encodeFieldAad(this.spec, field, this.tenantId, this.aad)))
     return encoded
   }
+}
+
+// Each stored value is decoded into these, reused, rather than into two new buffers per value (a
+// large read allocates less, so it collects less). Decryption is synchronous, one value at a time,
+// and they only ever hold IVs and ciphertexts.
+const readIv = Buffer.alloc(IV_BYTES)
+let readBodies = Buffer.alloc(4096)
+const READ_BODY_MAX = 64 * 1024
+
+// The body buffer for a stored value, grown for a longer one up to READ_BODY_MAX (a value beyond
+// that is decoded into buffers of its own, by parseCiphertext).
+function readBody(text: string): Buffer {
+  const need = decodedBodyBound(text)
+  if (need > readBodies.length && need <= READ_BODY_MAX) {
+    let size = readBodies.length
+    while (size < need) size *= 2
+    readBodies = Buffer.alloc(size)
+  }
+  return readBodies
 }
 
 /**

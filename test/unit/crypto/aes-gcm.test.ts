@@ -1,5 +1,5 @@
 import { createCipheriv } from 'node:crypto'
-import { AuthenticationFailure, IV_BYTES, KEY_BYTES, TAG_BYTES, generateIv, generateKey, open, seal, zero } from '../../../src/crypto/aes-gcm'
+import { AuthenticationFailure, IV_BYTES, KEY_BYTES, TAG_BYTES, generateIv, generateKey, open, openSealed, seal, zero } from '../../../src/crypto/aes-gcm'
 
 const key = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex')
 const iv = Buffer.from('a0a1a2a3a4a5a6a7a8a9aaab', 'hex')
@@ -180,6 +180,35 @@ describe('seal/open', () => {
       expect(m).not.toContain(badKey.toString('hex'))
       expect(m).not.toContain(badKey.toString('base64'))
     }
+  })
+})
+
+describe('openSealed', () => {
+  // ciphertext | tag at the start of a longer buffer whose rest is junk, as the read path's reused buffer holds it.
+  function laidOut(): { buf: Buffer; end: number } {
+    const { ciphertext, tag } = seal(key, iv, plaintext, aad)
+    const buf = Buffer.concat([ciphertext, tag, Buffer.alloc(37, 0xee)])
+    return { buf, end: ciphertext.length + TAG_BYTES }
+  }
+
+  it('opens what seal made, reading only sealed[0, end)', () => {
+    const { buf, end } = laidOut()
+    expect(openSealed(key, iv, buf, end, aad)).toEqual(plaintext)
+    expect(openSealed(key, iv, Buffer.from(buf.subarray(0, end)), end, aad)).toEqual(plaintext)
+  })
+
+  it('fails with AuthenticationFailure on any bit flipped in ciphertext or tag, and on a wrong end', () => {
+    const { buf, end } = laidOut()
+    for (let bit = 0; bit < end * 8; bit += 7) expectAuthFailure(() => openSealed(key, iv, flipBit(buf, bit), end, aad))
+    for (const e of [end - 1, end + 1, TAG_BYTES - 1, 0, -1, buf.length + 1]) expectAuthFailure(() => openSealed(key, iv, buf, e, aad))
+    expectAuthFailure(() => openSealed(key, flipBit(iv, 5), buf, end, aad))
+    expectAuthFailure(() => openSealed(key, iv, buf, end, flipBit(aad, 5)))
+  })
+
+  it('rejects wrong key and IV sizes with RangeError', () => {
+    const { buf, end } = laidOut()
+    expect(() => openSealed(Buffer.alloc(31), iv, buf, end, aad)).toThrow(RangeError)
+    expect(() => openSealed(key, Buffer.alloc(16), buf, end, aad)).toThrow(RangeError)
   })
 })
 

@@ -1,9 +1,10 @@
-// parseCiphertext's fast path (no split, no regular expression) must accept exactly the strings the
-// strict reference parser accepts, with the same parts: checked here against an independent
-// reference on valid values and on values mutated with the characters Node's base64 decoder
-// treats leniently (`+`, `/`, `=`, whitespace, characters above U+00FF read by their low byte).
+// parseCiphertext and the read path's decodeCiphertextInto (no split, no regular expression, no
+// allocation) must accept exactly the strings the strict reference parser accepts, with the same
+// parts: checked here against an independent reference on valid values and on values mutated with
+// the characters Node's base64 decoder treats leniently (`+`, `/`, `=`, whitespace, characters
+// above U+00FF read by their low byte).
 import fc from 'fast-check'
-import { formatCiphertext, formatCiphertextBody, parseCiphertext, type ValueType } from '../../../src/envelope/ciphertext'
+import { decodeCiphertextInto, decodedBodyBound, formatCiphertext, formatCiphertextBody, parseCiphertext, type ValueType } from '../../../src/envelope/ciphertext'
 import { sealUtf8, seal } from '../../../src/crypto/aes-gcm'
 import { CiphertextFormatError } from '../../../src/errors'
 
@@ -37,6 +38,24 @@ function actual(value: string): ReturnType<typeof reference> {
     return undefined
   }
 }
+
+// decodeCiphertextInto of `value` read as `type`, into buffers as long as the bound asks (filled
+// with junk first, so bytes it did not write would show).
+function decoded(value: string, type: ValueType): ReturnType<typeof reference> {
+  const iv = Buffer.alloc(12, 0xa5)
+  const body = Buffer.alloc(decodedBodyBound(value), 0x5a)
+  const n = decodeCiphertextInto(value, type, iv, body)
+  if (n < 0) return undefined
+  return { type, iv: iv.toString('hex'), ciphertext: body.subarray(0, n - 16).toString('hex'), tag: body.subarray(n - 16, n).toString('hex') }
+}
+
+// What decodeCiphertextInto must give for `type`: the reference's parts when the value is of that type.
+function expectedAs(value: string, type: ValueType): ReturnType<typeof reference> {
+  const r = reference(value)
+  return r?.type === type ? r : undefined
+}
+
+const ALL_TYPES: ValueType[] = ['string', 'json', 'bytes']
 
 const LENIENT = ['+', '/', '=', ' ', '\n', '.', '%', '\0', '\u00e9', '\u012b' /* low byte '+' */, '\u0141' /* low byte 'A' */, '\u4e00', '\ud83d', '\ufeff']
 
@@ -82,12 +101,40 @@ describe('parseCiphertext fast path', () => {
     )
   })
 
+  it('decodeCiphertextInto decodes valid values of its type exactly like the reference, and refuses the other types', () => {
+    fc.assert(
+      fc.property(arbValid, (v) => {
+        for (const t of ALL_TYPES) expect(decoded(v, t)).toEqual(expectedAs(v, t))
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('decodeCiphertextInto accepts and refuses mutated values exactly like the reference', () => {
+    fc.assert(
+      fc.property(arbValid, fc.array(arbMutation, { minLength: 1, maxLength: 3 }), (v, ms) => {
+        const m = ms.reduce(mutate, v)
+        for (const t of ALL_TYPES) expect(decoded(m, t)).toEqual(expectedAs(m, t))
+      }),
+      { numRuns: 3000 },
+    )
+  })
+
+  it('decodeCiphertextInto gives -1 when the body does not fit, and parseCiphertext still parses the value', () => {
+    const v = formatCiphertext({ type: 'json', iv: Buffer.alloc(12, 1), ciphertext: Buffer.alloc(40, 7), tag: Buffer.alloc(16, 2) })
+    expect(decodeCiphertextInto(v, 'json', Buffer.alloc(12), Buffer.alloc(55))).toBe(-1)
+    expect(decodeCiphertextInto(v, 'json', Buffer.alloc(12), Buffer.alloc(56))).toBe(56)
+    expect(decodeCiphertextInto(v, 'json', Buffer.alloc(11), Buffer.alloc(56))).toBe(-1)
+    expect(parseCiphertext(v).ciphertext).toEqual(Buffer.alloc(40, 7))
+  })
+
   it('refuses characters that Node reads by their low byte or skips', () => {
     const v = formatCiphertext({ type: 'string', iv: Buffer.alloc(12, 1), ciphertext: Buffer.from('abc'), tag: Buffer.alloc(16, 2) })
     const body = v.slice(v.lastIndexOf('.') + 1)
     for (const c of ['\u012b', '\u0141', ' ', '=', '+']) {
       const tampered = v.slice(0, v.length - body.length) + c + body.slice(1)
       expect(actual(tampered)).toBeUndefined()
+      expect(decoded(tampered, 'string')).toBeUndefined()
     }
   })
 })

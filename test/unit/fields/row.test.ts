@@ -180,6 +180,22 @@ describe('RowLevelEncryption: round trip', () => {
     expect(Buffer.from(out.avatar as Uint8Array).equals(Buffer.from(bytes))).toBe(true)
   })
 
+  it('decrypts values of every size around its reused read buffers, in any order (short after long too)', async () => {
+    const { rle } = setup()
+    // Plaintext lengths whose stored bodies sit around 4 KiB and 64 KiB (the read buffer's first
+    // size and its limit), mixed with short values.
+    const lengths = [0, 1, 3000, 3050, 3100, 48_000, 49_100, 49_200, 70_000, 2, 3070, 17]
+    const rows = await Promise.all(lengths.map((n, i) => rle.encryptRow({ model: 'User', data: { notes: String.fromCharCode(97 + i).repeat(n), name: `n${i}` }, tenantId: 't' })))
+    for (const order of [rows, [...rows].reverse()]) {
+      for (const row of order) {
+        const i = rows.indexOf(row)
+        const out = await rle.decryptRow(row, { model: 'User', tenantId: 't' })
+        expect(out.notes).toBe(String.fromCharCode(97 + i).repeat(lengths[i]!))
+        expect(out.name).toBe(`n${i}`)
+      }
+    }
+  })
+
   it.each<[string, unknown]>([
     ['array', [1, 'two', { three: 3 }]],
     ['number', 42.5],
