@@ -263,7 +263,28 @@ export class RowLevelEncryption {
     }
     return plaintextKey === undefined ? undefined : openedKeyOf(spec, tenantId, b, plaintextKey, aad)
   }
+
+  /**
+   * @internal When `openRowKeySync` gave undefined for this row: a promise after which it may
+   * answer (the provider is loading the key material it lacked, `prepareUnwrapSync`), or undefined
+   * when waiting would not help. Never rejects; a row it cannot bind gives undefined (its
+   * `openRowKey` then says why).
+   */
+  prepareRowKey(spec: ModelSpec, row: Row, tenantId: string): Promise<void> | undefined {
+    const provider = this.keyProvider
+    if (provider.prepareUnwrapSync === undefined || provider.unwrapDataKeySync === undefined) return undefined
+    try {
+      const b = rowBinding(spec, row, tenantId)
+      const ready = provider.prepareUnwrapSync(b.providerBlob, b.keyVersion, b.context)
+      // The contract says it never rejects; a provider that does must not fail the read here.
+      return ready === undefined ? undefined : Promise.resolve(ready).then(ignore, ignore)
+    } catch {
+      return undefined
+    }
+  }
 }
+
+function ignore(): void {}
 
 function blindIndexesFor(provider: KeyProvider, specs: Iterable<ModelSpec>, options: BlindIndexOptions | undefined): BlindIndexes | undefined {
   for (const s of specs) if (s.indexed.length > 0) return new BlindIndexes(provider, options as BlindIndexOptions)

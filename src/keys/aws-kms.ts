@@ -360,6 +360,30 @@ export class AwsKmsKeyProvider implements KeyProvider {
   }
 
   /**
+   * Loads the tenant key that `unwrapDataKeySync` needs for this wrapped key (hierarchical mode);
+   * `undefined` for a key KMS unwraps itself (direct mode), and when a subclass or the instance
+   * replaced `unwrapDataKey`. The promise settles, never rejects, once the load is done or failed.
+   *
+   * @example
+   * ```ts
+   * await keyProvider.prepareUnwrapSync(blob, 'v1', context)
+   * ```
+   */
+  prepareUnwrapSync(wrappedKey: Uint8Array, keyVersion: string, context: BindingContext): Promise<void> | undefined {
+    if (this.unwrapDataKey !== AwsKmsKeyProvider.prototype.unwrapDataKey || this.#keyring === undefined) return undefined
+    if (!(wrappedKey instanceof Uint8Array) || !tenantWrapped(wrappedKey)) return undefined
+    let tenantId: string | undefined
+    try {
+      tenantId = this.#checkContext(context)
+      this.#keyId(tenantId, keyVersion)
+    } catch {
+      return undefined
+    }
+    if (tenantId === undefined) return undefined
+    return this.#keyring.prepare(tenantId, keyVersion)
+  }
+
+  /**
    * Moves a wrapped data key from `fromVersion` to `toVersion` for key rotation. In direct mode a
    * key wrapped by KMS is moved with one KMS `ReEncrypt` call (source and destination encryption
    * contexts carry the two versions), so the plaintext data key never leaves KMS. Otherwise (hierarchical

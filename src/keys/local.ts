@@ -253,6 +253,29 @@ export class LocalKeyProvider implements KeyProvider {
   }
 
   /**
+   * Loads the tenant key that `unwrapDataKeySync` needs for this wrapped key (with a tenant key
+   * store); `undefined` for a key wrapped under the master key (always synchronous), and when a
+   * subclass or the instance replaced `unwrapDataKey`. The promise settles, never rejects, once the
+   * load is done or failed.
+   *
+   * @example
+   * ```ts
+   * await keyProvider.prepareUnwrapSync(blob, 'v1', context)
+   * ```
+   */
+  prepareUnwrapSync(wrappedKey: Uint8Array, keyVersion: string, context: BindingContext): Promise<void> | undefined {
+    if (this.unwrapDataKey !== LocalKeyProvider.prototype.unwrapDataKey || this.#keyring === undefined || !isTenantWrapped(wrappedKey)) return undefined
+    let tenantId: string
+    try {
+      this.#version(keyVersion)
+      tenantId = this.#tenantKeyTenant(context)
+    } catch {
+      return undefined
+    }
+    return this.#keyring.prepare(tenantId, keyVersion)
+  }
+
+  /**
    * Moves a wrapped data key to another version: unwrapped and wrapped again inside the provider,
    * the plaintext key zeroed before returning (it never reaches the caller). The result is in the
    * current wrapping format whatever the source's.

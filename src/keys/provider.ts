@@ -71,6 +71,20 @@ export interface KeyProvider {
    */
   unwrapDataKeySync?(wrappedKey: Uint8Array, keyVersion: string, context: BindingContext): Uint8Array | undefined
   /**
+   * Optional, with `unwrapDataKeySync`: loads what `unwrapDataKeySync` lacks to answer for this
+   * wrapped key (a tenant key that is not cached, or expired), and gives a promise that settles once
+   * it is loaded; `undefined` when loading cannot make the synchronous path answer for it (a key
+   * KMS must unwrap itself, a replaced `unwrapDataKey`). The promise never rejects: a failed load is
+   * reported by the `unwrapDataKey` call that follows. A read whose first row misses waits for it
+   * once, then unwraps the other rows synchronously instead of through a promise each.
+   *
+   * @example
+   * ```ts
+   * const key = provider.unwrapDataKeySync?.(blob, 'v1', context) ?? (await provider.prepareUnwrapSync?.(blob, 'v1', context), provider.unwrapDataKeySync?.(blob, 'v1', context)) ?? (await provider.unwrapDataKey(blob, 'v1', context))
+   * ```
+   */
+  prepareUnwrapSync?(wrappedKey: Uint8Array, keyVersion: string, context: BindingContext): Promise<void> | undefined
+  /**
    * Optional: moves a wrapped data key from `fromVersion` to `toVersion` (same `context`) without
    * handing the plaintext key to rowcrypt, e.g. KMS `ReEncrypt`. Key rotation uses it when present
    * and falls back to `unwrapDataKey` + `wrapDataKey` otherwise. Same errors as `unwrapDataKey`

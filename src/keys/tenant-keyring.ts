@@ -66,6 +66,19 @@ export class TenantKeyring {
     return this.#cache.use(cacheKey(tenantId, keyVersion), () => this.#load(tenantId, keyVersion, create), this.#checked(tenantId, fn), [tenantTag(tenantId)])
   }
 
+  /**
+   * Loads the tenant's key under `keyVersion` into the cache when it is not there (no key is made).
+   * Settles once the load is done, and never rejects: whoever uses the key next reports a failure.
+   */
+  prepare(tenantId: string, keyVersion: string): Promise<void> {
+    const ignore = (): void => undefined
+    try {
+      return this.use(tenantId, keyVersion, false, ignore).then(ignore, ignore)
+    } catch {
+      return Promise.resolve()
+    }
+  }
+
   /** `use` from the cache only, synchronously: `{ value }` when the key is cached, else undefined. */
   peek<T>(tenantId: string, keyVersion: string, fn: (key: TenantKey) => T): { value: T } | undefined {
     this.assertLive(tenantId)

@@ -49,28 +49,47 @@ function decryptTreeNow(engine: Engine, plan: ReadPlan, result: unknown, scope: 
   // One flat list of pairs (plan, row): no array per row.
   const visited: Array<ReadPlan | Obj> = []
   collect(plan, result, scope, visited)
-  let pending: Array<Promise<void>> | undefined
-  try {
-    for (let i = 0; i < visited.length; i += 2) {
-      const { info } = visited[i] as ReadPlan
-      const spec = info.spec
-      const row = visited[i + 1] as Obj
-      // Rows of encrypted models (which are scoped) holding at least one value.
-      if (spec === undefined || info.tenantColumn === undefined || !hasEncryptedValue(spec, row)) continue
-      const p = decryptRow(engine, spec, row, scope)
-      if (p !== undefined) (pending ??= []).push(p)
-    }
-  } catch (e) {
-    if (pending === undefined) throw e
-    return Promise.allSettled(pending).then(() => {
+  const pending: Array<Promise<void>> = []
+  // A failure is thrown once every decryption already started has settled.
+  const settle = (e: unknown): Promise<never> =>
+    Promise.allSettled(pending).then(() => {
       throw e
     })
+  let resumed: Promise<void> | undefined
+  try {
+    resumed = decryptFrom(engine, visited, 0, scope, pending, true)
+  } catch (e) {
+    if (pending.length === 0) throw e
+    return settle(e)
   }
-  if (pending === undefined) {
+  if (resumed === undefined && pending.length === 0) {
     strip(visited)
     return undefined
   }
-  return Promise.all(pending).then(() => strip(visited))
+  const rest = resumed === undefined ? Promise.all(pending) : resumed.then(() => Promise.all(pending), settle)
+  return rest.then(() => strip(visited))
+}
+
+/**
+ * Decrypts the rows of `visited` from pair `from` on, adding to `pending` the promise of each row
+ * whose key must be unwrapped asynchronously. When `mayWait`, the first such row whose key the
+ * provider can make synchronous (a tenant key to load: `prepareRowKey`) stops the walk instead,
+ * which resumes from that row once the key is loaded: the rows after it then need no promise
+ * each. At most one wait per call. Returns the resumed walk's promise, or undefined when done.
+ */
+function decryptFrom(engine: Engine, visited: Array<ReadPlan | Obj>, from: number, scope: Scope, pending: Array<Promise<void>>, mayWait: boolean): Promise<void> | undefined {
+  for (let i = from; i < visited.length; i += 2) {
+    const { info } = visited[i] as ReadPlan
+    const spec = info.spec
+    const row = visited[i + 1] as Obj
+    // Rows of encrypted models (which are scoped) holding at least one value.
+    if (spec === undefined || info.tenantColumn === undefined || !hasEncryptedValue(spec, row)) continue
+    const p = decryptRow(engine, spec, row, scope, mayWait)
+    if (p === undefined) continue
+    if ('ready' in p) return p.ready.then(() => decryptFrom(engine, visited, i, scope, pending, false))
+    pending.push(p)
+  }
+  return undefined
 }
 
 function strip(visited: Array<ReadPlan | Obj>): void {
@@ -108,8 +127,12 @@ function collect(plan: ReadPlan, value: unknown, scope: Scope, visited: Array<Re
   }
 }
 
-/** Decrypts one row in place; a promise only when its key needs an asynchronous unwrap. */
-function decryptRow(engine: Engine, spec: ModelSpec, row: Obj, scope: Scope): Promise<void> | undefined {
+/**
+ * Decrypts one row in place; a promise only when its key needs an asynchronous unwrap, or, when
+ * `mayWait`, `{ ready }` when it would once the provider has loaded what it lacks (the row is
+ * then left as it is, to be decrypted again after `ready`).
+ */
+function decryptRow(engine: Engine, spec: ModelSpec, row: Obj, scope: Scope, mayWait: boolean): Promise<void> | { ready: Promise<void> } | undefined {
   if (isLegacyPlaintextRow(spec, row)) {
     notePlaintextRow(scope.stats, row[spec.idField!])
     return undefined
@@ -132,6 +155,9 @@ function decryptRow(engine: Engine, spec: ModelSpec, row: Obj, scope: Scope): Pr
     decryptWith(engine, key, row, tenantId, rest, scope)
     return undefined
   }
+  // A row with values takeWritten put back is not walked again (they would no longer match).
+  const ready = mayWait && rest === undefined ? engine.rle.prepareRowKey(spec, row, tenantId) : undefined
+  if (ready !== undefined) return { ready }
   return engine.rle.openRowKey(spec, row, tenantId).then((k) => decryptWith(engine, k, row, tenantId, rest, scope))
 }
 

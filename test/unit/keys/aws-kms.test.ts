@@ -178,6 +178,35 @@ describe('AwsKmsKeyProvider: hierarchical mode', () => {
     expect(server.calls()).toEqual({ Decrypt: 2 })
   })
 
+  it('prepareUnwrapSync loads an expired tenant key (one Decrypt) so that unwrapDataKeySync answers; undefined for direct-mode keys and a replaced unwrapDataKey', async () => {
+    const store = new InMemoryTenantKeyStore()
+    const p = awsProvider(server, { tenantKeyStore: store, cache: { maxAgeMs: 40 } })
+    const g = await p.generateDataKey(ctx('h_prep'))
+    await new Promise((r) => setTimeout(r, 60))
+    expect(p.unwrapDataKeySync(g.wrappedKey, 'v1', ctx('h_prep'))).toBeUndefined()
+    server.resetStats()
+    await expect(p.prepareUnwrapSync(g.wrappedKey, 'v1', ctx('h_prep'))).resolves.toBeUndefined()
+    expect(server.calls()).toEqual({ Decrypt: 1 })
+    expect(Buffer.from(p.unwrapDataKeySync(g.wrappedKey, 'v1', ctx('h_prep'))!).equals(Buffer.from(g.plaintextKey))).toBe(true)
+    // KMS down during the load: the promise still resolves, and the unwrap that follows says why.
+    p.clearCache()
+    server.inject({ error: 'ServiceUnavailableException', status: 503, times: Infinity })
+    try {
+      await expect(p.prepareUnwrapSync(g.wrappedKey, 'v1', ctx('h_prep'))).resolves.toBeUndefined()
+      expect((await rejected(p.unwrapDataKey(g.wrappedKey, 'v1', ctx('h_prep')))).code).toBe('ERR_ROWCRYPT_KMS_UNAVAILABLE')
+    } finally {
+      server.clearFaults()
+    }
+    const direct = awsProvider(server, { mode: 'direct', tenantKeyStore: store })
+    const d = await direct.generateDataKey(ctx('h_prep'))
+    expect(direct.prepareUnwrapSync(d.wrappedKey, 'v1', ctx('h_prep'))).toBeUndefined()
+    expect(direct.prepareUnwrapSync(g.wrappedKey, 'v1', ctx('h_prep'))).toBeDefined()
+    p.unwrapDataKey = async () => {
+      throw new Error('hooked')
+    }
+    expect(p.prepareUnwrapSync(g.wrappedKey, 'v1', ctx('h_prep'))).toBeUndefined()
+  })
+
   it('wraps a store failure in KeyProviderError, keeping the cause', async () => {
     const boom = new Error('database is down')
     const p = awsProvider(server, { tenantKeyStore: { get: async () => Promise.reject(boom), putIfAbsent: async () => Promise.reject(boom), shred: async () => Promise.reject(boom) } })

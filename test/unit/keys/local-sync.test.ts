@@ -143,4 +143,53 @@ describe('LocalKeyProvider synchronous paths', () => {
     expect(() => p.unwrapDataKeySync(dk.wrappedKey, 'v1', context)).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_TENANT_SHREDDED' }))
     expect(() => p.generateDataKeySync(context)).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_TENANT_SHREDDED' }))
   })
+
+  it('prepareUnwrapSync loads a tenant key that is not cached, after which unwrapDataKeySync answers', async () => {
+    const store = new InMemoryTenantKeyStore()
+    const p = new LocalKeyProvider({ keys: { v1: MASTER }, activeVersion: 'v1', tenantKeyStore: store })
+    const context = { purpose: 'row-dek', model: 'Customer', tenantId: 't1' }
+    const dk = await p.generateDataKey(context)
+    p.clearCache()
+    expect(p.unwrapDataKeySync(dk.wrappedKey, 'v1', context)).toBeUndefined()
+    const ready = p.prepareUnwrapSync(dk.wrappedKey, 'v1', context)
+    expect(ready).toBeInstanceOf(Promise)
+    await expect(ready).resolves.toBeUndefined()
+    expect(Buffer.from(p.unwrapDataKeySync(dk.wrappedKey, 'v1', context)!).equals(Buffer.from(dk.plaintextKey))).toBe(true)
+  })
+
+  it('prepareUnwrapSync never rejects: a missing tenant key, a failing store and a shredded tenant are reported by unwrapDataKey', async () => {
+    const store = new InMemoryTenantKeyStore()
+    const p = new LocalKeyProvider({ keys: { v1: MASTER }, activeVersion: 'v1', tenantKeyStore: store })
+    const context = { purpose: 'row-dek', model: 'Customer', tenantId: 't1' }
+    const dk = await p.generateDataKey(context)
+    // Another tenant's context: its key was never made.
+    const other = { ...context, tenantId: 't2' }
+    await expect(p.prepareUnwrapSync(dk.wrappedKey, 'v1', other)).resolves.toBeUndefined()
+    await expect(p.unwrapDataKey(dk.wrappedKey, 'v1', other)).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_ROWCRYPT_/) })
+    p.clearCache()
+    const get = store.get.bind(store)
+    store.get = async () => {
+      throw new Error('store down')
+    }
+    await expect(p.prepareUnwrapSync(dk.wrappedKey, 'v1', context)).resolves.toBeUndefined()
+    expect(p.unwrapDataKeySync(dk.wrappedKey, 'v1', context)).toBeUndefined()
+    await expect(p.unwrapDataKey(dk.wrappedKey, 'v1', context)).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_ROWCRYPT_/) })
+    store.get = get
+    await p.shredTenant('t1')
+    await expect(p.prepareUnwrapSync(dk.wrappedKey, 'v1', context) ?? Promise.resolve()).resolves.toBeUndefined()
+  })
+
+  it('prepareUnwrapSync is undefined where loading cannot help: master-wrapped keys, a replaced unwrapDataKey', async () => {
+    const context = { purpose: 'row-dek', model: 'Customer', tenantId: 't1' }
+    const plain = provider()
+    const dk = await plain.generateDataKey(context)
+    expect(plain.prepareUnwrapSync(dk.wrappedKey, 'v1', context)).toBeUndefined()
+    const withStore = new LocalKeyProvider({ keys: { v1: MASTER }, activeVersion: 'v1', tenantKeyStore: new InMemoryTenantKeyStore() })
+    const tdk = await withStore.generateDataKey(context)
+    expect(withStore.prepareUnwrapSync(tdk.wrappedKey, 'v1', context)).toBeDefined()
+    withStore.unwrapDataKey = async () => {
+      throw new Error('hooked')
+    }
+    expect(withStore.prepareUnwrapSync(tdk.wrappedKey, 'v1', context)).toBeUndefined()
+  })
 })
