@@ -4,10 +4,13 @@
 // same results and errors as before. Counts the promises a call creates (async_hooks), and KMS
 // calls on the local KMS-compatible server through the real AWS SDK.
 import { createHook } from 'node:async_hooks'
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
 import { InMemoryTenantKeyStore, LocalKeyProvider, PrismaTenantKeyStore, withTenant, type BindingContext, type KeyProvider } from '../../src'
 import { KmsDevServer } from '../../src/kms-dev-server'
 import { DATABASES, openDatabase, type TestDatabase } from '../support/db'
 import { awsProvider } from '../support/kms'
+import { firstRowFails } from '../support/first-row-fails'
 import { extend } from '../support/setup'
 
 const ROWS = 600
@@ -131,4 +134,28 @@ describe.each(DATABASES)('a read that meets an expired tenant key on %s', (kind)
       expect(new Set(rows.map((r) => r.email))).toEqual(emails(tenant))
     }
   })
+
+  it('a row that fails asynchronously while the read waits for a key fails the read with its coded error, once every row has settled', async () => {
+    const tenant = `fail_wait_${kind}`
+    const inner = new LocalKeyProvider({ keys: { v1: MASTER }, activeVersion: 'v1', tenantKeyStore: new InMemoryTenantKeyStore() })
+    await seed(inner, tenant)
+    // The first row's key is unwrapped asynchronously and fails at once; the second row's key
+    // takes 100 ms to prepare, during which that failure is known.
+    const provider = firstRowFails(inner, 100)
+    await expect(withTenant(tenant, () => extend(db, provider).user.findMany())).rejects.toMatchObject({ code: 'ERR_ROWCRYPT_DECRYPTION_FAILED' })
+    expect(provider.prepares).toBe(2)
+    expect(provider.unwraps).toBeGreaterThan(1)
+  })
+})
+
+describe('a row that fails asynchronously while a read waits for a key', () => {
+  // Outside Jest, which reports unhandled rejections its own way: Node's default ends the child
+  // process on one, so a rejection left unhandled during the wait would show as a failed run.
+  it('fails the read with its coded error and leaves no rejection unhandled', () => {
+    const script = join(__dirname, '..', 'fixtures', 'wait-with-failed-row.ts')
+    const run = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', script], { cwd: join(__dirname, '..', '..'), encoding: 'utf8', timeout: 120_000 })
+    expect(run.stderr).not.toContain('ERR_ROWCRYPT')
+    expect(run.status).toBe(0)
+    expect(run.stdout.trim()).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED prepares=2')
+  }, 120_000)
 })

@@ -86,11 +86,18 @@ function decryptFrom(engine: Engine, visited: Array<ReadPlan | Obj>, from: numbe
     if (spec === undefined || info.tenantColumn === undefined || !hasEncryptedValue(spec, row)) continue
     const p = decryptRow(engine, spec, row, scope, mayWait)
     if (p === undefined) continue
-    if ('ready' in p) return p.ready.then(() => decryptFrom(engine, visited, i, scope, pending, false))
+    if ('ready' in p) {
+      // The rows already decrypting are awaited only after the wait: their failures are marked
+      // handled now (they are thrown then), or one during the wait would be an unhandled rejection.
+      for (const q of pending) q.catch(ignore)
+      return p.ready.then(() => decryptFrom(engine, visited, i, scope, pending, false))
+    }
     pending.push(p)
   }
   return undefined
 }
+
+function ignore(): void {}
 
 function strip(visited: Array<ReadPlan | Obj>): void {
   for (let i = 0; i < visited.length; i += 2) {
