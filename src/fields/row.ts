@@ -522,15 +522,16 @@ export class RowKey {
 // large read allocates less, so it collects less). Decryption is synchronous, one value at a time,
 // and they only ever hold IVs and ciphertexts.
 const readIv = Buffer.alloc(IV_BYTES)
-let readBodies = Buffer.alloc(4096)
+let readBodies = Buffer.alloc(0)
+const READ_BODY_MIN = 4096
 const READ_BODY_MAX = 64 * 1024
 
-// The body buffer for a stored value, grown for a longer one up to READ_BODY_MAX (a value beyond
-// that is decoded into buffers of its own, by parseCiphertext).
+// The body buffer for a stored value, made on first use and grown for a longer one up to
+// READ_BODY_MAX (a value beyond that is decoded into buffers of its own, by parseCiphertext).
 function readBody(text: string): Buffer {
   const need = decodedBodyBound(text)
   if (need > readBodies.length && need <= READ_BODY_MAX) {
-    let size = readBodies.length
+    let size = Math.max(readBodies.length, READ_BODY_MIN)
     while (size < need) size *= 2
     readBodies = Buffer.alloc(size)
   }

@@ -80,7 +80,11 @@ export interface KeyProvider {
    *
    * @example
    * ```ts
-   * const key = provider.unwrapDataKeySync?.(blob, 'v1', context) ?? (await provider.prepareUnwrapSync?.(blob, 'v1', context), provider.unwrapDataKeySync?.(blob, 'v1', context)) ?? (await provider.unwrapDataKey(blob, 'v1', context))
+   * let key = provider.unwrapDataKeySync?.(blob, 'v1', context)
+   * if (key === undefined) {
+   *   await provider.prepareUnwrapSync?.(blob, 'v1', context)
+   *   key = provider.unwrapDataKeySync?.(blob, 'v1', context) ?? (await provider.unwrapDataKey(blob, 'v1', context))
+   * }
    * ```
    */
   prepareUnwrapSync?(wrappedKey: Uint8Array, keyVersion: string, context: BindingContext): Promise<void> | undefined
