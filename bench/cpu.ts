@@ -1,6 +1,7 @@
 // `npm run bench:cpu`: the CPU cost per call of plain Prisma, the bound and rowcrypt, without the
-// database's wait. Each variant's client runs on a driver adapter that sends every distinct SQL text
-// to PostgreSQL once and then answers it from that first result: Prisma, the extensions and the
+// database's wait. Each variant's client runs on a driver adapter that sends every distinct read
+// (SQL text and arguments) and every distinct write (SQL text) to PostgreSQL once and then answers
+// it from that first result: Prisma, the extensions and the
 // cryptography do all their work, the database does none. The ratios are what each variant's own
 // code costs next to the others, with far less noise than `npm run bench`; they are not its
 // targets (the database's time is part of every call users make).
@@ -32,10 +33,13 @@ const WORKLOADS = flag('workloads', 'findUnique,findMany,create,createMany').spl
 // --only rowcrypt-kms: that variant beside plain and the bound (for a CPU profile of it).
 const ONLY = flag('only', '')
 
-/** Answers each SQL text from its first result (writes included: they reach the database once). */
+/** Answers each read (SQL text and arguments) and each write (SQL text) from its first result: each reaches the database once. */
 function replaying(factory: SqlDriverAdapterFactory): SqlDriverAdapterFactory {
   const results = new Map<string, SqlResultSet>()
   const counts = new Map<string, number>()
+  // Reads by text and arguments: by text alone every findUnique got the first row back, so a
+  // variant with a per-row cache would have been timed on its hits only. Writes by text (see above).
+  const key = (q: SqlQuery): string => (/^\s*SELECT\b/i.test(q.sql) ? `${q.sql}\u0000${JSON.stringify(q.args, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}` : q.sql)
   const copy = (r: SqlResultSet): SqlResultSet => ({ ...r, rows: r.rows.map((row) => [...row]) })
   return {
     provider: factory.provider,
@@ -46,18 +50,20 @@ function replaying(factory: SqlDriverAdapterFactory): SqlDriverAdapterFactory {
         get(target, prop, receiver) {
           if (prop === 'queryRaw')
             return async (q: SqlQuery): Promise<SqlResultSet> => {
-              const known = results.get(q.sql)
+              const k = key(q)
+              const known = results.get(k)
               if (known !== undefined) return copy(known)
               const r = await target.queryRaw(q)
-              results.set(q.sql, r)
+              results.set(k, r)
               return copy(r)
             }
           if (prop === 'executeRaw')
             return async (q: SqlQuery): Promise<number> => {
-              const known = counts.get(q.sql)
+              const k = key(q)
+              const known = counts.get(k)
               if (known !== undefined) return known
               const n = await target.executeRaw(q)
-              counts.set(q.sql, n)
+              counts.set(k, n)
               return n
             }
           const v = Reflect.get(target, prop, receiver) as unknown

@@ -21,7 +21,7 @@ import type { KmsVariant } from './kms'
 import { SliceOrders } from './order'
 import { mib, renderMarkdown, renderReadmeTable, renderTable, round2, summarize, type BenchResults, type FloorResult, type VariantResult, type WorkloadResult } from './report'
 import { extend, localKeyProvider, openBenchDatabase, type BenchDatabase } from './setup'
-import { buildVariant, freshTarget, isVariantName, VARIANT_NAMES, type BuiltVariant, type VariantName } from './variants'
+import { buildVariant, freshTarget, isVariantName, runsWorkload, VARIANT_NAMES, type BuiltVariant, type VariantName } from './variants'
 import { coreDecryptor, floorDecrypt, floorDecryptWithUnwrap, makeFloorRows, makeInputs, seed, WORKLOADS, type Fixture, type Target, type Workload } from './workloads'
 
 interface Options {
@@ -230,7 +230,7 @@ async function main(): Promise<void> {
     const names = [...variants.keys()]
     log(`PostgreSQL ${db.serverVersion}, schema ${db.schema}; variants ${names.join(', ')}; ${opts.size} rows, ${opts.reps} rounds`)
     /** The variants that run `w`, in the bench's order. */
-    const namesOf = (w: Workload) => names.filter((n) => w.variants === undefined || w.variants.includes(n))
+    const namesOf = (w: Workload) => names.filter((n) => runsWorkload(n, w))
     /** Rows per repetition of `w`. */
     const sizeOf = (w: Workload) => opts.size * (w.scale ?? 1)
 

@@ -12,6 +12,8 @@
 //   bound         the least a per-row-key, per-field AES-256-GCM extension can cost (workloads.ts boundTarget)
 //   bound-twin    a second, identical instance of the bound: an A/A control (its ratio to the bound
 //                 is what the harness alone makes of two equal variants in the run)
+//   bound-cas     the bound with rowcrypt's compare-and-swap condition on updates (the wrapped key in
+//                 the update's where): update workloads only
 //   bound-row     the same for one GCM message per row (a format rowcrypt does not use; for comparison)
 //   rowcrypt-kms-cold  rowcrypt-kms on a new provider and client per repetition: the repetition's
 //                 first call loads the tenant key from the store through KMS Decrypt
@@ -21,9 +23,9 @@
 // workloads and rowcrypt-kms-cold run on one per repetition.
 import { loadKmsVariant, type KmsLoad, type KmsVariant } from './kms'
 import { extend, extendNoop, localKeyProvider, type BenchDatabase } from './setup'
-import { boundRowTarget, boundTarget, noopExtensionTarget, pfeTarget, plainTarget, rowcryptTarget, type Target } from './workloads'
+import { boundRowTarget, boundTarget, noopExtensionTarget, pfeTarget, plainTarget, rowcryptTarget, type Target, type Workload } from './workloads'
 
-export const VARIANT_NAMES = ['plain', 'noop-ext', 'bound', 'bound-twin', 'bound-row', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-rls-tx', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'] as const
+export const VARIANT_NAMES = ['plain', 'noop-ext', 'bound', 'bound-twin', 'bound-cas', 'bound-row', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-rls-tx', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'] as const
 export type VariantName = (typeof VARIANT_NAMES)[number]
 
 export interface BuiltVariant {
@@ -36,6 +38,15 @@ export interface BuiltVariant {
   freshEachRepetition?: boolean
   /** Makes the variant's new instances, where building it again would not do (`freshTarget`). */
   fresh?: () => Target
+}
+
+// Variants that differ from another only in some workloads run only those.
+const ONLY_WORKLOADS: Partial<Record<VariantName, ReadonlySet<Workload['name']>>> = { 'bound-cas': new Set(['update', 'updateCold']) }
+
+/** True when variant `name` runs workload `w`. */
+export function runsWorkload(name: string, w: Workload): boolean {
+  if (w.variants !== undefined && !w.variants.includes(name)) return false
+  return ONLY_WORKLOADS[name as VariantName]?.has(w.name) ?? true
 }
 
 export function isVariantName(name: string): name is VariantName {
@@ -53,6 +64,8 @@ export async function buildVariant(db: BenchDatabase, name: VariantName): Promis
       return { target: boundTarget(extendNoop(db.base)) }
     case 'bound-twin':
       return { target: { ...boundTarget(extendNoop(db.base)), name } }
+    case 'bound-cas':
+      return { target: { ...boundTarget(extendNoop(db.base), undefined, { cas: true }), name } }
     case 'bound-row':
       return { target: boundRowTarget(extendNoop(db.base)) }
     case 'rowcrypt':

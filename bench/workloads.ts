@@ -109,8 +109,13 @@ export function rowcryptTarget(name: string, client: RowcryptClient): Target {
  * What it leaves out, so it stays a bound and not a competitor: no binding of values to the model,
  * field, tenant or row (one fixed AAD), no key versions, no format checks, no tenant checks on
  * results, no compare-and-swap on updates, no zeroing of keys, no error handling.
+ *
+ * `cas: true` (the bench's `bound-cas`) adds one of those back: the update's where also names the
+ * wrapped key it encrypted under, so that it matches nothing once rotation has re-keyed the row. A
+ * per-row-key design that re-keys rows in place while the application writes needs such a
+ * condition (or a lock) on every update of an encrypted field; rowcrypt's is this one.
  */
-export function boundTarget(client: NoopClient, kek: Buffer = BOUND_KEK): Target {
+export function boundTarget(client: NoopClient, kek: Buffer = BOUND_KEK, options: { cas?: boolean } = {}): Target {
   const c = client.customer
   const known = new Map<string, Uint8Array>()
   const open = (row: CustomerRow | null, skip?: string): CustomerRow | null => {
@@ -141,7 +146,10 @@ export function boundTarget(client: NoopClient, kek: Buffer = BOUND_KEK): Target
       withTenant(tenantId, async () => {
         let wrapped = known.get(id)
         if (wrapped === undefined) wrapped = (await c.findUniqueOrThrow({ where: { id, tenantId }, select: { wrappedDek: true } })).wrappedDek!
-        const row = await c.update({ where: { id, tenantId }, data: { name: boundSeal(boundUnwrap(kek, wrapped), name) } })
+        // With `cas`, the update matches only while the row still has that wrapped key.
+        const where: { id: string; tenantId: string; wrappedDek?: Uint8Array<ArrayBuffer> } = { id, tenantId }
+        if (options.cas === true) where.wrappedDek = wrapped as Uint8Array<ArrayBuffer>
+        const row = await c.update({ where, data: { name: boundSeal(boundUnwrap(kek, wrapped), name) } })
         return Object.assign(open(row, 'name')!, { name })
       }),
   }
@@ -475,7 +483,7 @@ export const WORKLOADS: readonly Workload[] = [
     fresh: false,
     cold: true,
     // Not noop-ext and bound-row: they keep nothing between calls, so their cold update is their update.
-    variants: ['plain', 'bound', 'bound-twin', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'],
+    variants: ['plain', 'bound', 'bound-twin', 'bound-cas', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'],
     sliceable: true,
     target: 1.3,
     run: (t, f, from, to) => updateRows(t, f, from, to, 'Cold'),

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isCiphertext } from '../../src'
 import { localKeyProvider, openBenchDatabase, type BenchDatabase } from '../../bench/setup'
-import { buildVariant, freshTarget, VARIANT_NAMES, type BuiltVariant, type VariantName } from '../../bench/variants'
+import { buildVariant, freshTarget, runsWorkload, VARIANT_NAMES, type BuiltVariant, type VariantName } from '../../bench/variants'
 import { coreDecryptor, floorDecrypt, floorDecryptWithUnwrap, makeFloorRows, makeInputs, seed, valueLength, WORKLOADS, type Target } from '../../bench/workloads'
 
 const N = 5
@@ -53,12 +53,41 @@ describe('bench workloads (tiny sizes)', () => {
     const ids = await seed(t, tenant, makeInputs(N, 1))
     expect(ids).toHaveLength(N)
     for (const w of WORKLOADS) {
-      if (w.variants !== undefined && !w.variants.includes(name)) continue
+      if (!runsWorkload(name, w)) continue
       // As the runner does: a new instance for the cold workloads and the always-cold variants.
       const on = w.cold === true || v.freshEachRepetition === true ? await freshTarget(db, name, v) : t
       const fixture = { tenant: w.fresh ? `fresh-${name}-${w.name}` : tenant, inputs: makeInputs(N, 2), ids, rep: 1 }
       await expect(w.run(on, fixture)).resolves.toBe(N)
       if (w.fresh) await db.clearTenant(fixture.tenant)
+    }
+  })
+
+  it("bound-cas updates a row only while it keeps the wrapped key the update encrypted under; the bound's update writes under a stale key", async () => {
+    const rewrap = async (tenant: string, ids: string[]) => {
+      // As a re-key by rotation would: row 0 now holds another wrapped key (row 1's).
+      await db.raw(`UPDATE "${db.schema}"."Customer" SET "wrappedDek" = (SELECT "wrappedDek" FROM "${db.schema}"."Customer" WHERE id = $2) WHERE id = $1`, [ids[0], ids[1]])
+    }
+    for (const [name, checks] of [
+      ['bound-cas', true],
+      ['bound', false],
+    ] as const) {
+      const t = built.get(name)!.target!
+      const tenant = `cas-${name}`
+      const ids = await seed(t, tenant, makeInputs(2, 12))
+      await rewrap(tenant, ids)
+      const stored = async () => (await db.raw<{ name: string }>(`SELECT name FROM "${db.schema}"."Customer" WHERE id = $1`, [ids[0]]))[0]!.name
+      const before = await stored()
+      const first = t.update(tenant, ids[0]!, 'Renamed')
+      if (checks) {
+        // Nothing written: the row is as rotation left it.
+        await expect(first).rejects.toMatchObject({ code: 'P2025' })
+        expect(await stored()).toBe(before)
+      } else {
+        // Written under the old key into a row that now names another: the row no longer decrypts.
+        await expect(first).rejects.toThrow(/authenticate/)
+        expect(await stored()).not.toBe(before)
+      }
+      await expect(t.update(tenant, ids[1]!, 'Renamed too')).resolves.toMatchObject({ name: 'Renamed too' })
     }
   })
 
