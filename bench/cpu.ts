@@ -1,10 +1,10 @@
 // `npm run bench:cpu`: the CPU cost per call of plain Prisma, the bound and rowcrypt, without the
 // database's wait. Each variant's client runs on a driver adapter that sends every distinct read
 // (SQL text and arguments) and every distinct write (SQL text) to PostgreSQL once and then answers
-// it from that first result: Prisma, the extensions and the
-// cryptography do all their work, the database does none. The ratios are what each variant's own
-// code costs next to the others, with far less noise than `npm run bench`; they are not its
-// targets (the database's time is part of every call users make).
+// it from that first result: Prisma, the extensions and the cryptography do all their work, the
+// database does none. The ratios are what each variant's own code costs next to the others, with
+// far less noise than `npm run bench`; they are not its targets (the database's time is part of
+// every call users make).
 //
 //   npm run bench:cpu [-- --reps 15 --calls 500 --workloads findUnique,findMany,create,createMany --only rowcrypt-kms]
 //

@@ -63,7 +63,7 @@ describe('bench workloads (tiny sizes)', () => {
   })
 
   it("bound-cas updates a row only while it keeps the wrapped key the update encrypted under; the bound's update writes under a stale key", async () => {
-    const rewrap = async (tenant: string, ids: string[]) => {
+    const rewrap = async (ids: string[]) => {
       // As a re-key by rotation would: row 0 now holds another wrapped key (row 1's).
       await db.raw(`UPDATE "${db.schema}"."Customer" SET "wrappedDek" = (SELECT "wrappedDek" FROM "${db.schema}"."Customer" WHERE id = $2) WHERE id = $1`, [ids[0], ids[1]])
     }
@@ -74,7 +74,7 @@ describe('bench workloads (tiny sizes)', () => {
       const t = built.get(name)!.target!
       const tenant = `cas-${name}`
       const ids = await seed(t, tenant, makeInputs(2, 12))
-      await rewrap(tenant, ids)
+      await rewrap(ids)
       const stored = async () => (await db.raw<{ name: string }>(`SELECT name FROM "${db.schema}"."Customer" WHERE id = $1`, [ids[0]]))[0]!.name
       const before = await stored()
       const first = t.update(tenant, ids[0]!, 'Renamed')
