@@ -14,6 +14,8 @@
 //                 is what the harness alone makes of two equal variants in the run)
 //   bound-cas     the bound with rowcrypt's compare-and-swap condition on updates (the wrapped key in
 //                 the update's where): update workloads only
+//   rowcrypt-core rowcrypt's cryptography (RowLevelEncryption) in a bare query hook, without its query
+//                 engine: findUnique and the update workloads (rows written through rowcrypt)
 //   bound-row     the same for one GCM message per row (a format rowcrypt does not use; for comparison)
 //   rowcrypt-kms-cold  rowcrypt-kms on a new provider and client per repetition: the repetition's
 //                 first call loads the tenant key from the store through KMS Decrypt
@@ -22,10 +24,25 @@
 // `freshTarget` makes a new instance of a variant (empty caches, same database and keys): the cold
 // workloads and rowcrypt-kms-cold run on one per repetition.
 import { loadKmsVariant, type KmsLoad, type KmsVariant } from './kms'
-import { extend, extendNoop, localKeyProvider, type BenchDatabase } from './setup'
-import { boundRowTarget, boundTarget, noopExtensionTarget, pfeTarget, plainTarget, rowcryptTarget, type Target, type Workload } from './workloads'
+import { RowLevelEncryption } from '../src/fields/row'
+import { ENCRYPTED_FIELDS, extend, extendNoop, localKeyProvider, type BenchDatabase } from './setup'
+import { boundRowTarget, boundTarget, noopExtensionTarget, pfeTarget, plainTarget, rowcryptCoreTarget, rowcryptTarget, type Target, type Workload } from './workloads'
 
-export const VARIANT_NAMES = ['plain', 'noop-ext', 'bound', 'bound-twin', 'bound-cas', 'bound-row', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-rls-tx', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'] as const
+export const VARIANT_NAMES = [
+  'plain',
+  'noop-ext',
+  'bound',
+  'bound-twin',
+  'bound-cas',
+  'bound-row',
+  'rowcrypt',
+  'rowcrypt-core',
+  'rowcrypt-rls',
+  'rowcrypt-rls-tx',
+  'rowcrypt-kms',
+  'rowcrypt-kms-cold',
+  'pfe',
+] as const
 export type VariantName = (typeof VARIANT_NAMES)[number]
 
 export interface BuiltVariant {
@@ -41,7 +58,8 @@ export interface BuiltVariant {
 }
 
 // Variants that differ from another only in some workloads run only those.
-const ONLY_WORKLOADS: Partial<Record<VariantName, ReadonlySet<Workload['name']>>> = { 'bound-cas': new Set(['update', 'updateCold']) }
+const UPDATES: ReadonlySet<Workload['name']> = new Set(['update', 'updateCold'])
+const ONLY_WORKLOADS: Partial<Record<VariantName, ReadonlySet<Workload['name']>>> = { 'bound-cas': UPDATES, 'rowcrypt-core': new Set([...UPDATES, 'findUnique']) }
 
 /** True when variant `name` runs workload `w`. */
 export function runsWorkload(name: string, w: Workload): boolean {
@@ -70,6 +88,11 @@ export async function buildVariant(db: BenchDatabase, name: VariantName): Promis
       return { target: boundRowTarget(extendNoop(db.base)) }
     case 'rowcrypt':
       return { target: rowcryptTarget(name, extend(db.base, localKeyProvider())) }
+    case 'rowcrypt-core': {
+      const provider = localKeyProvider()
+      const rle = new RowLevelEncryption({ keyProvider: provider, models: { Customer: { fields: [...ENCRYPTED_FIELDS], idField: 'id' } } })
+      return { target: rowcryptCoreTarget(rowcryptTarget(name, extend(db.base, provider)), db.base, rle) }
+    }
     case 'rowcrypt-rls':
       return {
         target: rowcryptTarget(name, extend(await db.rlsClient('adapter'), localKeyProvider(), { rls: true })),

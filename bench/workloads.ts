@@ -217,6 +217,97 @@ export function boundRowTarget(client: NoopClient, kek: Buffer = BOUND_KEK): Tar
   }
 }
 
+/** The columns that bind a stored row's data key, as rowcrypt reads them. */
+interface Sidecars {
+  id: string
+  wrappedDek: Uint8Array | null
+  keyVersion: string | null
+  tenantId: string
+}
+
+/**
+ * rowcrypt's own cryptography without its query engine: rows are written and read through rowcrypt
+ * (`rc`), and an update goes through a bare query hook on `base` that does only what rowcrypt's
+ * update must do, with rowcrypt's `RowLevelEncryption` (the same formats and binding): unwrap the
+ * row's key, encrypt the new value, update under the compare-and-swap condition, decrypt the
+ * returned row's other values; a findUnique only decrypts the row it reads. No walk or check of the
+ * call, no confinement beyond the where the caller gives, no retry. rowcrypt / this is what
+ * rowcrypt's query engine adds.
+ */
+export function rowcryptCoreTarget(rc: Target, base: PrismaClient, rle: RowLevelEncryption): Target {
+  const spec = rle.spec('Customer')
+  const field = (name: string) => spec.fields.get(name)!
+  // The sidecars of the rows this instance has read or written (a new instance knows none).
+  const known = new Map<string, Sidecars>()
+  const select = { id: true, wrappedDek: true, keyVersion: true, tenantId: true } as const
+  const hooked = base.$extends({
+    name: 'bench-rowcrypt-core',
+    query: {
+      customer: {
+        findUnique({ args, query }) {
+          const { tenantId } = args.where as { tenantId: string }
+          return query(args).then((r) => {
+            if (r === null) return r
+            const row = r as unknown as Record<string, unknown>
+            const key = rle.openRowKeySync(spec, row, tenantId)!
+            try {
+              key.decryptInto(row, row)
+            } finally {
+              key.dispose()
+            }
+            return r
+          })
+        },
+        update({ args, query }) {
+          const { id, tenantId } = args.where as { id: string; tenantId: string }
+          const row = known.get(id)!
+          const name = (args.data as { name: string }).name
+          const key = rle.openRowKeySync(spec, row as unknown as Record<string, unknown>, tenantId)!
+          let sent: Promise<Record<string, unknown>>
+          try {
+            const where = { id, tenantId, wrappedDek: row.wrappedDek as Uint8Array<ArrayBuffer> }
+            sent = query({ where, data: { name: key.encryptValue(field('name'), name) as string } }) as Promise<Record<string, unknown>>
+          } catch (e) {
+            key.dispose()
+            throw e
+          }
+          return sent.then(
+            (r) => {
+              try {
+                for (const f of ['email', 'ssn', 'notes']) r[f] = key.decryptValue(field(f), r[f])
+                r.name = name
+                return r as never
+              } finally {
+                key.dispose()
+              }
+            },
+            (e: unknown) => {
+              key.dispose()
+              throw e
+            },
+          )
+        },
+      },
+    },
+  })
+  return {
+    ...rc,
+    name: 'rowcrypt-core',
+    findMany: async (tenantId) => {
+      const rows = await rc.findMany(tenantId)
+      for (const r of await base.customer.findMany({ where: { tenantId }, select })) known.set(r.id, r)
+      return rows
+    },
+    findUnique: (tenantId, id) => withTenant(tenantId, async () => (await hooked.customer.findUnique({ where: { id, tenantId } })) as unknown as CustomerRow | null),
+    update: (tenantId, id, name) =>
+      withTenant(tenantId, async () => {
+        // A row this instance has not read: its sidecars first, as rowcrypt's and the bound's cold updates do.
+        if (!known.has(id)) known.set(id, await base.customer.findUniqueOrThrow({ where: { id, tenantId }, select }))
+        return (await hooked.customer.update({ where: { id, tenantId }, data: { name } })) as unknown as CustomerRow
+      }),
+  }
+}
+
 const BOUND_ROW_HEADER = 'bnr.A256GCM.s.'
 
 /**
@@ -483,7 +574,7 @@ export const WORKLOADS: readonly Workload[] = [
     fresh: false,
     cold: true,
     // Not noop-ext and bound-row: they keep nothing between calls, so their cold update is their update.
-    variants: ['plain', 'bound', 'bound-twin', 'bound-cas', 'rowcrypt', 'rowcrypt-rls', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'],
+    variants: ['plain', 'bound', 'bound-twin', 'bound-cas', 'rowcrypt', 'rowcrypt-core', 'rowcrypt-rls', 'rowcrypt-kms', 'rowcrypt-kms-cold', 'pfe'],
     sliceable: true,
     target: 1.3,
     run: (t, f, from, to) => updateRows(t, f, from, to, 'Cold'),

@@ -91,6 +91,29 @@ describe('bench workloads (tiny sizes)', () => {
     }
   })
 
+  it("rowcrypt-core's updates are rowcrypt's own format and binding (rowcrypt reads them), and it refuses a re-keyed row", async () => {
+    const v = built.get('rowcrypt-core')!
+    const inputs = makeInputs(3, 13)
+    const tenant = 'core-smoke'
+    const ids = await seed(v.target!, tenant, inputs)
+    await expect(v.target!.findUnique(tenant, ids[0]!)).resolves.toMatchObject(inputs[0]!)
+    await expect(v.target!.findUnique('another-tenant', ids[0]!)).resolves.toBeNull()
+    await expect(v.target!.update(tenant, ids[0]!, 'Renamed')).resolves.toMatchObject({ ...inputs[0]!, name: 'Renamed' })
+    // A cold instance reads the row's sidecars first.
+    await expect((await freshTarget(db, 'rowcrypt-core', v)).update(tenant, ids[1]!, 'Renamed cold')).resolves.toMatchObject({ ...inputs[1]!, name: 'Renamed cold' })
+    const reader = built.get('rowcrypt')!.target!
+    const after = (await reader.findMany(tenant)).sort((a, b) => a.seq - b.seq)
+    expect(after.map((r) => r.name)).toEqual(['Renamed', 'Renamed cold', inputs[2]!.name])
+    const stored = async (id: string) => (await db.raw<{ name: string }>(`SELECT name FROM "${db.schema}"."Customer" WHERE id = $1`, [id]))[0]!.name
+    expect(isCiphertext(await stored(ids[0]!))).toBe(true)
+    // Row 2 now names row 1's wrapped key (as after a re-key): an update under the key this instance
+    // read for it matches nothing and writes nothing.
+    await db.raw(`UPDATE "${db.schema}"."Customer" SET "wrappedDek" = (SELECT "wrappedDek" FROM "${db.schema}"."Customer" WHERE id = $2) WHERE id = $1`, [ids[2], ids[1]])
+    const before = await stored(ids[2]!)
+    await expect(v.target!.update(tenant, ids[2]!, 'Renamed late')).rejects.toMatchObject({ code: 'P2025' })
+    expect(await stored(ids[2]!)).toBe(before)
+  })
+
   it('the cold update runs on an instance that has not read the rows, and writes what a reader then decrypts', async () => {
     for (const name of ['rowcrypt', 'bound', 'rowcrypt-kms'] as const) {
       const v = built.get(name)!
