@@ -7,9 +7,9 @@ import { createHook } from 'node:async_hooks'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { InMemoryTenantKeyStore, LocalKeyProvider, PrismaTenantKeyStore, withTenant, type BindingContext, type KeyProvider } from '../../src'
-import { KmsDevServer } from '../../src/kms-dev-server'
+import type { KmsDevServer } from '../../src/kms-dev-server'
 import { DATABASES, openDatabase, type TestDatabase } from '../support/db'
-import { awsProvider } from '../support/kms'
+import { awsProvider, startKms } from '../support/kms'
 import { firstRowFails } from '../support/first-row-fails'
 import { extend } from '../support/setup'
 
@@ -39,9 +39,7 @@ describe.each(DATABASES)('a read that meets an expired tenant key on %s', (kind)
   let kms: KmsDevServer
   beforeAll(async () => {
     db = await openDatabase(kind, 'key_reload')
-    kms = await KmsDevServer.start({ port: 0 })
-    kms.createKey({ alias: 'alias/test-v1' })
-    kms.createKey({ alias: 'alias/test-v2' })
+    kms = (await startKms()).server
   })
   afterAll(async () => {
     await kms.stop()
