@@ -11,6 +11,7 @@ import type { CallStats } from '../metrics/observer'
 import type { ModelInfo } from './config'
 import { isObj, P2025, UNIQUE_WHERE, writeContext, type Engine, type Obj, type Query } from './engine/context'
 import { update, upsert } from './engine/cas'
+import { quickFindUnique, quickUpdate } from './engine/quick'
 import { run } from './engine/decrypt'
 import { checkUpdateData, touchedFields } from './engine/encrypt'
 import { checkForeignKeys, runForeignKeyChecks } from './engine/foreign-keys'
@@ -50,6 +51,7 @@ export interface QueryIO {
   readMany(model: string, where: Obj, select: Obj, orderBy?: unknown): Promise<Obj[]>
 }
 
+const UNIQUE_READS = new Set(['findUnique', 'findUniqueOrThrow'])
 // What a declared view (read-only) takes.
 const VIEW_OPERATIONS = new Set([...READS, 'count', 'aggregate', 'groupBy'])
 
@@ -130,12 +132,17 @@ export class QueryEngine {
       onlyKeys(info.name, args, keys, '')
       if (info.viewOf !== undefined && !VIEW_OPERATIONS.has(operation)) throw new UnsupportedQueryError(`model ${info.name}: a view of ${info.viewOf} is read-only (${operation})`)
       if (READS.has(operation)) {
+        const quick = UNIQUE_READS.has(operation) ? quickFindUnique(this.engine, info, args, query, io, scope) : undefined
+        if (quick !== undefined) return quick
         const w: Walk = { table: this.engine.table, scope }
         walkReadArgs(w, info, args, { top: true, unique: UNIQUE_WHERE.has(operation), operation }, '', true)
         return scope.rechecks.length > 0 ? runRechecked(this.engine, info, operation, args, query, io, scope) : run(this.engine, info, args, query, scope)
       }
       if (operation === 'create' || operation === 'createMany' || operation === 'createManyAndReturn') return this.create(info, operation, args, query, io, scope)
-      if (operation === 'update') return update(this.engine, info, args, query, io, scope)
+      if (operation === 'update') {
+        const general = () => update(this.engine, info, args, query, io, scope)
+        return quickUpdate(this.engine, info, args, query, io, scope, general) ?? general()
+      }
     } catch (e) {
       return Promise.reject(e)
     }

@@ -7,6 +7,7 @@ import type { QueryIO } from '../query'
 import type { Scope } from '../scope'
 import { checkData } from '../walk/data'
 import { checkSelection, hiddenFromCaller } from '../walk/read'
+import { copyOf } from '../walk/grammar'
 import { confine, walkWhere, type Walk } from '../walk/where'
 import { bytesEqual } from '../../crypto/bytes'
 import { andWhere, isObj, P2025, writeContext, writtenValue, type Engine, type Obj, type Query, type WriteContext } from './context'
@@ -56,7 +57,7 @@ function attemptUpdates(engine: Engine, info: ModelInfo, args: Obj, query: Query
     const readSelf = (select: Obj) => (fromMemory && Object.keys(select).every((k) => k in known) ? Promise.resolve(known) : readFresh(select))
     // The key the row's values are encrypted under is lent to the scope until the update returns:
     // it decrypts the result's other fields without a second unwrap.
-    const ctx: WriteContext = { ...writeContext(scope, io), lendKey: true }
+    const ctx: WriteContext = { scope, io, foreignKeys: [], lendKey: true }
     const send = ({ data, cas }: { data: unknown; cas?: Obj }): Promise<unknown> => {
       const attemptArgs: Obj = { ...args, data, where: cas === undefined ? args.where : withCondition(args.where as Obj, cas) }
       const go = () =>
@@ -164,12 +165,16 @@ function runChecked(engine: Engine, info: ModelInfo, args: Obj, data: unknown, q
   const p = probe
   let added = false
   if (isObj(args.select) && !args.select[p.field]) {
-    args.select = { ...args.select, [p.field]: true }
+    const select = copyOf(args.select)
+    select[p.field] = true
+    args.select = select
     added = true
   } else if (!isObj(args.select)) {
     // Hidden from the caller: read it for the check, then drop it.
     if (hiddenFromCaller(isObj(args.omit) ? args.omit : undefined, scope.globallyOmitted(info.name), p.field)) {
-      args.omit = { ...(isObj(args.omit) ? args.omit : {}), [p.field]: false }
+      const omit = isObj(args.omit) ? copyOf(args.omit) : {}
+      omit[p.field] = false
+      args.omit = omit
       added = true
     }
   }
@@ -202,6 +207,9 @@ async function keyChanged(info: ModelInfo, read: (select: Obj) => Promise<Obj | 
  */
 export function withCondition(where: Obj, extra: Obj): Obj {
   if (!isObj(where)) return { AND: [extra] }
-  for (const k of Object.keys(extra)) if (extra[k] === null || k in where) return andWhere(where, extra)
-  return { ...where, ...extra }
+  const keys = Object.keys(extra)
+  for (const k of keys) if (extra[k] === null || k in where) return andWhere(where, extra)
+  const out = copyOf(where)
+  for (const k of keys) out[k] = extra[k]
+  return out
 }

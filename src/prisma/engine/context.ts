@@ -7,7 +7,7 @@ import type { QueryIO } from '../query'
 import type { Recent } from '../recent'
 import type { Scope } from '../scope'
 import type { Obj } from '../walk/grammar'
-import { toArray } from '../walk/grammar'
+import { withAnd } from '../walk/grammar'
 
 export type { Obj }
 /** The intercepted call: runs the (rewritten) arguments through Prisma. */
@@ -82,7 +82,7 @@ export function writtenValue(field: FieldSpec, v: unknown): unknown {
 }
 
 export function andWhere(where: Obj, extra: Obj): Obj {
-  return { ...where, AND: [...toArray(where.AND), extra] }
+  return withAnd(where, extra)
 }
 
 export function mapItems(v: unknown, fn: (item: unknown) => unknown): unknown {

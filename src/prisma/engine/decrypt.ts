@@ -100,11 +100,12 @@ function decryptFrom(engine: Engine, visited: Array<ReadPlan | Obj>, from: numbe
 function ignore(): void {}
 
 function strip(visited: Array<ReadPlan | Obj>): void {
-  for (let i = 0; i < visited.length; i += 2) {
-    const { strip } = visited[i] as ReadPlan
-    const row = visited[i + 1] as Obj
-    for (const col of strip) delete row[col]
-  }
+  for (let i = 0; i < visited.length; i += 2) stripRow((visited[i] as ReadPlan).strip, visited[i + 1] as Obj)
+}
+
+/** Removes the columns rowcrypt added to a row's selection (`ReadPlan.strip`, in its order). */
+export function stripRow(columns: readonly string[], row: Obj): void {
+  for (const col of columns) delete row[col]
 }
 
 // Lists the scoped rows of the tree as (plan, row) pairs, checking each row's tenant.
@@ -115,23 +116,27 @@ function collect(plan: ReadPlan, value: unknown, scope: Scope, visited: Array<Re
     return
   }
   if (!isObj(value)) return
-  const col = plan.info.tenantColumn
-  if (col !== undefined) {
-    const rowTenant = value[col]
-    // Defence in depth: a scoped row of another tenant never reaches the caller. rowcrypt always
-    // reads the tenant column, so a row without it was hidden by something else (an extension
-    // after rowcrypt, a client default omit rowcrypt could not see): it fails closed too.
-    if (!scope.bypass && rowTenant !== scope.tenantId) {
-      if (rowTenant === undefined) throw new TenantMismatchError(`model ${plan.info.name}: a row came back without its tenant column ${col}, so its tenant cannot be checked`)
-      throw new TenantMismatchError(`model ${plan.info.name}: a row of another tenant was reached through a relation`)
-    }
-  }
+  checkRowTenant(plan.info, value, scope)
   visited.push(plan, value)
   for (const { field, plan: sub } of plan.relations) {
     const v = value[field]
     if (sub.otherTenantIsNull === true && isOtherTenants(sub.info, v, scope)) value[field] = null
     else collect(sub, v, scope, visited)
   }
+}
+
+/**
+ * Defence in depth: a scoped row of another tenant never reaches the caller. rowcrypt always reads
+ * the tenant column, so a row without it was hidden by something else (an extension after
+ * rowcrypt, a client default omit rowcrypt could not see): it fails closed too.
+ */
+export function checkRowTenant(info: ModelInfo, row: Obj, scope: Scope): void {
+  const col = info.tenantColumn
+  if (col === undefined || scope.bypass) return
+  const rowTenant = row[col]
+  if (rowTenant === scope.tenantId) return
+  if (rowTenant === undefined) throw new TenantMismatchError(`model ${info.name}: a row came back without its tenant column ${col}, so its tenant cannot be checked`)
+  throw new TenantMismatchError(`model ${info.name}: a row of another tenant was reached through a relation`)
 }
 
 /**
@@ -205,7 +210,8 @@ export function isOtherTenants(info: ModelInfo, row: unknown, scope: Scope): boo
   return isObj(row) && !scope.bypass && row[info.tenantColumn!] !== scope.tenantId
 }
 
-function hasEncryptedValue(spec: ModelSpec, row: Obj): boolean {
+/** True when `row` holds a value (not null) of at least one encrypted field. */
+export function hasEncryptedValue(spec: ModelSpec, row: Obj): boolean {
   const fields = spec.fieldList
   for (let i = 0; i < fields.length; i++) {
     const v = row[fields[i]!.name]

@@ -8,6 +8,7 @@ import { assertTenantId } from '../../tenant/context'
 import type { ModelInfo } from '../config'
 import type { Scope } from '../scope'
 import { isFieldSetOp, isObj, writtenValue, type Engine, type Obj } from './context'
+import { copyOf } from '../walk/grammar'
 import { indexInto } from './recheck'
 import { noteWritten } from './written'
 
@@ -38,7 +39,7 @@ function newRowOf(info: ModelInfo, data: Obj, scope: Scope): { out: Obj; tenantI
   const spec = info.spec!
   checkNoManagedColumns(info, data, info.plan.createManaged)
   const tenantId = tenantOfNewRow(info, data, scope)
-  const out: Obj = { ...data }
+  const out = copyOf(data)
   let rowId: unknown = spec.idField === undefined ? undefined : data[spec.idField]
   if (rowId === undefined && info.makeId !== undefined) {
     rowId = info.makeId()
@@ -96,7 +97,7 @@ export async function encryptWithRowKey(engine: Engine, spec: ModelSpec, row: Ob
   const indexes: Obj = {}
   await indexInto(engine, spec, tenantId, data, indexes, scope)
   const key = engine.rle.openRowKeySync(spec, row, tenantId) ?? (await engine.rle.openRowKey(spec, row, tenantId))
-  return sealTouched(key, data, { ...data, ...indexes }, touched, scope, lend)
+  return sealTouched(key, data, Object.assign(copyOf(data), indexes), touched, scope, lend)
 }
 
 /**

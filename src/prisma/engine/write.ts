@@ -5,6 +5,7 @@ import { parseWrappedKey } from '../../envelope/wrapped-key'
 import { RecordNotFoundError, UnsupportedQueryError } from '../../errors'
 import { isLegacyPlaintextRow } from '../../fields/row'
 import type { ModelInfo, RelationInfo } from '../config'
+import { copyOf } from '../walk/grammar'
 import { andWhere, isObj, mapItems, mapItemsAsync, type Engine, type Obj, type WriteContext } from './context'
 import { checkUpdateData, encryptLegacyRow, encryptNew, encryptNewNow, encryptWithRowKey, encryptWithRowKeyNow, tenantOfNewRow, touchedFields } from './encrypt'
 import { confineFilter, refuseDisplacing, relatedIsTenants, relatedReader, scopedSet } from './relations'
@@ -18,7 +19,10 @@ export function newRowNow(engine: Engine, info: ModelInfo, data: unknown, ctx: W
   for (const key in data) if (info.relations.has(key)) return undefined
   let out: Obj | undefined
   if (info.spec !== undefined) out = encryptNewNow(engine, info, data, ctx.scope)
-  else if (info.tenantColumn !== undefined) out = { ...data, [info.tenantColumn]: tenantOfNewRow(info, data, ctx.scope) }
+  else if (info.tenantColumn !== undefined) {
+    out = copyOf(data)
+    out[info.tenantColumn] = tenantOfNewRow(info, data, ctx.scope)
+  }
   if (out !== undefined) ctx.foreignKeys.push([info, out])
   return out
 }
@@ -62,7 +66,11 @@ export async function newRow(engine: Engine, info: ModelInfo, data: unknown, ctx
   const inner = await writeData(engine, info, data, { ...ctx, readOwner: undefined })
   let out = inner
   if (info.spec !== undefined && isObj(inner)) out = await encryptNew(engine, info, inner, ctx.scope)
-  else if (info.tenantColumn !== undefined && isObj(inner)) out = { ...inner, [info.tenantColumn]: tenantOfNewRow(info, inner, ctx.scope) }
+  else if (info.tenantColumn !== undefined && isObj(inner)) {
+    const row = copyOf(inner)
+    row[info.tenantColumn] = tenantOfNewRow(info, inner, ctx.scope)
+    out = row
+  }
   ctx.foreignKeys.push([info, out])
   return out
 }

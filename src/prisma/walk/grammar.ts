@@ -121,6 +121,23 @@ export function join(path: string, key: string | number): string {
   return typeof key === 'number' ? `${path}[${key}]` : path === '' ? key : `${path}.${key}`
 }
 
+/**
+ * A shallow copy of `o` (its own enumerable properties, as `{ ...o }` copies them) that takes new
+ * properties cheaply. V8 adds a property to an object made by a spread through a runtime call (in
+ * Node 20 about 0.3 µs each, against a few ns here). An own `__proto__` key, which `Object.assign`
+ * would turn into the copy's prototype, is copied as the spread copies it: as a plain property.
+ */
+export function copyOf(o: Obj): Obj {
+  return Object.hasOwn(o, '__proto__') ? { ...o } : Object.assign({}, o)
+}
+
+/** `where` with `AND` set to its own conditions (one, a list, or none) followed by `extra`. */
+export function withAnd(where: Obj, extra: Obj): Obj {
+  const out = copyOf(where)
+  out.AND = [...toArray(where.AND), extra]
+  return out
+}
+
 export function toArray(v: unknown): unknown[] {
   return v === undefined || v === null ? [] : Array.isArray(v) ? v : [v]
 }

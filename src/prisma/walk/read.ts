@@ -3,7 +3,7 @@
 // every relation that reaches a scoped model and returns the plan for the result: which columns
 // rowcrypt added (removed again) and which rows to decrypt.
 import type { ModelInfo } from '../config'
-import { isPlain, join, onlyKeys, TO_MANY_READ_KEYS, TO_ONE_READ_KEYS, unsupported, type Obj } from './grammar'
+import { copyOf, isPlain, join, onlyKeys, TO_MANY_READ_KEYS, TO_ONE_READ_KEYS, unsupported, type Obj } from './grammar'
 import { checkFieldList, checkOrderBy } from './order'
 import { NESTED, type FilterMode } from './search'
 import { confine, walkWhere, type Walk } from './where'
@@ -54,7 +54,7 @@ export function walkSelection(w: Walk, info: ModelInfo, args: Obj, path: string,
     // Prisma refuses an empty selection too, but its error rendering fails on one that rowcrypt
     // has added columns to: refused here, with a code.
     if (!Object.values(args.select).some((v) => v)) throw unsupported(info.name, join(path, 'select'), 'a select must select at least one field')
-    const select: Obj = { ...args.select }
+    const select = copyOf(args.select)
     args.select = select
     const strip: string[] = []
     let readsEncrypted = false

@@ -1,0 +1,208 @@
+// The commonest calls, by a row's id alone, done in a few steps: a findUnique of the whole row
+// and an update of plain values. The general path (query.ts and the rest of engine/) handles any
+// call, and so runs some ninety functions per update. Between two calls of an application,
+// Prisma's own work pushes those out of the CPU's caches, and fetching them back costs more than
+// running them: an update measured about 100 µs slower in an application than in a loop of
+// updates alone. These paths touch a handful.
+//
+// Each accepts one shape, exactly, and returns undefined for anything else: the general path then
+// runs the call, so a shape these do not know is still allow-listed or refused there. For the
+// shapes they take they send the same statement the general path sends and give the same result;
+// test/unit/prisma/engine/quick.test.ts compares the two on the same calls.
+import { RecordNotFoundError } from '../../errors'
+import type { FieldSpec, ModelSpec } from '../../fields/spec'
+import type { ModelInfo } from '../config'
+import type { QueryIO } from '../query'
+import type { Scope } from '../scope'
+import { copyOf, isPlain } from '../walk/grammar'
+import { walkSelection, type ReadPlan } from '../walk/read'
+import { P2025, type Engine, type Obj, type Query } from './context'
+import { checkRowTenant, hasEncryptedValue, run, stripRow } from './decrypt'
+import { forgetKey, knownRow, rememberReadKey } from './known-keys'
+
+/**
+ * findUnique (or findUniqueOrThrow) of an encrypted model by its id alone (`{ where: { id } }`),
+ * whole rows, inside withTenant. Undefined for any other call.
+ */
+export function quickFindUnique(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> | undefined {
+  const spec = quickModel(info, scope, io)
+  if (spec === undefined) return undefined
+  let where: Obj | undefined
+  for (const k in args) {
+    const v = args[k]
+    if (k === 'where' && isPlain(v)) where = v
+    else if (v !== undefined) return undefined
+  }
+  const id = idOf(spec, where)
+  if (id === undefined) return undefined
+  const plan = planOf(engine, info, scope)
+  if (plan === undefined) return undefined
+  const tenantId = scope.tenantId!
+  return query({ where: { [spec.idField!]: id, [info.tenantColumn!]: tenantId } }).then((row) => {
+    if (row === null || typeof row !== 'object') return row
+    const r = row as Obj
+    checkRowTenant(info, r, scope)
+    if (hasEncryptedValue(spec, r)) {
+      const key = engine.rle.openRowKeySync(spec, r, tenantId)
+      // A key the provider unwraps only asynchronously (a tenant key not yet loaded): the general
+      // decryption, which waits for it.
+      if (key === undefined) return run(engine, info, {}, () => Promise.resolve(r), scope)
+      try {
+        key.decryptInto(r, r)
+        scope.stats.rowsDecrypted++
+        rememberReadKey(engine, spec, tenantId, r, scope)
+      } finally {
+        key.dispose()
+      }
+    }
+    stripRow(plan.strip, r)
+    return r
+  })
+}
+
+/**
+ * update of an encrypted model by its id alone, `data` holding only plain values of its own
+ * columns (at least one encrypted string field), whole rows returned, inside withTenant and
+ * outside batch transactions. Undefined for any other call. `general` runs the call on the general
+ * path: a compare-and-swap that missed (the row was re-keyed or is gone) is retried there, on a
+ * freshly read key.
+ */
+export function quickUpdate(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope, general: () => Promise<unknown>): Promise<unknown> | undefined {
+  const spec = quickModel(info, scope, io)
+  if (spec === undefined || io.inBatch()) return undefined
+  let where: Obj | undefined
+  let data: Obj | undefined
+  for (const k in args) {
+    const v = args[k]
+    if (k === 'where' && isPlain(v)) where = v
+    else if (k === 'data' && isPlain(v)) data = v
+    else if (v !== undefined) return undefined
+  }
+  const id = idOf(spec, where)
+  if (id === undefined || data === undefined) return undefined
+  const touched = plainUpdate(info, spec, data)
+  if (touched === undefined) return undefined
+  const plan = planOf(engine, info, scope)
+  if (plan === undefined) return undefined
+  const known = knownRow(engine, info, where, scope)
+  if (known !== undefined) return write(engine, info, spec, id, known, data, touched, plan, query, scope, general)
+  // A row this client has not read: its key first, as the general path reads it.
+  return io.readUnique(info.name, { [spec.idField!]: id, [info.tenantColumn!]: scope.tenantId }, info.plan.requiredSelect).then((row) => {
+    if (row === null) throw new RecordNotFoundError(`model ${spec.name}: no row of the current tenant matches the update`, { modelName: info.name })
+    return write(engine, info, spec, id, row, data, touched, plan, query, scope, general)
+  })
+}
+
+// The update under the key of `row` (its sidecars), with the compare-and-swap condition on its
+// wrapped key; the result's other values decrypted under the same key.
+function write(
+  engine: Engine,
+  info: ModelInfo,
+  spec: ModelSpec,
+  id: unknown,
+  row: Obj,
+  data: Obj,
+  touched: FieldSpec[],
+  plan: ReadPlan,
+  query: Query,
+  scope: Scope,
+  general: () => Promise<unknown>,
+): Promise<unknown> {
+  const tenantId = scope.tenantId!
+  const key = engine.rle.openRowKeySync(spec, row, tenantId)
+  if (key === undefined) return general()
+  const written: string[] = []
+  const out = copyOf(data)
+  try {
+    for (const f of touched) out[f.name] = written[written.length] = key.encryptValue(f, data[f.name]) as string
+  } catch (e) {
+    key.dispose()
+    return Promise.reject(e)
+  }
+  scope.stats.rowsEncrypted++
+  const wrappedDek = spec.columns.wrappedDek
+  const where = { [spec.idField!]: id, [info.tenantColumn!]: tenantId, [wrappedDek]: row[wrappedDek] }
+  // The general path again, after the key proved stale: it reads the row's key afresh.
+  const missed = (): Promise<unknown> => {
+    forgetKey(engine, spec, tenantId, id)
+    return general()
+  }
+  return query({ where, data: out }).then(
+    (result) => {
+      try {
+        const r = result as Obj
+        checkRowTenant(info, r, scope)
+        // On MySQL a compare-and-swap that matched nothing still returns the row as it was: the
+        // values written must come back, under the same key.
+        for (let i = 0; i < touched.length; i++) if (r[touched[i]!.name] !== written[i]) return missed()
+        if (!key.isKeyOf(spec, r, tenantId)) return missed()
+        const fields = spec.fieldList
+        for (let i = 0; i < fields.length; i++) {
+          const f = fields[i]!
+          const v = r[f.name]
+          if (touched.includes(f)) r[f.name] = data[f.name]
+          else if (v !== null && v !== undefined) r[f.name] = key.decryptValue(f, v)
+        }
+        scope.stats.rowsDecrypted++
+        rememberReadKey(engine, spec, tenantId, r, scope)
+        stripRow(plan.strip, r)
+        return r
+      } finally {
+        key.dispose()
+      }
+    },
+    (e: unknown) => {
+      key.dispose()
+      if ((e as { code?: unknown })?.code === P2025) return missed()
+      throw e
+    },
+  )
+}
+
+// The spec of a model these paths take in this scope, or undefined: an encrypted, tenant-scoped
+// model with an id field and no blind index, not migrating, inside withTenant (not a bypass), on a
+// client whose default omit is known to hide none of its columns.
+function quickModel(info: ModelInfo, scope: Scope, io: QueryIO): ModelSpec | undefined {
+  const spec = info.spec
+  if (spec === undefined || info.tenantColumn === undefined || info.viewOf !== undefined || spec.idField === undefined || spec.migrating || spec.indexed.length > 0) return undefined
+  if (scope.bypass || scope.tenantId === undefined || scope.idx !== undefined) return undefined
+  return io.globallyOmitted(info.name)?.size === 0 ? spec : undefined
+}
+
+// The id a `where` names alone, as a plain value; undefined for any other `where`.
+function idOf(spec: ModelSpec, where: Obj | undefined): unknown {
+  if (where === undefined) return undefined
+  let id: unknown
+  for (const k in where) {
+    if (k !== spec.idField) return undefined
+    id = where[k]
+  }
+  return typeof id === 'string' || typeof id === 'number' ? id : undefined
+}
+
+// The encrypted fields of update data that holds only plain values of the model's own columns
+// (strings for the encrypted ones, at least one of them); undefined for any other data.
+function plainUpdate(info: ModelInfo, spec: ModelSpec, data: Obj): FieldSpec[] | undefined {
+  const touched: FieldSpec[] = []
+  const managed = info.plan.updateManaged
+  for (const k in data) {
+    const v = data[k]
+    if (v === undefined) continue
+    if (!info.scalars.has(k) || managed.includes(k) || !Object.hasOwn(data, k)) return undefined
+    const field = spec.fields.get(k)
+    if (field !== undefined) {
+      if (typeof v !== 'string' || field.type !== 'string' || field.storage !== 'text') return undefined
+      touched.push(field)
+    } else if (v !== null && typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') return undefined
+  }
+  if (touched.length === 0) return undefined
+  for (const fk of info.plan.foreignKeys) for (const f of fk.relation.fromFields) if (data[f] !== undefined) return undefined
+  return touched
+}
+
+// The plan of a whole-row read of `info` (the columns to remove), when it adds nothing to the call.
+function planOf(engine: Engine, info: ModelInfo, scope: Scope): ReadPlan | undefined {
+  const shape: Obj = {}
+  const plan = walkSelection({ table: engine.table, scope }, info, shape, '')
+  return shape.omit === undefined ? plan : undefined
+}
