@@ -20,7 +20,7 @@ import { countMatches, narrowToMatches, openIndexSession, runRechecked, searchab
 import { newRows } from './engine/write'
 import { Scope } from './scope'
 import { checkData } from './walk/data'
-import { OPERATION_KEYS, onlyKeys } from './walk/grammar'
+import { isPlain, OPERATION_KEYS, onlyKeys } from './walk/grammar'
 import { checkAggregateSelections, checkCountSelect, checkFieldList, checkOrderBy } from './walk/order'
 import { checkSelection, walkReadArgs } from './walk/read'
 import { READS, type FilterMode } from './walk/search'
@@ -51,7 +51,6 @@ export interface QueryIO {
   readMany(model: string, where: Obj, select: Obj, orderBy?: unknown): Promise<Obj[]>
 }
 
-const UNIQUE_READS = new Set(['findUnique', 'findUniqueOrThrow'])
 // What a declared view (read-only) takes.
 const VIEW_OPERATIONS = new Set([...READS, 'count', 'aggregate', 'groupBy'])
 
@@ -73,6 +72,9 @@ export class QueryEngine {
       const info = this.engine.table.get(model) as ModelInfo
       const scope = Scope.current(stats, io.globallyOmitted)
       if (info.tenantColumn !== undefined) scope.require(model)
+      // The commonest calls first, in a few steps (engine/quick.ts); every other call below.
+      const quick = this.quick(info, operation, rawArgs, query, io, scope)
+      if (quick !== undefined) return quick
       const opening = openIndexSession(this.engine, model, rawArgs, scope)
       // Without blind-index keys to hold, the call is one chain of promises (reads: one).
       if (opening === undefined) return this.dispatch(info, operation, rawArgs, query, io, scope)
@@ -80,6 +82,13 @@ export class QueryEngine {
     } catch (e) {
       return Promise.reject(e)
     }
+  }
+
+  private quick(info: ModelInfo, operation: string, rawArgs: unknown, query: Query, io: QueryIO, scope: Scope): Promise<unknown> | undefined {
+    if (!isPlain(rawArgs)) return undefined
+    if (operation === 'findUnique' || operation === 'findUniqueOrThrow') return quickFindUnique(this.engine, info, rawArgs, query, io, scope)
+    if (operation === 'update') return quickUpdate(this.engine, info, rawArgs, query, io, scope, () => this.dispatch(info, operation, rawArgs, query, io, scope))
+    return undefined
   }
 
   private async withIndexSession(opening: Promise<IndexSession>, info: ModelInfo, operation: string, rawArgs: unknown, query: Query, io: QueryIO, scope: Scope): Promise<unknown> {
@@ -132,17 +141,12 @@ export class QueryEngine {
       onlyKeys(info.name, args, keys, '')
       if (info.viewOf !== undefined && !VIEW_OPERATIONS.has(operation)) throw new UnsupportedQueryError(`model ${info.name}: a view of ${info.viewOf} is read-only (${operation})`)
       if (READS.has(operation)) {
-        const quick = UNIQUE_READS.has(operation) ? quickFindUnique(this.engine, info, args, query, io, scope) : undefined
-        if (quick !== undefined) return quick
         const w: Walk = { table: this.engine.table, scope }
         walkReadArgs(w, info, args, { top: true, unique: UNIQUE_WHERE.has(operation), operation }, '', true)
         return scope.rechecks.length > 0 ? runRechecked(this.engine, info, operation, args, query, io, scope) : run(this.engine, info, args, query, scope)
       }
       if (operation === 'create' || operation === 'createMany' || operation === 'createManyAndReturn') return this.create(info, operation, args, query, io, scope)
-      if (operation === 'update') {
-        const general = () => update(this.engine, info, args, query, io, scope)
-        return quickUpdate(this.engine, info, args, query, io, scope, general) ?? general()
-      }
+      if (operation === 'update') return update(this.engine, info, args, query, io, scope)
     } catch (e) {
       return Promise.reject(e)
     }
