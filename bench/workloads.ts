@@ -4,6 +4,7 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomFillSync, type Cipher } from 'node:crypto'
 import { withTenant } from '../src'
 import { RowLevelEncryption } from '../src/fields/row'
+import type { ModelSpec } from '../src/fields/spec'
 import type { KeyProvider } from '../src'
 import type { PfeClient } from './pfe'
 import type { NoopClient, PrismaClient, RowcryptClient } from './setup'
@@ -234,6 +235,16 @@ interface Sidecars {
  * call, no confinement beyond the where the caller gives, no retry. rowcrypt / this is what
  * rowcrypt's query engine adds.
  */
+/** What `rowcrypt-core` does to a row it reads: its key unwrapped, its values decrypted in place, the key zeroed. */
+export function coreDecrypt(rle: RowLevelEncryption, spec: ModelSpec, row: Record<string, unknown>, tenantId: string): Record<string, unknown> {
+  const key = rle.openRowKeySync(spec, row, tenantId)!
+  try {
+    return key.decryptInto(row, row)
+  } finally {
+    key.dispose()
+  }
+}
+
 export function rowcryptCoreTarget(rc: Target, base: PrismaClient, rle: RowLevelEncryption): Target {
   const spec = rle.spec('Customer')
   const field = (name: string) => spec.fields.get(name)!
@@ -246,17 +257,7 @@ export function rowcryptCoreTarget(rc: Target, base: PrismaClient, rle: RowLevel
       customer: {
         findUnique({ args, query }) {
           const { tenantId } = args.where as { tenantId: string }
-          return query(args).then((r) => {
-            if (r === null) return r
-            const row = r as unknown as Record<string, unknown>
-            const key = rle.openRowKeySync(spec, row, tenantId)!
-            try {
-              key.decryptInto(row, row)
-            } finally {
-              key.dispose()
-            }
-            return r
-          })
+          return query(args).then((r) => (r === null ? r : (coreDecrypt(rle, spec, r as unknown as Record<string, unknown>, tenantId) as unknown as typeof r)))
         },
         update({ args, query }) {
           const { id, tenantId } = args.where as { id: string; tenantId: string }
