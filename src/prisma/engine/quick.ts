@@ -10,6 +10,7 @@
 // shapes they take they send the same statement the general path sends and give the same result;
 // test/unit/prisma/engine/quick.test.ts compares the two on the same calls.
 import { RecordNotFoundError } from '../../errors'
+import type { RowKey } from '../../fields/row'
 import type { FieldSpec, ModelSpec } from '../../fields/spec'
 import type { ModelInfo } from '../config'
 import type { QueryIO } from '../query'
@@ -84,33 +85,44 @@ export function quickUpdate(engine: Engine, info: ModelInfo, args: Obj, query: Q
   if (touched === undefined) return undefined
   const plan = planOf(engine, info, scope)
   if (plan === undefined) return undefined
+  const w: QuickWrite = { engine, info, spec, id, data, touched, plan, query, scope, general }
   const known = knownRow(engine, info, where, scope)
-  if (known !== undefined) return write(engine, info, spec, id, known, data, touched, plan, query, scope, general)
+  if (known !== undefined) return write(w, known)
   // A row this client has not read: its key first, as the general path reads it.
   return io.readUnique(info.name, { [spec.idField!]: id, [info.tenantColumn!]: scope.tenantId }, info.plan.requiredSelect).then((row) => {
     if (row === null) throw new RecordNotFoundError(`model ${spec.name}: no row of the current tenant matches the update`, { modelName: info.name })
-    return write(engine, info, spec, id, row, data, touched, plan, query, scope, general)
+    return write(w, row)
   })
 }
 
-// The update under the key of `row` (its sidecars), with the compare-and-swap condition on its
-// wrapped key; the result's other values decrypted under the same key.
-function write(
-  engine: Engine,
-  info: ModelInfo,
-  spec: ModelSpec,
-  id: unknown,
-  row: Obj,
-  data: Obj,
-  touched: FieldSpec[],
-  plan: ReadPlan,
-  query: Query,
-  scope: Scope,
-  general: () => Promise<unknown>,
-): Promise<unknown> {
+/** An update the short path took: what `write` needs besides the row's sidecars and key. */
+interface QuickWrite {
+  readonly engine: Engine
+  readonly info: ModelInfo
+  readonly spec: ModelSpec
+  readonly id: unknown
+  readonly data: Obj
+  readonly touched: FieldSpec[]
+  readonly plan: ReadPlan
+  readonly query: Query
+  readonly scope: Scope
+  readonly general: () => Promise<unknown>
+}
+
+// The update under the key of `row` (its sidecars).
+function write(w: QuickWrite, row: Obj): Promise<unknown> {
+  const key = w.engine.rle.openRowKeySync(w.spec, row, w.scope.tenantId!)
+  // A key the provider unwraps only asynchronously (a tenant key to load): waited for, as the
+  // general path waits for it.
+  if (key === undefined) return w.engine.rle.openRowKey(w.spec, row, w.scope.tenantId!).then((k) => writeUnder(w, row, k))
+  return writeUnder(w, row, key)
+}
+
+// The update with the compare-and-swap condition on the row's wrapped key; the result's other
+// values decrypted under the same key, which is zeroed whatever happens.
+function writeUnder(w: QuickWrite, row: Obj, key: RowKey): Promise<unknown> {
+  const { engine, info, spec, id, data, touched, plan, query, scope, general } = w
   const tenantId = scope.tenantId!
-  const key = engine.rle.openRowKeySync(spec, row, tenantId)
-  if (key === undefined) return general()
   const written: string[] = []
   const out = copyOf(data)
   try {

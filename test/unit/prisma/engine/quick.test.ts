@@ -11,8 +11,8 @@ import type { ModelSpec } from '../../../../src/fields/spec'
 import { newCallStats } from '../../../../src/metrics/observer'
 import type { Obj } from '../../../../src/prisma/engine/context'
 import { QueryEngine, type QueryIO } from '../../../../src/prisma/query'
-import { withTenant } from '../../../../src'
-import { keyProvider, storedRow, engineOf } from './fixture'
+import { LocalKeyProvider, withTenant } from '../../../../src'
+import { storedRow, engineOf } from './fixture'
 import { table } from '../walk/fixture'
 
 // The general path alone: the same modules, loaded again with the quick paths taking nothing.
@@ -273,12 +273,16 @@ describe('the quick paths do what the general path does', () => {
   afterAll(() => jest.restoreAllMocks())
 
   it.each([
-    ['PostgreSQL', false, false],
-    ['MySQL', true, false],
-    ['a layer that drops tenant conditions', false, true],
-  ])('on sequences of calls, reads, rotations and deletes (%s)', async (_, mysql, leaky) => {
+    ['PostgreSQL', false, false, false],
+    ['MySQL', true, false, false],
+    ['a layer that drops tenant conditions', false, true, false],
+    ['a key provider that unwraps only asynchronously', false, false, true],
+  ])('on sequences of calls, reads, rotations and deletes (%s)', async (_, mysql, leaky, asynchronous) => {
     taken.findUnique = taken.update = made.findUnique = made.update = 0
-    const rle = RowLevelEncryption.fromSpecs(keyProvider, specs)
+    // Replacing unwrapDataKey turns the provider's synchronous unwrap off (as an audit hook would).
+    const provider = new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 7) }, activeVersion: 'v1' })
+    if (asynchronous) provider.unwrapDataKey = LocalKeyProvider.prototype.unwrapDataKey.bind(provider)
+    const rle = RowLevelEncryption.fromSpecs(provider, specs)
     const seedEngine = engineOf()
     const seed = new FakeTable(mysql, leaky)
     for (const [id, t] of [
