@@ -139,7 +139,14 @@ function writeUnder(w: QuickWrite, row: Obj, key: RowKey): Promise<unknown> {
     forgetKey(engine, spec, tenantId, id)
     return general()
   }
-  return query({ where, data: out }).then(
+  let sent: Promise<unknown>
+  try {
+    sent = query({ where, data: out })
+  } catch (e) {
+    key.dispose()
+    return Promise.reject(e)
+  }
+  return sent.then(
     (result) => {
       try {
         const r = result as Obj

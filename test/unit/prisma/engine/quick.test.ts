@@ -330,3 +330,51 @@ describe('the quick paths do what the general path does', () => {
     expect(taken.update).toBeGreaterThan(made.update / 8)
   })
 })
+
+describe('the short update zeroes the row key it opened', () => {
+  const provider = new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 7) }, activeVersion: 'v1' })
+  const rle = RowLevelEncryption.fromSpecs(provider, specs)
+
+  /** An engine whose opened row keys are recorded, and user 1 of tenant A read once (its key known). */
+  async function setUp() {
+    const opened: Array<{ plaintextKey: Buffer }> = []
+    const open = rle.openRowKeySync.bind(rle)
+    const spy = jest.spyOn(rle, 'openRowKeySync').mockImplementation((...a: Parameters<typeof open>) => {
+      const key = open(...a)
+      if (key !== undefined) opened.push(key)
+      return key
+    })
+    const t = new FakeTable(false, false)
+    t.rows.set('User:1', { teamId: null, ...(await storedRow(engineOf(), 'User', { id: 1, name: 'n', email: 'e' }, 'A')) })
+    const engine = new QueryEngine(table, rle)
+    await withTenant('A', () => engine.handle('User', 'findUnique', { where: { id: 1 } }, t.query('User', 'findUnique'), t.io(), newCallStats()))
+    opened.length = 0
+    return { opened, engine, t, restore: () => spy.mockRestore() }
+  }
+  const zeroed = (k: { plaintextKey: Buffer }) => k.plaintextKey.every((b) => b === 0)
+
+  it('when the update succeeds', async () => {
+    const { opened, engine, t, restore } = await setUp()
+    const row = (await withTenant('A', () => engine.handle('User', 'update', { where: { id: 1 }, data: { email: 'new' } }, t.query('User', 'update'), t.io(), newCallStats()))) as Obj
+    restore()
+    expect(row.email).toBe('new')
+    expect(opened).toHaveLength(1)
+    expect(zeroed(opened[0]!)).toBe(true)
+  })
+
+  it.each([
+    ['rejects', () => Promise.reject(new Error('refused'))],
+    [
+      'throws before returning a promise',
+      () => {
+        throw new Error('refused')
+      },
+    ],
+  ])('when the query %s', async (_, failing) => {
+    const { opened, engine, t, restore } = await setUp()
+    await expect(withTenant('A', () => engine.handle('User', 'update', { where: { id: 1 }, data: { email: 'new' } }, failing, t.io(), newCallStats()))).rejects.toThrow('refused')
+    restore()
+    expect(opened).toHaveLength(1)
+    expect(zeroed(opened[0]!)).toBe(true)
+  })
+})
