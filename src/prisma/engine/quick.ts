@@ -7,8 +7,10 @@
 //
 // Each accepts one shape, exactly, and returns undefined for anything else: the general path then
 // runs the call, so a shape these do not know is still allow-listed or refused there. For the
-// shapes they take they send the same statement the general path sends and give the same result;
-// test/unit/prisma/engine/quick.test.ts compares the two on the same calls.
+// shapes they take they send the statements the general path sends and give the same result;
+// test/unit/prisma/engine/quick.test.ts compares the two on the same calls. An update whose
+// compare-and-swap misses (its row changed during the call) is handed to the general path, which
+// starts it over on a freshly read key.
 import { RecordNotFoundError } from '../../errors'
 import type { RowKey } from '../../fields/row'
 import type { FieldSpec, ModelSpec } from '../../fields/spec'
