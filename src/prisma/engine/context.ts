@@ -7,7 +7,6 @@ import type { QueryIO } from '../query'
 import type { Recent } from '../recent'
 import type { Scope } from '../scope'
 import type { Obj } from '../walk/grammar'
-import { withAnd } from '../walk/grammar'
 
 export type { Obj }
 /** The intercepted call: runs the (rewritten) arguments through Prisma. */
@@ -79,10 +78,6 @@ export function isFieldSetOp(field: FieldSpec, v: unknown): v is { set: unknown 
 /** The value an update writes to encrypted `field` (`{ set: v }` unwrapped where it is an operation). */
 export function writtenValue(field: FieldSpec, v: unknown): unknown {
   return isFieldSetOp(field, v) ? v.set : v
-}
-
-export function andWhere(where: Obj, extra: Obj): Obj {
-  return withAnd(where, extra)
 }
 
 export function mapItems(v: unknown, fn: (item: unknown) => unknown): unknown {

@@ -8,7 +8,8 @@ import type { ModelSpec } from '../../fields/spec'
 import { selectOf, type ModelInfo } from '../config'
 import type { QueryIO } from '../query'
 import type { Scope } from '../scope'
-import { andWhere, isObj, UNIQUE_WHERE, type Engine, type Obj, type Query } from './context'
+import { isObj, UNIQUE_WHERE, type Engine, type Obj, type Query } from './context'
+import { andWhere } from '../walk/grammar'
 import { decryptTree, run } from './decrypt'
 
 /**

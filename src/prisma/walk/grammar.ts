@@ -132,7 +132,7 @@ export function copyOf(o: Obj): Obj {
 }
 
 /** `where` with `AND` set to its own conditions (one, a list, or none) followed by `extra`. */
-export function withAnd(where: Obj, extra: Obj): Obj {
+export function andWhere(where: Obj, extra: Obj): Obj {
   const out = copyOf(where)
   out.AND = [...toArray(where.AND), extra]
   return out

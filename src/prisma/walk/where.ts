@@ -4,7 +4,7 @@
 // match nor stop a match.
 import type { ModelInfo, RelationInfo } from '../config'
 import type { Scope } from '../scope'
-import { AGGREGATE_KEYS, copyOf, fieldRefOf, isKnownValue, isPlain, join, SCALAR_FILTER_KEYS, toArray, unsupported, withAnd, type Obj } from './grammar'
+import { AGGREGATE_KEYS, andWhere, copyOf, fieldRefOf, isKnownValue, isPlain, join, SCALAR_FILTER_KEYS, toArray, unsupported, type Obj } from './grammar'
 import { NESTED, searchCondition, type FilterMode } from './search'
 
 /** What a walk needs: the per-model table and the call's scope. */
@@ -78,7 +78,7 @@ export function confine(w: Walk, info: ModelInfo, where: Obj | undefined): Obj {
 /** `where` and the tenant condition on column `col`. */
 export function withTenant(col: string, where: Obj, tenantId: string): Obj {
   // Unique wheres accept extra filters, so `{ id, tenantId }` still works for findUnique/update.
-  if (col in where) return withAnd(where, { [col]: tenantId })
+  if (col in where) return andWhere(where, { [col]: tenantId })
   const out = copyOf(where)
   out[col] = tenantId
   return out
