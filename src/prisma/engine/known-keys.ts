@@ -52,9 +52,14 @@ export function knownRow(engine: Engine, info: ModelInfo, where: unknown, scope:
   const keys = Object.keys(where)
   if (keys.length !== 1 || keys[0] !== spec.idField) return undefined
   const id = where[spec.idField]
-  if (id == null || typeof id === 'object') return undefined
+  if (id == null || typeof id === 'object' || scope.tenantId === undefined) return undefined
+  return knownKeyOf(engine, spec, scope.tenantId, id)
+}
+
+/** The sidecar columns of row `id` of `spec` and `tenantId` (its id included), if this client knows them. */
+export function knownKeyOf(engine: Engine, spec: ModelSpec, tenantId: string, id: unknown): Obj | undefined {
   const entry = engine.knownKeys.get(id)
-  if (entry === undefined || entry.spec !== spec || entry.tenantId !== scope.tenantId) return undefined
+  if (entry === undefined || entry.spec !== spec || entry.tenantId !== tenantId) return undefined
   const c = spec.columns
-  return { [c.wrappedDek]: entry.wrappedDek, [c.keyVersion]: entry.keyVersion, [c.tenantId]: scope.tenantId, [spec.idField]: id }
+  return { [c.wrappedDek]: entry.wrappedDek, [c.keyVersion]: entry.keyVersion, [c.tenantId]: tenantId, [spec.idField!]: id }
 }

@@ -18,30 +18,82 @@ import type { ModelInfo } from '../config'
 import type { QueryIO } from '../query'
 import type { Scope } from '../scope'
 import { copyOf, isPlain } from '../walk/grammar'
-import { walkSelection, type ReadPlan } from '../walk/read'
+import { wholeRowStrip } from '../walk/read'
 import { P2025, type Engine, type Obj, type Query } from './context'
 import { checkRowTenant, hasEncryptedValue, run, stripRow } from './decrypt'
-import { forgetKey, knownRow, rememberReadKey } from './known-keys'
+import { forgetKey, knownKeyOf, rememberReadKey } from './known-keys'
+
+/**
+ * What the short paths know of a model, worked out once per model, so that a call only looks it
+ * up: its columns, the update data they take, and what a whole-row read strips.
+ */
+interface QuickModel {
+  readonly spec: ModelSpec
+  readonly idField: string
+  readonly tenantColumn: string
+  /**
+   * The columns update data may set on the short path: an encrypted field stored as a text string
+   * maps to its spec, any other column of the model's own to null. Managed columns (sidecars,
+   * tenant, id) and foreign keys into scoped models are absent: data naming them takes the general
+   * path.
+   */
+  readonly settable: ReadonlyMap<string, FieldSpec | null>
+  /** The columns a whole-row read removes from its result (`wholeRowStrip`). */
+  readonly strip: readonly string[]
+}
+
+// Per model: its QuickModel, or null when the short paths never take it.
+const QUICK_MODELS = new WeakMap<ModelInfo, QuickModel | null>()
+
+function quickModelOf(info: ModelInfo): QuickModel | undefined {
+  let m = QUICK_MODELS.get(info)
+  if (m === undefined) QUICK_MODELS.set(info, (m = buildQuickModel(info)))
+  return m ?? undefined
+}
+
+// An encrypted, tenant-scoped model (not a view) with an id field and no blind index, not migrating.
+function buildQuickModel(info: ModelInfo): QuickModel | null {
+  const spec = info.spec
+  if (spec === undefined || info.tenantColumn === undefined || info.viewOf !== undefined || spec.idField === undefined || spec.migrating || spec.indexed.length > 0) return null
+  const strip = wholeRowStrip(info)
+  if (strip === undefined) return null
+  const foreignKeys = new Set(info.plan.foreignKeys.flatMap((fk) => fk.relation.fromFields))
+  const settable = new Map<string, FieldSpec | null>()
+  for (const column of info.scalars.keys()) {
+    if (info.plan.updateManaged.includes(column) || foreignKeys.has(column)) continue
+    const field = spec.fields.get(column)
+    if (field === undefined) settable.set(column, null)
+    else if (field.type === 'string' && field.storage === 'text') settable.set(column, field)
+  }
+  return { spec, idField: spec.idField, tenantColumn: info.tenantColumn, settable, strip }
+}
+
+// The model's QuickModel when the short paths may take a call in this scope: inside withTenant
+// (not a bypass, no blind-index session), on a client whose default omit hides none of its columns.
+function quickModel(info: ModelInfo, scope: Scope, io: QueryIO): QuickModel | undefined {
+  if (scope.bypass || scope.tenantId === undefined || scope.idx !== undefined) return undefined
+  const m = quickModelOf(info)
+  return m !== undefined && io.globallyOmitted(info.name)?.size === 0 ? m : undefined
+}
 
 /**
  * findUnique (or findUniqueOrThrow) of an encrypted model by its id alone (`{ where: { id } }`),
  * whole rows, inside withTenant. Undefined for any other call.
  */
 export function quickFindUnique(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> | undefined {
-  const spec = quickModel(info, scope, io)
-  if (spec === undefined) return undefined
+  const m = quickModel(info, scope, io)
+  if (m === undefined) return undefined
   let where: Obj | undefined
   for (const k in args) {
     const v = args[k]
     if (k === 'where' && isPlain(v)) where = v
     else if (v !== undefined) return undefined
   }
-  const id = idOf(spec, where)
+  const id = idOf(m, where)
   if (id === undefined) return undefined
-  const plan = planOf(engine, info, scope)
-  if (plan === undefined) return undefined
+  const { spec, strip } = m
   const tenantId = scope.tenantId!
-  return query({ where: { [spec.idField!]: id, [info.tenantColumn!]: tenantId } }).then((row) => {
+  return query({ where: { [m.idField]: id, [m.tenantColumn]: tenantId } }).then((row) => {
     if (row === null || typeof row !== 'object') return row
     const r = row as Obj
     checkRowTenant(info, r, scope)
@@ -58,7 +110,7 @@ export function quickFindUnique(engine: Engine, info: ModelInfo, args: Obj, quer
         key.dispose()
       }
     }
-    stripRow(plan.strip, r)
+    stripRow(strip, r)
     return r
   })
 }
@@ -71,8 +123,8 @@ export function quickFindUnique(engine: Engine, info: ModelInfo, args: Obj, quer
  * freshly read key.
  */
 export function quickUpdate(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope, general: () => Promise<unknown>): Promise<unknown> | undefined {
-  const spec = quickModel(info, scope, io)
-  if (spec === undefined || io.inBatch()) return undefined
+  const m = quickModel(info, scope, io)
+  if (m === undefined || io.inBatch()) return undefined
   let where: Obj | undefined
   let data: Obj | undefined
   for (const k in args) {
@@ -81,18 +133,16 @@ export function quickUpdate(engine: Engine, info: ModelInfo, args: Obj, query: Q
     else if (k === 'data' && isPlain(v)) data = v
     else if (v !== undefined) return undefined
   }
-  const id = idOf(spec, where)
+  const id = idOf(m, where)
   if (id === undefined || data === undefined) return undefined
-  const touched = plainUpdate(info, spec, data)
+  const touched = plainUpdate(m, data)
   if (touched === undefined) return undefined
-  const plan = planOf(engine, info, scope)
-  if (plan === undefined) return undefined
-  const w: QuickWrite = { engine, info, spec, id, data, touched, plan, query, scope, general }
-  const known = knownRow(engine, info, where, scope)
+  const w: QuickWrite = { engine, info, m, id, data, touched, query, scope, general }
+  const known = knownKeyOf(engine, m.spec, scope.tenantId!, id)
   if (known !== undefined) return write(w, known)
   // A row this client has not read: its key first, as the general path reads it.
-  return io.readUnique(info.name, { [spec.idField!]: id, [info.tenantColumn!]: scope.tenantId }, info.plan.requiredSelect).then((row) => {
-    if (row === null) throw new RecordNotFoundError(`model ${spec.name}: no row of the current tenant matches the update`, { modelName: info.name })
+  return io.readUnique(info.name, { [m.idField]: id, [m.tenantColumn]: scope.tenantId }, info.plan.requiredSelect).then((row) => {
+    if (row === null) throw new RecordNotFoundError(`model ${m.spec.name}: no row of the current tenant matches the update`, { modelName: info.name })
     return write(w, row)
   })
 }
@@ -101,11 +151,10 @@ export function quickUpdate(engine: Engine, info: ModelInfo, args: Obj, query: Q
 interface QuickWrite {
   readonly engine: Engine
   readonly info: ModelInfo
-  readonly spec: ModelSpec
+  readonly m: QuickModel
   readonly id: unknown
   readonly data: Obj
   readonly touched: FieldSpec[]
-  readonly plan: ReadPlan
   readonly query: Query
   readonly scope: Scope
   readonly general: () => Promise<unknown>
@@ -113,17 +162,18 @@ interface QuickWrite {
 
 // The update under the key of `row` (its sidecars).
 function write(w: QuickWrite, row: Obj): Promise<unknown> {
-  const key = w.engine.rle.openRowKeySync(w.spec, row, w.scope.tenantId!)
+  const key = w.engine.rle.openRowKeySync(w.m.spec, row, w.scope.tenantId!)
   // A key the provider unwraps only asynchronously (a tenant key to load): waited for, as the
   // general path waits for it.
-  if (key === undefined) return w.engine.rle.openRowKey(w.spec, row, w.scope.tenantId!).then((k) => writeUnder(w, row, k))
+  if (key === undefined) return w.engine.rle.openRowKey(w.m.spec, row, w.scope.tenantId!).then((k) => writeUnder(w, row, k))
   return writeUnder(w, row, key)
 }
 
 // The update with the compare-and-swap condition on the row's wrapped key; the result's other
 // values decrypted under the same key, which is zeroed whatever happens.
 function writeUnder(w: QuickWrite, row: Obj, key: RowKey): Promise<unknown> {
-  const { engine, info, spec, id, data, touched, plan, query, scope, general } = w
+  const { engine, info, m, id, data, touched, query, scope, general } = w
+  const spec = m.spec
   const tenantId = scope.tenantId!
   const written: string[] = []
   const out = copyOf(data)
@@ -135,7 +185,7 @@ function writeUnder(w: QuickWrite, row: Obj, key: RowKey): Promise<unknown> {
   }
   scope.stats.rowsEncrypted++
   const wrappedDek = spec.columns.wrappedDek
-  const where = { [spec.idField!]: id, [info.tenantColumn!]: tenantId, [wrappedDek]: row[wrappedDek] }
+  const where = { [m.idField]: id, [m.tenantColumn]: tenantId, [wrappedDek]: row[wrappedDek] }
   // The general path again, after the key proved stale: it reads the row's key afresh.
   const missed = (): Promise<unknown> => {
     forgetKey(engine, spec, tenantId, id)
@@ -166,7 +216,7 @@ function writeUnder(w: QuickWrite, row: Obj, key: RowKey): Promise<unknown> {
         }
         scope.stats.rowsDecrypted++
         rememberReadKey(engine, spec, tenantId, r, scope)
-        stripRow(plan.strip, r)
+        stripRow(m.strip, r)
         return r
       } finally {
         key.dispose()
@@ -180,50 +230,30 @@ function writeUnder(w: QuickWrite, row: Obj, key: RowKey): Promise<unknown> {
   )
 }
 
-// The spec of a model these paths take in this scope, or undefined: an encrypted, tenant-scoped
-// model with an id field and no blind index, not migrating, inside withTenant (not a bypass), on a
-// client whose default omit is known to hide none of its columns.
-function quickModel(info: ModelInfo, scope: Scope, io: QueryIO): ModelSpec | undefined {
-  const spec = info.spec
-  if (spec === undefined || info.tenantColumn === undefined || info.viewOf !== undefined || spec.idField === undefined || spec.migrating || spec.indexed.length > 0) return undefined
-  if (scope.bypass || scope.tenantId === undefined || scope.idx !== undefined) return undefined
-  return io.globallyOmitted(info.name)?.size === 0 ? spec : undefined
-}
-
 // The id a `where` names alone, as a plain value; undefined for any other `where`.
-function idOf(spec: ModelSpec, where: Obj | undefined): unknown {
+function idOf(m: QuickModel, where: Obj | undefined): unknown {
   if (where === undefined) return undefined
   let id: unknown
   for (const k in where) {
-    if (k !== spec.idField) return undefined
+    if (k !== m.idField) return undefined
     id = where[k]
   }
   return typeof id === 'string' || typeof id === 'number' ? id : undefined
 }
 
-// The encrypted fields of update data that holds only plain values of the model's own columns
-// (strings for the encrypted ones, at least one of them); undefined for any other data.
-function plainUpdate(info: ModelInfo, spec: ModelSpec, data: Obj): FieldSpec[] | undefined {
+// The encrypted fields of update data that holds only plain values of columns the short path may
+// set (strings for the encrypted ones, at least one of them); undefined for any other data.
+function plainUpdate(m: QuickModel, data: Obj): FieldSpec[] | undefined {
   const touched: FieldSpec[] = []
-  const managed = info.plan.updateManaged
   for (const k in data) {
     const v = data[k]
     if (v === undefined) continue
-    if (!info.scalars.has(k) || managed.includes(k) || !Object.hasOwn(data, k)) return undefined
-    const field = spec.fields.get(k)
-    if (field !== undefined) {
-      if (typeof v !== 'string' || field.type !== 'string' || field.storage !== 'text') return undefined
+    const field = m.settable.get(k)
+    if (field === undefined || !Object.hasOwn(data, k)) return undefined
+    if (field !== null) {
+      if (typeof v !== 'string') return undefined
       touched.push(field)
     } else if (v !== null && typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') return undefined
   }
-  if (touched.length === 0) return undefined
-  for (const fk of info.plan.foreignKeys) for (const f of fk.relation.fromFields) if (data[f] !== undefined) return undefined
-  return touched
-}
-
-// The plan of a whole-row read of `info` (the columns to remove), when it adds nothing to the call.
-function planOf(engine: Engine, info: ModelInfo, scope: Scope): ReadPlan | undefined {
-  const shape: Obj = {}
-  const plan = walkSelection({ table: engine.table, scope }, info, shape, '')
-  return shape.omit === undefined ? plan : undefined
+  return touched.length === 0 ? undefined : touched
 }

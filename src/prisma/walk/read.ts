@@ -117,6 +117,17 @@ export function checkSelection(w: Walk, info: ModelInfo, args: Obj): void {
 
 const NOTHING: readonly string[] = Object.freeze([])
 
+/**
+ * The columns a read of whole rows of `info` (no `select`, `include` or `omit`) removes from its
+ * result, on a client whose default `omit` hides none of the model's columns; undefined when such
+ * a read must also send an `omit`.
+ */
+export function wholeRowStrip(info: ModelInfo): readonly string[] | undefined {
+  if (info.tenantColumn === undefined) return NOTHING
+  const read = readWithOmit(info, new Set(), undefined)
+  return read.omit === undefined ? Object.freeze(read.strip) : undefined
+}
+
 /** What a read without `select` adds to the call: the `omit` it sends, and the columns to remove. */
 interface DefaultRead {
   readonly strip: readonly string[]

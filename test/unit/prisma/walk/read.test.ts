@@ -1,4 +1,4 @@
-import { walkReadArgs, walkSelection } from '../../../../src/prisma/walk/read'
+import { walkReadArgs, walkSelection, wholeRowStrip } from '../../../../src/prisma/walk/read'
 import { Scope } from '../../../../src/prisma/scope'
 import type { Walk } from '../../../../src/prisma/walk/where'
 import { codeOf, info, manifest, walkAs } from './fixture'
@@ -63,6 +63,20 @@ describe('walkSelection', () => {
     expect(third.omit).toMatchObject({ tenantId: false })
     // Back to the first client: planned as before.
     expect([...walkSelection(walkWith(none), info('User'), {}, '').strip].sort()).toEqual([...a.strip].sort())
+  })
+
+  it('knows, once per model, what a whole-row read strips on a client that hides nothing', () => {
+    const none = new Set<string>()
+    const walk: Walk = { ...walkAs('A'), scope: new Scope('A', false, { rowsEncrypted: 0, rowsDecrypted: 0, rowsPlaintext: 0 }, () => none) }
+    for (const model of ['User', 'Post', 'Profile', 'Team']) {
+      const args: Record<string, unknown> = {}
+      const plan = walkSelection(walk, info(model), args, '')
+      // The same columns, in the same order, as the walk of such a read; and the walk sends no omit.
+      expect(args.omit).toBeUndefined()
+      expect(wholeRowStrip(info(model))).toEqual(plan.strip)
+    }
+    expect(wholeRowStrip(info('User'))).toHaveLength(3)
+    expect(Object.isFrozen(wholeRowStrip(info('User')))).toBe(true)
   })
 
   it("leaves rowcrypt's own columns out of full rows unless the call shows them with omit: false", () => {
