@@ -10,7 +10,7 @@ import { checkSelection, hiddenFromCaller } from '../walk/read'
 import { andWhere, copyOf } from '../walk/grammar'
 import { confine, walkWhere, type Walk } from '../walk/where'
 import { bytesEqual } from '../../crypto/bytes'
-import { isObj, P2025, writeContext, writtenValue, type Engine, type Obj, type Query, type WriteContext } from './context'
+import { isObj, P2025, writeContext, writtenValue, type Engine, type Obj, type Query } from './context'
 import { run } from './decrypt'
 import { checkUpdateData } from './encrypt'
 import { runForeignKeyChecks } from './foreign-keys'
@@ -57,7 +57,7 @@ function attemptUpdates(engine: Engine, info: ModelInfo, args: Obj, query: Query
     const readSelf = (select: Obj) => (fromMemory && Object.keys(select).every((k) => k in known) ? Promise.resolve(known) : readFresh(select))
     // The key the row's values are encrypted under is lent to the scope until the update returns:
     // it decrypts the result's other fields without a second unwrap.
-    const ctx: WriteContext = { scope, io, foreignKeys: [], lendKey: true }
+    const ctx = writeContext(scope, io, true)
     const send = ({ data, cas }: { data: unknown; cas?: Obj }): Promise<unknown> => {
       const attemptArgs: Obj = { ...args, data, where: cas === undefined ? args.where : withCondition(args.where as Obj, cas) }
       const go = () =>

@@ -52,8 +52,9 @@ export interface WriteContext {
   readonly lendKey?: true
 }
 
-export function writeContext(scope: Scope, io: QueryIO): WriteContext {
-  return { scope, io, foreignKeys: [] }
+/** A new write's context; `lendKey` for a top-level update (see `WriteContext.lendKey`). */
+export function writeContext(scope: Scope, io: QueryIO, lendKey?: true): WriteContext {
+  return lendKey === undefined ? { scope, io, foreignKeys: [] } : { scope, io, foreignKeys: [], lendKey }
 }
 
 /** Operations whose `where` is a unique input. */
