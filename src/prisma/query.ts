@@ -11,7 +11,7 @@ import type { CallStats } from '../metrics/observer'
 import type { ModelInfo } from './config'
 import { isObj, P2025, UNIQUE_WHERE, writeContext, type Engine, type Obj, type Query } from './engine/context'
 import { update, upsert } from './engine/cas'
-import { quickFindUnique, quickUpdate } from './engine/quick'
+import { quickCreate, quickFindUnique, quickUpdate } from './engine/quick'
 import { run } from './engine/decrypt'
 import { checkUpdateData, touchedFields } from './engine/encrypt'
 import { checkForeignKeys, runForeignKeyChecks } from './engine/foreign-keys'
@@ -88,6 +88,7 @@ export class QueryEngine {
     if (!isPlain(rawArgs)) return undefined
     if (operation === 'findUnique' || operation === 'findUniqueOrThrow') return quickFindUnique(this.engine, info, rawArgs, query, io, scope)
     if (operation === 'update') return quickUpdate(this.engine, info, rawArgs, query, io, scope, () => this.dispatch(info, operation, rawArgs, query, io, scope))
+    if (operation === 'create') return quickCreate(this.engine, info, rawArgs, query, io, scope)
     return undefined
   }
 

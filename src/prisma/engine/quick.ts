@@ -1,9 +1,9 @@
-// The commonest calls, by a row's id alone, done in a few steps: a findUnique of the whole row
-// and an update of plain values. The general path (query.ts and the rest of engine/) handles any
-// call, and so runs some ninety functions per update. Between two calls of an application,
-// Prisma's own work pushes those out of the CPU's caches, and fetching them back costs more than
-// running them: an update measured about 100 µs slower in an application than in a loop of
-// updates alone. These paths touch a handful.
+// The commonest calls done in a few steps: a findUnique of the whole row by its id, an update of
+// plain values by the row's id, and a create of plain values. The general path (query.ts and the
+// rest of engine/) handles any call, and so runs some ninety functions per update. Between two
+// calls of an application, Prisma's own work pushes those out of the CPU's caches, and fetching
+// them back costs more than running them: an update measured about 100 µs slower in an
+// application than in a loop of updates alone. These paths touch a handful.
 //
 // Each accepts one shape, exactly, and returns undefined for anything else: the general path then
 // runs the call, so a shape these do not know is still allow-listed or refused there. For the
@@ -17,64 +17,11 @@ import type { FieldSpec, ModelSpec } from '../../fields/spec'
 import type { ModelInfo } from '../config'
 import type { QueryIO } from '../query'
 import type { Scope } from '../scope'
-import { copyOf, isPlain } from '../walk/grammar'
-import { wholeRowStrip } from '../walk/read'
+import { copyOf } from '../walk/grammar'
 import { P2025, type Engine, type Obj, type Query } from './context'
 import { checkRowTenant, hasEncryptedValue, run, stripRow } from './decrypt'
 import { forgetKey, knownKeyOf, rememberReadKey } from './known-keys'
-
-/**
- * What the short paths know of a model, worked out once per model, so that a call only looks it
- * up: its columns, the update data they take, and what a whole-row read strips.
- */
-interface QuickModel {
-  readonly spec: ModelSpec
-  readonly idField: string
-  readonly tenantColumn: string
-  /**
-   * The columns update data may set on the short path: an encrypted field stored as a text string
-   * maps to its spec, any other column of the model's own to null. Managed columns (sidecars,
-   * tenant, id) and foreign keys into scoped models are absent: data naming them takes the general
-   * path.
-   */
-  readonly settable: ReadonlyMap<string, FieldSpec | null>
-  /** The columns a whole-row read removes from its result (`wholeRowStrip`). */
-  readonly strip: readonly string[]
-}
-
-// Per model: its QuickModel, or null when the short paths never take it.
-const QUICK_MODELS = new WeakMap<ModelInfo, QuickModel | null>()
-
-function quickModelOf(info: ModelInfo): QuickModel | undefined {
-  let m = QUICK_MODELS.get(info)
-  if (m === undefined) QUICK_MODELS.set(info, (m = buildQuickModel(info)))
-  return m ?? undefined
-}
-
-// An encrypted, tenant-scoped model (not a view) with an id field and no blind index, not migrating.
-function buildQuickModel(info: ModelInfo): QuickModel | null {
-  const spec = info.spec
-  if (spec === undefined || info.tenantColumn === undefined || info.viewOf !== undefined || spec.idField === undefined || spec.migrating || spec.indexed.length > 0) return null
-  const strip = wholeRowStrip(info)
-  if (strip === undefined) return null
-  const foreignKeys = new Set(info.plan.foreignKeys.flatMap((fk) => fk.relation.fromFields))
-  const settable = new Map<string, FieldSpec | null>()
-  for (const column of info.scalars.keys()) {
-    if (info.plan.updateManaged.includes(column) || foreignKeys.has(column)) continue
-    const field = spec.fields.get(column)
-    if (field === undefined) settable.set(column, null)
-    else if (field.type === 'string' && field.storage === 'text') settable.set(column, field)
-  }
-  return { spec, idField: spec.idField, tenantColumn: info.tenantColumn, settable, strip }
-}
-
-// The model's QuickModel when the short paths may take a call in this scope: inside withTenant
-// (not a bypass, no blind-index session), on a client whose default omit hides none of its columns.
-function quickModel(info: ModelInfo, scope: Scope, io: QueryIO): QuickModel | undefined {
-  if (scope.bypass || scope.tenantId === undefined || scope.idx !== undefined) return undefined
-  const m = quickModelOf(info)
-  return m !== undefined && io.globallyOmitted(info.name)?.size === 0 ? m : undefined
-}
+import { DATA, decrypted, idOf, onlyPlain, plainValues, quickModel, underKey, WHERE, WHERE_DATA, type QuickModel } from './quick-model'
 
 /**
  * findUnique (or findUniqueOrThrow) of an encrypted model by its id alone (`{ where: { id } }`),
@@ -82,14 +29,8 @@ function quickModel(info: ModelInfo, scope: Scope, io: QueryIO): QuickModel | un
  */
 export function quickFindUnique(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> | undefined {
   const m = quickModel(info, scope, io)
-  if (m === undefined) return undefined
-  let where: Obj | undefined
-  for (const k in args) {
-    const v = args[k]
-    if (k === 'where' && isPlain(v)) where = v
-    else if (v !== undefined) return undefined
-  }
-  const id = idOf(m, where)
+  if (m === undefined || !onlyPlain(args, WHERE)) return undefined
+  const id = idOf(m, args.where as Obj | undefined)
   if (id === undefined) return undefined
   const { spec, strip } = m
   const tenantId = scope.tenantId!
@@ -124,16 +65,9 @@ export function quickFindUnique(engine: Engine, info: ModelInfo, args: Obj, quer
  */
 export function quickUpdate(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope, general: () => Promise<unknown>): Promise<unknown> | undefined {
   const m = quickModel(info, scope, io)
-  if (m === undefined || io.inBatch()) return undefined
-  let where: Obj | undefined
-  let data: Obj | undefined
-  for (const k in args) {
-    const v = args[k]
-    if (k === 'where' && isPlain(v)) where = v
-    else if (k === 'data' && isPlain(v)) data = v
-    else if (v !== undefined) return undefined
-  }
-  const id = idOf(m, where)
+  if (m === undefined || io.inBatch() || !onlyPlain(args, WHERE_DATA)) return undefined
+  const id = idOf(m, args.where as Obj | undefined)
+  const data = args.data as Obj | undefined
   if (id === undefined || data === undefined) return undefined
   const touched = plainUpdate(m, data)
   if (touched === undefined) return undefined
@@ -176,14 +110,6 @@ function writeUnder(w: QuickWrite, row: Obj, key: RowKey): Promise<unknown> {
   const spec = m.spec
   const tenantId = scope.tenantId!
   const written: string[] = []
-  const out = copyOf(data)
-  try {
-    for (const f of touched) out[f.name] = written[written.length] = key.encryptValue(f, data[f.name]) as string
-  } catch (e) {
-    key.dispose()
-    return Promise.reject(e)
-  }
-  scope.stats.rowsEncrypted++
   const wrappedDek = spec.columns.wrappedDek
   const where = { [m.idField]: id, [m.tenantColumn]: tenantId, [wrappedDek]: row[wrappedDek] }
   // The general path again, after the key proved stale: it reads the row's key afresh.
@@ -191,69 +117,127 @@ function writeUnder(w: QuickWrite, row: Obj, key: RowKey): Promise<unknown> {
     forgetKey(engine, spec, tenantId, id)
     return general()
   }
-  let sent: Promise<unknown>
-  try {
-    sent = query({ where, data: out })
-  } catch (e) {
-    key.dispose()
-    return Promise.reject(e)
-  }
-  return sent.then(
-    (result) => {
-      try {
-        const r = result as Obj
-        checkRowTenant(info, r, scope)
-        // On MySQL a compare-and-swap that matched nothing still returns the row as it was: the
-        // values written must come back, under the same key.
-        for (let i = 0; i < touched.length; i++) if (r[touched[i]!.name] !== written[i]) return missed()
-        if (!key.isKeyOf(spec, r, tenantId)) return missed()
-        const fields = spec.fieldList
-        for (let i = 0; i < fields.length; i++) {
-          const f = fields[i]!
-          const v = r[f.name]
-          if (touched.includes(f)) r[f.name] = data[f.name]
-          else if (v !== null && v !== undefined) r[f.name] = key.decryptValue(f, v)
-        }
-        scope.stats.rowsDecrypted++
-        rememberReadKey(engine, spec, tenantId, r, scope)
-        stripRow(m.strip, r)
-        return r
-      } finally {
-        key.dispose()
-      }
+  return underKey(
+    key,
+    () => {
+      const out = copyOf(data)
+      for (const f of touched) out[f.name] = written[written.length] = key.encryptValue(f, data[f.name]) as string
+      scope.stats.rowsEncrypted++
+      return query({ where, data: out })
     },
-    (e: unknown) => {
-      key.dispose()
+    (result) => {
+      const r = result as Obj
+      checkRowTenant(info, r, scope)
+      // On MySQL a compare-and-swap that matched nothing still returns the row as it was: the
+      // values written must come back, under the same key.
+      for (let i = 0; i < touched.length; i++) if (r[touched[i]!.name] !== written[i]) return missed()
+      if (!key.isKeyOf(spec, r, tenantId)) return missed()
+      const fields = spec.fieldList
+      for (let i = 0; i < fields.length; i++) {
+        const f = fields[i]!
+        const v = r[f.name]
+        if (touched.includes(f)) r[f.name] = data[f.name]
+        else if (v !== null && v !== undefined) r[f.name] = key.decryptValue(f, v)
+      }
+      return decrypted(engine, m, r, scope)
+    },
+    (e) => {
       if ((e as { code?: unknown })?.code === P2025) return missed()
       throw e
     },
   )
 }
 
-// The id a `where` names alone, as a plain value; undefined for any other `where`.
-function idOf(m: QuickModel, where: Obj | undefined): unknown {
-  if (where === undefined) return undefined
-  let id: unknown
-  for (const k in where) {
-    if (k !== m.idField) return undefined
-    id = where[k]
+/**
+ * create of a row of an encrypted model from plain values of its own columns (`{ data }` alone),
+ * whole row returned, inside withTenant. Undefined for any other call. The row returned gives back
+ * the plaintext the caller gave when it holds exactly the ciphertexts written, under this key;
+ * any other row is decrypted as the general path decrypts it.
+ */
+export function quickCreate(engine: Engine, info: ModelInfo, args: Obj, query: Query, io: QueryIO, scope: Scope): Promise<unknown> | undefined {
+  const m = quickModel(info, scope, io)
+  if (m === undefined || !onlyPlain(args, DATA)) return undefined
+  const data = args.data as Obj | undefined
+  if (data === undefined) return undefined
+  const tenantId = scope.tenantId!
+  const given = data[m.tenantColumn]
+  if ((given !== undefined && given !== tenantId) || plainValues(m.creatable, data) === undefined) return undefined
+  const out = copyOf(data)
+  let rowId = data[m.idField]
+  if (rowId === undefined && info.makeId !== undefined) out[m.idField] = rowId = info.makeId()
+  const rowLabel = rowId === undefined || rowId === null ? undefined : String(rowId)
+  // A create that must give its id and does not is refused on the general path.
+  if (rowLabel === undefined && info.requireRowBinding) return undefined
+  const c: QuickCreate = { engine, info, m, data, out, query, scope }
+  const key = engine.rle.newRowKeySync(m.spec, tenantId, rowLabel)
+  // A key the provider makes only asynchronously (a tenant key to load): waited for.
+  if (key === undefined) return engine.rle.newRowKey(m.spec, tenantId, rowLabel).then((k) => createUnder(c, k))
+  return createUnder(c, key)
+}
+
+/** A create the short path took: what `createUnder` needs besides the new row's key. */
+interface QuickCreate {
+  readonly engine: Engine
+  readonly info: ModelInfo
+  readonly m: QuickModel
+  /** The caller's data, and the row to write (its copy, with the id rowcrypt made). */
+  readonly data: Obj
+  readonly out: Obj
+  readonly query: Query
+  readonly scope: Scope
+}
+
+// The create with the row's values encrypted under its new key, which is zeroed whatever happens.
+function createUnder(c: QuickCreate, key: RowKey): Promise<unknown> {
+  const { engine, info, m, data, out, query, scope } = c
+  return underKey(
+    key,
+    () => {
+      key.encryptInto(out, data, true)
+      scope.stats.rowsEncrypted++
+      return query({ data: out })
+    },
+    (result) => {
+      if (result === null || typeof result !== 'object') return result
+      const r = result as Obj
+      const spec = m.spec
+      checkRowTenant(info, r, scope)
+      if (!hasEncryptedValue(spec, r)) {
+        stripRow(m.strip, r)
+        return r
+      }
+      // Anything but the values just written under this key (a row stored with other sidecars or
+      // values, by a trigger say) is decrypted as the general path decrypts a row.
+      if (!key.isKeyOf(spec, r, scope.tenantId!) || !holdsOnly(spec, r, out)) return run(engine, info, {}, () => Promise.resolve(r), scope)
+      const fields = spec.fieldList
+      for (let i = 0; i < fields.length; i++) {
+        const name = fields[i]!.name
+        if (r[name] !== null && r[name] !== undefined) r[name] = data[name]
+      }
+      return decrypted(engine, m, r, scope)
+    },
+    rethrow,
+  )
+}
+
+function rethrow(e: unknown): never {
+  throw e
+}
+
+// True when every encrypted value of `row` is the ciphertext `out` wrote (random IV: unique).
+function holdsOnly(spec: ModelSpec, row: Obj, out: Obj): boolean {
+  const fields = spec.fieldList
+  for (let i = 0; i < fields.length; i++) {
+    const name = fields[i]!.name
+    const v = row[name]
+    if (v !== null && v !== undefined && (typeof v !== 'string' || v !== out[name])) return false
   }
-  return typeof id === 'string' || typeof id === 'number' ? id : undefined
+  return true
 }
 
 // The encrypted fields of update data that holds only plain values of columns the short path may
 // set (strings for the encrypted ones, at least one of them); undefined for any other data.
 function plainUpdate(m: QuickModel, data: Obj): FieldSpec[] | undefined {
-  const touched: FieldSpec[] = []
-  for (const k in data) {
-    const v = data[k]
-    if (v === undefined) continue
-    const field = m.settable.get(k)
-    if (field === undefined || !Object.hasOwn(data, k)) return undefined
-    if (field !== null) {
-      if (typeof v !== 'string') return undefined
-      touched.push(field)
-    } else if (v !== null && typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') return undefined
-  }
-  return touched.length === 0 ? undefined : touched
+  const touched = plainValues(m.settable, data)
+  return touched === undefined || touched.length === 0 ? undefined : touched
 }

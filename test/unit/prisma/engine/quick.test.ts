@@ -1,6 +1,6 @@
 // The quick paths (engine/quick.ts) against the general path, as an oracle: the same sequences of
-// calls (reads that warm the known keys, updates of every data shape, rotations of a row's key,
-// deletes, calls as another tenant) run on two engines over two copies of one fake table, one
+// calls (reads that warm the known keys, creates and updates of every data shape, rotations of a
+// row's key, deletes, calls as another tenant) run on two engines over two copies of one fake table, one
 // engine with the quick paths and one without them. After each call both must have sent the same
 // statements, returned the same result or failed with the same error, and left the same values
 // in their tables. Nobody lists which shapes the quick paths take: the generator mixes the shapes
@@ -19,7 +19,7 @@ import { table } from '../walk/fixture'
 let GeneralEngine: typeof QueryEngine
 let generalWithTenant: typeof withTenant
 jest.isolateModules(() => {
-  jest.doMock('../../../../src/prisma/engine/quick', () => ({ quickFindUnique: () => undefined, quickUpdate: () => undefined }))
+  jest.doMock('../../../../src/prisma/engine/quick', () => ({ quickFindUnique: () => undefined, quickUpdate: () => undefined, quickCreate: () => undefined }))
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded after the mock, in the isolated registry
   GeneralEngine = (require('../../../../src/prisma/query') as typeof import('../../../../src/prisma/query')).QueryEngine
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the tenant context of that registry
@@ -36,6 +36,8 @@ const COLUMNS: Record<string, string[]> = {
 
 /** What Prisma rejects with when an update's where matches no row. */
 const p2025 = () => Object.assign(new Error('No record was found for an update.'), { code: 'P2025' })
+/** What Prisma rejects with when a create's id is taken. */
+const p2002 = () => Object.assign(new Error('Unique constraint failed on the fields: (`id`)'), { code: 'P2002' })
 
 function matches(row: Obj, where: unknown, ignoreTenant = false): boolean {
   if (typeof where !== 'object' || where === null) return false
@@ -58,14 +60,17 @@ class FakeTable {
    * `mysql`: an update whose where matches nothing returns the row as it was (Prisma's read before
    * it). `leaky`: the tenant conditions are ignored, as if something between rowcrypt and the
    * database dropped them; rowcrypt's check of each row's tenant must catch what comes back.
+   * `trigger`: a create stores values of this other row in a new User (its email, or its wrapped
+   * key when the name's length is odd) instead of the ones sent, as a database trigger could.
    */
   constructor(
     readonly mysql: boolean,
     readonly leaky: boolean,
+    public trigger?: Obj,
   ) {}
 
   clone(): FakeTable {
-    const t = new FakeTable(this.mysql, this.leaky)
+    const t = new FakeTable(this.mysql, this.leaky, this.trigger)
     for (const [k, r] of this.rows) t.rows.set(k, { ...r })
     return t
   }
@@ -94,6 +99,7 @@ class FakeTable {
         }
         return this.shape(model, row, args)
       }
+      if (operation === 'create') return this.create(model, args)
       // update
       const row = this.find(model, args.where as Obj)
       if (row === undefined) {
@@ -109,6 +115,21 @@ class FakeTable {
       }
       return this.shape(model, row, args)
     }
+  }
+
+  // A new row: the columns not given are null; an id not given is the next free one (User: 4, 5, ...;
+  // Post: p3, p4, ...).
+  private create(model: string, args: Obj): Obj {
+    const row: Obj = Object.fromEntries(COLUMNS[model]!.map((c) => [c, null]))
+    for (const [k, v] of Object.entries(args.data as Obj)) if (v !== undefined) row[k] = v instanceof Uint8Array ? new Uint8Array(v) : v
+    if (row.id === null) for (let n = 4; row.id === null; n++) if (!this.rows.has(`${model}:${model === 'User' ? n : `p${n - 1}`}`)) row.id = model === 'User' ? n : `p${n - 1}`
+    if (this.rows.has(`${model}:${String(row.id)}`)) throw p2002()
+    if (this.trigger !== undefined && model === 'User') {
+      if (String(row.name).length % 2 === 1) row.wrappedDek = new Uint8Array(this.trigger.wrappedDek as Uint8Array)
+      else if (row.email !== null) row.email = this.trigger.email
+    }
+    this.rows.set(`${model}:${String(row.id)}`, row)
+    return this.shape(model, row, args)
   }
 
   io(): QueryIO {
@@ -152,14 +173,15 @@ async function contents(rle: RowLevelEncryption, t: FakeTable): Promise<Obj> {
 
 type Call =
   | { kind: 'read'; model: string; operation: string; args: Obj; tenant: string }
-  | { kind: 'update'; model: string; args: Obj; tenant: string }
+  | { kind: 'update' | 'create'; model: string; args: Obj; tenant: string }
   | { kind: 'rekey'; model: string; id: unknown }
   | { kind: 'delete'; model: string; id: unknown }
 
 const tenant = fc.constantFrom('A', 'A', 'A', 'B')
 const text = fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('', 'ünï', 'x\uD800y'))
-const userId = fc.constantFrom(1, 2, 3, 9)
-const postId = fc.constantFrom('p1', 'p2', 'p9')
+// Ids 4 and p3 are the first a create without an id gets.
+const userId = fc.constantFrom(1, 2, 3, 4, 9)
+const postId = fc.constantFrom('p1', 'p2', 'p3', 'p9')
 
 const whereOf = (id: fc.Arbitrary<unknown>) =>
   fc.oneof(
@@ -198,6 +220,15 @@ const oddUserData: fc.Arbitrary<Obj> = fc.oneof(
   fc.constant({ email: undefined }),
 )
 const userData = fc.tuple(fc.record({ email: text, name: fc.oneof(text, fc.constant(null)) }, { requiredKeys: ['email'] }), oddUserData).map(([base, odd]) => ({ ...base, ...odd }))
+// A create's data: the shape the quick path takes (plain values of the model's own columns, the
+// id given or not), or that shape with one thing beside it.
+const newUserData = fc
+  .tuple(fc.record({ id: fc.constantFrom(1, 5, '6', null), email: fc.oneof(text, fc.constant(null)), name: text }, { requiredKeys: ['name'] }), oddUserData)
+  .map(([base, odd]) => ({ ...base, ...odd }))
+const newPostData = fc.record(
+  { id: fc.constantFrom('p1', 'p8'), title: fc.oneof({ weight: 4, arbitrary: text }, fc.constant(null)), slug: text, authorId: fc.constantFrom(1, 3, 9), tenantId: fc.constantFrom('A', 'B') },
+  { requiredKeys: ['slug'] },
+)
 const postData = fc
   .record({ title: fc.oneof({ weight: 4, arbitrary: text }, fc.constant(null)), slug: text, authorId: fc.constantFrom(1, 2, 9) }, { requiredKeys: [] })
   .filter((d) => Object.keys(d).length > 0)
@@ -230,6 +261,11 @@ const call: fc.Arbitrary<Call> = fc.oneof(
     weight: 2,
     arbitrary: fc.record({ kind: fc.constant('update' as const), model: fc.constant('Post'), args: fc.tuple(whereOf(postId), postData).map(([where, data]) => ({ where, data })), tenant }),
   },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('create' as const), model: fc.constant('User'), args: fc.tuple(newUserData, extras).map(([data, x]) => ({ data, ...x })), tenant }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('create' as const), model: fc.constant('Post'), args: newPostData.map((data) => ({ data })), tenant }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('rekey' as const), model: fc.constant('User'), id: userId }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), model: fc.constant('User'), id: userId }) },
 )
@@ -254,10 +290,10 @@ async function outcome(p: () => Promise<unknown>): Promise<unknown> {
 
 describe('the quick paths do what the general path does', () => {
   // A quick engine must actually take some calls, or the comparison proves nothing.
-  const taken = { findUnique: 0, update: 0 }
-  const made = { findUnique: 0, update: 0 }
+  const taken = { findUnique: 0, update: 0, create: 0 }
+  const made = { findUnique: 0, update: 0, create: 0 }
   const quick = jest.requireActual('../../../../src/prisma/engine/quick') as typeof import('../../../../src/prisma/engine/quick')
-  const { quickFindUnique, quickUpdate } = quick
+  const { quickFindUnique, quickUpdate, quickCreate } = quick
   beforeAll(() => {
     jest.spyOn(quick, 'quickFindUnique').mockImplementation((...a) => {
       const r = quickFindUnique(...a)
@@ -269,6 +305,11 @@ describe('the quick paths do what the general path does', () => {
       if (r !== undefined) taken.update++
       return r
     })
+    jest.spyOn(quick, 'quickCreate').mockImplementation((...a) => {
+      const r = quickCreate(...a)
+      if (r !== undefined) taken.create++
+      return r
+    })
   })
   afterAll(() => jest.restoreAllMocks())
 
@@ -276,12 +317,17 @@ describe('the quick paths do what the general path does', () => {
     ['PostgreSQL', false, false, false],
     ['MySQL', true, false, false],
     ['a layer that drops tenant conditions', false, true, false],
-    ['a key provider that unwraps only asynchronously', false, false, true],
-  ])('on sequences of calls, reads, rotations and deletes (%s)', async (_, mysql, leaky, asynchronous) => {
-    taken.findUnique = taken.update = made.findUnique = made.update = 0
-    // Replacing unwrapDataKey turns the provider's synchronous unwrap off (as an audit hook would).
+    ['a key provider that makes and unwraps keys only asynchronously', false, false, true],
+    ['a trigger that stores another value in a new row', false, false, false, true],
+  ])('on sequences of calls, reads, rotations and deletes (%s)', async (_, mysql, leaky, asynchronous, trigger = false) => {
+    taken.findUnique = taken.update = taken.create = made.findUnique = made.update = made.create = 0
+    // Replacing unwrapDataKey and generateDataKey turns the provider's synchronous paths off (as an
+    // audit hook would).
     const provider = new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 7) }, activeVersion: 'v1' })
-    if (asynchronous) provider.unwrapDataKey = LocalKeyProvider.prototype.unwrapDataKey.bind(provider)
+    if (asynchronous) {
+      provider.unwrapDataKey = LocalKeyProvider.prototype.unwrapDataKey.bind(provider)
+      provider.generateDataKey = LocalKeyProvider.prototype.generateDataKey.bind(provider)
+    }
     const rle = RowLevelEncryption.fromSpecs(provider, specs)
     const seedEngine = engineOf()
     const seed = new FakeTable(mysql, leaky)
@@ -296,6 +342,8 @@ describe('the quick paths do what the general path does', () => {
       ['p2', 'B', 3],
     ] as const)
       seed.rows.set(`Post:${id}`, await storedRow(seedEngine, 'Post', { id, slug: `s-${id}`, title: `t-${id}`, authorId: author }, t))
+    // Values of another row, under another key.
+    if (trigger) seed.trigger = seed.rows.get('User:1')
 
     await fc.assert(
       fc.asyncProperty(fc.array(call, { minLength: 1, maxLength: 12 }), async (calls) => {
@@ -310,12 +358,16 @@ describe('the quick paths do what the general path does', () => {
               const row = t.rows.get(key)
               if (row === undefined) continue
               if (c.kind === 'delete') t.rows.delete(key)
-              else t.rows.set(key, { ...row, ...(await rle.rekeyRow(row, 'v1', { model: c.model, tenantId: row.tenantId as string })) })
+              else {
+                // A row a trigger left undecryptable cannot be re-keyed: it stays as it is, in both copies.
+                const rekeyed = await rle.rekeyRow(row, 'v1', { model: c.model, tenantId: row.tenantId as string }).catch(() => undefined)
+                if (rekeyed !== undefined) t.rows.set(key, { ...row, ...rekeyed })
+              }
             }
             continue
           }
-          const operation = c.kind === 'read' ? c.operation : 'update'
-          made[c.kind === 'read' ? 'findUnique' : 'update']++
+          const operation = c.kind === 'read' ? c.operation : c.kind
+          made[c.kind === 'read' ? 'findUnique' : c.kind]++
           const clone = () => deepCopy(c.args) as Obj
           const got = await outcome(() => withTenant(c.tenant, () => quickEngine.handle(c.model, operation, clone(), a.query(c.model, operation), a.io(), newCallStats())))
           const want = await outcome(() => generalWithTenant(c.tenant, () => generalEngine.handle(c.model, operation, clone(), b.query(c.model, operation), b.io(), newCallStats())))
@@ -328,8 +380,20 @@ describe('the quick paths do what the general path does', () => {
     )
     expect(taken.findUnique).toBeGreaterThan(made.findUnique / 8)
     expect(taken.update).toBeGreaterThan(made.update / 8)
+    expect(taken.create).toBeGreaterThan(made.create / 8)
   })
 })
+
+/** Queries that fail, the two ways a query can. */
+const FAILING_QUERIES: Array<[string, () => Promise<unknown>]> = [
+  ['rejects', () => Promise.reject(new Error('refused'))],
+  [
+    'throws before returning a promise',
+    () => {
+      throw new Error('refused')
+    },
+  ],
+]
 
 describe('the short update zeroes the row key it opened', () => {
   const provider = new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 7) }, activeVersion: 'v1' })
@@ -362,19 +426,54 @@ describe('the short update zeroes the row key it opened', () => {
     expect(zeroed(opened[0]!)).toBe(true)
   })
 
-  it.each([
-    ['rejects', () => Promise.reject(new Error('refused'))],
-    [
-      'throws before returning a promise',
-      () => {
-        throw new Error('refused')
-      },
-    ],
-  ])('when the query %s', async (_, failing) => {
+  it.each(FAILING_QUERIES)('when the query %s', async (_, failing) => {
     const { opened, engine, t, restore } = await setUp()
     await expect(withTenant('A', () => engine.handle('User', 'update', { where: { id: 1 }, data: { email: 'new' } }, failing, t.io(), newCallStats()))).rejects.toThrow('refused')
     restore()
     expect(opened).toHaveLength(1)
     expect(zeroed(opened[0]!)).toBe(true)
+  })
+})
+
+describe('the short create zeroes the row key it made', () => {
+  const provider = new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 7) }, activeVersion: 'v1' })
+  const rle = RowLevelEncryption.fromSpecs(provider, specs)
+  const zeroed = (k: { plaintextKey: Buffer }) => k.plaintextKey.every((b) => b === 0)
+
+  /** Creates a User through the quick path with `query`, recording the keys it made. */
+  async function create(query: (args: Obj) => Promise<unknown>) {
+    const made: Array<{ plaintextKey: Buffer }> = []
+    const make = rle.newRowKeySync.bind(rle)
+    const spy = jest.spyOn(rle, 'newRowKeySync').mockImplementation((...a: Parameters<typeof make>) => {
+      const key = make(...a)
+      if (key !== undefined) made.push(key)
+      return key
+    })
+    const t = new FakeTable(false, false)
+    try {
+      const engine = new QueryEngine(table, rle)
+      const row = await withTenant('A', () => engine.handle('User', 'create', { data: { id: 1, name: 'n', email: 'e' } }, query, t.io(), newCallStats()))
+      return { made, row: row as Obj }
+    } catch (e) {
+      return { made, error: e as Error }
+    } finally {
+      spy.mockRestore()
+    }
+  }
+
+  it('when the create succeeds, handing back the plaintext given', async () => {
+    const t = new FakeTable(false, false)
+    const { made, row } = await create(t.query('User', 'create'))
+    expect(row).toEqual({ id: 1, name: 'n', email: 'e', teamId: null })
+    expect((t.rows.get('User:1')!.email as string).startsWith('rc1.')).toBe(true)
+    expect(made).toHaveLength(1)
+    expect(zeroed(made[0]!)).toBe(true)
+  })
+
+  it.each(FAILING_QUERIES)('when the query %s', async (_, failing) => {
+    const { made, error } = await create(failing)
+    expect(error?.message).toBe('refused')
+    expect(made).toHaveLength(1)
+    expect(zeroed(made[0]!)).toBe(true)
   })
 })
