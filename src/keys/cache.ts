@@ -104,6 +104,9 @@ export class KeyCache {
   readonly #flights = new Map<string, Flight>()
   #timer: NodeJS.Timeout | undefined
   #generation = 0
+  // The id last set in `#entries` (its most recently used entry while it is there): a hit on it
+  // keeps the order as it is instead of moving the entry to the end again.
+  #newest: string | undefined
 
   constructor(options: Partial<KeyCacheOptions> | undefined, setup: KeyCacheSetup, defaults: Readonly<KeyCacheOptions> = TENANT_KEY_CACHE_DEFAULTS) {
     const o = { ...defaults, ...stripUndefined(options ?? {}) }
@@ -155,8 +158,11 @@ export class KeyCache {
     const cached = this.#fresh(id)
     if (cached === undefined) return undefined
     cached.uses++
-    this.#entries.delete(id)
-    this.#entries.set(id, cached)
+    if (id !== this.#newest) {
+      this.#entries.delete(id)
+      this.#entries.set(id, cached)
+      this.#newest = id
+    }
     this.#event('hit')
     try {
       return { value: fn(cached.key) }
@@ -224,6 +230,7 @@ export class KeyCache {
     const old = this.#entries.get(id)
     if (old !== undefined) this.#evict(id, old)
     this.#entries.set(id, entry)
+    this.#newest = id
     while (this.#entries.size > this.options.maxEntries) {
       const [oldestId, oldest] = this.#entries.entries().next().value as [string, Entry]
       this.#evict(oldestId, oldest)

@@ -33,6 +33,7 @@ export class TenantKeyring {
   readonly #shredded = new Set<string>()
   // The XAES preparation of each cached key (its cipher context), released when the cache zeroes the key.
   readonly #prepared = new WeakMap<Uint8Array, XaesKey>()
+  #lastId: { readonly tenantId: string; readonly keyVersion: string; readonly id: string } | undefined
   readonly #now: () => Date
   #validation: Promise<void> | undefined
 
@@ -82,7 +83,17 @@ export class TenantKeyring {
   /** `use` from the cache only, synchronously: `{ value }` when the key is cached, else undefined. */
   peek<T>(tenantId: string, keyVersion: string, fn: (key: TenantKey) => T): { value: T } | undefined {
     this.assertLive(tenantId)
-    return this.#cache.peek(cacheKey(tenantId, keyVersion), this.#checked(tenantId, fn))
+    return this.#cache.peek(this.#idOf(tenantId, keyVersion), this.#checked(tenantId, fn))
+  }
+
+  // The cache id of a tenant's key under a version; the last one is kept, as calls come in runs of
+  // one tenant (every row of a read).
+  #idOf(tenantId: string, keyVersion: string): string {
+    const last = this.#lastId
+    if (last !== undefined && last.tenantId === tenantId && last.keyVersion === keyVersion) return last.id
+    const id = cacheKey(tenantId, keyVersion)
+    this.#lastId = { tenantId, keyVersion, id }
+    return id
   }
 
   /**

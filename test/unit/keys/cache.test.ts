@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { DATA_KEY_CACHE_DEFAULTS, KeyCache, TENANT_KEY_CACHE_DEFAULTS, type KeyProviderEvent } from '../../../src'
 
 function setup(limits: { maxEntries?: number; maxAgeMs?: number; maxUses?: number } = {}) {
@@ -209,5 +210,36 @@ describe('KeyCache', () => {
     cache.clear()
     expect(cache.size).toBe(0)
     expect(keys.every(zeroed)).toBe(true)
+  })
+})
+
+describe('KeyCache recency, against a reference LRU', () => {
+  // Any sequence of use and peek calls on a few ids: the keys the cache holds and the ones it has
+  // zeroed are the ones a plain most-recently-used list says, after every call.
+  it('holds and evicts what a least-recently-used list would', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom('use', 'peek'), fc.constantFrom('a', 'b', 'c', 'd')), { maxLength: 40 }), async (calls) => {
+        const { cache, load, copy, loaded } = setup({ maxEntries: 2 })
+        const keyOf: string[] = [] // the id of each loaded key, by load
+        let lru: string[] = [] // the reference, least recently used first
+        for (const [op, id] of calls) {
+          if (op === 'peek') {
+            const hit = cache.peek(id, copy)
+            expect(hit !== undefined).toBe(lru.includes(id))
+            if (hit !== undefined) lru = [...lru.filter((x) => x !== id), id]
+            continue
+          }
+          const before = loaded.length
+          await cache.use(id, load(1), copy)
+          if (loaded.length > before) keyOf.push(id)
+          lru = [...lru.filter((x) => x !== id), id]
+          if (lru.length > 2) lru = lru.slice(1)
+          // The latest key of each id is live exactly when the reference holds the id.
+          const live = new Set(loaded.map((k, i) => (zeroed(k) ? undefined : keyOf[i])).filter((x) => x !== undefined))
+          expect([...live].sort()).toEqual([...lru].sort())
+        }
+      }),
+      { numRuns: 300 },
+    )
   })
 })
