@@ -1,6 +1,7 @@
 // The bench's workload functions (bench/workloads.ts) on tiny sizes against PostgreSQL: they run,
 // touch the rows they should, and rowcrypt's rows are stored encrypted and decrypt correctly; and
-// the bench itself (bench/run.ts) in quick mode on tiny sizes, with its reports.
+// the bench itself (bench/run.ts) in quick mode on tiny sizes, with its reports; and the
+// instruction counts (bench/instructions.ts) under valgrind.
 // Benchmarks are not tests: nothing here looks at timings.
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -261,11 +262,17 @@ describe('bench workloads (tiny sizes)', () => {
   })
 })
 
+/** Runs node with `args` in the project's folder; expects it to exit 0 (its stderr shown if not). */
+function runNode(args: string[], timeout: number): { stdout: string } {
+  const run = spawnSync(process.execPath, args, { cwd: join(__dirname, '..', '..'), encoding: 'utf8', timeout })
+  expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({ status: 0, stderr: '' })
+  return run
+}
+
 describe('npm run bench -- --quick (tiny sizes)', () => {
   it('runs every variant and workload and writes its reports', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rowcrypt-bench-'))
     try {
-      const root = join(__dirname, '..', '..')
       const args = [
         '--expose-gc',
         '-r',
@@ -284,8 +291,7 @@ describe('npm run bench -- --quick (tiny sizes)', () => {
         '--markdown',
         dir,
       ]
-      const run = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 240_000 })
-      expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({ status: 0, stderr: '' })
+      const run = runNode(args, 240_000)
       for (const name of VARIANT_NAMES) expect(run.stdout).toContain(` ${name} `)
       expect(run.stdout).toContain('findMany of 40 ')
       expect(run.stdout).toMatch(/targets \(.*\): \d+ of \d+ met/)
@@ -310,4 +316,44 @@ describe('npm run bench -- --quick (tiny sizes)', () => {
       rmSync(dir, { recursive: true, force: true })
     }
   }, 300_000)
+})
+
+describe('npm run bench:instructions (tiny sizes, under valgrind)', () => {
+  it('counts every sample and reports instructions per call with the ratios that apply', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rowcrypt-instructions-'))
+    try {
+      const file = join(dir, 'instructions.md')
+      const args = [
+        '-r',
+        'ts-node/register/transpile-only',
+        'bench/instructions.ts',
+        '--variants',
+        'plain,bound,rowcrypt',
+        '--workloads',
+        'findUnique,findMany',
+        '--rows',
+        '3',
+        '--reps',
+        '2',
+        '--warmup',
+        '1',
+        '--no-write',
+        '--markdown',
+        file,
+      ]
+      runNode(args, 400_000)
+      const report = readFileSync(file, 'utf8')
+      expect(report).toContain('median of 2 counted repetitions of 3 rows after 1 untimed')
+      expect(report).toContain('| workload | plain | bound | rowcrypt |')
+      // A count per cell, and for the extensions a ratio to plain Prisma above 1: they do more.
+      for (const w of ['findUnique', 'findMany']) {
+        const row = report.split('\n').find((l) => l.startsWith(`| ${w} |`))
+        expect(row).toMatch(new RegExp(`^\\| ${w} \\| [\\d.]+ [kM] \\| [\\d.]+ [kM] \\(1\\.\\d\\d×\\) \\| [\\d.]+ [kM] \\(1\\.\\d\\d×\\) \\|$`))
+      }
+      expect(report).toMatch(/^\| rowcrypt \/ bound \| \d\.\d{3}× \| \d\.\d{3}× \|$/m)
+      expect(report).not.toContain('AWS KMS')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 450_000)
 })
