@@ -224,6 +224,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
   readonly #aad = new RowAadEncoder()
   readonly #createdAt: KeyCreationTimes
   #validation: Promise<void> | undefined
+  #keyIdChecked: { tenantId: string; keyVersion: string } | undefined
 
   constructor(options: AwsKmsKeyProviderOptions) {
     if (options === null || typeof options !== 'object') throw new ConfigError('AwsKmsKeyProvider needs { client, keys, activeVersion }')
@@ -335,7 +336,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
     const tenantId = this.#checkContext(context)
     if (tenantId === undefined) return undefined
     const keyVersion = this.activeKeyVersion
-    this.#keyId(tenantId, keyVersion)
+    this.#checkKeyId(tenantId, keyVersion)
     return this.#keyring?.peek(tenantId, keyVersion, (t) => this.#generateUnder(t, context, keyVersion))?.value
   }
 
@@ -354,7 +355,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
     if (!(wrappedKey instanceof Uint8Array) || !tenantWrapped(wrappedKey)) return undefined
     const tenantId = this.#checkContext(context)
     if (tenantId === undefined) return undefined
-    this.#keyId(tenantId, keyVersion)
+    this.#checkKeyId(tenantId, keyVersion)
     const aad = this.#aad.encode(context, keyVersion)
     return this.#keyring?.peek(tenantId, keyVersion, (t) => unwrapUnder(t, wrappedKey, aad))?.value
   }
@@ -647,10 +648,21 @@ export class AwsKmsKeyProvider implements KeyProvider {
     return own
   }
 
+  // Checks that #keyId resolves for the tenant and version (it throws when not), as the per-row
+  // synchronous paths must. Without a keyIdFor function the answer depends only on the maps given at
+  // construction, so a run of rows of one tenant and version checks it once.
+  #checkKeyId(tenantId: string, keyVersion: string): void {
+    const last = this.#keyIdChecked
+    if (last !== undefined && last.tenantId === tenantId && last.keyVersion === keyVersion) return
+    this.#keyId(tenantId, keyVersion)
+    if (this.#keyIdFor === undefined) this.#keyIdChecked = { tenantId, keyVersion }
+  }
+
   #checkContext(context: BindingContext): string | undefined {
     if (context === null || typeof context !== 'object') throw new ConfigError('a binding context must be an object of strings')
     if (Object.hasOwn(context, 'keyVersion')) throw new ConfigError('a binding context must not contain "keyVersion"; the provider binds it')
-    for (const v of Object.values(context)) if (typeof v !== 'string') throw new ConfigError('a binding context must be an object of strings')
+    // Own enumerable keys, as Object.values reads them, without making its array (this runs per row).
+    for (const k in context) if (Object.hasOwn(context, k) && typeof context[k] !== 'string') throw new ConfigError('a binding context must be an object of strings')
     const tenantId = context.tenantId
     if (tenantId !== undefined && this.#shredded.has(tenantId)) throw shreddedError(tenantId)
     return tenantId

@@ -205,6 +205,42 @@ export function keyProviderConformance(name: string, make: () => Promise<Conform
       expect((await rejected(p.unwrapDataKey(dk.wrappedKey, 'v1', other))).code).toBe('ERR_ROWCRYPT_DECRYPTION_FAILED')
     })
 
+    it('refuses on its synchronous fast paths what the asynchronous methods refuse, before and after a run of good calls', async () => {
+      const dk = await p.generateDataKey(ctx)
+      // Rows of one tenant in a run: a fast path may remember what it checked for the first one.
+      for (let i = 0; i < 3; i++) p.unwrapDataKeySync?.(dk.wrappedKey, 'v1', ctx)
+      const refusals: Array<[string, () => unknown, () => Promise<unknown>]> = [
+        ['an unknown version', () => p.unwrapDataKeySync?.(dk.wrappedKey, 'v9', ctx), () => p.unwrapDataKey(dk.wrappedKey, 'v9', ctx)],
+        [
+          'a context value that is not a string',
+          () => p.unwrapDataKeySync?.(dk.wrappedKey, 'v1', { ...ctx, rowId: 42 as unknown as string }),
+          () => p.unwrapDataKey(dk.wrappedKey, 'v1', { ...ctx, rowId: 42 as unknown as string }),
+        ],
+        ['a context with its own keyVersion', () => p.unwrapDataKeySync?.(dk.wrappedKey, 'v1', { ...ctx, keyVersion: 'v1' }), () => p.unwrapDataKey(dk.wrappedKey, 'v1', { ...ctx, keyVersion: 'v1' })],
+        [
+          'a generate with a context value that is not a string',
+          () => p.generateDataKeySync?.({ ...ctx, rowId: 42 as unknown as string }),
+          () => p.generateDataKey({ ...ctx, rowId: 42 as unknown as string }),
+        ],
+      ]
+      for (const [what, sync, async_] of refusals) {
+        const expected = (await rejected(async_())).code
+        let answer: unknown
+        let code: string | undefined = 'none thrown'
+        try {
+          answer = sync()
+        } catch (e) {
+          code = (e as RowcryptError).code
+        }
+        // A fast path either throws what the method rejects with or steps aside (undefined); it never answers.
+        if (code === 'none thrown') expect([what, answer]).toEqual([what, undefined])
+        else expect([what, code]).toEqual([what, expected])
+      }
+      // And the run goes on answering afterwards.
+      const again = p.unwrapDataKeySync?.(dk.wrappedKey, 'v1', ctx)
+      if (again !== undefined) expect(equal(again, dk.plaintextKey)).toBe(true)
+    })
+
     it('shreds a tenant when it can: its keys are gone here and in another process, other tenants unaffected', async () => {
       const shredding = subject.shredding
       if (shredding === undefined) return

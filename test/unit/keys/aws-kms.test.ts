@@ -178,6 +178,25 @@ describe('AwsKmsKeyProvider: hierarchical mode', () => {
     expect(server.calls()).toEqual({ Decrypt: 2 })
   })
 
+  it('asks a keyIdFor function on every synchronous call, so a resolver that stops answering is noticed on the next row', async () => {
+    let asked = 0
+    let broken = false
+    const p = awsProvider(server, {
+      keyIdFor: () => {
+        asked++
+        return broken ? '' : undefined
+      },
+    })
+    const g = await p.generateDataKey(ctx('h_res'))
+    asked = 0
+    for (let i = 0; i < 3; i++) expect(p.unwrapDataKeySync(g.wrappedKey, 'v1', ctx('h_res'))).toBeDefined()
+    expect(p.generateDataKeySync(ctx('h_res'))).toBeDefined()
+    expect(asked).toBe(4)
+    broken = true
+    expect(() => p.unwrapDataKeySync(g.wrappedKey, 'v1', ctx('h_res'))).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_CONFIG' }))
+    expect(() => p.generateDataKeySync(ctx('h_res'))).toThrow(expect.objectContaining({ code: 'ERR_ROWCRYPT_CONFIG' }))
+  })
+
   it('prepareUnwrapSync loads an expired tenant key (one Decrypt) so that unwrapDataKeySync answers; undefined for direct-mode keys and a replaced unwrapDataKey', async () => {
     const store = new InMemoryTenantKeyStore()
     const p = awsProvider(server, { tenantKeyStore: store, cache: { maxAgeMs: 40 } })
