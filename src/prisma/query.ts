@@ -161,6 +161,8 @@ export class QueryEngine {
     else checkData(w, info, args.data, 'create', 'data')
     // The result's selection is refused now if it must be: before any key is loaded or row read.
     if (operation !== 'createMany') checkSelection(w, info, args)
+    // createMany answers with a count: no row of its result takes back a value written.
+    else scope.resultRows = false
     const ctx = writeContext(scope, io)
     const send = (data: unknown): Promise<unknown> => {
       args.data = data

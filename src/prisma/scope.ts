@@ -29,6 +29,8 @@ export class Scope {
   declare rechecks: Recheck[]
   /** String values this call encrypted, by header + IV (`writtenKey`): the result gets them back without decryption. */
   declare written: Map<string, WrittenValue> | undefined
+  /** False when the call's result holds no rows (createMany: a count), so nothing is recorded in `written`. */
+  declare resultRows: boolean
   /**
    * The key of the row an update just wrote, still open while its result is read, so the result
    * decrypts without a second unwrap (`RowKey.isKeyOf` decides which row it may decrypt).
@@ -49,6 +51,7 @@ export class Scope {
     this.uniqueVersion = 0
     this.rechecks = []
     this.written = undefined
+    this.resultRows = true
     this.lent = undefined
     this.keysRemembered = 0
     this.tenantId = tenantId

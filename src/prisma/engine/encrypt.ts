@@ -57,7 +57,7 @@ function newRowOf(info: ModelInfo, data: Obj, scope: Scope): { out: Obj; tenantI
 function sealNew(key: RowKey, data: Obj, out: Obj, scope: Scope): Obj {
   try {
     key.encryptInto(out, data, true)
-    noteWritten(scope, key, key.spec.fieldList, data, out)
+    if (scope.resultRows) noteWritten(scope, key, key.spec.fieldList, data, out)
     scope.stats.rowsEncrypted++
     return out
   } finally {

@@ -22,6 +22,16 @@ describe('encryptNew', () => {
     expect(scope.written?.size).toBe(2)
   })
 
+  it('records no written value for a call whose result holds no rows', async () => {
+    const engine = engineOf()
+    const scope = scopeAs('A')
+    scope.resultRows = false
+    const a = await encryptNew(engine, info('User'), { id: 1, name: 'n', email: 'a@x.io' }, scope)
+    expect(isCiphertext(a.email)).toBe(true)
+    expect(scope.written).toBeUndefined()
+    expect(scope.stats.rowsEncrypted).toBe(1)
+  })
+
   it('refuses data naming another tenant, and managed columns', async () => {
     const engine = engineOf()
     expect(await rejectionCode(encryptNew(engine, info('User'), { id: 1, email: 'e', tenantId: 'B' }, scopeAs('A')))).toBe(TENANT_MISMATCH)
