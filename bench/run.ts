@@ -1,6 +1,6 @@
 // `npm run bench`: plain Prisma 7 against rowcrypt on PostgreSQL (issue 8).
 //
-//   npm run bench                      full run (1,000 rows, 6 rounds), writes bench/results/latest.json, bench/RESULTS.md and bench/README-table.md
+//   npm run bench                      full run (1,000 rows, 12 rounds), writes bench/results/latest.json, bench/RESULTS.md and bench/README-table.md
 //   npm run bench -- --quick           smoke run (100 rows, 2 rounds), writes bench/results/quick.json only
 //   npm run bench -- --workloads findMany,update --reps 7 --size 1000 --variants plain,rowcrypt --no-write
 //   npm run bench -- --quick --markdown /tmp/md   also writes RESULTS.md and README-table.md of this run into /tmp/md
@@ -45,7 +45,7 @@ const CHEAP = new Set(['findMany', 'createMany'])
 const RESULTS_DIR = join(__dirname, 'results')
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, size: 1000, reps: 6, cheapRepeats: 5, only: undefined, variants: undefined, markdown: undefined, profile: false, write: true, floor: true, slices: 10 }
+  const o: Options = { quick: false, size: 1000, reps: 12, cheapRepeats: 5, only: undefined, variants: undefined, markdown: undefined, profile: false, write: true, floor: true, slices: 10 }
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1]
     if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`)
