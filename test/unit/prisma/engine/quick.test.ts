@@ -395,27 +395,35 @@ const FAILING_QUERIES: Array<[string, () => Promise<unknown>]> = [
   ],
 ]
 
+// The row keys `rle.openRowKeySync` or `rle.newRowKeySync` hands out, recorded so a test can see
+// whether they were zeroed; `restore` removes the spy.
+function recordKeys(rle: RowLevelEncryption, method: 'openRowKeySync' | 'newRowKeySync'): { keys: Array<{ plaintextKey: Buffer }>; restore: () => void } {
+  const keys: Array<{ plaintextKey: Buffer }> = []
+  const original = (rle[method] as (...a: unknown[]) => { plaintextKey: Buffer } | undefined).bind(rle)
+  const spy = jest.spyOn(rle, method as 'newRowKeySync').mockImplementation(((...a: unknown[]) => {
+    const key = original(...a)
+    if (key !== undefined) keys.push(key)
+    return key
+  }) as never)
+  return { keys, restore: () => spy.mockRestore() }
+}
+
+const zeroed = (k: { plaintextKey: Buffer }) => k.plaintextKey.every((b) => b === 0)
+
 describe('the short update zeroes the row key it opened', () => {
   const provider = new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 7) }, activeVersion: 'v1' })
   const rle = RowLevelEncryption.fromSpecs(provider, specs)
 
   /** An engine whose opened row keys are recorded, and user 1 of tenant A read once (its key known). */
   async function setUp() {
-    const opened: Array<{ plaintextKey: Buffer }> = []
-    const open = rle.openRowKeySync.bind(rle)
-    const spy = jest.spyOn(rle, 'openRowKeySync').mockImplementation((...a: Parameters<typeof open>) => {
-      const key = open(...a)
-      if (key !== undefined) opened.push(key)
-      return key
-    })
+    const { keys: opened, restore } = recordKeys(rle, 'openRowKeySync')
     const t = new FakeTable(false, false)
     t.rows.set('User:1', { teamId: null, ...(await storedRow(engineOf(), 'User', { id: 1, name: 'n', email: 'e' }, 'A')) })
     const engine = new QueryEngine(table, rle)
     await withTenant('A', () => engine.handle('User', 'findUnique', { where: { id: 1 } }, t.query('User', 'findUnique'), t.io(), newCallStats()))
     opened.length = 0
-    return { opened, engine, t, restore: () => spy.mockRestore() }
+    return { opened, engine, t, restore }
   }
-  const zeroed = (k: { plaintextKey: Buffer }) => k.plaintextKey.every((b) => b === 0)
 
   it('when the update succeeds', async () => {
     const { opened, engine, t, restore } = await setUp()
@@ -438,17 +446,10 @@ describe('the short update zeroes the row key it opened', () => {
 describe('the short create zeroes the row key it made', () => {
   const provider = new LocalKeyProvider({ keys: { v1: Buffer.alloc(32, 7) }, activeVersion: 'v1' })
   const rle = RowLevelEncryption.fromSpecs(provider, specs)
-  const zeroed = (k: { plaintextKey: Buffer }) => k.plaintextKey.every((b) => b === 0)
 
   /** Creates a User through the quick path with `query`, recording the keys it made. */
   async function create(query: (args: Obj) => Promise<unknown>) {
-    const made: Array<{ plaintextKey: Buffer }> = []
-    const make = rle.newRowKeySync.bind(rle)
-    const spy = jest.spyOn(rle, 'newRowKeySync').mockImplementation((...a: Parameters<typeof make>) => {
-      const key = make(...a)
-      if (key !== undefined) made.push(key)
-      return key
-    })
+    const { keys: made, restore } = recordKeys(rle, 'newRowKeySync')
     const t = new FakeTable(false, false)
     try {
       const engine = new QueryEngine(table, rle)
@@ -457,7 +458,7 @@ describe('the short create zeroes the row key it made', () => {
     } catch (e) {
       return { made, error: e as Error }
     } finally {
-      spy.mockRestore()
+      restore()
     }
   }
 
