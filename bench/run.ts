@@ -30,6 +30,8 @@ interface Options {
   reps: number
   /** How often the short workloads (findMany, createMany) run per round. */
   cheapRepeats: number
+  /** How often the scaled workloads (findManyLarge) run per round. */
+  largeRepeats: number
   only: string[] | undefined
   variants: string[] | undefined
   /** Also write RESULTS.md and README-table.md of this run (whatever its options) into this folder. */
@@ -45,7 +47,7 @@ const CHEAP = new Set(['findMany', 'createMany'])
 const RESULTS_DIR = join(__dirname, 'results')
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, size: 1000, reps: 12, cheapRepeats: 5, only: undefined, variants: undefined, markdown: undefined, profile: false, write: true, floor: true, slices: 10 }
+  const o: Options = { quick: false, size: 1000, reps: 12, cheapRepeats: 5, largeRepeats: 3, only: undefined, variants: undefined, markdown: undefined, profile: false, write: true, floor: true, slices: 10 }
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1]
     if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`)
@@ -65,6 +67,9 @@ function parseArgs(argv: string[]): Options {
         break
       case '--cheap-repeats':
         o.cheapRepeats = Number(value(i++, a))
+        break
+      case '--large-repeats':
+        o.largeRepeats = Number(value(i++, a))
         break
       case '--only':
       case '--workloads':
@@ -102,11 +107,13 @@ function parseArgs(argv: string[]): Options {
     if (!argv.includes('--size')) o.size = 100
     if (!argv.includes('--reps')) o.reps = 2
     if (!argv.includes('--cheap-repeats')) o.cheapRepeats = 2
+    if (!argv.includes('--large-repeats')) o.largeRepeats = 1
   }
   if (o.profile) o.floor = false
   if (!Number.isInteger(o.size) || o.size < 1) throw new Error('--size must be a positive integer')
   if (!Number.isInteger(o.reps) || o.reps < 1) throw new Error('--reps must be a positive integer')
   if (!Number.isInteger(o.slices) || o.slices < 1) throw new Error('--slices must be a positive integer')
+  for (const [flag, n] of [['--cheap-repeats', o.cheapRepeats], ['--large-repeats', o.largeRepeats]] as const) if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer`)
   if (o.only !== undefined) for (const w of o.only) if (!WORKLOADS.some((x) => x.name === w)) throw new Error(`unknown workload ${w}`)
   return o
 }
@@ -375,7 +382,10 @@ async function main(): Promise<void> {
     if (!opts.profile) sampler.start()
     for (let rep = 1; rep <= opts.reps; rep++) {
       for (const w of workloads) {
-        const repeats = CHEAP.has(w.name) ? opts.cheapRepeats : 1
+        // The single-call workloads run several times per round, so that their medians rest on as
+        // many samples as the load on the machine needs (a 10,000-row findMany once per round gave
+        // medians of 12 samples, which one busy round could move by several per cent).
+        const repeats = CHEAP.has(w.name) ? opts.cheapRepeats : w.scale !== undefined ? opts.largeRepeats : 1
         const its = namesOf(w)
         for (let k = 0; k < repeats; k++) {
           await repetition(w, its, rep, true)
@@ -460,7 +470,7 @@ async function main(): Promise<void> {
     const mem = process.memoryUsage()
     const bench: BenchResults = {
       meta: metadata(db, opts),
-      config: { size: opts.size, repetitions: opts.reps, cheapRepeats: opts.cheapRepeats, slices: opts.slices, warmup: true, variants: names, workloads: workloads.map((w) => w.name) },
+      config: { size: opts.size, repetitions: opts.reps, cheapRepeats: opts.cheapRepeats, largeRepeats: opts.largeRepeats, slices: opts.slices, warmup: true, variants: names, workloads: workloads.map((w) => w.name) },
       workloads: results,
       ...(floor !== undefined ? { floor } : {}),
       memory: { maxRssMiB: round2(process.resourceUsage().maxRSS / 1024), rssAtEndMiB: mib(mem.rss), heapUsedAtEndMiB: mib(mem.heapUsed) },
