@@ -47,7 +47,20 @@ const CHEAP = new Set(['findMany', 'createMany'])
 const RESULTS_DIR = join(__dirname, 'results')
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, size: 1000, reps: 12, cheapRepeats: 5, largeRepeats: 3, only: undefined, variants: undefined, markdown: undefined, profile: false, write: true, floor: true, slices: 10 }
+  const o: Options = {
+    quick: false,
+    size: 1000,
+    reps: 12,
+    cheapRepeats: 5,
+    largeRepeats: 3,
+    only: undefined,
+    variants: undefined,
+    markdown: undefined,
+    profile: false,
+    write: true,
+    floor: true,
+    slices: 10,
+  }
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1]
     if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`)
@@ -113,7 +126,11 @@ function parseArgs(argv: string[]): Options {
   if (!Number.isInteger(o.size) || o.size < 1) throw new Error('--size must be a positive integer')
   if (!Number.isInteger(o.reps) || o.reps < 1) throw new Error('--reps must be a positive integer')
   if (!Number.isInteger(o.slices) || o.slices < 1) throw new Error('--slices must be a positive integer')
-  for (const [flag, n] of [['--cheap-repeats', o.cheapRepeats], ['--large-repeats', o.largeRepeats]] as const) if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer`)
+  for (const [flag, n] of [
+    ['--cheap-repeats', o.cheapRepeats],
+    ['--large-repeats', o.largeRepeats],
+  ] as const)
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer`)
   if (o.only !== undefined) for (const w of o.only) if (!WORKLOADS.some((x) => x.name === w)) throw new Error(`unknown workload ${w}`)
   return o
 }
@@ -470,7 +487,16 @@ async function main(): Promise<void> {
     const mem = process.memoryUsage()
     const bench: BenchResults = {
       meta: metadata(db, opts),
-      config: { size: opts.size, repetitions: opts.reps, cheapRepeats: opts.cheapRepeats, largeRepeats: opts.largeRepeats, slices: opts.slices, warmup: true, variants: names, workloads: workloads.map((w) => w.name) },
+      config: {
+        size: opts.size,
+        repetitions: opts.reps,
+        cheapRepeats: opts.cheapRepeats,
+        largeRepeats: opts.largeRepeats,
+        slices: opts.slices,
+        warmup: true,
+        variants: names,
+        workloads: workloads.map((w) => w.name),
+      },
       workloads: results,
       ...(floor !== undefined ? { floor } : {}),
       memory: { maxRssMiB: round2(process.resourceUsage().maxRSS / 1024), rssAtEndMiB: mib(mem.rss), heapUsedAtEndMiB: mib(mem.heapUsed) },
