@@ -123,14 +123,8 @@ function parseArgs(argv: string[]): Options {
     if (!argv.includes('--large-repeats')) o.largeRepeats = 1
   }
   if (o.profile) o.floor = false
-  if (!Number.isInteger(o.size) || o.size < 1) throw new Error('--size must be a positive integer')
-  if (!Number.isInteger(o.reps) || o.reps < 1) throw new Error('--reps must be a positive integer')
-  if (!Number.isInteger(o.slices) || o.slices < 1) throw new Error('--slices must be a positive integer')
-  for (const [flag, n] of [
-    ['--cheap-repeats', o.cheapRepeats],
-    ['--large-repeats', o.largeRepeats],
-  ] as const)
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer`)
+  const counts = { '--size': o.size, '--reps': o.reps, '--slices': o.slices, '--cheap-repeats': o.cheapRepeats, '--large-repeats': o.largeRepeats }
+  for (const [flag, n] of Object.entries(counts)) if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer`)
   if (o.only !== undefined) for (const w of o.only) if (!WORKLOADS.some((x) => x.name === w)) throw new Error(`unknown workload ${w}`)
   return o
 }

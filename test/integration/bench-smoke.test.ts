@@ -285,6 +285,8 @@ describe('npm run bench -- --quick (tiny sizes)', () => {
         '1',
         '--cheap-repeats',
         '1',
+        '--large-repeats',
+        '2',
         '--slices',
         '2',
         '--no-write',
@@ -306,6 +308,7 @@ describe('npm run bench -- --quick (tiny sizes)', () => {
       ])
         expect(results).toMatch(new RegExp(`^\\| ${what.replace(/[/{}()]/g, '\\$&')}[^|]* \\| ≤ `, 'm'))
       expect(results).toContain('**Peak memory of one call**')
+      expect(results).toContain('findMany and createMany run 1× per round and the findMany of ten times the rows 2×')
       const table = readFileSync(join(dir, 'README-table.md'), 'utf8').split('\n')
       expect(table[0]).toBe(
         '| workload | Prisma 7 (plain) | bound¹ | rowcrypt | prisma-field-encryption | rowcrypt + AWS KMS, warm | rowcrypt + AWS KMS, cold² | rowcrypt, RLS (adapter pinning) | rowcrypt / bound | rowcrypt / prisma-field-encryption |',
@@ -316,6 +319,14 @@ describe('npm run bench -- --quick (tiny sizes)', () => {
       rmSync(dir, { recursive: true, force: true })
     }
   }, 300_000)
+
+  it('refuses a count of repeats that is not a positive integer, before it opens the database', () => {
+    for (const flag of ['--cheap-repeats', '--large-repeats']) {
+      const run = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bench/run.ts', '--quick', flag, '0'], { cwd: join(__dirname, '..', '..'), encoding: 'utf8', timeout: 60_000 })
+      expect({ status: run.status, error: /must be a positive integer/.exec(run.stderr)?.[0] }).toEqual({ status: 1, error: 'must be a positive integer' })
+      expect(run.stderr).toContain(flag)
+    }
+  }, 120_000)
 })
 
 describe('npm run bench:instructions (tiny sizes, under valgrind)', () => {
