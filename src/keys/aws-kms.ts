@@ -224,7 +224,6 @@ export class AwsKmsKeyProvider implements KeyProvider {
   readonly #aad = new RowAadEncoder()
   readonly #createdAt: KeyCreationTimes
   #validation: Promise<void> | undefined
-  #keyIdChecked: { tenantId: string; keyVersion: string } | undefined
 
   constructor(options: AwsKmsKeyProviderOptions) {
     if (options === null || typeof options !== 'object') throw new ConfigError('AwsKmsKeyProvider needs { client, keys, activeVersion }')
@@ -648,14 +647,11 @@ export class AwsKmsKeyProvider implements KeyProvider {
     return own
   }
 
-  // Checks that #keyId resolves for the tenant and version (it throws when not), as the per-row
-  // synchronous paths must. Without a keyIdFor function the answer depends only on the maps given at
-  // construction, so a run of rows of one tenant and version checks it once.
+  // Refuses what #keyId refuses, as the per-row synchronous paths must. Without a keyIdFor function
+  // that is only a version without a KMS key (the tenant maps were checked at construction), so a
+  // row costs one map lookup instead of the tenant's resolution.
   #checkKeyId(tenantId: string, keyVersion: string): void {
-    const last = this.#keyIdChecked
-    if (last !== undefined && last.tenantId === tenantId && last.keyVersion === keyVersion) return
-    this.#keyId(tenantId, keyVersion)
-    if (this.#keyIdFor === undefined) this.#keyIdChecked = { tenantId, keyVersion }
+    if (this.#keyIdFor !== undefined || !this.#keys.has(keyVersion)) this.#keyId(tenantId, keyVersion)
   }
 
   #checkContext(context: BindingContext): string | undefined {

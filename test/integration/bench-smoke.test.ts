@@ -263,8 +263,14 @@ describe('bench workloads (tiny sizes)', () => {
 })
 
 /** Runs node with `args` in the project's folder; expects it to exit 0 (its stderr shown if not). */
+/** Runs node with `args` in the project's folder. */
+function spawnNode(args: string[], timeout: number): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, args, { cwd: join(__dirname, '..', '..'), encoding: 'utf8', timeout })
+}
+
+/** `spawnNode`, which must succeed. */
 function runNode(args: string[], timeout: number): { stdout: string } {
-  const run = spawnSync(process.execPath, args, { cwd: join(__dirname, '..', '..'), encoding: 'utf8', timeout })
+  const run = spawnNode(args, timeout)
   expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({ status: 0, stderr: '' })
   return run
 }
@@ -322,7 +328,7 @@ describe('npm run bench -- --quick (tiny sizes)', () => {
 
   it('refuses a count of repeats that is not a positive integer, before it opens the database', () => {
     for (const flag of ['--cheap-repeats', '--large-repeats']) {
-      const run = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bench/run.ts', '--quick', flag, '0'], { cwd: join(__dirname, '..', '..'), encoding: 'utf8', timeout: 60_000 })
+      const run = spawnNode(['-r', 'ts-node/register/transpile-only', 'bench/run.ts', '--quick', flag, '0'], 60_000)
       expect({ status: run.status, error: /must be a positive integer/.exec(run.stderr)?.[0] }).toEqual({ status: 1, error: 'must be a positive integer' })
       expect(run.stderr).toContain(flag)
     }
