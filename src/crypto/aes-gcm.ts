@@ -1,7 +1,8 @@
-// AES-256-GCM primitives: no I/O and no environment. The one piece of state is the pool of random
-// bytes that IVs are cut from (below); keys are never pooled. Everything above this file goes
-// through these functions, so the algorithm choices live in exactly one place.
-import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto'
+// AES-256-GCM primitives: no I/O and no environment. The state is the pool of random bytes that
+// IVs are cut from and two idle cipher objects kept for V8's sake (both below); keys are never
+// pooled. Everything above this file goes through these functions, so the algorithm choices live
+// in exactly one place.
+import { createCipheriv, createDecipheriv, randomFillSync, type Cipher, type Decipher } from 'node:crypto'
 
 export const KEY_BYTES = 32
 export const IV_BYTES = 12
@@ -53,6 +54,7 @@ export function randomNonce(bytes: number): Buffer {
  */
 export function seal(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): { ciphertext: Buffer; tag: Buffer } {
   checkSizes(key, iv)
+  holdCipherShapes()
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
   cipher.setAAD(aad)
   const head = cipher.update(plaintext)
@@ -68,6 +70,7 @@ export function seal(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array, aad
  */
 export function sealUtf8(key: Uint8Array, iv: Uint8Array, plaintext: string, aad: Uint8Array): Buffer {
   checkSizes(key, iv)
+  holdCipherShapes()
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
   cipher.setAAD(aad)
   const head = cipher.update(plaintext, 'utf8')
@@ -95,6 +98,7 @@ export function openSealed(key: Uint8Array, iv: Uint8Array, sealed: Buffer, end:
 // The tag is always 16 bytes here (checked by the callers), the only length accepted: no
 // authTagLength option needed to refuse a shorter one.
 function decipher(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, aad: Uint8Array): Buffer {
+  holdCipherShapes()
   try {
     const d = createDecipheriv('aes-256-gcm', key, iv)
     d.setAAD(aad)
@@ -111,6 +115,20 @@ function decipher(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array, tag: 
     // Node's message differs by cause; the caller must not learn which.
     throw new AuthenticationFailure()
   }
+}
+
+// V8 keeps the hidden class (map) of node:crypto's cipher objects only while one of them is alive,
+// and each of ours lives for one value. With none alive at a full collection (between two calls,
+// typically), the map is collected, and with it the optimized code of every function that made or
+// used one, down to node:crypto's own: the calls after each full collection then ran unoptimized
+// until V8 compiled them again. One cipher and one decipher held here (under an all-zero key and
+// IV, never given any data) keep both maps alive.
+let heldCiphers: readonly [Cipher, Decipher] | undefined
+
+function holdCipherShapes(): void {
+  if (heldCiphers !== undefined) return
+  const zeros = Buffer.alloc(KEY_BYTES)
+  heldCiphers = [createCipheriv('aes-256-gcm', zeros, zeros.subarray(0, IV_BYTES)), createDecipheriv('aes-256-gcm', zeros, zeros.subarray(0, IV_BYTES))]
 }
 
 /** Overwrites key bytes in place. JavaScript cannot promise no copy survives; this removes ours. */

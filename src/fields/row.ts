@@ -1,6 +1,6 @@
 // The Prisma-free core: encrypt, decrypt and re-wrap one row. The Prisma extension is a thin
 // layer over this; it can also be used on its own (queues, exports, other ORMs).
-import { AuthenticationFailure, generateIv, generateKey, IV_BYTES, open, openSealed, seal, sealUtf8, zero } from '../crypto/aes-gcm'
+import { AuthenticationFailure, generateIv, generateKey, IV_BYTES, KEY_BYTES, open, openSealed, seal, sealUtf8, zero } from '../crypto/aes-gcm'
 import { bytesEqual } from '../crypto/bytes'
 import { cacheKey } from '../crypto/cache-key'
 import { encodeContext, isWellFormed, type BindingContext } from '../crypto/context'
@@ -361,12 +361,27 @@ function ownKey(k: Uint8Array): Buffer {
   return Buffer.isBuffer(k) ? k : Buffer.from(k)
 }
 
+// V8 keeps the hidden class (map) that RowKeys end up with only while some object has it, and a
+// RowKey lives for one row. With none alive at a full collection (between two calls, typically),
+// the map is collected, and with it the optimized code of every function that handled RowKeys:
+// the calls after each full collection then decrypted unoptimized until V8 compiled them again.
+// This placeholder (a zero key, never used for anything) keeps the map alive.
+let shapeHolder: RowKey | undefined
+
+function holdShape(spec: ModelSpec): void {
+  if (shapeHolder !== undefined) return
+  const zeros = Buffer.alloc(KEY_BYTES)
+  shapeHolder = new RowKey(spec, '', undefined, false, zeros, {}, new Uint8Array(0), '', undefined, zeros)
+}
+
 function newKeyOf(spec: ModelSpec, tenantId: string, rowId: string | undefined, context: BindingContext, dk: GeneratedDataKey, aad: Uint8Array | undefined): RowKey {
+  holdShape(spec)
   const wrapped = formatWrappedKey({ rowBound: rowId !== undefined, providerBlob: dk.wrappedKey })
   return new RowKey(spec, tenantId, rowId, rowId !== undefined, ownKey(dk.plaintextKey), context, wrapped, dk.keyVersion, aad, dk.plaintextKey)
 }
 
 function openedKeyOf(spec: ModelSpec, tenantId: string, b: RowBinding, plaintextKey: Uint8Array, aad: Uint8Array | undefined): RowKey {
+  holdShape(spec)
   return new RowKey(spec, tenantId, b.idText ?? idString(b.idValue), b.rowBound, ownKey(plaintextKey), b.context, b.wrappedDek, b.keyVersion, aad, plaintextKey)
 }
 
