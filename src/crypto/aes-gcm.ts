@@ -119,16 +119,24 @@ function decipher(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array, tag: 
 
 // V8 keeps the hidden class (map) of node:crypto's cipher objects only while one of them is alive,
 // and each of ours lives for one value. With none alive at a full collection (between two calls,
-// typically), the map is collected, and with it the optimized code of every function that made or
-// used one, down to node:crypto's own: the calls after each full collection then ran unoptimized
-// until V8 compiled them again. One cipher and one decipher held here (under an all-zero key and
-// IV, never given any data) keep both maps alive.
+// typically), the map is collected and the optimized code that depended on it discarded, down to
+// node:crypto's own: the calls after each full collection then ran in unoptimized code until V8
+// compiled it again. One cipher and one decipher held here keep both maps alive: made under a
+// random key that is zeroed at once, and never given any data.
 let heldCiphers: readonly [Cipher, Decipher] | undefined
 
 function holdCipherShapes(): void {
   if (heldCiphers !== undefined) return
-  const zeros = Buffer.alloc(KEY_BYTES)
-  heldCiphers = [createCipheriv('aes-256-gcm', zeros, zeros.subarray(0, IV_BYTES)), createDecipheriv('aes-256-gcm', zeros, zeros.subarray(0, IV_BYTES))]
+  let key: Buffer | undefined
+  try {
+    key = generateKey()
+    const iv = generateIv()
+    heldCiphers = [createCipheriv('aes-256-gcm', key, iv), createDecipheriv('aes-256-gcm', key, iv)]
+  } catch {
+    // Only speed depends on them.
+  } finally {
+    zero(key)
+  }
 }
 
 /** Overwrites key bytes in place. JavaScript cannot promise no copy survives; this removes ours. */

@@ -1,6 +1,6 @@
 // Keyed blind indexes: HMAC-SHA256 of a normalized value under a per-tenant, per-field key, so
 // equality can be tested in SQL without the value. Pure: no I/O, no configuration.
-import { createHmac, hkdfSync, type Hmac } from 'node:crypto'
+import { createHmac, hkdfSync, randomBytes, type Hmac } from 'node:crypto'
 import { encodeContext, type BindingContext } from './context'
 
 const FIELD_KEY_INFO = Buffer.from('rowcrypt/blind-index/field-key/v1')
@@ -19,7 +19,7 @@ export function deriveFieldIndexKey(root: Uint8Array, context: BindingContext): 
  * past `bits` in the last byte are zero), as lowercase hex.
  */
 export function blindIndexHex(key: Uint8Array, text: string, bits: number): string {
-  heldHmac ??= createHmac('sha256', Buffer.alloc(INDEX_KEY_BYTES))
+  if (heldHmac === undefined) holdHmacShape()
   const mac = createHmac('sha256', key).update(text, 'utf8').digest()
   const bytes = Math.ceil(bits / 8)
   const rest = bits % 8
@@ -28,8 +28,20 @@ export function blindIndexHex(key: Uint8Array, text: string, bits: number): stri
 }
 
 // V8 keeps the hidden class (map) of node:crypto's Hmac objects only while one of them is alive,
-// and each of ours lives for one value. With none alive at a full collection, the map is
-// collected, and with it the optimized code of every function that made or used one: the calls
-// after each full collection then ran unoptimized until V8 compiled them again. This one (an
-// all-zero key, never given any data) keeps the map alive.
+// and each of ours lives for one value. With none alive at a full collection, the map is collected
+// and the optimized code that depended on it discarded: the calls after each full collection then
+// ran in unoptimized code until V8 compiled it again. This one keeps the map alive: made under a
+// random key that is zeroed at once, and never given any data.
 let heldHmac: Hmac | undefined
+
+function holdHmacShape(): void {
+  let key: Buffer | undefined
+  try {
+    key = randomBytes(INDEX_KEY_BYTES)
+    heldHmac = createHmac('sha256', key)
+  } catch {
+    // Only speed depends on it.
+  } finally {
+    key?.fill(0)
+  }
+}

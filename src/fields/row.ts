@@ -1,6 +1,6 @@
 // The Prisma-free core: encrypt, decrypt and re-wrap one row. The Prisma extension is a thin
 // layer over this; it can also be used on its own (queues, exports, other ORMs).
-import { AuthenticationFailure, generateIv, generateKey, IV_BYTES, KEY_BYTES, open, openSealed, seal, sealUtf8, zero } from '../crypto/aes-gcm'
+import { AuthenticationFailure, generateIv, generateKey, IV_BYTES, open, openSealed, seal, sealUtf8, zero } from '../crypto/aes-gcm'
 import { bytesEqual } from '../crypto/bytes'
 import { cacheKey } from '../crypto/cache-key'
 import { encodeContext, isWellFormed, type BindingContext } from '../crypto/context'
@@ -363,25 +363,31 @@ function ownKey(k: Uint8Array): Buffer {
 
 // V8 keeps the hidden class (map) that RowKeys end up with only while some object has it, and a
 // RowKey lives for one row. With none alive at a full collection (between two calls, typically),
-// the map is collected, and with it the optimized code of every function that handled RowKeys:
-// the calls after each full collection then decrypted unoptimized until V8 compiled them again.
-// This placeholder (a zero key, never used for anything) keeps the map alive.
+// the map is collected and the optimized code that depended on it discarded: the calls after each
+// full collection then decrypted in unoptimized code until V8 compiled it again. This placeholder
+// keeps the map alive. It holds nothing of any caller: a model of its own, an empty key (any use
+// fails the key's size check), no tenant.
 let shapeHolder: RowKey | undefined
 
-function holdShape(spec: ModelSpec): void {
+function holdShape(): void {
   if (shapeHolder !== undefined) return
-  const zeros = Buffer.alloc(KEY_BYTES)
-  shapeHolder = new RowKey(spec, '', undefined, false, zeros, {}, new Uint8Array(0), '', undefined, zeros)
+  try {
+    const spec = buildModelSpec('', { fields: ['value'] })
+    const empty = Buffer.alloc(0)
+    shapeHolder = new RowKey(spec, '', undefined, false, empty, keyContext(spec, '', undefined), empty, '', undefined, empty)
+  } catch {
+    // Only speed depends on it.
+  }
 }
 
 function newKeyOf(spec: ModelSpec, tenantId: string, rowId: string | undefined, context: BindingContext, dk: GeneratedDataKey, aad: Uint8Array | undefined): RowKey {
-  holdShape(spec)
+  holdShape()
   const wrapped = formatWrappedKey({ rowBound: rowId !== undefined, providerBlob: dk.wrappedKey })
   return new RowKey(spec, tenantId, rowId, rowId !== undefined, ownKey(dk.plaintextKey), context, wrapped, dk.keyVersion, aad, dk.plaintextKey)
 }
 
 function openedKeyOf(spec: ModelSpec, tenantId: string, b: RowBinding, plaintextKey: Uint8Array, aad: Uint8Array | undefined): RowKey {
-  holdShape(spec)
+  holdShape()
   return new RowKey(spec, tenantId, b.idText ?? idString(b.idValue), b.rowBound, ownKey(plaintextKey), b.context, b.wrappedDek, b.keyVersion, aad, plaintextKey)
 }
 

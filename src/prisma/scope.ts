@@ -99,9 +99,9 @@ export interface WrittenValue {
 }
 
 // V8 keeps the hidden class (map) that Scopes end up with only while some object has it, and a
-// Scope lives for one call. With none alive at a full collection, the map is collected, and with
-// it the optimized code of every function that handled Scopes, which then ran unoptimized until V8
-// compiled it again. This placeholder (no tenant, never used for a call) keeps the map alive.
+// Scope lives for one call. With none alive at a full collection, the map is collected and the
+// optimized code that depended on it discarded, to run unoptimized until V8 compiled it again.
+// This placeholder (no tenant, never used for a call) keeps the map alive.
 let shapeHolder: Scope | undefined
 
 function omitsNothing(): undefined {
