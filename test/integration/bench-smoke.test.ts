@@ -262,13 +262,12 @@ describe('bench workloads (tiny sizes)', () => {
   })
 })
 
-/** Runs node with `args` in the project's folder; expects it to exit 0 (its stderr shown if not). */
 /** Runs node with `args` in the project's folder. */
 function spawnNode(args: string[], timeout: number): { status: number | null; stdout: string; stderr: string } {
   return spawnSync(process.execPath, args, { cwd: join(__dirname, '..', '..'), encoding: 'utf8', timeout })
 }
 
-/** `spawnNode`, which must succeed. */
+/** `spawnNode`, which must exit 0 (its stderr shown if not). */
 function runNode(args: string[], timeout: number): { stdout: string } {
   const run = spawnNode(args, timeout)
   expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({ status: 0, stderr: '' })
