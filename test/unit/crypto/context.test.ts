@@ -1,4 +1,5 @@
-import { encodeContext, type BindingContext } from '../../../src/crypto/context'
+import { appendContext, encodeContext, encodeContextPrefix, type BindingContext } from '../../../src/crypto/context'
+import { InvalidValueError } from '../../../src/errors'
 
 // An independent reference encoder: domain, then sorted (key, value) pairs, each
 // length-prefixed with a 4-byte big-endian UTF-8 byte length.
@@ -100,5 +101,55 @@ describe('encodeContext', () => {
     const enc = encodeContext({ a: long })
     expect(enc.equals(reference({ a: long }))).toBe(true)
     expect(hex({ a: long })).not.toBe(hex({ a: long.slice(1) }))
+  })
+})
+
+// ASCII strings are written by a loop, others by the UTF-8 encoder: both must give the reference's
+// bytes, whichever mix a context holds, and lone surrogates must be refused wherever they are.
+describe('encodeContext and appendContext on mixed strings', () => {
+  // A small deterministic generator, so a failure names a reproducible case.
+  let seed = 0x2f6b3c1d
+  const next = (n: number) => {
+    seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0
+    return seed % n
+  }
+  const pieces = ['a', 'Z', '0', '-', '_', '\u0000', '\u007f', '\u0080', 'é', 'ü', '\u07ff', '\u0800', 'ключ', '\uffff', '🔐', '\u{10ffff}']
+  const word = (): string => {
+    let w = ''
+    for (let i = next(8); i > 0; i--) w += pieces[next(pieces.length)]
+    return w
+  }
+
+  it('matches the reference for 2,000 random contexts', () => {
+    for (let i = 0; i < 2000; i++) {
+      const ctx: Record<string, string> = {}
+      for (let j = next(5); j >= 0; j--) ctx[word()] = word()
+      expect(encodeContext(ctx).equals(reference(ctx))).toBe(true)
+    }
+  })
+
+  it('appends entries as encodeContext encodes the whole map', () => {
+    const prefix = encodeContextPrefix([
+      ['keyVersion', 'v1'],
+      ['model', 'Customer'],
+      ['purpose', 'row-dek'],
+    ])
+    for (let i = 0; i < 500; i++) {
+      const rowId = word()
+      const tenantId = word()
+      const whole = { keyVersion: 'v1', model: 'Customer', purpose: 'row-dek', rowId, tenantId }
+      expect(appendContext(prefix, ['rowId', rowId, 'tenantId', tenantId]).equals(reference(whole))).toBe(true)
+    }
+  })
+
+  it.each([
+    ['alone', '\ud800'],
+    ['after ASCII', 'tenant-\udbff'],
+    ['before ASCII', '\udc00-tenant'],
+    ['after a pair', '🔐\ud800'],
+  ])('refuses a lone surrogate %s, in a key, a value and an appended entry', (_name, bad) => {
+    expect(() => encodeContext({ k: bad })).toThrow(InvalidValueError)
+    expect(() => encodeContext({ [bad]: 'v' })).toThrow(InvalidValueError)
+    expect(() => appendContext(encodeContextPrefix([['a', 'b']]), ['c', bad])).toThrow(InvalidValueError)
   })
 })
