@@ -70,6 +70,9 @@ export function isWellFormed(s: string): boolean {
 // The UTF-8 length of a context string, refusing strings UTF-8 cannot represent exactly. Without
 // this, tenant ids (or row ids) differing only in lone surrogates would share one binding.
 function byteLength(s: string): number {
+  // The loops below read only `length` and `charCodeAt`: anything but a string (an array, a String
+  // object, a `length` that changes between measuring and writing) is refused here, before both.
+  if (typeof s !== 'string') throw new InvalidValueError('a binding value (tenant id, row id, model or field name) must be a string')
   const n = asciiLength(s)
   if (n >= 0) return n
   if (!isWellFormed(s)) {

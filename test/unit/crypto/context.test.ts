@@ -152,4 +152,26 @@ describe('encodeContext and appendContext on mixed strings', () => {
     expect(() => encodeContext({ [bad]: 'v' })).toThrow(InvalidValueError)
     expect(() => appendContext(encodeContextPrefix([['a', 'b']]), ['c', bad])).toThrow(InvalidValueError)
   })
+
+  it('refuses anything but a string, in a value, a key and an appended entry', () => {
+    // A length that changes between measuring and writing would leave bytes of the buffer unwritten.
+    let reads = 0
+    const shifting = {
+      get length() {
+        return reads++ === 0 ? 8 : 0
+      },
+      charCodeAt: () => 0x61,
+    }
+    for (const bad of [[], new String('x'), new Uint8Array(0), { length: 0 }, shifting, 7, null, undefined]) {
+      expect(() => encodeContext({ k: bad as unknown as string })).toThrow(InvalidValueError)
+      expect(() => appendContext(encodeContextPrefix([['a', 'b']]), ['c', bad as unknown as string])).toThrow(InvalidValueError)
+    }
+  })
+
+  it('writes every byte of the length prefix (a value of 2^24 + 1 characters)', () => {
+    const long = 'y'.repeat(2 ** 24 + 1)
+    const enc = encodeContext({ a: long })
+    expect(enc.subarray(enc.length - long.length - 4, enc.length - long.length).toString('hex')).toBe('01000001')
+    expect(enc.equals(reference({ a: long }))).toBe(true)
+  })
 })
