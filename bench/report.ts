@@ -326,7 +326,7 @@ export function renderReadmeTable(r: BenchResults): string {
   )
   out.push('')
   out.push(
-    `Measured ${date} on ${m.cpu}, ${m.cores} cores, ${m.memory}; Node ${m.node}, PostgreSQL ${String(m.postgres).split(' ')[0]} (same host), Prisma ${m.prisma} with @prisma/adapter-pg ${m.adapterPg}, prisma-field-encryption ${m.pfe}; median of ${r.config.repetitions} rounds (\`npm run bench\`, bench/RESULTS.md).`,
+    `Measured ${date} on ${m.cpu}, ${m.cores} cores, ${m.memory}; Node ${m.node}, PostgreSQL ${String(m.postgres).split(' ')[0]} (same host), Prisma ${m.prisma} with @prisma/adapter-pg ${m.adapterPg}, prisma-field-encryption ${m.pfe}; median of ${r.config.repetitions} rounds (\`${m.command}\`, bench/RESULTS.md).`,
   )
   out.push('')
   return out.join('\n')
