@@ -83,8 +83,9 @@ function byteLength(s: string): number {
 
 // The length of `s` when all its characters are ASCII (then its UTF-8 bytes are its character
 // codes, and it is well-formed); -1 otherwise. Ids, names and versions are ASCII almost always:
-// a loop here spares the native calls of measuring, checking and writing them, which on a read of
-// one row cost more than the loop (the key's AAD is encoded for every row).
+// a loop here spares the native calls of measuring, checking and writing them, which cost more
+// than the loop once it is optimized (the key's AAD is encoded for every row read; unoptimized,
+// the loop is the dearer one).
 function asciiLength(s: string): number {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return -1
   return s.length
