@@ -1,6 +1,7 @@
 // Keyed blind indexes: HMAC-SHA256 of a normalized value under a per-tenant, per-field key, so
 // equality can be tested in SQL without the value. Pure: no I/O, no configuration.
 import { createHmac, hkdfSync, randomBytes, type Hmac } from 'node:crypto'
+import { zero } from './aes-gcm'
 import { encodeContext, type BindingContext } from './context'
 
 const FIELD_KEY_INFO = Buffer.from('rowcrypt/blind-index/field-key/v1')
@@ -42,6 +43,6 @@ function holdHmacShape(): void {
   } catch {
     // Only speed depends on it.
   } finally {
-    key?.fill(0)
+    zero(key)
   }
 }

@@ -92,12 +92,17 @@ function asciiLength(s: string): number {
 }
 
 // Writes `s` length-prefixed (4-byte big-endian UTF-8 byte length) at `at`, where `out` has the
-// room `byteLength` measured; returns the offset after it.
+// room `byteLength` measured; returns the offset after it. ASCII characters are copied as they are
+// read; at the first other one the UTF-8 encoder writes the whole string over them.
 function putString(out: Buffer, at: number, s: string): number {
-  const n = asciiLength(s)
-  let len = n
-  if (n >= 0) for (let i = 0; i < n; i++) out[at + 4 + i] = s.charCodeAt(i)
-  else len = out.write(s, at + 4, 'utf8')
+  const n = s.length
+  let i = 0
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (c > 0x7f) break
+    out[at + 4 + i] = c
+  }
+  const len = i === n ? n : out.write(s, at + 4, 'utf8')
   out[at] = len >>> 24
   out[at + 1] = (len >>> 16) & 0xff
   out[at + 2] = (len >>> 8) & 0xff
